@@ -1,0 +1,117 @@
+"""Input payloads: first-party engagement, third-party intent, CRM deals, profiles, spend."""
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from schemas.common import Amount, Contract, EventTime, Id, Label, Score
+
+__all__ = [
+    "AccountProfile",
+    "Action",
+    "Channel",
+    "DealEvent",
+    "DealType",
+    "EngagementEvent",
+    "IntentEvent",
+    "SpendEvent",
+]
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    EMAIL = "email"
+    ADS = "ads"
+    SOCIAL = "social"
+    EVENT = "event"
+    DIRECT_MAIL = "direct_mail"
+    SALES = "sales"
+
+
+class Action(StrEnum):
+    PAGE_VIEW = "page_view"
+    EMAIL_DELIVERED = "email_delivered"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    AD_IMPRESSION = "ad_impression"
+    AD_CLICK = "ad_click"
+    FORM_SUBMIT = "form_submit"
+    CONTENT_DOWNLOAD = "content_download"
+    SOCIAL_LIKE = "social_like"
+    SOCIAL_SHARE = "social_share"
+    SOCIAL_COMMENT = "social_comment"
+    EVENT_REGISTERED = "event_registered"
+    EVENT_ATTENDED = "event_attended"
+    DIRECT_MAIL_SENT = "direct_mail_sent"
+    DIRECT_MAIL_RESPONSE = "direct_mail_response"
+    MEETING = "meeting"
+
+
+class DealType(StrEnum):
+    NEW = "new"
+    EXPANSION = "expansion"
+    RENEWAL = "renewal"
+
+
+class EngagementEvent(Contract):
+    """One interaction of a person at the account with us (abm.engagement.v1)."""
+
+    event_id: Id
+    account_id: Id
+    contact_id: Id | None = None
+    channel: Channel
+    action: Action
+    occurred_at: EventTime
+    duration_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] | None = None
+    campaign_id: Id | None = None
+
+
+class IntentEvent(Contract):
+    """A provider's intent score for one account and topic (abm.intent.v1)."""
+
+    event_id: Id
+    account_id: Id
+    provider: Id
+    topic: Label
+    score: Score
+    occurred_at: EventTime
+
+
+class DealEvent(Contract):
+    """A CRM opportunity entering a stage (abm.deals.v1); stage names come from config."""
+
+    event_id: Id
+    account_id: Id
+    opportunity_id: Id
+    stage: Id
+    amount: Amount
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    deal_type: DealType = DealType.NEW
+    occurred_at: EventTime
+
+
+class AccountProfile(Contract):
+    """The latest known profile of an account (abm.accounts.v1, compacted)."""
+
+    account_id: Id
+    name: Label
+    domain: Annotated[str, Field(max_length=253)] | None = None
+    industry: Label | None = None
+    employees: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    annual_revenue: Amount | None = None
+    country: Annotated[str, Field(min_length=2, max_length=64)] | None = None
+    tech_stack: list[Label] = Field(default_factory=list, max_length=200)
+    expected_acv: Amount | None = None
+    owner: Label | None = None
+    fit_score: Score | None = None
+
+
+class SpendEvent(Contract):
+    """Campaign cost, for ROI (abm.spend.v1)."""
+
+    event_id: Id
+    campaign_id: Id
+    account_id: Id | None = None
+    amount: Amount
+    occurred_at: EventTime

@@ -1,0 +1,1 @@
+"""The ABM signal engine: Faust app, pure decision logic, sinks, embedded stack and CLI."""

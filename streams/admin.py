@@ -1,0 +1,46 @@
+"""Creating the topics up front, with the partition count the co-partitioned agents rely on."""
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.config import Settings
+from streams.kafka import client_options
+
+__all__ = ["ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create any missing topic; return the names created.
+
+    Every input, output and internal topic gets the same partition count: the account
+    table's changelog must line up partition for partition with the inputs. The
+    profiles topic is compacted, as only the latest profile of an account matters.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replicas,
+                topic_configs=(
+                    {"cleanup.policy": "compact"} if name == settings.topics.accounts else {}
+                ),
+            )
+            for name in settings.topics.all()
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                log.info("topics were created concurrently by another process")
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

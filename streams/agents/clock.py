@@ -1,0 +1,57 @@
+"""Time passing: a timer finds accounts whose windows have dropped data and ticks them.
+
+Faust tables can only be written while processing a record of a co-partitioned topic,
+so the timer does not touch state itself: it sends a tick for each due account to the
+internal clock topic, on the partition that holds the account's state, and the tick
+agent re-tiers it like any other event. Ticks are idempotent: a repeated tick finds the
+account no longer due.
+"""
+
+import time
+
+import orjson
+
+from streams.agents.emit import commit
+from streams.logic.apply import apply_tick
+from streams.pipeline import Pipeline
+
+__all__ = ["register_clock"]
+
+
+def _now(p: Pipeline, partition: int) -> int | None:
+    """'Now' for a partition: its newest event time, or at least the wall clock if so set."""
+    event_now = p.stream_time.get(partition)
+    if p.settings.clock == "event":
+        return event_now
+    return max(int(time.time() * 1000), event_now or 0)
+
+
+def register_clock(p: Pipeline) -> None:
+    app, clock_topic = p.app, p.clock
+
+    @app.timer(interval=p.settings.tick_interval_s, name="tick-due-accounts")
+    async def tick_due_accounts() -> None:
+        owned = {
+            tp.partition
+            for tp in app.consumer.assignment()
+            if tp.topic == clock_topic.get_topic_name()
+        }
+        for account_id, state in list(p.accounts.items()):
+            if state is None or state.due_at is None or state.partition not in owned:
+                continue
+            now = _now(p, state.partition)
+            if now is not None and now >= state.due_at:
+                await clock_topic.send(
+                    key=account_id.encode(),
+                    value=orjson.dumps({"now": now}),
+                    partition=state.partition,
+                )
+
+    @app.agent(clock_topic, name="retier-on-tick")
+    async def retier_on_tick(stream) -> None:  # noqa: ANN001 - faust stream
+        async for key, value in stream.items():
+            state = p.accounts.get(key.decode())
+            if state is None:
+                continue
+            now = orjson.loads(value)["now"]
+            await commit(p, apply_tick(state, p.rules, now))

@@ -1,0 +1,58 @@
+"""One agent per input topic; all share the account table, keyed and partitioned alike."""
+
+import logging
+from collections.abc import AsyncIterator
+
+from pydantic import BaseModel
+
+from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
+from schemas.outputs import DeadLetterReason
+from streams.agents.emit import commit, now_ms, reject
+from streams.logic.apply import apply_event
+from streams.logic.decode import Coords, Rejected, decode
+from streams.pipeline import Pipeline
+
+__all__ = ["INPUT_MODELS", "register_ingest_agents"]
+
+log = logging.getLogger(__name__)
+
+INPUT_MODELS: dict[str, type[BaseModel]] = {
+    "engagement": EngagementEvent,
+    "intent": IntentEvent,
+    "deals": DealEvent,
+    "accounts": AccountProfile,
+}
+"""Input kind (a field of `Topics`) -> payload model. Spend feeds the KPI rollup only."""
+
+
+def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust agent fun
+    async def ingest(stream: AsyncIterator) -> None:
+        async for event in stream.events():  # type: ignore[attr-defined]
+            message = event.message
+            coords = Coords(
+                message.topic, message.partition, message.offset, int(message.timestamp * 1000)
+            )
+            try:
+                decoded = decode(model, event.key, event.value)
+                state = p.accounts.get(decoded.account_id)  # type: ignore[attr-defined]
+                applied = apply_event(state, decoded, coords, p.rules, now_ms())  # type: ignore[arg-type]
+            except Rejected as why:
+                await reject(p, coords, event.key, event.value, why)
+                continue
+            except Exception as exc:  # a bug must not stop the stream or lose the record
+                log.exception(
+                    "unexpected error on %s[%d]@%d", coords.topic, coords.partition, coords.offset
+                )
+                why = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
+                await reject(p, coords, event.key, event.value, why)
+                continue
+            await commit(p, applied)
+
+    return ingest
+
+
+def register_ingest_agents(p: Pipeline) -> None:
+    for kind, model in INPUT_MODELS.items():
+        fun = _ingest_agent(p, model)
+        fun.__name__ = fun.__qualname__ = f"ingest_{kind}"
+        p.app.agent(p.inputs[kind], name=f"ingest-{kind}")(fun)

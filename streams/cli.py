@@ -1,0 +1,183 @@
+"""The `abm` command: run the embedded stack, a worker or the demo; produce, tail, inspect."""
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import orjson
+
+from streams.config import ConfigError, Settings, load_settings
+
+__all__ = ["main"]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _topic_name(settings: Settings, topic: str) -> str:
+    """Accept a topic's name or its short kind (engagement, tier_changes, ...)."""
+    kinds = settings.topics.model_dump()
+    return kinds.get(topic.replace("-", "_"), topic)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Real-time ABM signal engine: tiers, surge alerts and KPIs from Kafka streams.
+
+    Settings come from ABM_* environment variables (ABM_KAFKA_BROKER, ABM_REDIS_URL, ...)
+    and the rules file named by ABM_CONFIG_FILE; see the README.
+    """
+
+
+@cli.command()
+def stack() -> None:
+    """Run the embedded Kafka-compatible broker and Redis until Ctrl-C.
+
+    Prints the ABM_* settings to export in other shells; creates every topic up front.
+    """
+    from streams.admin import ensure_topics
+    from streams.embedded import EmbeddedStack, StackError
+
+    try:
+        embedded = EmbeddedStack().start()
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        settings = _settings(kafka_broker=embedded.kafka_broker, redis_url=embedded.redis_url)
+        asyncio.run(ensure_topics(settings))
+        for name, value in embedded.env().items():
+            click.echo(f"{name}={value}")
+        click.echo("# embedded stack up; Ctrl-C stops it", err=True)
+        _wait_for_stop(embedded.alive)
+        if not embedded.alive():
+            raise click.ClickException("an embedded server died; stack stopped")
+    finally:
+        embedded.stop()
+
+
+def _wait_for_stop(alive: Callable[[], bool]) -> None:
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop and alive():
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+def worker() -> None:
+    """Run a stream worker (Faust) against ABM_KAFKA_BROKER and ABM_REDIS_URL."""
+    from streams.runner import run_worker
+
+    run_worker(_settings())
+
+
+@cli.command()
+@click.argument("topic")
+@click.argument("file", type=click.File("rb"))
+def produce(topic: str, file: click.utils.LazyFile) -> None:
+    """Send a JSON-lines FILE ('-' for stdin) to TOPIC, keyed by each line's account_id."""
+    from streams.io import BadLine, keyed_lines
+    from streams.io import produce as send
+
+    settings = _settings()
+    try:
+        records = keyed_lines(file, source=getattr(file, "name", "input"))
+    except BadLine as exc:
+        raise click.ClickException(f"{exc}; nothing was sent") from None
+    sent = asyncio.run(send(settings, _topic_name(settings, topic), records))
+    click.echo(f"sent {sent} records to {_topic_name(settings, topic)}", err=True)
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest record.")
+@click.option("--max", "max_records", type=click.IntRange(min=1), help="Stop after N records.")
+@click.option(
+    "--timeout", "timeout_s", type=click.FloatRange(min=0), help="Stop after S idle seconds."
+)
+def tail(
+    topic: str, from_beginning: bool, max_records: int | None, timeout_s: float | None
+) -> None:
+    """Print TOPIC's records as JSON lines (no consumer group; commits nothing)."""
+    from streams.io import read_topic
+
+    settings = _settings()
+
+    async def run() -> None:
+        name = _topic_name(settings, topic)
+        async for _key, value in read_topic(
+            settings,
+            name,
+            from_beginning=from_beginning,
+            max_records=max_records,
+            timeout_s=timeout_s,
+        ):
+            sys.stdout.write(value.decode("utf-8", "replace") + "\n")
+            sys.stdout.flush()
+
+    try:
+        asyncio.run(run())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.argument("account_id")
+def account(account_id: str) -> None:
+    """Print an account's snapshot from Redis as JSON."""
+    from redis import Redis
+
+    settings = _settings()
+    client = Redis.from_url(settings.redis_url, decode_responses=True)
+    snapshot = client.hgetall(f"{settings.redis_prefix}account:{account_id}")
+    if not snapshot:
+        raise click.ClickException(f"no snapshot for account {account_id!r} in Redis")
+    click.echo(orjson.dumps(snapshot, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Fail if the committed files differ from the models.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+def schemas(check: bool, out: Path | None) -> None:
+    """Write (or --check) the JSON Schema file of every topic."""
+    from schemas.registry import JSON_DIR, TOPIC_MODELS, export_json_schemas, json_schema_text
+
+    directory = out or JSON_DIR
+    if check:
+        stale = [
+            t
+            for t in TOPIC_MODELS
+            if not (directory / f"{t}.schema.json").is_file()
+            or (directory / f"{t}.schema.json").read_text() != json_schema_text(t)
+        ]
+        if stale:
+            raise click.ClickException(f"out of date: {', '.join(stale)}; run `abm schemas`")
+        click.echo(f"{len(TOPIC_MODELS)} schema files match the models")
+        return
+    for path in export_json_schemas(directory):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.option("--exit-after", is_flag=True, help="Stop once the scenario has played out.")
+def demo(exit_after: bool) -> None:
+    """Start the embedded stack and a worker, play a scripted scenario, show tier changes."""
+    from streams.demo import run_demo
+
+    run_demo(keep_running=not exit_after)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,246 @@
+"""One validated settings object: connection settings from ABM_* env vars, rules from TOML.
+
+Everything a team may tune (thresholds, weights, windows, stages) lives in `Rules`, so a
+candidate rule set is a file that replay and backtest can load beside the live one.
+"""
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.inputs import Action
+
+__all__ = [
+    "ConfigError",
+    "Icp",
+    "Rules",
+    "Settings",
+    "TierRule",
+    "Topics",
+    "load_settings",
+]
+
+Signal = Literal["intent", "engagement"]
+PositiveDays = Annotated[int, Field(ge=1, le=365)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TierRule(_Strict):
+    """One row of the first-match tier table; `signals` must hold per `match`."""
+
+    tier: Annotated[int, Field(ge=1, le=3)]
+    name: str
+    min_fit: Annotated[float, Field(ge=0, le=100)] = 70
+    min_acv: Annotated[float, Field(ge=0)] = 0
+    signals: list[Signal] = []
+    match: Literal["all", "any"] = "all"
+
+
+class Icp(_Strict):
+    """Ideal customer profile, used when a profile carries no fit_score.
+
+    Fit is the sum of the weights of the criteria an account meets (0-100). An empty
+    criterion list counts as met, so a team can use only the criteria it has data for.
+    """
+
+    industries: list[str] = ["software", "fintech", "saas", "healthcare", "manufacturing"]
+    countries: list[str] = ["US", "CA", "GB", "DE", "FR", "NL"]
+    min_employees: int = 200
+    min_annual_revenue: float = 5_000_000
+    required_tech: list[str] = []
+    weight_industry: float = 30
+    weight_country: float = 20
+    weight_employees: float = 20
+    weight_revenue: float = 20
+    weight_tech: float = 10
+
+    @model_validator(mode="after")
+    def _weights_sum_to_100(self) -> Self:
+        total = (
+            self.weight_industry
+            + self.weight_country
+            + self.weight_employees
+            + self.weight_revenue
+            + self.weight_tech
+        )
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"icp weights must sum to 100, got {total:g}")
+        return self
+
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    Action.PAGE_VIEW: 1,
+    Action.EMAIL_DELIVERED: 0,
+    Action.EMAIL_OPEN: 1,
+    Action.EMAIL_CLICK: 3,
+    Action.AD_IMPRESSION: 0,
+    Action.AD_CLICK: 2,
+    Action.FORM_SUBMIT: 5,
+    Action.CONTENT_DOWNLOAD: 4,
+    Action.SOCIAL_LIKE: 1,
+    Action.SOCIAL_SHARE: 2,
+    Action.SOCIAL_COMMENT: 2,
+    Action.EVENT_REGISTERED: 3,
+    Action.EVENT_ATTENDED: 5,
+    Action.DIRECT_MAIL_SENT: 0,
+    Action.DIRECT_MAIL_RESPONSE: 4,
+    Action.MEETING: 8,
+}
+
+DEFAULT_TIERS = [
+    TierRule(
+        tier=1,
+        name="just-right",
+        min_fit=70,
+        min_acv=50_000,
+        signals=["intent", "engagement"],
+        match="all",
+    ),
+    TierRule(tier=2, name="too-big", min_fit=70, signals=["intent", "engagement"], match="any"),
+    TierRule(tier=3, name="too-small", min_fit=70),
+]
+
+
+class Rules(_Strict):
+    """Decision rules (design.md sections 4 and 5); the defaults are the documented ones."""
+
+    tiers: list[TierRule] = DEFAULT_TIERS
+    intent_window_days: PositiveDays = 14
+    intent_min_score: Annotated[float, Field(ge=0, le=100)] = 60
+    engagement_window_days: PositiveDays = 14
+    engagement_min_points: Annotated[float, Field(ge=0)] = 10
+    engagement_min_contacts: Annotated[int, Field(ge=1)] = 2
+    weights: dict[Action, Annotated[float, Field(ge=0, le=1000)]] = DEFAULT_WEIGHTS
+    icp: Icp = Icp()
+    stages: list[str] = [
+        "prospecting",
+        "qualification",
+        "proposal",
+        "negotiation",
+        "closed_won",
+        "closed_lost",
+    ]
+    retention_days: PositiveDays = Field(
+        default=35, description="how far back late events are still applied (>= every window)"
+    )
+    max_future_minutes: Annotated[int, Field(ge=0)] = 24 * 60
+    max_contacts_per_day: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if not self.tiers:
+            raise ValueError("tiers: at least one rule is needed")
+        longest = max(self.intent_window_days, self.engagement_window_days)
+        if self.retention_days < longest:
+            raise ValueError(
+                f"retention_days ({self.retention_days}) must cover the longest window "
+                f"({longest} days)"
+            )
+        missing = {"closed_won", "closed_lost"} - set(self.stages)
+        if missing:
+            raise ValueError(f"stages must include {sorted(missing)}")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("stages must not repeat")
+        return self
+
+    @classmethod
+    def from_toml(cls, path: Path) -> "Rules":
+        """Load a rules file; every error names the file and the offending key."""
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        try:
+            return cls.model_validate(data.get("rules", data))
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: invalid rules:\n{_explain(exc)}") from exc
+
+
+class Topics(_Strict):
+    engagement: str = "abm.engagement.v1"
+    intent: str = "abm.intent.v1"
+    deals: str = "abm.deals.v1"
+    accounts: str = "abm.accounts.v1"
+    spend: str = "abm.spend.v1"
+    tier_changes: str = "abm.tier-changes.v1"
+    dead_letter: str = "abm.dead-letter.v1"
+    clock: str = "abm.clock.v1"
+
+    def inputs(self) -> list[str]:
+        return [self.engagement, self.intent, self.deals, self.accounts, self.spend]
+
+    def all(self) -> list[str]:
+        return [*self.inputs(), self.tier_changes, self.dead_letter, self.clock]
+
+
+class Settings(BaseSettings):
+    """Process settings. Production defaults; tests and the demo shorten the timeouts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ABM_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    app_id: str = "abm-signals"
+    kafka_broker: str = "kafka://127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "abm:"
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 4
+    replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    topics: Topics = Topics()
+    store: str = "memory://"
+    data_dir: Path = Path(".abm-data")
+    web_host: str = "127.0.0.1"
+    web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    session_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    heartbeat_interval_s: Annotated[float, Field(gt=0)] = 3.0
+    clock: Literal["wall", "event"] = Field(
+        default="wall",
+        description="what 'now' is for the staleness timer: the wall clock (production) "
+        "or the newest event time seen on the partition (replays, tests)",
+    )
+    tick_interval_s: Annotated[float, Field(gt=0)] = 30.0
+    redis_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    config_file: Path | None = None
+    rules: Rules = Rules()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError(
+                f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be at most a third "
+                f"of session_timeout_s ({self.session_timeout_s})"
+            )
+        return self
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message says which and why, for the person starting us."""
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, rules from ABM_CONFIG_FILE; fail with a precise message."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(f"invalid ABM_* settings:\n{_explain(exc)}") from exc
+    if settings.config_file is not None:
+        rules = Rules.from_toml(settings.config_file)
+        settings = settings.model_copy(update={"rules": rules})
+    return settings

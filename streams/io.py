@@ -1,0 +1,99 @@
+"""Producing JSON lines to a topic and reading a topic back: the CLI's and tests' Kafka I/O."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.config import Settings
+from streams.kafka import client_options
+
+__all__ = ["BadLine", "keyed_lines", "produce", "read_topic"]
+
+
+class BadLine(ValueError):
+    """A JSON-lines input line that cannot be sent; the message names the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    key: bytes | None
+    value: bytes
+
+
+def keyed_lines(lines: Iterable[bytes], source: str = "input") -> list[Keyed]:
+    """Parse every line first, so a bad file is refused whole instead of half sent."""
+    out = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            payload = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BadLine(f"{source}:{number}: not JSON ({exc})") from None
+        if not isinstance(payload, dict):
+            raise BadLine(f"{source}:{number}: expected a JSON object")
+        account_id = payload.get("account_id")
+        if account_id is not None and not isinstance(account_id, str):
+            raise BadLine(f"{source}:{number}: account_id must be a string")
+        out.append(Keyed(account_id.encode() if account_id else None, line))
+    return out
+
+
+async def produce(settings: Settings, topic: str, records: Iterable[Keyed]) -> int:
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, r.value, key=r.key) for r in records]
+        await producer.flush()
+        await asyncio.gather(*futures)
+        return len(futures)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    from_beginning: bool = False,
+    max_records: int | None = None,
+    timeout_s: float | None = None,
+) -> AsyncIterator[tuple[bytes | None, bytes]]:
+    """Yield (key, value) from every partition, without a consumer group (nothing committed).
+
+    Stops after `max_records`, or after `timeout_s` without a new record.
+    """
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            raise LookupError(f"topic {topic!r} does not exist")
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        if from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+        seen = 0
+        idle_since = time.monotonic()
+        while max_records is None or seen < max_records:
+            batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+            records = [r for rs in batch.values() for r in rs]
+            if not records:
+                if timeout_s is not None and time.monotonic() - idle_since > timeout_s:
+                    return
+                continue
+            idle_since = time.monotonic()
+            for record in records:
+                yield record.key, record.value
+                seen += 1
+                if max_records is not None and seen >= max_records:
+                    return
+    finally:
+        await consumer.stop()

@@ -1,0 +1,191 @@
+"""Applying one event (or the passing of time) to an account's state, and re-tiering it.
+
+These functions are the whole of the live path's decisions: agents and replay call them
+with the same arguments and get the same state, tier changes and rejections.
+"""
+
+from dataclasses import dataclass
+
+from schemas.common import from_ms, to_ms
+from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
+from schemas.outputs import DeadLetterReason, TierChange, TierInputs
+from streams.config import Rules
+from streams.logic.decode import Coords, Rejected
+from streams.logic.fit import fit_score
+from streams.logic.state import AccountState, DayBucket, Opportunity, Profile
+from streams.logic.tiering import decide, measure
+from streams.logic.windows import DAY_MS, day_of, window_start
+
+__all__ = ["CLOSED_STAGES", "Applied", "Event", "apply_event", "apply_tick", "evaluate"]
+
+Event = EngagementEvent | IntentEvent | DealEvent | AccountProfile
+CLOSED_STAGES = frozenset({"closed_won", "closed_lost"})
+DEDUP_DAYS = 7
+
+
+@dataclass(slots=True)
+class Applied:
+    """What an event did: `write` says the state changed and must be stored."""
+
+    state: AccountState
+    write: bool
+    change: TierChange | None = None
+    duplicate: bool = False
+
+
+def evaluate(state: AccountState, rules: Rules, now: int) -> TierChange | None:
+    """Re-tier at `now`; on a change bump the version and return the event to publish."""
+    signals = measure(state, rules, now)
+    state.due_at = signals.due_at
+    tier, rule = decide(signals, rules)
+    state.rule = rule
+    if tier == state.tier:
+        return None
+    previous, state.tier = state.tier, tier
+    state.version += 1
+    return TierChange(
+        account_id=state.account_id,
+        previous_tier=previous,
+        tier=tier,
+        rule=rule,
+        inputs=TierInputs(
+            fit=signals.fit,
+            acv=signals.acv,
+            intent_max=signals.intent_max,
+            intent_topics=list(signals.intent_topics),
+            engagement_points=signals.engagement_points,
+            engaged_contacts=signals.engaged_contacts,
+            recent_intent=signals.recent_intent,
+            recent_engagement=signals.recent_engagement,
+        ),
+        changed_at=from_ms(now),
+        version=state.version,
+    )
+
+
+def _prune(state: AccountState, rules: Rules) -> None:
+    """Drop what no window can see any more, so state stays bounded per account."""
+    oldest = window_start(state.clock, rules.retention_days)
+    for day in [d for d in state.engagement if d < oldest]:
+        del state.engagement[day]
+    for topic in list(state.intent):
+        days = state.intent[topic]
+        for day in [d for d in days if d < oldest]:
+            del days[day]
+        if not days:
+            del state.intent[topic]
+    forget = day_of(state.clock) - DEDUP_DAYS
+    for event_id in [e for e, d in state.seen.items() if d < forget]:
+        del state.seen[event_id]
+
+
+def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) -> None:
+    bucket = state.engagement.setdefault(day_of(at), DayBucket())
+    weight = rules.weights.get(e.action, 0.0)
+    bucket.points += weight
+    bucket.actions[e.action] = bucket.actions.get(e.action, 0) + 1
+    bucket.channels[e.channel] = bucket.channels.get(e.channel, 0.0) + weight
+    if e.duration_s:
+        bucket.time_on_site_s += e.duration_s
+    if (
+        weight > 0
+        and e.contact_id
+        and e.contact_id not in bucket.contacts
+        and len(bucket.contacts) < rules.max_contacts_per_day
+    ):
+        bucket.contacts.append(e.contact_id)
+
+
+def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
+    days = state.intent.setdefault(e.topic, {})
+    day = day_of(at)
+    days[day] = max(days.get(day, 0.0), e.score)
+
+
+def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:
+    """Stage follows the newest event time, so out-of-order CRM updates settle correctly."""
+    if e.stage not in rules.stages:
+        raise Rejected(
+            DeadLetterReason.UNKNOWN_STAGE, f"stage {e.stage!r} not in configured {rules.stages}"
+        )
+    opp = state.opportunities.get(e.opportunity_id)
+    if opp is None:
+        opp = Opportunity(
+            stage=e.stage,
+            amount=e.amount,
+            deal_type=e.deal_type,
+            currency=e.currency,
+            first_seen=at,
+            stage_at=at,
+        )
+        state.opportunities[e.opportunity_id] = opp
+    opp.first_seen = min(opp.first_seen, at)
+    if e.stage not in opp.stages_seen:
+        opp.stages_seen.append(e.stage)
+    if at >= opp.stage_at:
+        opp.stage, opp.stage_at, opp.amount = e.stage, at, e.amount
+        opp.deal_type, opp.currency = e.deal_type, e.currency
+        opp.closed_at = at if e.stage in CLOSED_STAGES else None
+
+
+def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:
+    state.profile = Profile(
+        name=p.name,
+        fit=fit_score(p, rules.icp),
+        expected_acv=p.expected_acv or 0.0,
+        owner=p.owner,
+        industry=p.industry,
+    )
+
+
+def apply_event(
+    state: AccountState | None, event: Event, coords: Coords, rules: Rules, wall_now: int
+) -> Applied:
+    """Apply one decoded event; raise Rejected for late, future or unknown-stage events.
+
+    Redelivery (an offset at or below the last applied one from the same partition, or an
+    event_id seen in the last 7 days) changes nothing and is reported as a duplicate.
+    """
+    state = state or AccountState(account_id=event.account_id)
+    source = f"{coords.topic}:{coords.partition}"
+    if state.applied.get(source, -1) >= coords.offset:
+        return Applied(state, write=False, duplicate=True)
+
+    if isinstance(event, AccountProfile):
+        _profile(state, event, rules)
+        now = state.clock or coords.timestamp
+    else:
+        at = to_ms(event.occurred_at)
+        if at > wall_now + rules.max_future_minutes * 60_000:
+            raise Rejected(DeadLetterReason.FUTURE, f"occurred_at {event.occurred_at} is ahead")
+        if state.clock and at < state.clock - rules.retention_days * DAY_MS:
+            raise Rejected(
+                DeadLetterReason.LATE,
+                f"occurred_at {event.occurred_at} is older than the {rules.retention_days}-day "
+                f"retention behind {from_ms(state.clock).isoformat()}",
+            )
+        if event.event_id in state.seen:
+            return Applied(state, write=False, duplicate=True)
+        if isinstance(event, EngagementEvent):
+            _engagement(state, event, rules, at)
+        elif isinstance(event, IntentEvent):
+            _intent(state, event, at)
+        else:
+            _deal(state, event, rules, at)
+        state.seen[event.event_id] = day_of(at)
+        now = max(state.clock, at)
+
+    state.applied[source] = coords.offset
+    state.partition = coords.partition
+    state.clock = now
+    _prune(state, rules)
+    return Applied(state, write=True, change=evaluate(state, rules, now))
+
+
+def apply_tick(state: AccountState, rules: Rules, now: int) -> Applied:
+    """Let time pass: re-tier an account whose windows have dropped data by `now`."""
+    if state.due_at is None or now < state.due_at:
+        return Applied(state, write=False)
+    state.clock = max(state.clock, now)
+    _prune(state, rules)
+    return Applied(state, write=True, change=evaluate(state, rules, state.clock))

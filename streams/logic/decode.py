@@ -1,0 +1,93 @@
+"""Bytes to a validated event, or a precise reason why not: the gate every input passes."""
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.common import MAX_PAYLOAD_BYTES
+from schemas.outputs import DeadLetter, DeadLetterReason
+
+__all__ = ["Coords", "Rejected", "dead_letter", "decode"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Coords:
+    """Where a record came from; `timestamp` is the Kafka record time in epoch ms."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+
+
+class Rejected(Exception):
+    def __init__(self, reason: DeadLetterReason, error: str) -> None:
+        super().__init__(f"{reason}: {error}")
+        self.reason = reason
+        self.error = error
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:
+    """Validate one record; the key must be the payload's account_id (ordering relies on it)."""
+    if value is None:
+        raise Rejected(DeadLetterReason.INVALID_JSON, "record has no value (tombstone)")
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise Rejected(
+            DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > limit of {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        event = model.model_validate_json(value)
+    except ValidationError as exc:
+        json_broken = any(e["type"] == "json_invalid" for e in exc.errors())
+        reason = DeadLetterReason.INVALID_JSON if json_broken else DeadLetterReason.INVALID_PAYLOAD
+        raise Rejected(reason, _explain(exc)) from None
+    account_id = getattr(event, "account_id", None)
+    if account_id is not None:
+        if key is None:
+            raise Rejected(DeadLetterReason.KEY_MISMATCH, "record has no key; key by account_id")
+        if key != account_id.encode():
+            shown = key[:64].decode("utf-8", "replace")
+            raise Rejected(
+                DeadLetterReason.KEY_MISMATCH,
+                f"key {shown!r} differs from account_id {account_id!r}",
+            )
+    return event
+
+
+def _text(raw: bytes) -> tuple[str, bool]:
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), False
+
+
+def dead_letter(
+    coords: Coords, key: bytes | None, value: bytes | None, rejected: Rejected, now_ms: int
+) -> DeadLetter:
+    """The dead-letter record: raw bytes kept whole (base64 when not UTF-8), nothing lost."""
+    key_text = None if key is None else _text(key)[0]
+    value_text, is_utf8 = _text(value or b"")
+    return DeadLetter(
+        source_topic=coords.topic,
+        partition=coords.partition,
+        offset=coords.offset,
+        key=key_text,
+        value=value_text,
+        encoding="utf-8" if is_utf8 else "base64",
+        reason=rejected.reason,
+        error=rejected.error[:2000],
+        failed_at=datetime.fromtimestamp(now_ms / 1000, tz=UTC),
+    )

@@ -1,0 +1,83 @@
+"""The one state record kept per account, and its compact JSON form for the changelog.
+
+One record per account (not one table per signal) means one changelog write per event:
+the table write, not the arithmetic, is what costs in a Faust agent.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+__all__ = ["AccountState", "DayBucket", "Opportunity", "Profile"]
+
+
+@dataclass(slots=True)
+class DayBucket:
+    """Engagement of one account on one UTC day."""
+
+    points: float = 0.0
+    contacts: list[str] = field(default_factory=list)
+    actions: dict[str, int] = field(default_factory=dict)
+    channels: dict[str, float] = field(default_factory=dict)
+    time_on_site_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Opportunity:
+    stage: str
+    amount: float
+    deal_type: str
+    currency: str
+    first_seen: int
+    stage_at: int
+    stages_seen: list[str] = field(default_factory=list)
+    closed_at: int | None = None
+
+
+@dataclass(slots=True)
+class Profile:
+    name: str
+    fit: float | None
+    expected_acv: float
+    owner: str | None = None
+    industry: str | None = None
+
+
+@dataclass(slots=True)
+class AccountState:
+    """Everything the rules need about one account, keyed by event-time day where it ages.
+
+    `clock` is the newest time (epoch ms) this account has been evaluated at; it only
+    moves forward, so an old event never makes a stale account look fresh again.
+    `applied` holds the last applied offset per source topic-partition and `seen` the
+    recent event ids with their day: together they make redelivery a no-op.
+    """
+
+    account_id: str
+    profile: Profile | None = None
+    engagement: dict[int, DayBucket] = field(default_factory=dict)
+    intent: dict[str, dict[int, float]] = field(default_factory=dict)
+    opportunities: dict[str, Opportunity] = field(default_factory=dict)
+    tier: int = 0
+    rule: str = "untiered"
+    version: int = 0
+    clock: int = 0
+    due_at: int | None = None
+    partition: int | None = None
+    applied: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_NON_STR_KEYS)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "AccountState":
+        data: dict[str, Any] = orjson.loads(raw)
+        data["profile"] = Profile(**data["profile"]) if data.get("profile") else None
+        data["engagement"] = {int(d): DayBucket(**b) for d, b in data["engagement"].items()}
+        data["intent"] = {
+            t: {int(d): s for d, s in days.items()} for t, days in data["intent"].items()
+        }
+        data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}
+        return cls(**data)

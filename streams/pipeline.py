@@ -1,0 +1,35 @@
+"""What every agent shares: settings, topics, the account table, the Redis view, stream time."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from streams.config import Rules, Settings
+from streams.sinks.redis_view import RedisView
+
+__all__ = ["Pipeline"]
+
+
+@dataclass
+class Pipeline:
+    """The wiring of one worker, built once by `create_app` and handed to each agent."""
+
+    app: faust.App
+    settings: Settings
+    inputs: dict[str, Any]
+    tier_changes: Any
+    dead_letter: Any
+    clock: Any
+    accounts: Any
+    view: RedisView
+    stream_time: dict[int, int] = field(default_factory=dict)
+    """Newest event time applied per partition: 'now' for the timer in event-clock mode."""
+
+    @property
+    def rules(self) -> Rules:
+        return self.settings.rules
+
+    def advance(self, partition: int, at: int) -> None:
+        if at > self.stream_time.get(partition, 0):
+            self.stream_time[partition] = at

@@ -1,0 +1,1 @@
+"""Where results leave besides Kafka: the Redis materialised view."""
