@@ -111,6 +111,5 @@ class Contract(BaseModel):
         strict=True,
         extra="forbid",
         frozen=True,
-        str_strip_whitespace=True,
         ser_json_inf_nan="null",
     )

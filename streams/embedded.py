@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmbeddedStack", "StackError", "free_port", "wait_for_port"]
+__all__ = ["EmbeddedStack", "StackError", "die_with_parent", "free_port", "wait_for_port"]
 
 
 class StackError(RuntimeError):
@@ -42,7 +42,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: 
     raise StackError(f"{name} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: ask the kernel for SIGTERM when the parent dies."""
     pr_set_pdeathsig = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
@@ -102,7 +102,7 @@ class EmbeddedStack:
     def _spawn(self, name: str, argv: list[str], port: int) -> None:
         out = subprocess.DEVNULL if self.quiet else None
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=_die_with_parent
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=die_with_parent
         )
         self._procs.append((name, proc))
         wait_for_port(port, proc, name, self.startup_timeout)

@@ -18,7 +18,8 @@ from streams.logic.windows import DAY_MS, day_of, window_start
 
 __all__ = ["CLOSED_STAGES", "Applied", "Event", "apply_event", "apply_tick", "evaluate"]
 
-Event = EngagementEvent | IntentEvent | DealEvent | AccountProfile
+TimedEvent = EngagementEvent | IntentEvent | DealEvent
+Event = TimedEvent | AccountProfile
 CLOSED_STAGES = frozenset({"closed_won", "closed_lost"})
 DEDUP_DAYS = 7
 
@@ -138,6 +139,18 @@ def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:
     )
 
 
+def _check_time(state: AccountState, event: TimedEvent, rules: Rules, wall_now: int) -> None:
+    at = to_ms(event.occurred_at)
+    if at > wall_now + rules.max_future_minutes * 60_000:
+        raise Rejected(DeadLetterReason.FUTURE, f"occurred_at {event.occurred_at} is ahead")
+    if state.clock and at < state.clock - rules.retention_days * DAY_MS:
+        raise Rejected(
+            DeadLetterReason.LATE,
+            f"occurred_at {event.occurred_at} is older than the {rules.retention_days}-day "
+            f"retention behind {from_ms(state.clock).isoformat()}",
+        )
+
+
 def apply_event(
     state: AccountState | None, event: Event, coords: Coords, rules: Rules, wall_now: int
 ) -> Applied:
@@ -152,20 +165,15 @@ def apply_event(
         return Applied(state, write=False, duplicate=True)
 
     if isinstance(event, AccountProfile):
+        # A profile carries no event time: it re-tiers at the account's own clock and
+        # never moves it (its record time may be far ahead of a backfilled history).
         _profile(state, event, rules)
         now = state.clock or coords.timestamp
     else:
-        at = to_ms(event.occurred_at)
-        if at > wall_now + rules.max_future_minutes * 60_000:
-            raise Rejected(DeadLetterReason.FUTURE, f"occurred_at {event.occurred_at} is ahead")
-        if state.clock and at < state.clock - rules.retention_days * DAY_MS:
-            raise Rejected(
-                DeadLetterReason.LATE,
-                f"occurred_at {event.occurred_at} is older than the {rules.retention_days}-day "
-                f"retention behind {from_ms(state.clock).isoformat()}",
-            )
+        _check_time(state, event, rules, wall_now)
         if event.event_id in state.seen:
             return Applied(state, write=False, duplicate=True)
+        at = to_ms(event.occurred_at)
         if isinstance(event, EngagementEvent):
             _engagement(state, event, rules, at)
         elif isinstance(event, IntentEvent):
@@ -173,12 +181,10 @@ def apply_event(
         else:
             _deal(state, event, rules, at)
         state.seen[event.event_id] = day_of(at)
-        now = max(state.clock, at)
-
+        state.clock = now = max(state.clock, at)
+        _prune(state, rules)
     state.applied[source] = coords.offset
     state.partition = coords.partition
-    state.clock = now
-    _prune(state, rules)
     return Applied(state, write=True, change=evaluate(state, rules, now))
 
 

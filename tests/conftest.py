@@ -1,0 +1,161 @@
+"""Fixtures: one embedded broker + Redis per session, workers as real subprocesses.
+
+Every worker gets its own app id, topic names and Redis prefix, so tests sharing the
+stack cannot see each other's data.
+"""
+
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.admin import ensure_topics
+from streams.config import Settings, Topics
+from streams.embedded import EmbeddedStack, die_with_parent, free_port
+from streams.io import Keyed, produce, read_topic
+
+_names = itertools.count()
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack() as embedded:
+        yield embedded
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    env: dict[str, str]
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def pipeline_settings(stack: EmbeddedStack, **overrides) -> tuple[Settings, dict[str, str]]:
+    """Unique names for one test's pipeline on the shared stack, as settings and as env."""
+    tag = f"t{os.getpid()}-{next(_names)}"
+    topics = Topics(**{k: f"{tag}.{v}" for k, v in Topics().model_dump().items()})
+    env = {
+        **stack.env(),
+        "ABM_APP_ID": f"abm-{tag}",
+        "ABM_TOPICS": topics.model_dump_json(),
+        "ABM_REDIS_PREFIX": f"{tag}:",
+        "ABM_WEB_PORT": str(free_port()),
+        "ABM_SESSION_TIMEOUT_S": "6",
+        "ABM_HEARTBEAT_INTERVAL_S": "1",
+        "ABM_TICK_INTERVAL_S": "0.5",
+        "ABM_REDIS_FLUSH_INTERVAL_S": "0.2",
+        **{f"ABM_{k.upper()}": str(v) for k, v in overrides.items()},
+    }
+    settings = Settings(
+        kafka_broker=env["ABM_KAFKA_BROKER"],
+        redis_url=env["ABM_REDIS_URL"],
+        app_id=env["ABM_APP_ID"],
+        topics=topics,
+        redis_prefix=env["ABM_REDIS_PREFIX"],
+        web_port=int(env["ABM_WEB_PORT"]),
+    )
+    asyncio.run(ensure_topics(settings))
+    return settings, env
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
+            return orjson.loads(response.read())["ready"]
+    except OSError:
+        return False
+
+
+def start_worker(settings: Settings, env: dict[str, str], name: str) -> Worker:
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = ARTIFACTS / f"{name}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "worker"],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+    )
+    worker = Worker(settings, env, proc, log)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()}")
+        return ready(settings.web_port)
+
+    wait_until(up, 60, "the worker to be ready", step=0.2)
+    return worker
+
+
+@pytest.fixture(scope="module")
+def worker(stack, request) -> Iterator[Worker]:
+    settings, env = pipeline_settings(stack, clock="event")
+    running = start_worker(settings, env, request.module.__name__)
+    yield running
+    assert running.stop() == 0, running.log.read_text()[-3000:]
+
+
+def send(settings: Settings, topic: str, *payloads: dict | bytes, key: str | None = None) -> None:
+    records = []
+    for payload in payloads:
+        value = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        account = (
+            key
+            if key is not None
+            else (payload.get("account_id") if isinstance(payload, dict) else None)
+        )
+        records.append(Keyed(account.encode() if account else None, value))
+    asyncio.run(produce(settings, topic, records))
+
+
+def collect(
+    settings: Settings, topic: str, until: Callable[[list[dict]], bool], timeout: float = 30
+) -> list[dict]:
+    """Read `topic` from the beginning until `until(records)` holds (or fail at timeout)."""
+
+    async def run() -> list[dict]:
+        seen: list[dict] = []
+        deadline = time.monotonic() + timeout
+        async for _key, value in read_topic(
+            settings, topic, from_beginning=True, timeout_s=timeout
+        ):
+            seen.append(orjson.loads(value))
+            if until(seen) or time.monotonic() > deadline:
+                break
+        return seen
+
+    records = asyncio.run(run())
+    assert until(records), f"{topic}: condition not met; saw {records}"
+    return records

@@ -1,0 +1,73 @@
+"""Builders of valid input events for tests, parsed from JSON as the agents parse them."""
+
+import itertools
+
+import orjson
+
+from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
+from streams.logic.decode import Coords
+
+_ids = itertools.count()
+_offsets = itertools.count()
+
+T0 = 1_780_000_000_000  # 2026-05-28, a fixed event-time origin for pure tests
+DAY = 86_400_000
+
+
+def _parse(model, **fields):
+    return model.model_validate_json(
+        orjson.dumps({k: v for k, v in fields.items() if v is not None})
+    )
+
+
+def engagement(account="acme", at=T0, action="page_view", contact="c1", channel="web", **kw):
+    return _parse(
+        EngagementEvent,
+        event_id=kw.pop("event_id", f"e{next(_ids)}"),
+        account_id=account,
+        contact_id=contact,
+        channel=channel,
+        action=action,
+        occurred_at=at,
+        **kw,
+    )
+
+
+def intent(account="acme", at=T0, topic="crm", score=70.0, **kw):
+    return _parse(
+        IntentEvent,
+        event_id=kw.pop("event_id", f"i{next(_ids)}"),
+        account_id=account,
+        provider="bombora",
+        topic=topic,
+        score=score,
+        occurred_at=at,
+    )
+
+
+def deal(account="acme", at=T0, opp="o1", stage="prospecting", amount=60_000.0, **kw):
+    return _parse(
+        DealEvent,
+        event_id=kw.pop("event_id", f"d{next(_ids)}"),
+        account_id=account,
+        opportunity_id=opp,
+        stage=stage,
+        amount=amount,
+        occurred_at=at,
+        **kw,
+    )
+
+
+def profile(account="acme", fit=85.0, acv=80_000.0, **kw):
+    return _parse(
+        AccountProfile,
+        account_id=account,
+        name=account.title(),
+        fit_score=fit,
+        expected_acv=acv,
+        **kw,
+    )
+
+
+def coords(topic="abm.engagement.v1", partition=0, offset=None, timestamp=T0):
+    return Coords(topic, partition, next(_offsets) if offset is None else offset, timestamp)

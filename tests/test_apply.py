@@ -1,0 +1,229 @@
+"""Applying events: event-time buckets, late and out-of-order events, duplicates, staleness.
+
+The property tests compare the state machine with a brute-force oracle that recomputes
+every signal from the raw list of accepted events.
+"""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.outputs import DeadLetterReason
+from streams.config import Rules
+from streams.logic.apply import apply_event, apply_tick
+from streams.logic.decode import Rejected
+from streams.logic.tiering import measure
+from streams.logic.windows import day_of
+from tests.factories import DAY, T0, coords, deal, engagement, intent, profile
+
+RULES = Rules()
+WALL = T0 + 400 * DAY  # the wall clock is far ahead: nothing in these tests is "future"
+
+
+def run(events, state=None, wall=WALL):
+    """Apply events in order as an agent does (rejections skipped); return state and changes."""
+    changes = []
+    for event in events:
+        try:
+            applied = apply_event(state, event, coords(), RULES, wall)
+        except Rejected:
+            continue
+        state = applied.state
+        if applied.change:
+            changes.append(applied.change)
+    return state, changes
+
+
+def test_journey_up_the_tiers_and_down_when_stale():
+    state, changes = run(
+        [
+            profile(fit=85, acv=60_000),
+            intent(at=T0, score=65),
+            engagement(at=T0 + 1000, action="meeting", contact="c1"),
+            engagement(at=T0 + 2000, action="email_click", contact="c2"),
+        ]
+    )
+    assert [(c.previous_tier, c.tier, c.rule) for c in changes] == [
+        (0, 3, "too-small"),
+        (3, 2, "too-big"),
+        (2, 1, "just-right"),
+    ]
+    assert [c.version for c in changes] == [1, 2, 3]
+    assert changes[-1].inputs.engaged_contacts == 2
+    assert changes[-1].inputs.engagement_points == 11
+
+    # Fourteen calendar days on, the window has dropped every signal: back to tier 3.
+    assert state.due_at == (day_of(T0) + 14) * DAY
+    assert not apply_tick(state, RULES, state.due_at - 1).write
+    ticked = apply_tick(state, RULES, state.due_at)
+    assert ticked.change is not None
+    assert (ticked.change.previous_tier, ticked.change.tier) == (1, 3)
+    assert ticked.change.version == 4
+    assert state.due_at is None
+
+
+def test_open_opportunity_raises_acv_and_closing_it_lowers_it():
+    state, changes = run(
+        [
+            profile(fit=90, acv=10_000),
+            intent(at=T0),
+            engagement(at=T0, action="meeting"),
+            engagement(at=T0, action="email_click"),
+        ]
+    )
+    assert changes[-1].tier == 2
+    state, changes = run([deal(at=T0 + 1, amount=75_000)], state)
+    assert changes[-1].tier == 1 and changes[-1].inputs.acv == 75_000
+    state, changes = run([deal(at=T0 + 2, amount=75_000, stage="closed_lost")], state)
+    assert changes[-1].tier == 2
+
+
+def test_out_of_order_deal_stages_settle_on_the_newest():
+    state, _ = run(
+        [
+            deal(at=T0 + 3 * DAY, stage="closed_won", amount=50_000),
+            deal(at=T0 + DAY, stage="proposal", amount=40_000),
+            deal(at=T0, stage="prospecting", amount=30_000),
+        ]
+    )
+    opp = state.opportunities["o1"]
+    assert (opp.stage, opp.amount, opp.closed_at) == ("closed_won", 50_000, T0 + 3 * DAY)
+    assert opp.first_seen == T0
+    assert set(opp.stages_seen) == {"closed_won", "proposal", "prospecting"}
+
+
+def test_unknown_stage_is_rejected_and_changes_nothing():
+    state, _ = run([profile()])
+    with pytest.raises(Rejected) as caught:
+        apply_event(state, deal(stage="lunch"), coords(), RULES, WALL)
+    assert caught.value.reason == DeadLetterReason.UNKNOWN_STAGE
+    assert state.opportunities == {}
+
+
+def test_late_event_beyond_retention_is_rejected_but_inside_is_applied():
+    state, _ = run([engagement(at=T0 + 40 * DAY)])
+    inside = engagement(at=T0 + 40 * DAY - 34 * DAY, action="meeting")
+    run([inside], state)
+    assert state.engagement[day_of(inside.occurred_at.timestamp() * 1000 // 1)].points == 8
+    with pytest.raises(Rejected) as caught:
+        apply_event(state, engagement(at=T0 + 4 * DAY), coords(), RULES, WALL)
+    assert caught.value.reason == DeadLetterReason.LATE
+
+
+def test_future_event_is_rejected():
+    with pytest.raises(Rejected) as caught:
+        apply_event(None, engagement(at=WALL + 25 * 3_600_000), coords(), RULES, WALL)
+    assert caught.value.reason == DeadLetterReason.FUTURE
+
+
+def test_redelivered_offset_and_repeated_event_id_count_once():
+    state, _ = run([profile()])
+    event = engagement(action="meeting")
+    where = coords(topic="abm.engagement.v1-dedup", offset=10)
+    assert apply_event(state, event, where, RULES, WALL).write
+    again = apply_event(state, event, where, RULES, WALL)
+    assert again.duplicate and not again.write
+    resent = apply_event(
+        state, event, coords(topic="abm.engagement.v1-dedup", offset=11), RULES, WALL
+    )
+    assert resent.duplicate and not resent.write
+    assert measure(state, RULES, T0).engagement_points == 8
+
+
+# --- property tests against a brute-force oracle -------------------------------------------
+
+ACTIONS = ["page_view", "email_open", "email_click", "meeting", "email_delivered", "ad_click"]
+
+
+@st.composite
+def histories(draw):
+    n = draw(st.integers(1, 40))
+    events = []
+    for i in range(n):
+        at = T0 + draw(st.integers(0, 60 * DAY))
+        if draw(st.booleans()):
+            events.append(
+                engagement(
+                    at=at,
+                    action=draw(st.sampled_from(ACTIONS)),
+                    contact=draw(st.sampled_from(["c1", "c2", "c3", None])),
+                    event_id=f"x{i}",
+                )
+            )
+        else:
+            events.append(
+                intent(
+                    at=at,
+                    score=draw(st.floats(0, 100)),
+                    topic=draw(st.sampled_from(["crm", "erp"])),
+                    event_id=f"x{i}",
+                )
+            )
+    return events
+
+
+def oracle(events, now):
+    """Signals at `now` from the accepted events (late ones dropped as they arrived)."""
+    clock, accepted = 0, []
+    for e in events:
+        at = int(e.occurred_at.timestamp() * 1000)
+        if clock and at < clock - RULES.retention_days * DAY:
+            continue
+        clock = max(clock, at)
+        accepted.append((e, at))
+    lo, hi = day_of(now) - 13, day_of(now)
+    window = [(e, at) for e, at in accepted if lo <= day_of(at) <= hi]
+    points = sum(RULES.weights[e.action] for e, _ in window if hasattr(e, "action"))
+    contacts = {
+        e.contact_id
+        for e, _ in window
+        if hasattr(e, "action") and e.contact_id and RULES.weights[e.action] > 0
+    }
+    scores = [e.score for e, _ in window if hasattr(e, "score")]
+    return points, len(contacts), max(scores, default=0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories(), st.integers(0, 30 * DAY))
+def test_signals_equal_the_oracle_at_any_later_time(events, later):
+    state, _ = run(events)
+    now = state.clock + later
+    got = measure(state, RULES, now)
+    points, contacts, intent_max = oracle(events, now)
+    assert got.engagement_points == pytest.approx(points)
+    assert got.engaged_contacts == contacts
+    assert got.intent_max == intent_max
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), st.randoms(use_true_random=False))
+def test_arrival_order_does_not_matter_inside_retention(events, rnd):
+    span = max(e.occurred_at for e in events) - min(e.occurred_at for e in events)
+    if span.days >= RULES.retention_days:
+        return  # order decides which events are late; covered by the oracle test
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    a, _ = run(events)
+    b, _ = run(shuffled)
+    assert measure(a, RULES, a.clock) == measure(b, RULES, b.clock)
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), st.integers(1, 40 * DAY))
+def test_nothing_changes_before_due_at(events, step):
+    state, _ = run([profile(), *events])
+    before = measure(state, RULES, state.clock)
+    probe = state.clock + step
+    after = measure(state, RULES, probe)
+    if state.due_at is None or probe < state.due_at:
+        assert (
+            after.recent_intent,
+            after.recent_engagement,
+            after.engagement_points,
+            after.intent_max,
+        ) == (
+            before.recent_intent,
+            before.recent_engagement,
+            before.engagement_points,
+            before.intent_max,
+        )

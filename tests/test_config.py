@@ -1,0 +1,76 @@
+"""Config: env vars and a TOML rules file; bad settings fail with a precise message."""
+
+import pytest
+
+from streams.config import ConfigError, load_settings
+
+
+def test_env_overrides(monkeypatch):
+    monkeypatch.setenv("ABM_PARTITIONS", "8")
+    monkeypatch.setenv("ABM_TOPICS__ENGAGEMENT", "custom.engagement")
+    settings = load_settings()
+    assert settings.partitions == 8
+    assert settings.topics.engagement == "custom.engagement"
+
+
+def test_rules_file_replaces_defaults(tmp_path, monkeypatch):
+    path = tmp_path / "rules.toml"
+    path.write_text("""
+[rules]
+intent_min_score = 75
+[[rules.tiers]]
+tier = 1
+name = "big"
+min_acv = 100000
+[rules.weights]
+meeting = 20
+""")
+    monkeypatch.setenv("ABM_CONFIG_FILE", str(path))
+    rules = load_settings().rules
+    assert rules.intent_min_score == 75
+    assert [(t.tier, t.name, t.min_acv) for t in rules.tiers] == [(1, "big", 100_000)]
+    assert rules.weights["meeting"] == 20
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[rules]\nintent_min_score = 120", "intent_min_score"),
+        ("[rules]\nretention_days = 7", "retention_days (7) must cover the longest window"),
+        ("[rules]\nstages = ['a', 'b']", "closed_lost"),
+        ("[rules.weights]\nteleport = 3", "weights.teleport"),
+        ("[rules]\ntypo_key = 1", "typo_key"),
+        ("[rules.icp]\nweight_tech = 50", "icp weights must sum to 100"),
+        ("[rules\n", "not valid TOML"),
+    ],
+)
+def test_bad_rules_name_the_file_and_key(tmp_path, monkeypatch, toml, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    monkeypatch.setenv("ABM_CONFIG_FILE", str(path))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ABM_PARTITIONS", "zero", "partitions"),
+        ("ABM_WEB_PORT", "70000", "web_port"),
+        ("ABM_CLOCK", "sundial", "clock"),
+        ("ABM_HEARTBEAT_INTERVAL_S", "30", "at most a third of session_timeout_s"),
+    ],
+)
+def test_bad_env_names_the_setting(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert message in str(caught.value)
+
+
+def test_missing_rules_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("ABM_CONFIG_FILE", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="cannot read rules file"):
+        load_settings()
