@@ -73,7 +73,8 @@ def test_open_opportunity_raises_acv_and_closing_it_lowers_it():
     )
     assert changes[-1].tier == 2
     state, changes = run([deal(at=T0 + 1, amount=75_000)], state)
-    assert changes[-1].tier == 1 and changes[-1].inputs.acv == 75_000
+    assert changes[-1].tier == 1
+    assert changes[-1].inputs.acv == 75_000
     state, changes = run([deal(at=T0 + 2, amount=75_000, stage="closed_lost")], state)
     assert changes[-1].tier == 2
 
@@ -122,11 +123,13 @@ def test_redelivered_offset_and_repeated_event_id_count_once():
     where = coords(topic="abm.engagement.v1-dedup", offset=10)
     assert apply_event(state, event, where, RULES, WALL).write
     again = apply_event(state, event, where, RULES, WALL)
-    assert again.duplicate and not again.write
+    assert again.duplicate
+    assert not again.write
     resent = apply_event(
         state, event, coords(topic="abm.engagement.v1-dedup", offset=11), RULES, WALL
     )
-    assert resent.duplicate and not resent.write
+    assert resent.duplicate
+    assert not resent.write
     assert measure(state, RULES, T0).engagement_points == 8
 
 

@@ -124,7 +124,8 @@ def test_epoch_ms_roundtrips_through_iso(ms):
 
 def test_profile_defaults_and_limits():
     profile = AccountProfile.model_validate({"account_id": "a", "name": "A"})
-    assert profile.tech_stack == [] and profile.fit_score is None
+    assert profile.tech_stack == []
+    assert profile.fit_score is None
     with pytest.raises(ValidationError):
         AccountProfile.model_validate({"account_id": "a", "name": "A", "tech_stack": ["x"] * 201})
 
