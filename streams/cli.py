@@ -1,10 +1,7 @@
 """The `abm` command: run the embedded stack, a worker or the demo; produce, tail, inspect."""
 
 import asyncio
-import signal
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -45,6 +42,7 @@ def stack() -> None:
     """
     from streams.admin import ensure_topics
     from streams.embedded import EmbeddedStack, StackError
+    from streams.supervise import wait_for_stop
 
     try:
         embedded = EmbeddedStack().start()
@@ -56,21 +54,11 @@ def stack() -> None:
         for name, value in embedded.env().items():
             click.echo(f"{name}={value}")
         click.echo("# embedded stack up; Ctrl-C stops it", err=True)
-        _wait_for_stop(embedded.alive)
+        wait_for_stop(embedded.alive)
         if not embedded.alive():
             raise click.ClickException("an embedded server died; stack stopped")
     finally:
         embedded.stop()
-
-
-def _wait_for_stop(alive: Callable[[], bool]) -> None:
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    try:
-        while not stop and alive():
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
 
 
 @cli.command()

@@ -8,10 +8,7 @@ import asyncio
 import itertools
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +18,9 @@ import pytest
 
 from streams.admin import ensure_topics
 from streams.config import Settings, Topics
-from streams.embedded import EmbeddedStack, die_with_parent, free_port
+from streams.embedded import EmbeddedStack, free_port
 from streams.io import Keyed, produce, read_topic
+from streams.supervise import ChildWorker, start_worker
 
 _names = itertools.count()
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -38,18 +36,14 @@ def stack() -> Iterator[EmbeddedStack]:
 class Worker:
     settings: Settings
     env: dict[str, str]
-    proc: subprocess.Popen
-    log: Path
+    child: ChildWorker
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+    @property
+    def log(self) -> Path:
+        return self.child.log
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        return self.child.stop(sig)
 
 
 def wait_until(check: Callable[[], object], timeout: float, what: str, step: float = 0.1):
@@ -90,39 +84,16 @@ def pipeline_settings(stack: EmbeddedStack, **overrides) -> tuple[Settings, dict
     return settings, env
 
 
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
-            return orjson.loads(response.read())["ready"]
-    except OSError:
-        return False
-
-
-def start_worker(settings: Settings, env: dict[str, str], name: str) -> Worker:
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / f"{name}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams", "worker"],
-        env={**os.environ, **env},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
-    )
-    worker = Worker(settings, env, proc, log)
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()}")
-        return ready(settings.web_port)
-
-    wait_until(up, 60, "the worker to be ready", step=0.2)
-    return worker
+def launch(settings: Settings, env: dict[str, str], name: str) -> Worker:
+    child = start_worker(env, ARTIFACTS / f"{name}.log")
+    child.wait_ready()
+    return Worker(settings, env, child)
 
 
 @pytest.fixture(scope="module")
 def worker(stack, request) -> Iterator[Worker]:
     settings, env = pipeline_settings(stack, clock="event")
-    running = start_worker(settings, env, request.module.__name__)
+    running = launch(settings, env, request.module.__name__)
     yield running
     assert running.stop() == 0, running.log.read_text()[-3000:]
 

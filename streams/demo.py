@@ -1,0 +1,199 @@
+"""`abm demo`: the embedded stack, a worker and a scripted week of ABM traffic, narrated.
+
+The scenario's events are dated relative to now, so the wall-clock timer of the worker
+keeps them honest: leave the demo running and the stale accounts move down on their own.
+"""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import orjson
+from redis import Redis
+
+from streams.admin import ensure_topics
+from streams.config import Settings, load_settings
+from streams.embedded import EmbeddedStack, free_port
+from streams.io import Keyed, produce, read_topic
+from streams.supervise import start_worker, wait_for_stop
+
+__all__ = ["run_demo", "scenario"]
+
+DAY = 86_400_000
+HOUR = 3_600_000
+TIER_NAMES = {0: "untiered", 1: "Tier 1", 2: "Tier 2", 3: "Tier 3"}
+
+
+def scenario(now: int) -> Iterator[tuple[str, dict]]:
+    """(topic kind, payload) pairs: six accounts, each showing one part of the rules."""
+    profiles = [
+        ("northwind", "Northwind Traders", 88, 120_000),  # fit, big deal, intent, engaged
+        ("globex", "Globex", 80, 30_000),  # fit, small ACV, intent: too big for now
+        ("initech", "Initech", 75, 20_000),  # fit, quiet: always-on nurture
+        ("hooli", "Hooli", 91, 90_000),  # was hot three weeks ago: gone stale
+        ("umbrella", "Umbrella Corp", 35, 500_000),  # outside the ICP whatever it spends
+    ]
+    for account_id, name, fit, acv in profiles:
+        yield (
+            "accounts",
+            {
+                "account_id": account_id,
+                "name": name,
+                "fit_score": fit,
+                "expected_acv": acv,
+                "owner": "sales@example.com",
+            },
+        )
+    yield (
+        "accounts",
+        {
+            "account_id": "acme",
+            "name": "Acme Corp",
+            "industry": "software",
+            "country": "US",
+            "employees": 1200,
+            "annual_revenue": 4e7,
+            "expected_acv": 65_000,
+        },
+    )  # fit computed from the ICP rules
+
+    n = 0
+
+    def ev(kind: str, account: str, at: int, **fields: object) -> tuple[str, dict]:
+        nonlocal n
+        n += 1
+        return kind, {"event_id": f"demo-{n}", "account_id": account, "occurred_at": at, **fields}
+
+    def visit(
+        account: str, at: int, contact: str, action: str = "page_view", channel: str = "web"
+    ) -> tuple[str, dict]:
+        return ev("engagement", account, at, contact_id=contact, channel=channel, action=action)
+
+    yield ev("intent", "northwind", now - 5 * DAY, provider="bombora", topic="crm", score=78)
+    yield visit("northwind", now - 4 * DAY, "ann", "content_download")
+    yield visit("northwind", now - 2 * DAY, "bob", "email_click", "email")
+    yield visit("northwind", now - DAY, "cy", "meeting", "sales")
+    yield ev("intent", "globex", now - 3 * DAY, provider="g2", topic="data platform", score=66)
+    yield ev("intent", "hooli", now - 21 * DAY, provider="bombora", topic="crm", score=90)
+    yield visit("hooli", now - 20 * DAY, "dee", "meeting", "sales")
+    yield visit("hooli", now - 20 * DAY, "eve", "form_submit")
+    yield ev("intent", "umbrella", now - DAY, provider="bombora", topic="crm", score=95)
+    yield visit("acme", now - 6 * DAY, "fay", "event_attended", "event")
+    yield visit("acme", now - 6 * DAY, "gus", "email_open", "email")
+    yield ev("intent", "acme", now - 2 * HOUR, provider="first_party", topic="pricing", score=70)
+    yield ev(
+        "deals",
+        "acme",
+        now - HOUR,
+        opportunity_id="acme-1",
+        stage="proposal",
+        amount=85_000,
+        deal_type="new",
+        currency="USD",
+    )
+    yield (
+        "engagement",
+        {
+            "event_id": "demo-bad",
+            "account_id": "globex",
+            "channel": "fax",
+            "action": "page_view",
+            "occurred_at": now,
+        },
+    )  # dead-lettered
+
+
+def _line(change: dict) -> str:
+    i = change["inputs"]
+    return (
+        f"  {change['account_id']:<10} {TIER_NAMES[change['previous_tier']]:>8} -> "
+        f"{TIER_NAMES[change['tier']]:<8} rule={change['rule']:<11} fit={i['fit'] or 0:>3.0f} "
+        f"acv={i['acv']:>9,.0f} intent={i['intent_max']:>3.0f} "
+        f"points={i['engagement_points']:>3.0f} contacts={i['engaged_contacts']}"
+    )
+
+
+EXPECTED_TIERS = {"northwind": 1, "globex": 2, "initech": 3, "hooli": 3, "acme": 1}
+"""Where the scenario settles (umbrella stays untiered, so it never changes)."""
+
+
+async def _show_changes(settings: Settings, idle_s: float) -> float | None:
+    """Print tier changes until every account has settled; return when the first came."""
+    tiers: dict[str, int] = {}
+    first: float | None = None
+    async for _key, value in read_topic(
+        settings, settings.topics.tier_changes, from_beginning=True, timeout_s=idle_s
+    ):
+        change = orjson.loads(value)
+        first = first or time.monotonic()
+        click.echo(_line(change))
+        tiers[change["account_id"]] = change["tier"]
+        if tiers == EXPECTED_TIERS:
+            break
+    return first
+
+
+def _summary(settings: Settings, accounts: list[str]) -> None:
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    click.echo("\nAccount snapshots in Redis (abm account ID shows one):")
+    for account_id in accounts:
+        h = redis.hgetall(f"{settings.redis_prefix}account:{account_id}")
+        click.echo(
+            f"  {account_id:<10} {TIER_NAMES[int(h.get('tier', 0))]:<8} "
+            f"rule={h.get('rule', '?'):<11} intent={h.get('intent_topics') or '-':<14} "
+            f"points={h.get('engagement_points', '?'):>3} pipeline={h.get('pipeline', '?')}"
+        )
+
+
+def run_demo(keep_running: bool = True) -> None:
+    started = time.monotonic()
+    click.echo("Starting the embedded broker and Redis ...")
+    with EmbeddedStack() as stack:
+        env = {
+            **stack.env(),
+            "ABM_WEB_PORT": str(free_port()),
+            "ABM_SESSION_TIMEOUT_S": "6",
+            "ABM_HEARTBEAT_INTERVAL_S": "1",
+            "ABM_TICK_INTERVAL_S": "5",
+            "ABM_LOG_LEVEL": "warning",
+        }
+        settings = load_settings(kafka_broker=stack.kafka_broker, redis_url=stack.redis_url)
+        asyncio.run(ensure_topics(settings))
+        worker = start_worker(env, Path(settings.data_dir) / "demo-worker.log")
+        try:
+            waited = worker.wait_ready()
+            click.echo(f"Worker ready in {waited:.1f}s (log: {worker.log}); playing the scenario")
+            events = list(scenario(int(time.time() * 1000)))
+            by_topic: dict[str, list[Keyed]] = {}
+            for kind, payload in events:
+                by_topic.setdefault(getattr(settings.topics, kind), []).append(
+                    Keyed(payload["account_id"].encode(), orjson.dumps(payload))
+                )
+            sent_at = time.monotonic()
+            for topic in (settings.topics.accounts, *by_topic.keys() - {settings.topics.accounts}):
+                asyncio.run(produce(settings, topic, by_topic.get(topic, [])))
+            click.echo(f"Sent {len(events)} events; tier changes as they happen:")
+            asyncio.run(_show_changes(settings, idle_s=30))
+            click.echo(
+                f"(all shown {time.monotonic() - sent_at:.1f}s after sending; "
+                f"demo up {time.monotonic() - started:.1f}s)"
+            )
+            accounts = sorted({p["account_id"] for _, p in events})
+            time.sleep(1.0)  # a few Redis flush intervals, so the snapshots are complete
+            _summary(settings, accounts)
+            click.echo(
+                "\nOne bad event went to the dead-letter topic "
+                "(abm tail abm.dead-letter.v1 --from-beginning shows it)."
+            )
+            if keep_running:
+                click.echo(
+                    f"\nStill running; in another shell:\n  export "
+                    f"{' '.join(f'{k}={v}' for k, v in stack.env().items())}\n"
+                    "  abm tail abm.tier-changes.v1 --from-beginning\n"
+                    "Ctrl-C stops everything."
+                )
+                wait_for_stop(lambda: worker.proc.poll() is None)
+        finally:
+            worker.stop()

@@ -1,0 +1,80 @@
+"""A worker as a child process: started, waited for (readiness, not sleeps), and stopped."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from streams.embedded import die_with_parent
+
+__all__ = ["ChildWorker", "is_ready", "start_worker", "wait_for_stop"]
+
+
+def is_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
+            return bool(orjson.loads(response.read())["ready"])
+    except OSError:
+        return False
+
+
+@dataclass
+class ChildWorker:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    web_port: int
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Seconds until /ready said yes; raises with the log's tail if the worker died."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.proc.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{tail}")
+            if is_ready(self.web_port):
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready within {timeout:.0f}s (log: {self.log})")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_worker(env: dict[str, str], log: Path) -> ChildWorker:
+    """`abm worker` with `env` added to ours; it dies with us even on kill -9."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"],
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+    return ChildWorker(proc, log, int(env["ABM_WEB_PORT"]))
+
+
+def wait_for_stop(alive: Callable[[], bool]) -> None:
+    """Block until Ctrl-C, SIGTERM, or `alive()` turning false (a child died)."""
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop and alive():
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
