@@ -74,3 +74,12 @@ def test_missing_rules_file(monkeypatch, tmp_path):
     monkeypatch.setenv("ABM_CONFIG_FILE", str(tmp_path / "nope.toml"))
     with pytest.raises(ConfigError, match="cannot read rules file"):
         load_settings()
+
+
+def test_example_rules_file_documents_the_defaults(monkeypatch):
+    from pathlib import Path
+
+    from streams.config import Rules
+
+    example = Path(__file__).parent.parent / "examples" / "abm.toml"
+    assert Rules.from_toml(example) == Rules()

@@ -1,0 +1,118 @@
+"""The `abm` command as a user runs it: hand-written files, the embedded stack, bad input."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from redis import Redis
+
+from tests.conftest import collect, wait_until
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = Path(__file__).parent.parent / "examples" / "events"
+
+
+def abm(*args, env=None, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
+
+
+def test_help_explains_every_command():
+    out = abm("--help").stdout
+    for command in ("stack", "worker", "produce", "tail", "account", "demo", "schemas"):
+        assert re.search(rf"^\s+{command}\s+\S", out, re.M), command
+
+
+def test_hand_written_example_files_are_accepted(worker):
+    s, env = worker.settings, worker.env
+    for kind in ("accounts", "intent", "engagement"):
+        result = abm("produce", kind, str(EXAMPLES / f"{kind}.jsonl"), env=env)
+        assert result.returncode == 0, result.stderr
+    changes = collect(
+        s,
+        s.topics.tier_changes,
+        lambda rs: any(r["account_id"] == "contoso" and r["tier"] == 1 for r in rs),
+    )
+    contoso = [r for r in changes if r["account_id"] == "contoso"]
+    assert contoso[-1]["inputs"]["fit"] == 100  # from the ICP rules: no fit_score given
+
+    redis = Redis.from_url(s.redis_url, decode_responses=True)
+    key = f"{s.redis_prefix}account:fabrikam"
+    wait_until(lambda: redis.hget(key, "tier") == "3", 15, "fabrikam's snapshot")
+    shown = abm("account", "fabrikam", env=env)
+    assert orjson.loads(shown.stdout)["rule"] == "too-small"
+
+    tailed = abm(
+        "tail", "tier_changes", "--from-beginning", "--max", "2", "--timeout", "10", env=env
+    )
+    assert len(tailed.stdout.splitlines()) == 2
+    assert all(orjson.loads(line)["version"] >= 1 for line in tailed.stdout.splitlines())
+    dead = abm("tail", "dead_letter", "--from-beginning", "--timeout", "2", env=env)
+    assert dead.stdout.strip() == ""
+
+
+def test_produce_refuses_a_bad_file_whole(worker, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"account_id": "a", "event_id": "1"}\nnot json\n')
+    result = abm("produce", "engagement", str(bad), env=worker.env)
+    assert result.returncode == 1
+    assert f"{bad}:2: not JSON" in result.stderr
+    assert "nothing was sent" in result.stderr
+
+
+def test_bad_settings_fail_fast_with_the_setting_named():
+    result = abm("worker", env={"ABM_PARTITIONS": "zero"})
+    assert result.returncode == 1
+    assert "partitions" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tail_of_an_unknown_topic_says_so(worker):
+    result = abm("tail", "no.such.topic", "--timeout", "1", env=worker.env)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_stack_prints_settings_and_takes_its_servers_down(how):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams", "stack"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = [proc.stdout.readline().strip() for _ in range(2)]
+        settings = dict(line.split("=", 1) for line in lines)
+        assert settings["ABM_KAFKA_BROKER"].startswith("kafka://127.0.0.1:")
+        assert settings["ABM_REDIS_URL"].startswith("redis://127.0.0.1:")
+        ports = [int(v.rsplit(":", 1)[1].split("/")[0]) for v in settings.values()]
+        assert not any(refused(p) for p in ports)
+        topics = abm("tail", "abm.tier-changes.v1", "--timeout", "0.5", env=settings)
+        assert topics.returncode == 0, topics.stderr  # created up front
+        proc.send_signal(how)
+        proc.wait(30)
+        wait_until(lambda: all(refused(p) for p in ports), 15, "both servers to stop")
+    finally:
+        proc.kill()
