@@ -4,13 +4,12 @@ import logging
 
 import faust
 
-import streams.codec  # noqa: F401 - registers the state codec
 from streams.agents.clock import register_clock
 from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
-from streams.codec import STATE_CODEC
 from streams.config import Settings
 from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
+from streams.table import account_table
 from streams.web import is_ready, register_web
 
 __all__ = ["create_app"]
@@ -57,10 +56,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
             partitions=settings.partitions,
         )
 
-    accounts = app.Table(ACCOUNTS_TABLE, default=None, key_type=str, partitions=settings.partitions)
-    # Faust derives serializers from faust.Record types only; set ours before the
-    # changelog topic is built from them.
-    accounts.value_serializer = STATE_CODEC
+    accounts = account_table(app, ACCOUNTS_TABLE, settings.partitions)
     topics = settings.topics
     pipeline = Pipeline(
         app=app,

@@ -22,6 +22,8 @@ TimedEvent = EngagementEvent | IntentEvent | DealEvent
 Event = TimedEvent | AccountProfile
 CLOSED_STAGES = frozenset({"closed_won", "closed_lost"})
 DEDUP_DAYS = 7
+_KIND = {EngagementEvent: "e", IntentEvent: "i", DealEvent: "d"}
+"""Event ids are unique per source system, not across them: de-duplicate per kind."""
 
 
 @dataclass(slots=True)
@@ -171,7 +173,8 @@ def apply_event(
         now = state.clock or coords.timestamp
     else:
         _check_time(state, event, rules, wall_now)
-        if event.event_id in state.seen:
+        seen_key = f"{_KIND[type(event)]}:{event.event_id}"
+        if seen_key in state.seen:
             return Applied(state, write=False, duplicate=True)
         at = to_ms(event.occurred_at)
         if isinstance(event, EngagementEvent):
@@ -180,7 +183,7 @@ def apply_event(
             _intent(state, event, at)
         else:
             _deal(state, event, rules, at)
-        state.seen[event.event_id] = day_of(at)
+        state.seen[seen_key] = day_of(at)
         state.clock = now = max(state.clock, at)
         _prune(state, rules)
     state.applied[source] = coords.offset
