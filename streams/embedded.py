@@ -102,7 +102,12 @@ class EmbeddedStack:
     def _spawn(self, name: str, argv: list[str], port: int) -> None:
         out = subprocess.DEVNULL if self.quiet else None
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=die_with_parent
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            preexec_fn=die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches us; we stop children in order
         )
         self._procs.append((name, proc))
         wait_for_port(port, proc, name, self.startup_timeout)

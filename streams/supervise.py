@@ -65,16 +65,19 @@ def start_worker(env: dict[str, str], log: Path) -> ChildWorker:
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
+            start_new_session=True,
         )
     return ChildWorker(proc, log, int(env["ABM_WEB_PORT"]))
 
 
 def wait_for_stop(alive: Callable[[], bool]) -> None:
-    """Block until Ctrl-C, SIGTERM, or `alive()` turning false (a child died)."""
+    """Block until Ctrl-C, SIGTERM, or `alive()` turning false (a child died).
+
+    SIGINT gets a handler of its own: a process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and would otherwise never stop.
+    """
     stop: list[int] = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    try:
-        while not stop and alive():
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.append(1))
+    while not stop and alive():
+        time.sleep(0.2)
