@@ -10,7 +10,13 @@ from schemas.inputs import (
     IntentEvent,
     SpendEvent,
 )
-from schemas.outputs import DeadLetter, DeadLetterReason, TierChange, TierInputs
+from schemas.outputs import (
+    DeadLetter,
+    DeadLetterReason,
+    SurgeAlert,
+    TierChange,
+    TierInputs,
+)
 
 __all__ = [
     "AccountProfile",
@@ -23,6 +29,7 @@ __all__ = [
     "EngagementEvent",
     "IntentEvent",
     "SpendEvent",
+    "SurgeAlert",
     "TierChange",
     "TierInputs",
 ]

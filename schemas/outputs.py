@@ -7,7 +7,15 @@ from pydantic import Field
 
 from schemas.common import Contract, EventTime, Id, Label
 
-__all__ = ["DeadLetter", "DeadLetterReason", "TierChange", "TierInputs"]
+__all__ = [
+    "ChannelPoints",
+    "DeadLetter",
+    "DeadLetterReason",
+    "SurgeAlert",
+    "SurgeTopic",
+    "TierChange",
+    "TierInputs",
+]
 
 Tier = Annotated[int, Field(ge=0, le=3, description="1-3, or 0 for untiered")]
 
@@ -41,6 +49,42 @@ class TierChange(Contract):
     version: Annotated[int, Field(ge=1)]
 
 
+class SurgeTopic(Contract):
+    topic: str
+    score: float = Field(description="highest score this week")
+    baseline: float = Field(description="mean of the weekly highest scores before")
+    ratio: float | None = Field(description="score / baseline; null when the baseline is 0")
+
+
+class ChannelPoints(Contract):
+    channel: str
+    points: float
+
+
+class SurgeAlert(Contract):
+    """An account entering a surge (abm.surge-alerts.v1), with the evidence for sales.
+
+    `alert_id` is derived from the account, the kind and the event time the surge began,
+    so a redelivered or replayed alert has the same id and a consumer can drop it.
+    """
+
+    alert_id: str
+    account_id: Id
+    account_name: str | None
+    owner: str | None
+    kind: Literal["intent", "engagement"]
+    score: float = Field(description="intent: top topic's score; engagement: points in 7 days")
+    baseline: float = Field(description="the same measure's weekly mean over the baseline weeks")
+    ratio: float | None
+    window: str = Field(description="what was compared, e.g. '7d vs 4w mean'")
+    topics: list[SurgeTopic] = Field(description="intent topics above the exit threshold")
+    tier: Tier
+    engaged_contacts: int = Field(description="distinct engaged contacts in the last 7 days")
+    contacts: list[str] = Field(description="up to 10 of them")
+    top_channels: list[ChannelPoints] = Field(description="engagement points by channel, 7 days")
+    detected_at: EventTime
+
+
 class DeadLetterReason(StrEnum):
     TOO_LARGE = "too_large"
     INVALID_JSON = "invalid_json"
@@ -50,14 +94,16 @@ class DeadLetterReason(StrEnum):
     FUTURE = "future"
     UNKNOWN_STAGE = "unknown_stage"
     PROCESSING_ERROR = "processing_error"
+    WEBHOOK_FAILED = "webhook_failed"
+    WEBHOOK_OVERFLOW = "webhook_overflow"
 
 
 class DeadLetter(Contract):
     """An input that could not be accepted, with everything needed to fix and resend it."""
 
     source_topic: str
-    partition: int
-    offset: int
+    partition: int | None = Field(description="null for records we produced (e.g. alerts)")
+    offset: int | None
     key: str | None
     value: str
     encoding: Literal["utf-8", "base64"]

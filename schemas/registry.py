@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
-from schemas.outputs import DeadLetter, TierChange
+from schemas.outputs import DeadLetter, SurgeAlert, TierChange
 
 __all__ = ["JSON_DIR", "TOPIC_MODELS", "export_json_schemas", "json_schema_text"]
 
@@ -19,6 +19,7 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     "abm.accounts.v1": AccountProfile,
     "abm.spend.v1": SpendEvent,
     "abm.tier-changes.v1": TierChange,
+    "abm.surge-alerts.v1": SurgeAlert,
     "abm.dead-letter.v1": DeadLetter,
 }
 """Keyed by the default topic names: the schema belongs to the contract, not to a deployment."""

@@ -18,6 +18,7 @@ __all__ = [
     "Icp",
     "Rules",
     "Settings",
+    "SurgeRules",
     "TierRule",
     "Topics",
     "load_settings",
@@ -74,6 +75,41 @@ class Icp(_Strict):
         return self
 
 
+class SurgeRules(_Strict):
+    """Surge detection against each account's own baseline (design.md section 5).
+
+    A week is the 7 days ending today; the baseline is the mean of the 4 weeks before it.
+    Separate enter and exit thresholds (hysteresis) keep an account hovering near a
+    threshold from alerting over and over; the cool-down spaces alerts of one kind.
+    """
+
+    intent_enter_score: Annotated[float, Field(ge=0, le=100)] = 60
+    intent_exit_score: Annotated[float, Field(ge=0, le=100)] = 50
+    intent_enter_ratio: Annotated[float, Field(gt=1)] = 1.5
+    intent_exit_ratio: Annotated[float, Field(ge=1)] = 1.2
+    intent_min_score: Annotated[float, Field(ge=0, le=100)] = 30
+    engagement_enter_ratio: Annotated[float, Field(gt=1)] = 2.0
+    engagement_exit_ratio: Annotated[float, Field(ge=1)] = 1.5
+    engagement_min_points: Annotated[float, Field(ge=0)] = 10
+    engagement_exit_min_points: Annotated[float, Field(ge=0)] = 5
+    baseline_weeks: Annotated[int, Field(ge=1, le=12)] = 4
+    cooldown_days: Annotated[float, Field(ge=0)] = 7
+    alert_tiers: list[Annotated[int, Field(ge=0, le=3)]] = [0, 1, 2, 3]
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> Self:
+        pairs = [
+            ("intent_exit_score", "intent_enter_score"),
+            ("intent_exit_ratio", "intent_enter_ratio"),
+            ("engagement_exit_ratio", "engagement_enter_ratio"),
+            ("engagement_exit_min_points", "engagement_min_points"),
+        ]
+        for low, high in pairs:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} must not exceed {high} (exit below enter)")
+        return self
+
+
 DEFAULT_WEIGHTS: dict[str, float] = {
     Action.PAGE_VIEW: 1,
     Action.EMAIL_DELIVERED: 0,
@@ -118,6 +154,7 @@ class Rules(_Strict):
     engagement_min_contacts: Annotated[int, Field(ge=1)] = 2
     weights: dict[Action, Annotated[float, Field(ge=0, le=1000)]] = DEFAULT_WEIGHTS
     icp: Icp = Icp()
+    surge: SurgeRules = SurgeRules()
     stages: list[str] = [
         "prospecting",
         "qualification",
@@ -136,7 +173,11 @@ class Rules(_Strict):
     def _consistent(self) -> Self:
         if not self.tiers:
             raise ValueError("tiers: at least one rule is needed")
-        longest = max(self.intent_window_days, self.engagement_window_days)
+        longest = max(
+            self.intent_window_days,
+            self.engagement_window_days,
+            7 * (self.surge.baseline_weeks + 1),
+        )
         if self.retention_days < longest:
             raise ValueError(
                 f"retention_days ({self.retention_days}) must cover the longest window "

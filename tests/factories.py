@@ -5,7 +5,9 @@ import itertools
 import orjson
 
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
-from streams.logic.decode import Coords
+from streams.config import Rules
+from streams.logic.apply import apply_event
+from streams.logic.decode import Coords, Rejected
 
 _ids = itertools.count()
 _offsets = itertools.count()
@@ -71,3 +73,25 @@ def profile(account="acme", fit=85.0, acv=80_000.0, **kw):
 
 def coords(topic="abm.engagement.v1", partition=0, offset=None, timestamp=T0):
     return Coords(topic, partition, next(_offsets) if offset is None else offset, timestamp)
+
+
+WALL = T0 + 400 * DAY  # the wall clock is far ahead: nothing in these tests is "future"
+
+
+def replay(events, state=None, rules=None, wall=WALL):
+    """Apply events in order as an agent does (rejections skipped).
+
+    Returns the final state, every tier change and every surge alert.
+    """
+    rules = rules or Rules()
+    changes, alerts = [], []
+    for event in events:
+        try:
+            applied = apply_event(state, event, coords(), rules, wall)
+        except Rejected:
+            continue
+        state = applied.state
+        if applied.change:
+            changes.append(applied.change)
+        alerts.extend(applied.alerts)
+    return state, changes, alerts

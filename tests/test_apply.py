@@ -14,23 +14,13 @@ from streams.logic.apply import apply_event, apply_tick
 from streams.logic.decode import Rejected
 from streams.logic.tiering import measure
 from streams.logic.windows import day_of
-from tests.factories import DAY, T0, coords, deal, engagement, intent, profile
+from tests.factories import DAY, T0, WALL, coords, deal, engagement, intent, profile, replay
 
 RULES = Rules()
-WALL = T0 + 400 * DAY  # the wall clock is far ahead: nothing in these tests is "future"
 
 
-def run(events, state=None, wall=WALL):
-    """Apply events in order as an agent does (rejections skipped); return state and changes."""
-    changes = []
-    for event in events:
-        try:
-            applied = apply_event(state, event, coords(), RULES, wall)
-        except Rejected:
-            continue
-        state = applied.state
-        if applied.change:
-            changes.append(applied.change)
+def run(events, state=None):
+    state, changes, _ = replay(events, state)
     return state, changes
 
 
@@ -51,6 +41,13 @@ def test_journey_up_the_tiers_and_down_when_stale():
     assert [c.version for c in changes] == [1, 2, 3]
     assert changes[-1].inputs.engaged_contacts == 2
     assert changes[-1].inputs.engagement_points == 11
+
+    # Intent of 65 is an intent surge; it ends when its week drops the day, a week on.
+    assert state.surges["intent"].active
+    assert state.due_at == (day_of(T0) + 7) * DAY
+    week_on = apply_tick(state, RULES, state.due_at)
+    assert week_on.change is None
+    assert not state.surges["intent"].active
 
     # Fourteen calendar days on, the window has dropped every signal: back to tier 3.
     assert state.due_at == (day_of(T0) + 14) * DAY

@@ -4,17 +4,19 @@ These functions are the whole of the live path's decisions: agents and replay ca
 with the same arguments and get the same state, tier changes and rejections.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
-from schemas.outputs import DeadLetterReason, TierChange, TierInputs
+from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
 from streams.config import Rules
+from streams.logic.alerts import detect_surges
 from streams.logic.decode import Coords, Rejected
 from streams.logic.fit import fit_score
 from streams.logic.state import AccountState, DayBucket, Opportunity, Profile
+from streams.logic.surge import WEEK_DAYS
 from streams.logic.tiering import decide, measure
-from streams.logic.windows import DAY_MS, day_of, window_start
+from streams.logic.windows import DAY_MS, day_of, next_change, window_start
 
 __all__ = ["CLOSED_STAGES", "Applied", "Event", "apply_event", "apply_tick", "evaluate"]
 
@@ -33,37 +35,49 @@ class Applied:
     state: AccountState
     write: bool
     change: TierChange | None = None
+    alerts: list[SurgeAlert] = field(default_factory=list)
     duplicate: bool = False
 
 
-def evaluate(state: AccountState, rules: Rules, now: int) -> TierChange | None:
-    """Re-tier at `now`; on a change bump the version and return the event to publish."""
+def _surge_due(state: AccountState, now: int) -> int | None:
+    """While a surge is on, look again when its week drops data: that is how it ends."""
+    if not any(e.active for e in state.surges.values()):
+        return None
+    days = set(state.engagement).union(*(d.keys() for d in state.intent.values()))
+    return next_change(days, now, WEEK_DAYS)
+
+
+def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
+    """Re-tier and re-check surges at `now`; return what to publish (state to be written)."""
     signals = measure(state, rules, now)
-    state.due_at = signals.due_at
     tier, rule = decide(signals, rules)
     state.rule = rule
-    if tier == state.tier:
-        return None
-    previous, state.tier = state.tier, tier
-    state.version += 1
-    return TierChange(
-        account_id=state.account_id,
-        previous_tier=previous,
-        tier=tier,
-        rule=rule,
-        inputs=TierInputs(
-            fit=signals.fit,
-            acv=signals.acv,
-            intent_max=signals.intent_max,
-            intent_topics=list(signals.intent_topics),
-            engagement_points=signals.engagement_points,
-            engaged_contacts=signals.engaged_contacts,
-            recent_intent=signals.recent_intent,
-            recent_engagement=signals.recent_engagement,
-        ),
-        changed_at=from_ms(now),
-        version=state.version,
-    )
+    change = None
+    if tier != state.tier:
+        previous, state.tier = state.tier, tier
+        state.version += 1
+        change = TierChange(
+            account_id=state.account_id,
+            previous_tier=previous,
+            tier=tier,
+            rule=rule,
+            inputs=TierInputs(
+                fit=signals.fit,
+                acv=signals.acv,
+                intent_max=signals.intent_max,
+                intent_topics=list(signals.intent_topics),
+                engagement_points=signals.engagement_points,
+                engaged_contacts=signals.engaged_contacts,
+                recent_intent=signals.recent_intent,
+                recent_engagement=signals.recent_engagement,
+            ),
+            changed_at=from_ms(now),
+            version=state.version,
+        )
+    alerts = detect_surges(state, rules, now)
+    dues = [t for t in (signals.due_at, _surge_due(state, now)) if t is not None]
+    state.due_at = min(dues, default=None)
+    return Applied(state, write=True, change=change, alerts=alerts)
 
 
 def _prune(state: AccountState, rules: Rules) -> None:
@@ -188,7 +202,7 @@ def apply_event(
         _prune(state, rules)
     state.applied[source] = coords.offset
     state.partition = coords.partition
-    return Applied(state, write=True, change=evaluate(state, rules, now))
+    return evaluate(state, rules, now)
 
 
 def apply_tick(state: AccountState, rules: Rules, now: int) -> Applied:
@@ -197,4 +211,4 @@ def apply_tick(state: AccountState, rules: Rules, now: int) -> Applied:
         return Applied(state, write=False)
     state.clock = max(state.clock, now)
     _prune(state, rules)
-    return Applied(state, write=True, change=evaluate(state, rules, state.clock))
+    return evaluate(state, rules, state.clock)

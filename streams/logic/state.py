@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["AccountState", "DayBucket", "Opportunity", "Profile"]
+__all__ = ["AccountState", "DayBucket", "Opportunity", "Profile", "SurgeEpisode"]
 
 
 @dataclass(slots=True)
@@ -45,6 +45,15 @@ class Profile:
 
 
 @dataclass(slots=True)
+class SurgeEpisode:
+    """Where one kind of surge stands for an account: in or out, and when it last alerted."""
+
+    active: bool = False
+    entered_at: int | None = None
+    last_alert_at: int | None = None
+
+
+@dataclass(slots=True)
 class AccountState:
     """Everything the rules need about one account, keyed by event-time day where it ages.
 
@@ -59,6 +68,7 @@ class AccountState:
     engagement: dict[int, DayBucket] = field(default_factory=dict)
     intent: dict[str, dict[int, float]] = field(default_factory=dict)
     opportunities: dict[str, Opportunity] = field(default_factory=dict)
+    surges: dict[str, SurgeEpisode] = field(default_factory=dict)
     tier: int = 0
     rule: str = "untiered"
     version: int = 0
@@ -79,5 +89,6 @@ class AccountState:
         data["intent"] = {
             t: {int(d): s for d, s in days.items()} for t, days in data["intent"].items()
         }
+        data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}
         return cls(**data)

@@ -1,0 +1,131 @@
+"""Surge detection (design.md section 5): this week against the account's own trailing weeks.
+
+`read_*` measure an account at a moment; `step` moves its per-kind episode through
+enter -> (stay) -> exit with hysteresis and a cool-down, and says when to alert.
+Everything is a function of event time, so a replay raises the same alerts.
+"""
+
+from dataclasses import dataclass
+
+from streams.config import SurgeRules
+from streams.logic.state import DayBucket, SurgeEpisode
+from streams.logic.windows import DAY_MS, day_of
+
+__all__ = ["WEEK_DAYS", "Reading", "TopicReading", "read_engagement", "read_intent", "step"]
+
+WEEK_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class TopicReading:
+    topic: str
+    score: float
+    baseline: float
+    ratio: float | None
+    """None when the baseline is 0: the topic is new, not infinitely hot."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One kind of signal at one moment: is it surging now, and is it still above exit?"""
+
+    kind: str
+    enter: bool
+    stay: bool
+    score: float
+    baseline: float
+    ratio: float | None
+    topics: tuple[TopicReading, ...] = ()
+
+
+def _week(day: int, today: int) -> int:
+    """0 for the 7 days ending today, 1 for the 7 before, and so on."""
+    return (today - day) // WEEK_DAYS
+
+
+def _ratio(score: float, baseline: float) -> float | None:
+    return score / baseline if baseline > 0 else None
+
+
+def _above(score: float, baseline: float, ratio: float, floor: float) -> bool:
+    return score >= floor and score >= ratio * baseline
+
+
+def read_intent(intent: dict[str, dict[int, float]], now: int, rules: SurgeRules) -> Reading:
+    """Per topic: this week's highest score against the mean of the weekly highs before it."""
+    today, weeks = day_of(now), rules.baseline_weeks
+    entering, staying = [], []
+    for topic, days in intent.items():
+        highs = [0.0] * (weeks + 1)
+        for day, score in days.items():
+            w = _week(day, today)
+            if 0 <= w <= weeks and day <= today:
+                highs[w] = max(highs[w], score)
+        score, baseline = highs[0], sum(highs[1:]) / weeks
+        reading = TopicReading(topic, score, baseline, _ratio(score, baseline))
+        known = baseline > 0  # a topic seen for the first time surges on score alone
+        if score >= rules.intent_enter_score or (
+            known and _above(score, baseline, rules.intent_enter_ratio, rules.intent_min_score)
+        ):
+            entering.append(reading)
+        if score >= rules.intent_exit_score or (
+            known and _above(score, baseline, rules.intent_exit_ratio, rules.intent_min_score)
+        ):
+            staying.append(reading)
+    top = sorted(staying, key=lambda r: (-r.score, r.topic))
+    best = top[0] if top else TopicReading("", 0.0, 0.0, None)
+    return Reading(
+        "intent",
+        bool(entering),
+        bool(staying),
+        best.score,
+        best.baseline,
+        best.ratio,
+        tuple(top),
+    )
+
+
+def read_engagement(buckets: dict[int, DayBucket], now: int, rules: SurgeRules) -> Reading:
+    """Points in the last 7 days against the weekly mean of the weeks before."""
+    today, weeks = day_of(now), rules.baseline_weeks
+    week, before = 0.0, 0.0
+    for day, bucket in buckets.items():
+        w = _week(day, today)
+        if w == 0 and day <= today:
+            week += bucket.points
+        elif 1 <= w <= weeks:
+            before += bucket.points
+    baseline = before / weeks
+    return Reading(
+        "engagement",
+        enter=_above(week, baseline, rules.engagement_enter_ratio, rules.engagement_min_points),
+        stay=_above(week, baseline, rules.engagement_exit_ratio, rules.engagement_exit_min_points),
+        score=week,
+        baseline=baseline,
+        ratio=_ratio(week, baseline),
+    )
+
+
+def step(
+    episode: SurgeEpisode, reading: Reading, now: int, rules: SurgeRules, *, may_alert: bool = True
+) -> bool:
+    """Advance one kind's episode; True when this moment deserves an alert.
+
+    Entering needs the enter threshold; leaving needs falling below the exit one. An
+    entry within the cool-down of the last alert is a surge all the same (it shows in
+    the view) but raises no new alert.
+    """
+    if episode.active:
+        if not reading.stay:
+            episode.active = False
+        return False
+    if not reading.enter:
+        return False
+    episode.active = True
+    episode.entered_at = now
+    cooled = may_alert and (
+        episode.last_alert_at is None or now - episode.last_alert_at >= rules.cooldown_days * DAY_MS
+    )
+    if cooled:
+        episode.last_alert_at = now
+    return cooled
