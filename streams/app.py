@@ -4,11 +4,14 @@ import logging
 
 import faust
 
+from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.agents.clock import register_clock
+from streams.agents.emit import reject_alert
 from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
 from streams.config import Settings
 from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
+from streams.sinks.webhook import WebhookSink
 from streams.table import account_table
 from streams.web import is_ready, register_web
 
@@ -63,6 +66,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         settings=settings,
         inputs={kind: raw_topic(getattr(topics, kind)) for kind in INPUT_MODELS},
         tier_changes=raw_topic(topics.tier_changes),
+        surge_alerts=raw_topic(topics.surge_alerts),
         dead_letter=raw_topic(topics.dead_letter),
         clock=raw_topic(topics.clock),
         accounts=accounts,
@@ -71,8 +75,25 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     register_ingest_agents(pipeline)
     register_clock(pipeline)
     register_view_flush(pipeline)
+    register_webhook(pipeline)
     register_web(pipeline)
     return app, pipeline
+
+
+def register_webhook(p: Pipeline) -> None:
+    """Senders start with the app; at shutdown (producer still up) the queue is drained."""
+    if p.settings.webhook.url is None:
+        return
+
+    async def give_up(alert: SurgeAlert, reason: DeadLetterReason, error: str) -> None:
+        await reject_alert(p, alert, reason, error)
+
+    sink = p.webhook = WebhookSink(p.settings.webhook, give_up)
+    p.app.task(sink.run)
+
+    @p.app.on_before_shutdown.connect
+    async def drain_webhook(app: faust.App, **kwargs: object) -> None:
+        await sink.drain(grace_s=p.settings.webhook.timeout_s)
 
 
 def register_view_flush(p: Pipeline) -> None:

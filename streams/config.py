@@ -8,7 +8,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.inputs import Action
@@ -21,6 +29,7 @@ __all__ = [
     "SurgeRules",
     "TierRule",
     "Topics",
+    "Webhook",
     "load_settings",
 ]
 
@@ -83,17 +92,17 @@ class SurgeRules(_Strict):
     threshold from alerting over and over; the cool-down spaces alerts of one kind.
     """
 
-    intent_enter_score: Annotated[float, Field(ge=0, le=100)] = 60
+    intent_enter_score: Annotated[float, Field(gt=0, le=100)] = 60
     intent_exit_score: Annotated[float, Field(ge=0, le=100)] = 50
     intent_enter_ratio: Annotated[float, Field(gt=1)] = 1.5
     intent_exit_ratio: Annotated[float, Field(ge=1)] = 1.2
     intent_min_score: Annotated[float, Field(ge=0, le=100)] = 30
     engagement_enter_ratio: Annotated[float, Field(gt=1)] = 2.0
     engagement_exit_ratio: Annotated[float, Field(ge=1)] = 1.5
-    engagement_min_points: Annotated[float, Field(ge=0)] = 10
+    engagement_min_points: Annotated[float, Field(gt=0)] = 10
     engagement_exit_min_points: Annotated[float, Field(ge=0)] = 5
     baseline_weeks: Annotated[int, Field(ge=1, le=12)] = 4
-    cooldown_days: Annotated[float, Field(ge=0)] = 7
+    cooldown_days: Annotated[float, Field(ge=0)] = 14
     alert_tiers: list[Annotated[int, Field(ge=0, le=3)]] = [0, 1, 2, 3]
 
     @model_validator(mode="after")
@@ -150,7 +159,7 @@ class Rules(_Strict):
     intent_window_days: PositiveDays = 14
     intent_min_score: Annotated[float, Field(ge=0, le=100)] = 60
     engagement_window_days: PositiveDays = 14
-    engagement_min_points: Annotated[float, Field(ge=0)] = 10
+    engagement_min_points: Annotated[float, Field(gt=0)] = 10
     engagement_min_contacts: Annotated[int, Field(ge=1)] = 2
     weights: dict[Action, Annotated[float, Field(ge=0, le=1000)]] = DEFAULT_WEIGHTS
     icp: Icp = Icp()
@@ -212,6 +221,7 @@ class Topics(_Strict):
     accounts: str = "abm.accounts.v1"
     spend: str = "abm.spend.v1"
     tier_changes: str = "abm.tier-changes.v1"
+    surge_alerts: str = "abm.surge-alerts.v1"
     dead_letter: str = "abm.dead-letter.v1"
     clock: str = "abm.clock.v1"
 
@@ -219,7 +229,38 @@ class Topics(_Strict):
         return [self.engagement, self.intent, self.deals, self.accounts, self.spend]
 
     def all(self) -> list[str]:
-        return [*self.inputs(), self.tier_changes, self.dead_letter, self.clock]
+        return [
+            *self.inputs(),
+            self.tier_changes,
+            self.surge_alerts,
+            self.dead_letter,
+            self.clock,
+        ]
+
+
+class Webhook(_Strict):
+    """Where surge alerts are POSTed (Slack-compatible JSON), if anywhere.
+
+    Delivery runs beside the agents, never in their way: a bounded queue, a few senders,
+    retries with exponential backoff; an alert that cannot be delivered is dead-lettered.
+    """
+
+    url: AnyHttpUrl | None = None
+    secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key; the signature is sent in X-ABM-Signature"
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    backoff_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    max_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    senders: Annotated[int, Field(ge=1, le=32)] = 2
+
+    @model_validator(mode="after")
+    def _signed(self) -> Self:
+        if self.url is not None and not self.secret:
+            raise ValueError("a webhook url needs a secret to sign its bodies with")
+        return self
 
 
 class Settings(BaseSettings):
@@ -249,6 +290,8 @@ class Settings(BaseSettings):
     )
     tick_interval_s: Annotated[float, Field(gt=0)] = 30.0
     redis_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    alerts_stream_maxlen: Annotated[int, Field(ge=100)] = 10_000
+    webhook: Webhook = Webhook()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     config_file: Path | None = None
     rules: Rules = Rules()

@@ -7,6 +7,7 @@ import faust
 
 from streams.config import Rules, Settings
 from streams.sinks.redis_view import RedisView
+from streams.sinks.webhook import WebhookSink
 
 __all__ = ["Pipeline"]
 
@@ -19,10 +20,12 @@ class Pipeline:
     settings: Settings
     inputs: dict[str, Any]
     tier_changes: Any
+    surge_alerts: Any
     dead_letter: Any
     clock: Any
     accounts: Any
     view: RedisView
+    webhook: WebhookSink | None = None
     stream_time: dict[int, int] = field(default_factory=dict)
     """Newest event time applied per partition: 'now' for the timer in event-clock mode."""
 

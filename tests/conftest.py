@@ -130,3 +130,17 @@ def collect(
     records = asyncio.run(run())
     assert until(records), f"{topic}: condition not met; saw {records}"
     return records
+
+
+def read_all(settings: Settings, topic: str, idle_s: float = 1.0) -> list[dict]:
+    """Every record on `topic` so far: read from the beginning until `idle_s` passes quietly."""
+
+    async def run() -> list[dict]:
+        return [
+            orjson.loads(value)
+            async for _key, value in read_topic(
+                settings, topic, from_beginning=True, timeout_s=idle_s
+            )
+        ]
+
+    return asyncio.run(run())

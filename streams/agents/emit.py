@@ -1,14 +1,15 @@
-"""Publishing results: tier changes keyed by account, dead letters keyed as their source."""
+"""Publishing results: tier changes and alerts keyed by account, dead letters as their source."""
 
 import logging
 import time
+from datetime import UTC, datetime
 
-from schemas.outputs import TierChange
+from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
 from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
 from streams.pipeline import Pipeline
 
-__all__ = ["commit", "reject"]
+__all__ = ["commit", "reject", "reject_alert"]
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,38 @@ async def commit(p: Pipeline, applied: Applied) -> None:
         p.advance(state.partition, state.clock)
     if applied.change is not None:
         await publish_change(p, applied.change)
+    for alert in applied.alerts:
+        await publish_alert(p, alert)
 
 
 async def publish_change(p: Pipeline, change: TierChange) -> None:
     await p.tier_changes.send(key=change.account_id.encode(), value=change.model_dump_json())
+
+
+async def publish_alert(p: Pipeline, alert: SurgeAlert) -> None:
+    """The topic first (the record of truth), then the Redis mirror and the webhook queue."""
+    await p.surge_alerts.send(key=alert.account_id.encode(), value=alert.model_dump_json())
+    p.view.alert(alert)
+    if p.webhook is not None and not p.webhook.offer(alert):
+        await reject_alert(p, alert, DeadLetterReason.WEBHOOK_OVERFLOW, "webhook queue full")
+
+
+async def reject_alert(
+    p: Pipeline, alert: SurgeAlert, reason: DeadLetterReason, error: str
+) -> None:
+    """An alert the webhook could not take: dead-lettered whole, so it can be re-sent."""
+    record = DeadLetter(
+        source_topic=p.settings.topics.surge_alerts,
+        partition=None,
+        offset=None,
+        key=alert.account_id,
+        value=alert.model_dump_json(),
+        encoding="utf-8",
+        reason=reason,
+        error=error[:2000],
+        failed_at=datetime.now(UTC),
+    )
+    await p.dead_letter.send(key=alert.account_id.encode(), value=record.model_dump_json())
 
 
 async def reject(

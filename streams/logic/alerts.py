@@ -1,15 +1,16 @@
 """From surge readings to alerts: episode bookkeeping per kind, and the evidence for sales."""
 
 import uuid
+from dataclasses import dataclass
 
 from schemas.common import from_ms
 from schemas.outputs import ChannelPoints, SurgeAlert, SurgeTopic
 from streams.config import Rules
 from streams.logic.state import AccountState, SurgeEpisode
-from streams.logic.surge import WEEK_DAYS, Reading, read_engagement, read_intent, step
+from streams.logic.surge import WEEK_DAYS, Reading, read_engagement, read_intent, step, strength
 from streams.logic.windows import in_window
 
-__all__ = ["alert_id", "detect_surges"]
+__all__ = ["Standing", "alert_id", "detect_surges", "standing"]
 
 _NAMESPACE = uuid.UUID("6f1c1d2e-3a7b-4c55-9a0e-2b8f0a6d4e71")
 MAX_CONTACTS = 10
@@ -57,6 +58,30 @@ def _alert(state: AccountState, reading: Reading, now: int, rules: Rules) -> Sur
     )
 
 
+def _readings(state: AccountState, rules: Rules, now: int) -> tuple[Reading, Reading]:
+    return (
+        read_intent(state.intent, now, rules.surge),
+        read_engagement(state.engagement, now, rules.surge),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """An account's open surges, for the view and the ranking of surging accounts."""
+
+    kinds: tuple[str, ...]
+    strength: float
+
+
+def standing(state: AccountState, rules: Rules) -> Standing:
+    """The kinds whose episode is open, and the strongest of their current readings."""
+    open_kinds = {kind for kind, episode in state.surges.items() if episode.active}
+    if not open_kinds:
+        return Standing((), 0.0)
+    readings = [r for r in _readings(state, rules, state.clock) if r.kind in open_kinds]
+    return Standing(tuple(sorted(open_kinds)), max(strength(r, rules.surge) for r in readings))
+
+
 def detect_surges(state: AccountState, rules: Rules, now: int) -> list[SurgeAlert]:
     """Step each kind's episode at `now`; alert on entries the tier filter allows.
 
@@ -64,10 +89,7 @@ def detect_surges(state: AccountState, rules: Rules, now: int) -> list[SurgeAler
     does not start the cool-down.
     """
     alerts = []
-    for reading in (
-        read_intent(state.intent, now, rules.surge),
-        read_engagement(state.engagement, now, rules.surge),
-    ):
+    for reading in _readings(state, rules, now):
         episode = state.surges.get(reading.kind)
         if episode is None:
             if not reading.enter:

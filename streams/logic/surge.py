@@ -11,7 +11,15 @@ from streams.config import SurgeRules
 from streams.logic.state import DayBucket, SurgeEpisode
 from streams.logic.windows import DAY_MS, day_of
 
-__all__ = ["WEEK_DAYS", "Reading", "TopicReading", "read_engagement", "read_intent", "step"]
+__all__ = [
+    "WEEK_DAYS",
+    "Reading",
+    "TopicReading",
+    "read_engagement",
+    "read_intent",
+    "step",
+    "strength",
+]
 
 WEEK_DAYS = 7
 
@@ -129,3 +137,13 @@ def step(
     if cooled:
         episode.last_alert_at = now
     return cooled
+
+
+def strength(reading: Reading, rules: SurgeRules) -> float:
+    """How far above its enter threshold a reading is (1.0 = at it): one scale for both kinds,
+    so sales can rank intent and engagement surges in one list."""
+    if reading.kind == "intent":
+        by_ratio = (reading.ratio or 0.0) / rules.intent_enter_ratio
+        return max(reading.score / rules.intent_enter_score, by_ratio)
+    needed = max(rules.engagement_enter_ratio * reading.baseline, rules.engagement_min_points)
+    return reading.score / needed

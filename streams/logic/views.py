@@ -2,6 +2,7 @@
 
 from schemas.common import from_ms
 from streams.config import Rules
+from streams.logic.alerts import standing
 from streams.logic.apply import CLOSED_STAGES
 from streams.logic.state import AccountState
 from streams.logic.tiering import measure
@@ -24,6 +25,7 @@ def account_snapshot(state: AccountState, rules: Rules) -> dict[str, str]:
     pipeline = sum(o.amount for o in opps if o.closed_at is None)
     won = sum(o.amount for o in opps if o.stage == "closed_won")
     profile = state.profile
+    surge = standing(state, rules)
     return {
         "account_id": state.account_id,
         "name": profile.name if profile else "",
@@ -42,5 +44,7 @@ def account_snapshot(state: AccountState, rules: Rules) -> dict[str, str]:
         "open_opportunities": str(sum(1 for o in opps if o.stage not in CLOSED_STAGES)),
         "pipeline": _num(pipeline),
         "won_revenue": _num(won),
+        "surging": ",".join(surge.kinds),
+        "surge_strength": _num(surge.strength),
         "updated_at": _iso(state.clock) if state.clock else "",
     }

@@ -1,8 +1,10 @@
 """The Redis materialised view of account state: batched, absolute, and re-synced after outages.
 
-Agents only mark an account dirty (a dict assignment); a timer turns the dirty set into
-one pipelined batch of whole-hash writes. Redis round-trips never sit in the per-event
-path, a failed batch is put back (newer marks win), and rewriting a hash is harmless.
+Agents only mark an account dirty (a dict assignment) or queue an alert; a timer turns
+them into one pipelined batch. Redis round-trips never sit in the per-event path, a failed
+batch is put back (newer marks win), and every write is idempotent: a hash is rewritten
+whole, the surge rank is set from state, and an alert enters the capped stream only once
+per alert_id however often it is redelivered.
 """
 
 import logging
@@ -11,6 +13,7 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from schemas.outputs import SurgeAlert
 from streams.config import Rules, Settings
 from streams.logic.state import AccountState
 from streams.logic.views import account_snapshot
@@ -20,6 +23,17 @@ __all__ = ["RedisView"]
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
+ALERT_MEMORY_S = 7 * 86_400
+"""How long an alert_id is remembered: far longer than any redelivery takes."""
+
+_ADD_ALERT_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
+             'alert_id', ARGV[3], 'account_id', ARGV[4], 'kind', ARGV[5], 'alert', ARGV[6])
+  return 1
+end
+return 0
+"""
 
 
 class RedisView:
@@ -27,7 +41,10 @@ class RedisView:
         self.redis: Redis = Redis.from_url(settings.redis_url, socket_timeout=5)
         self.prefix = settings.redis_prefix
         self.rules = rules
+        self.stream_maxlen = settings.alerts_stream_maxlen
         self.dirty: dict[str, AccountState] = {}
+        self.alerts: list[SurgeAlert] = []
+        self._add_alert_once = self.redis.register_script(_ADD_ALERT_ONCE)
         self.errors = 0
         self._backoff_s = 0.0
         self._retry_at = 0.0
@@ -39,35 +56,79 @@ class RedisView:
         for state in states:
             self.dirty[state.account_id] = state
 
+    def alert(self, alert: SurgeAlert) -> None:
+        """Queue an alert for the capped stream; in a long outage the oldest give way, as
+        the stream's own cap would have trimmed them (the topic keeps every alert)."""
+        self.alerts.append(alert)
+        if len(self.alerts) > self.stream_maxlen:
+            del self.alerts[: len(self.alerts) - self.stream_maxlen]
+
     def account_key(self, account_id: str) -> str:
         return f"{self.prefix}account:{account_id}"
 
+    @property
+    def alerts_key(self) -> str:
+        return f"{self.prefix}alerts"
+
+    @property
+    def surge_rank_key(self) -> str:
+        return f"{self.prefix}rank:surge"
+
     async def flush(self, max_batch: int = 5000) -> int:
-        """Write up to `max_batch` dirty snapshots in one pipeline; return how many."""
-        if not self.dirty or time.monotonic() < self._retry_at:
+        """Write up to `max_batch` dirty snapshots and queued alerts in one pipeline.
+
+        Returns how many were written, so the caller can loop until a backlog is gone.
+        """
+        if not (self.dirty or self.alerts) or time.monotonic() < self._retry_at:
             return 0
-        ids = list(self.dirty)[:max_batch]
-        batch = {i: self.dirty.pop(i) for i in ids}
+        batch = {i: self.dirty.pop(i) for i in list(self.dirty)[:max_batch]}
+        alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
         pipe = self.redis.pipeline(transaction=False)
         for account_id, state in batch.items():
-            pipe.hset(self.account_key(account_id), mapping=account_snapshot(state, self.rules))
+            snapshot = account_snapshot(state, self.rules)
+            pipe.hset(self.account_key(account_id), mapping=snapshot)
+            if snapshot["surging"]:
+                pipe.zadd(self.surge_rank_key, {account_id: float(snapshot["surge_strength"])})
+            else:
+                pipe.zrem(self.surge_rank_key, account_id)
+        for alert in alerts:
+            await self._add_alert_once(
+                keys=[f"{self.prefix}alert:{alert.alert_id}", self.alerts_key],
+                args=[
+                    ALERT_MEMORY_S,
+                    self.stream_maxlen,
+                    alert.alert_id,
+                    alert.account_id,
+                    alert.kind,
+                    alert.model_dump_json(),
+                ],
+                client=pipe,
+            )
         try:
             await pipe.execute()
         except (RedisError, OSError) as exc:
-            self.errors += 1
-            self._backoff_s = min(MAX_BACKOFF_S, max(0.5, self._backoff_s * 2))
-            self._retry_at = time.monotonic() + self._backoff_s
-            for account_id, state in batch.items():
-                self.dirty.setdefault(account_id, state)
-            log.warning(
-                "redis write of %d accounts failed (%s); retrying in %.1fs",
-                len(batch),
-                exc,
-                self._backoff_s,
-            )
+            self._failed(batch, alerts, exc)
             return 0
         self._backoff_s = 0.0
-        return len(batch)
+        return len(batch) + len(alerts)
+
+    def _failed(
+        self, batch: dict[str, AccountState], alerts: list[SurgeAlert], exc: Exception
+    ) -> None:
+        """Put the batch back (newer marks win) and back off exponentially."""
+        self.errors += 1
+        self._backoff_s = min(MAX_BACKOFF_S, max(0.5, self._backoff_s * 2))
+        self._retry_at = time.monotonic() + self._backoff_s
+        for account_id, state in batch.items():
+            self.dirty.setdefault(account_id, state)
+        self.alerts[:0] = alerts
+        log.warning(
+            "redis write of %d accounts and %d alerts failed (%s); retrying in %.1fs",
+            len(batch),
+            len(alerts),
+            exc,
+            self._backoff_s,
+        )
 
     async def close(self) -> None:
         await self.redis.aclose()

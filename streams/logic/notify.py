@@ -1,0 +1,65 @@
+"""A surge alert as a person reads it (Slack-compatible JSON), and the signature that proves
+it came from us.
+
+The body carries Slack's `text` and `blocks` for a human and the whole alert under `alert`
+for machines. The signature follows the common webhook scheme: HMAC-SHA256 over
+"{timestamp}.{body}", so a receiver can reject both forgeries and stale replays.
+"""
+
+import hashlib
+import hmac
+
+import orjson
+
+from schemas.outputs import SurgeAlert
+
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "message", "sign", "verify"]
+
+SIGNATURE_HEADER = "X-ABM-Signature"
+TIMESTAMP_HEADER = "X-ABM-Timestamp"
+_TIERS = {0: "untiered", 1: "Tier 1", 2: "Tier 2", 3: "Tier 3"}
+
+
+def _headline(alert: SurgeAlert) -> str:
+    who = alert.account_name or alert.account_id
+    kind = "Intent" if alert.kind == "intent" else "Engagement"
+    owner = f", owner {alert.owner}" if alert.owner else ""
+    return f"{kind} surge: {who} ({_TIERS[alert.tier]}{owner})"
+
+
+def _ratio(ratio: float | None) -> str:
+    return "new" if ratio is None else f"{ratio:.1f}x"
+
+
+def _evidence(alert: SurgeAlert) -> str:
+    if alert.kind == "intent":
+        what = ", ".join(f"{t.topic} {t.score:g} ({_ratio(t.ratio)})" for t in alert.topics[:5])
+    else:
+        what = f"{alert.score:g} points in 7 days ({_ratio(alert.ratio)} the {alert.window})"
+    channels = ", ".join(c.channel for c in alert.top_channels) or "none"
+    return f"{what}; {alert.engaged_contacts} engaged contacts; top channels: {channels}"
+
+
+def message(alert: SurgeAlert) -> bytes:
+    """The POST body: readable in Slack as is, complete for any other consumer."""
+    headline, evidence = _headline(alert), _evidence(alert)
+    return orjson.dumps(
+        {
+            "text": f"{headline}: {evidence}",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": evidence}},
+            ],
+            "alert": alert.model_dump(mode="json"),
+        }
+    )
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver runs (constant-time compare); it should also bound the timestamp's age."""
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)

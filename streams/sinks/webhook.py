@@ -1,0 +1,141 @@
+"""Surge alerts POSTed to a webhook, beside the agents and never in their way.
+
+The agent only offers an alert to a bounded queue (no await, no I/O). A few sender tasks
+drain it: sign, POST, retry transient failures (connection errors, timeouts, 429, 5xx)
+with exponential backoff and jitter. An alert that cannot be delivered, because the
+receiver refuses it, keeps failing, or is still queued when the worker stops, goes to the
+dead-letter topic with the reason: counted and kept, never silently dropped.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from schemas.outputs import DeadLetterReason, SurgeAlert
+from streams.config import Webhook
+from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign
+
+__all__ = ["DeliveryStats", "GiveUp", "WebhookSink"]
+
+log = logging.getLogger(__name__)
+
+GiveUp = Callable[[SurgeAlert, DeadLetterReason, str], Awaitable[None]]
+"""Where an undeliverable alert goes: the dead-letter topic, with reason and error."""
+
+
+class _Transient(Exception):
+    """A response worth retrying: the receiver is busy or broken, not refusing us."""
+
+
+class _Refused(Exception):
+    """A 4xx other than 429: retrying the same body cannot help."""
+
+
+@dataclass
+class DeliveryStats:
+    delivered: int = 0
+    retries: int = 0
+    failed: int = 0
+    overflowed: int = 0
+
+
+class WebhookSink:
+    def __init__(self, config: Webhook, give_up: GiveUp) -> None:
+        if config.url is None or config.secret is None:
+            raise ValueError("WebhookSink needs a url and a secret")
+        self.url = str(config.url)
+        self.secret = config.secret.get_secret_value().encode()
+        self.config = config
+        self.give_up = give_up
+        self.queue: asyncio.Queue[SurgeAlert] = asyncio.Queue(config.queue_size)
+        self.stats = DeliveryStats()
+        self._session: aiohttp.ClientSession | None = None
+        self._in_flight: dict[str, SurgeAlert] = {}
+
+    def offer(self, alert: SurgeAlert) -> bool:
+        """Queue an alert without waiting; False when the queue is full (caller dead-letters)."""
+        try:
+            self.queue.put_nowait(alert)
+        except asyncio.QueueFull:
+            self.stats.overflowed += 1
+            return False
+        return True
+
+    async def run(self) -> None:
+        """The senders; runs until cancelled."""
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            await asyncio.gather(*(self._sender() for _ in range(self.config.senders)))
+
+    async def drain(self, grace_s: float) -> None:
+        """At shutdown: give queued alerts `grace_s` to go out, dead-letter the rest."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.queue.join(), grace_s)
+        left = list(self._in_flight.values())
+        while not self.queue.empty():
+            left.append(self.queue.get_nowait())
+        for alert in left:
+            self.stats.failed += 1
+            await self.give_up(alert, DeadLetterReason.WEBHOOK_FAILED, "worker stopped first")
+
+    async def _sender(self) -> None:
+        while True:
+            alert = await self.queue.get()
+            self._in_flight[alert.alert_id] = alert
+            try:
+                await self._deliver(alert)
+                self.stats.delivered += 1
+            except (_Refused, _Transient, aiohttp.ClientError, TimeoutError) as exc:
+                self.stats.failed += 1
+                log.warning("webhook gave up on alert %s: %s", alert.alert_id, exc)
+                await self.give_up(alert, DeadLetterReason.WEBHOOK_FAILED, str(exc) or repr(exc))
+            finally:
+                self._in_flight.pop(alert.alert_id, None)
+                self.queue.task_done()
+
+    async def _deliver(self, alert: SurgeAlert) -> None:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.max_attempts),
+            wait=wait_exponential_jitter(
+                multiplier=self.config.backoff_s,
+                max=self.config.max_backoff_s,
+                jitter=self.config.backoff_s,
+            ),
+            retry=retry_if_exception_type((_Transient, aiohttp.ClientError, TimeoutError)),
+            reraise=True,
+        )
+        body = message(alert)
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.stats.retries += 1
+                await self._post(alert, body)
+
+    async def _post(self, alert: SurgeAlert, body: bytes) -> None:
+        assert self._session is not None
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(self.secret, timestamp, body),
+            "X-ABM-Alert-Id": alert.alert_id,
+        }
+        async with self._session.post(self.url, data=body, headers=headers) as response:
+            if response.status < 300:
+                return
+            detail = f"HTTP {response.status} from webhook"
+            if response.status == 429 or response.status >= 500:
+                raise _Transient(detail)
+            raise _Refused(detail)

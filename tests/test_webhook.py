@@ -1,0 +1,168 @@
+"""The webhook sink against a real HTTP server on loopback, and the signature scheme."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+import pytest
+from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.outputs import DeadLetterReason, SurgeAlert
+from streams.config import Webhook
+from streams.logic.alerts import alert_id
+from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign, verify
+from streams.sinks.webhook import WebhookSink
+
+
+def make_alert(account: str = "acme", n: int = 0) -> SurgeAlert:
+    return SurgeAlert(
+        alert_id=alert_id(account, "intent", n),
+        account_id=account,
+        account_name="Acme Corp",
+        owner="sam@example.com",
+        kind="intent",
+        score=72,
+        baseline=30,
+        ratio=2.4,
+        window="7d vs 4w mean",
+        topics=[{"topic": "crm", "score": 72, "baseline": 30, "ratio": 2.4}],
+        tier=1,
+        engaged_contacts=3,
+        contacts=["a", "b", "c"],
+        top_channels=[{"channel": "web", "points": 12}],
+        detected_at=1_780_000_000_000 + n,
+    )
+
+
+@contextlib.asynccontextmanager
+async def receiver(statuses: Callable[[int], int]) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """An HTTP server on a free loopback port answering the n-th POST with statuses(n)."""
+    bodies: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        assert verify(
+            b"k", request.headers[TIMESTAMP_HEADER], bodies[-1], request.headers[SIGNATURE_HEADER]
+        )
+        return web.Response(status=statuses(len(bodies)))
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", bodies
+    finally:
+        await runner.cleanup()
+
+
+class Letters:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, DeadLetterReason, str]] = []
+
+    async def __call__(self, alert: SurgeAlert, reason: DeadLetterReason, error: str) -> None:
+        self.items.append((alert.alert_id, reason, error))
+
+
+def config(url: str, **kw: object) -> Webhook:
+    return Webhook(url=url, secret="k", backoff_s=0.01, max_backoff_s=0.05, **kw)
+
+
+async def deliver_all(sink: WebhookSink) -> None:
+    """Run the senders until every queued alert is delivered or given up."""
+    task = asyncio.create_task(sink.run())
+    try:
+        async with asyncio.timeout(10):
+            await sink.queue.join()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_transient_failures_are_retried_until_delivered():
+    async with receiver(lambda n: 503 if n < 3 else 200) as (url, bodies):
+        letters = Letters()
+        sink = WebhookSink(config(url), letters)
+        assert sink.offer(make_alert())
+        await deliver_all(sink)
+    assert len(bodies) == 3
+    assert sink.stats.retries == 2
+    assert letters.items == []
+    assert orjson.loads(bodies[-1])["alert"]["account_id"] == "acme"
+
+
+async def test_a_refusal_is_not_retried_and_is_dead_lettered():
+    async with receiver(lambda n: 404) as (url, bodies):
+        letters = Letters()
+        sink = WebhookSink(config(url), letters)
+        alert = make_alert()
+        sink.offer(alert)
+        await deliver_all(sink)
+    assert len(bodies) == 1
+    assert letters.items == [
+        (alert.alert_id, DeadLetterReason.WEBHOOK_FAILED, "HTTP 404 from webhook")
+    ]
+
+
+async def test_persistent_failure_gives_up_after_max_attempts():
+    async with receiver(lambda n: 500) as (url, bodies):
+        letters = Letters()
+        sink = WebhookSink(config(url, max_attempts=3), letters)
+        sink.offer(make_alert())
+        await deliver_all(sink)
+    assert len(bodies) == 3
+    assert sink.stats.failed == 1
+
+
+async def test_an_unreachable_receiver_is_a_failure_not_a_crash():
+    async with receiver(lambda n: 200) as (url, _):
+        pass  # closed again: nothing listens on this port now
+    letters = Letters()
+    sink = WebhookSink(config(url, max_attempts=2), letters)
+    sink.offer(make_alert())
+    await deliver_all(sink)
+    assert letters.items[0][1] == DeadLetterReason.WEBHOOK_FAILED
+
+
+async def test_a_full_queue_refuses_without_waiting_and_drain_dead_letters_the_rest():
+    letters = Letters()
+    sink = WebhookSink(config("http://127.0.0.1:9/never", queue_size=2), letters)
+    alerts = [make_alert(n=n) for n in range(3)]
+    assert [sink.offer(a) for a in alerts] == [True, True, False]
+    assert sink.stats.overflowed == 1
+    await sink.drain(grace_s=0.05)  # no senders running: nothing can go out
+    assert [i[0] for i in letters.items] == [a.alert_id for a in alerts[:2]]
+    assert {i[2] for i in letters.items} == {"worker stopped first"}
+
+
+def test_a_webhook_url_needs_a_secret():
+    with pytest.raises(ValueError, match="needs a secret"):
+        Webhook(url="http://127.0.0.1/hook")
+
+
+@given(secret=st.binary(min_size=1, max_size=64), body=st.binary(max_size=512), flip=st.data())
+def test_a_signature_verifies_only_its_own_body_and_timestamp(secret, body, flip):
+    signature = sign(secret, "1700000000", body)
+    assert verify(secret, "1700000000", body, signature)
+    assert not verify(secret, "1700000001", body, signature)
+    if body:
+        i = flip.draw(st.integers(0, len(body) - 1))
+        tampered = body[:i] + bytes([body[i] ^ 1]) + body[i + 1 :]
+        assert not verify(secret, "1700000000", tampered, signature)
+
+
+def test_the_message_reads_well_in_slack_and_carries_the_whole_alert():
+    alert = make_alert()
+    body = orjson.loads(message(alert))
+    assert body["text"].startswith("Intent surge: Acme Corp (Tier 1, owner sam@example.com)")
+    assert "crm 72 (2.4x)" in body["text"]
+    assert "3 engaged contacts" in body["text"]
+    assert [b["type"] for b in body["blocks"]] == ["section", "section"]
+    assert SurgeAlert.model_validate(body["alert"]) == alert
