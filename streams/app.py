@@ -9,6 +9,7 @@ from streams.agents.clock import register_clock
 from streams.agents.emit import reject_alert
 from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
 from streams.config import Settings
+from streams.fetch_wait import set_fetch_max_wait
 from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
@@ -27,6 +28,7 @@ def quiet_client_loggers() -> None:
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
+    set_fetch_max_wait(settings.fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=settings.kafka_broker,

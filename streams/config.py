@@ -255,6 +255,11 @@ class Webhook(_Strict):
     max_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     senders: Annotated[int, Field(ge=1, le=32)] = 2
+    max_age_s: Annotated[float, Field(gt=0)] = Field(
+        default=86_400,
+        description="alerts whose surge began longer ago (backfills, replays of history) "
+        "stay on the topic but are not posted: sales needs news, not archaeology",
+    )
 
     @model_validator(mode="after")
     def _signed(self) -> Self:
@@ -281,6 +286,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".abm-data")
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    fetch_max_wait_ms: Annotated[int, Field(ge=1, le=30_000)] = Field(
+        default=1500,
+        description="how long the broker may hold an empty fetch; keep it short (20) on "
+        "brokers that do not answer a held fetch when data arrives, like the embedded one",
+    )
     session_timeout_s: Annotated[float, Field(gt=0)] = 60.0
     heartbeat_interval_s: Annotated[float, Field(gt=0)] = 3.0
     clock: Literal["wall", "event"] = Field(

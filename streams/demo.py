@@ -13,10 +13,12 @@ import click
 import orjson
 from redis import Redis
 
+from schemas.outputs import SurgeAlert
 from streams.admin import ensure_topics
-from streams.config import Settings, load_settings
+from streams.config import Settings
 from streams.embedded import EmbeddedStack, free_port
 from streams.io import Keyed, produce, read_topic
+from streams.logic.notify import message
 from streams.supervise import start_worker, wait_for_stop
 
 __all__ = ["run_demo", "scenario"]
@@ -34,6 +36,7 @@ def scenario(now: int) -> Iterator[tuple[str, dict]]:
         ("initech", "Initech", 75, 20_000),  # fit, quiet: always-on nurture
         ("hooli", "Hooli", 91, 90_000),  # was hot three weeks ago: gone stale
         ("umbrella", "Umbrella Corp", 35, 500_000),  # outside the ICP whatever it spends
+        ("vandelay", "Vandelay Industries", 82, 60_000),  # steady visits, then a surge
     ]
     for account_id, name, fit, acv in profiles:
         yield (
@@ -80,6 +83,15 @@ def scenario(now: int) -> Iterator[tuple[str, dict]]:
     yield visit("hooli", now - 20 * DAY, "dee", "meeting", "sales")
     yield visit("hooli", now - 20 * DAY, "eve", "form_submit")
     yield ev("intent", "umbrella", now - DAY, provider="bombora", topic="crm", score=95)
+    # Vandelay: a page view a day for four weeks (its baseline: ~7 points a week), then a
+    # buying committee shows up: an engagement surge raised mid-burst, with the evidence.
+    for day in range(34, 7, -1):
+        yield visit("vandelay", now - day * DAY, f"v{day % 3}")
+    committee = ["kim", "lee", "max", "ned"]
+    for i in range(12):
+        yield visit("vandelay", now - DAY + i * 600_000, committee[i % 4])
+    yield visit("vandelay", now - 6 * HOUR, "kim", "email_click", "email")
+    yield visit("vandelay", now - 3 * HOUR, "lee", "meeting", "sales")
     yield visit("acme", now - 6 * DAY, "fay", "event_attended", "event")
     yield visit("acme", now - 6 * DAY, "gus", "email_open", "email")
     yield ev("intent", "acme", now - 2 * HOUR, provider="first_party", topic="pricing", score=70)
@@ -115,7 +127,14 @@ def _line(change: dict) -> str:
     )
 
 
-EXPECTED_TIERS = {"northwind": 1, "globex": 2, "initech": 3, "hooli": 3, "acme": 1}
+EXPECTED_TIERS = {
+    "northwind": 1,
+    "globex": 2,
+    "initech": 3,
+    "hooli": 3,
+    "acme": 1,
+    "vandelay": 2,
+}
 """Where the scenario settles (umbrella stays untiered, so it never changes)."""
 
 
@@ -135,13 +154,39 @@ async def _show_changes(settings: Settings, idle_s: float) -> float | None:
     return first
 
 
-def _wait_for_view(settings: Settings, tiers: dict[str, int], timeout: float = 10.0) -> None:
-    """Until Redis shows every account at its settled tier (the view is flushed on a timer)."""
+EXPECTED_ALERTS = {
+    ("northwind", "intent"),
+    ("globex", "intent"),
+    ("hooli", "intent"),
+    ("umbrella", "intent"),
+    ("acme", "intent"),
+    ("vandelay", "engagement"),
+}
+"""A provider score >= 60 is an intent surge on its own; vandelay's is engagement."""
+
+
+async def _show_alerts(settings: Settings, idle_s: float) -> None:
+    """Print surge alerts as sales would read them, until every expected one has come."""
+    seen: set[tuple[str, str]] = set()
+    async for _key, value in read_topic(
+        settings, settings.topics.surge_alerts, from_beginning=True, timeout_s=idle_s
+    ):
+        alert = SurgeAlert.model_validate_json(value)
+        click.echo(f"  {alert.detected_at:%Y-%m-%d %H:%M}  {orjson.loads(message(alert))['text']}")
+        seen.add((alert.account_id, alert.kind))
+        if seen >= EXPECTED_ALERTS:
+            break
+
+
+def _wait_for_view(
+    settings: Settings, field: str, expected: dict[str, str], timeout: float = 15.0
+) -> None:
+    """Until Redis shows `field` of every account as expected (the view flushes on a timer)."""
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        shown = {a: redis.hget(f"{settings.redis_prefix}account:{a}", "tier") for a in tiers}
-        if shown == {a: str(t) for a, t in tiers.items()}:
+        shown = {a: redis.hget(f"{settings.redis_prefix}account:{a}", field) for a in expected}
+        if shown == expected:
             return
         time.sleep(0.2)
 
@@ -154,7 +199,8 @@ def _summary(settings: Settings, accounts: list[str]) -> None:
         click.echo(
             f"  {account_id:<10} {TIER_NAMES[int(h.get('tier', 0))]:<8} "
             f"rule={h.get('rule', '?'):<11} intent={h.get('intent_topics') or '-':<14} "
-            f"points={h.get('engagement_points', '?'):>3} pipeline={h.get('pipeline', '?')}"
+            f"points={h.get('engagement_points', '?'):>3} pipeline={h.get('pipeline', '?'):>6} "
+            f"surging={h.get('surging') or '-'}"
         )
 
 
@@ -170,7 +216,7 @@ def run_demo(keep_running: bool = True) -> None:
             "ABM_TICK_INTERVAL_S": "5",
             "ABM_LOG_LEVEL": "warning",
         }
-        settings = load_settings(kafka_broker=stack.kafka_broker, redis_url=stack.redis_url)
+        settings = stack.settings()
         asyncio.run(ensure_topics(settings))
         worker = start_worker(env, Path(settings.data_dir) / "demo-worker.log")
         try:
@@ -183,17 +229,24 @@ def run_demo(keep_running: bool = True) -> None:
                     Keyed(payload["account_id"].encode(), orjson.dumps(payload))
                 )
             sent_at = time.monotonic()
-            profiles = settings.topics.accounts  # profiles first: they decide fit
-            for topic in sorted(by_topic, key=lambda t: t != profiles):
-                asyncio.run(produce(settings, topic, by_topic[topic]))
+            # Profiles first, as a CRM sync would have run: alerts then carry names and owners.
+            profiles = by_topic.pop(settings.topics.accounts)
+            asyncio.run(produce(settings, settings.topics.accounts, profiles))
+            names = {p["account_id"]: p["name"] for kind, p in events if kind == "accounts"}
+            _wait_for_view(settings, "name", names)
+            for topic, records in by_topic.items():
+                asyncio.run(produce(settings, topic, records))
             click.echo(f"Sent {len(events)} events; tier changes as they happen:")
             first = asyncio.run(_show_changes(settings, idle_s=30)) or sent_at
             click.echo(
                 f"(first change {first - sent_at:.2f}s after sending, all settled after "
                 f"{time.monotonic() - sent_at:.1f}s; demo up {time.monotonic() - started:.1f}s)"
             )
+            click.echo("\nSurge alerts for sales (abm.surge-alerts.v1), with their evidence:")
+            asyncio.run(_show_alerts(settings, idle_s=30))
             accounts = sorted({p["account_id"] for _, p in events})
-            _wait_for_view(settings, {**dict.fromkeys(accounts, 0), **EXPECTED_TIERS})
+            settled = {**dict.fromkeys(accounts, 0), **EXPECTED_TIERS}
+            _wait_for_view(settings, "tier", {a: str(t) for a, t in settled.items()})
             _summary(settings, accounts)
             click.echo(
                 "\nOne bad event went to the dead-letter topic "
@@ -204,6 +257,7 @@ def run_demo(keep_running: bool = True) -> None:
                     f"\nStill running; in another shell:\n  export "
                     f"{' '.join(f'{k}={v}' for k, v in stack.env().items())}\n"
                     "  abm tail abm.tier-changes.v1 --from-beginning\n"
+                    "  abm tail abm.surge-alerts.v1 --from-beginning\n"
                     "Ctrl-C stops everything."
                 )
                 wait_for_stop(lambda: worker.proc.poll() is None)

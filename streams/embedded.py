@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.config import Settings, load_settings
+
 __all__ = ["EmbeddedStack", "StackError", "die_with_parent", "free_port", "wait_for_port"]
 
 
@@ -97,7 +99,17 @@ class EmbeddedStack:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def env(self) -> dict[str, str]:
-        return {"ABM_KAFKA_BROKER": self.kafka_broker, "ABM_REDIS_URL": self.redis_url}
+        return {
+            "ABM_KAFKA_BROKER": self.kafka_broker,
+            "ABM_REDIS_URL": self.redis_url,
+            # It holds an empty fetch for the whole wait, even when data arrives meanwhile.
+            "ABM_FETCH_MAX_WAIT_MS": "20",
+        }
+
+    def settings(self, **overrides: object) -> Settings:
+        """Settings for this process to talk to the stack (as a worker given env() would)."""
+        mine = {k.removeprefix("ABM_").lower(): v for k, v in self.env().items()}
+        return load_settings(**{**mine, **overrides})
 
     def _spawn(self, name: str, argv: list[str], port: int) -> None:
         out = subprocess.DEVNULL if self.quiet else None

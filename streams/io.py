@@ -68,7 +68,11 @@ async def read_topic(
 
     Stops after `max_records`, or after `timeout_s` without a new record.
     """
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **client_options(settings),
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
     await consumer.start()
     try:
         if topic not in await consumer.topics():

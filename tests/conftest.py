@@ -79,6 +79,7 @@ def pipeline_settings(stack: EmbeddedStack, **overrides) -> tuple[Settings, dict
         topics=topics,
         redis_prefix=env["ABM_REDIS_PREFIX"],
         web_port=int(env["ABM_WEB_PORT"]),
+        fetch_max_wait_ms=int(env["ABM_FETCH_MAX_WAIT_MS"]),
     )
     asyncio.run(ensure_topics(settings))
     return settings, env

@@ -79,6 +79,7 @@ def worker(stack, receiver, request):
         webhook__secret=SECRET,
         webhook__max_attempts=ATTEMPTS,
         webhook__backoff_s=RETRY_BACKOFF_S,
+        webhook__max_age_s=365 * 86_400,  # the scripted history is weeks old
     )
     running = launch(settings, env, request.module.__name__)
     yield running

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 
 import orjson
@@ -16,8 +17,10 @@ from streams.logic.alerts import alert_id
 from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign, verify
 from streams.sinks.webhook import WebhookSink
 
+NOW_MS = int(time.time() * 1000)
 
-def make_alert(account: str = "acme", n: int = 0) -> SurgeAlert:
+
+def make_alert(account: str = "acme", n: int = 0, at: int = NOW_MS) -> SurgeAlert:
     return SurgeAlert(
         alert_id=alert_id(account, "intent", n),
         account_id=account,
@@ -33,7 +36,7 @@ def make_alert(account: str = "acme", n: int = 0) -> SurgeAlert:
         engaged_contacts=3,
         contacts=["a", "b", "c"],
         top_channels=[{"channel": "web", "points": 12}],
-        detected_at=1_780_000_000_000 + n,
+        detected_at=at + n,
     )
 
 
@@ -140,6 +143,13 @@ async def test_a_full_queue_refuses_without_waiting_and_drain_dead_letters_the_r
     await sink.drain(grace_s=0.05)  # no senders running: nothing can go out
     assert [i[0] for i in letters.items] == [a.alert_id for a in alerts[:2]]
     assert {i[2] for i in letters.items} == {"worker stopped first"}
+
+
+def test_alerts_from_loading_history_are_not_posted():
+    sink = WebhookSink(config("http://127.0.0.1:9/never"), Letters())
+    assert sink.offer(make_alert(at=NOW_MS - 2 * 86_400_000))
+    assert sink.queue.empty()
+    assert sink.stats.too_old == 1
 
 
 def test_a_webhook_url_needs_a_secret():

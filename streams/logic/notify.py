@@ -34,10 +34,18 @@ def _ratio(ratio: float | None) -> str:
 def _evidence(alert: SurgeAlert) -> str:
     if alert.kind == "intent":
         what = ", ".join(f"{t.topic} {t.score:g} ({_ratio(t.ratio)})" for t in alert.topics[:5])
+    elif alert.ratio is None:
+        what = f"{alert.score:g} points in 7 days, none in the weeks before"
     else:
-        what = f"{alert.score:g} points in 7 days ({_ratio(alert.ratio)} the {alert.window})"
+        what = (
+            f"{alert.score:g} points in 7 days vs {alert.baseline:.3g} a week before "
+            f"({alert.ratio:.1f}x)"
+        )
     channels = ", ".join(c.channel for c in alert.top_channels) or "none"
-    return f"{what}; {alert.engaged_contacts} engaged contacts; top channels: {channels}"
+    contacts = f"{alert.engaged_contacts} engaged contact" + (
+        "" if alert.engaged_contacts == 1 else "s"
+    )
+    return f"{what}; {contacts}; top channels: {channels}"
 
 
 def message(alert: SurgeAlert) -> bytes:

@@ -48,6 +48,7 @@ class DeliveryStats:
     retries: int = 0
     failed: int = 0
     overflowed: int = 0
+    too_old: int = 0
 
 
 class WebhookSink:
@@ -64,7 +65,13 @@ class WebhookSink:
         self._in_flight: dict[str, SurgeAlert] = {}
 
     def offer(self, alert: SurgeAlert) -> bool:
-        """Queue an alert without waiting; False when the queue is full (caller dead-letters)."""
+        """Queue an alert without waiting; False when the queue is full (caller dead-letters).
+
+        An alert older than `max_age_s` (history being loaded) is accepted and not posted.
+        """
+        if time.time() - alert.detected_at.timestamp() > self.config.max_age_s:
+            self.stats.too_old += 1
+            return True
         try:
             self.queue.put_nowait(alert)
         except asyncio.QueueFull:
