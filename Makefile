@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker clean
+.PHONY: demo test lint schemas stack worker bench-surges clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/abm schemas --check
+
+bench-surges: $(STAMP)
+	$(BIN)/python bench/surge_latency.py
 
 schemas: $(STAMP)
 	$(BIN)/abm schemas
