@@ -4,7 +4,7 @@ import itertools
 
 import orjson
 
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
+from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from streams.config import Rules
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords, Rejected
@@ -57,6 +57,17 @@ def deal(account="acme", at=T0, opp="o1", stage="prospecting", amount=60_000.0, 
         amount=amount,
         occurred_at=at,
         **kw,
+    )
+
+
+def spend(account="acme", at=T0, amount=1_000.0, campaign="c1", **kw):
+    return _parse(
+        SpendEvent,
+        event_id=kw.pop("event_id", f"s{next(_ids)}"),
+        campaign_id=campaign,
+        account_id=account,
+        amount=amount,
+        occurred_at=at,
     )
 
 

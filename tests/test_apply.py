@@ -87,7 +87,7 @@ def test_out_of_order_deal_stages_settle_on_the_newest():
     opp = state.opportunities["o1"]
     assert (opp.stage, opp.amount, opp.closed_at) == ("closed_won", 50_000, T0 + 3 * DAY)
     assert opp.first_seen == T0
-    assert set(opp.stages_seen) == {"closed_won", "proposal", "prospecting"}
+    assert [h[1] for h in opp.history] == ["prospecting", "proposal", "closed_won"]
 
 
 def test_unknown_stage_is_rejected_and_changes_nothing():

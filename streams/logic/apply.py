@@ -7,24 +7,26 @@ with the same arguments and get the same state, tier changes and rejections.
 from dataclasses import dataclass, field
 
 from schemas.common import from_ms, to_ms
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
+from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
 from streams.config import Rules
 from streams.logic.alerts import detect_surges
-from streams.logic.decode import Coords, Rejected
+from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.fit import fit_score
-from streams.logic.state import AccountState, DayBucket, Opportunity, Profile
+from streams.logic.kpis import to_units
+from streams.logic.opportunities import LOST, WON, record
+from streams.logic.state import AccountState, DayBucket, Profile
 from streams.logic.surge import WEEK_DAYS
 from streams.logic.tiering import decide, measure
 from streams.logic.windows import DAY_MS, day_of, next_change, window_start
 
 __all__ = ["CLOSED_STAGES", "Applied", "Event", "apply_event", "apply_tick", "evaluate"]
 
-TimedEvent = EngagementEvent | IntentEvent | DealEvent
+TimedEvent = EngagementEvent | IntentEvent | DealEvent | SpendEvent
 Event = TimedEvent | AccountProfile
-CLOSED_STAGES = frozenset({"closed_won", "closed_lost"})
+CLOSED_STAGES = frozenset({WON, LOST})
 DEDUP_DAYS = 7
-_KIND = {EngagementEvent: "e", IntentEvent: "i", DealEvent: "d"}
+_KIND = {EngagementEvent: "e", IntentEvent: "i", DealEvent: "d", SpendEvent: "s"}
 """Event ids are unique per source system, not across them: de-duplicate per kind."""
 
 
@@ -120,29 +122,17 @@ def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
 
 
 def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:
-    """Stage follows the newest event time, so out-of-order CRM updates settle correctly."""
     if e.stage not in rules.stages:
         raise Rejected(
             DeadLetterReason.UNKNOWN_STAGE, f"stage {e.stage!r} not in configured {rules.stages}"
         )
     opp = state.opportunities.get(e.opportunity_id)
-    if opp is None:
-        opp = Opportunity(
-            stage=e.stage,
-            amount=e.amount,
-            deal_type=e.deal_type,
-            currency=e.currency,
-            first_seen=at,
-            stage_at=at,
-        )
-        state.opportunities[e.opportunity_id] = opp
-    opp.first_seen = min(opp.first_seen, at)
-    if e.stage not in opp.stages_seen:
-        opp.stages_seen.append(e.stage)
-    if at >= opp.stage_at:
-        opp.stage, opp.stage_at, opp.amount = e.stage, at, e.amount
-        opp.deal_type, opp.currency = e.deal_type, e.currency
-        opp.closed_at = at if e.stage in CLOSED_STAGES else None
+    state.opportunities[e.opportunity_id] = record(opp, e, at, rules.stages)
+
+
+def _spend(state: AccountState, e: SpendEvent, at: int) -> None:
+    day = day_of(at)
+    state.spend[day] = state.spend.get(day, 0) + to_units(e.amount)
 
 
 def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:
@@ -175,7 +165,7 @@ def apply_event(
     Redelivery (an offset at or below the last applied one from the same partition, or an
     event_id seen in the last 7 days) changes nothing and is reported as a duplicate.
     """
-    state = state or AccountState(account_id=event.account_id)
+    state = state or AccountState(account_id=owner_of(event))
     source = f"{coords.topic}:{coords.partition}"
     if state.applied.get(source, -1) >= coords.offset:
         return Applied(state, write=False, duplicate=True)
@@ -195,10 +185,14 @@ def apply_event(
             _engagement(state, event, rules, at)
         elif isinstance(event, IntentEvent):
             _intent(state, event, at)
-        else:
+        elif isinstance(event, DealEvent):
             _deal(state, event, rules, at)
-        state.seen[seen_key] = day_of(at)
+        else:
+            _spend(state, event, at)
         state.clock = now = max(state.clock, at)
+        # Remembered from when it was applied, not from its event time: a late event's
+        # duplicate is caught for 7 days as well.
+        state.seen[seen_key] = day_of(now)
         _prune(state, rules)
     state.applied[source] = coords.offset
     state.partition = coords.partition

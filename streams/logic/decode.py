@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.common import MAX_PAYLOAD_BYTES
 from schemas.outputs import DeadLetter, DeadLetterReason
 
-__all__ = ["Coords", "Rejected", "dead_letter", "decode"]
+__all__ = ["Coords", "Rejected", "dead_letter", "decode", "owner_of"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,8 +40,14 @@ def _explain(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def owner_of(event: BaseModel) -> str:
+    """Whose state an event changes, and so its record key: the account, or for spend not
+    tied to an account, the campaign."""
+    return getattr(event, "account_id", None) or event.campaign_id  # type: ignore[attr-defined]
+
+
 def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:
-    """Validate one record; the key must be the payload's account_id (ordering relies on it)."""
+    """Validate one record; the key must be its owner's id (ordering relies on it)."""
     if value is None:
         raise Rejected(DeadLetterReason.INVALID_JSON, "record has no value (tombstone)")
     if len(value) > MAX_PAYLOAD_BYTES:
@@ -54,16 +60,12 @@ def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:
         json_broken = any(e["type"] == "json_invalid" for e in exc.errors())
         reason = DeadLetterReason.INVALID_JSON if json_broken else DeadLetterReason.INVALID_PAYLOAD
         raise Rejected(reason, _explain(exc)) from None
-    account_id = getattr(event, "account_id", None)
-    if account_id is not None:
-        if key is None:
-            raise Rejected(DeadLetterReason.KEY_MISMATCH, "record has no key; key by account_id")
-        if key != account_id.encode():
-            shown = key[:64].decode("utf-8", "replace")
-            raise Rejected(
-                DeadLetterReason.KEY_MISMATCH,
-                f"key {shown!r} differs from account_id {account_id!r}",
-            )
+    owner = owner_of(event)
+    if key is None:
+        raise Rejected(DeadLetterReason.KEY_MISMATCH, f"record has no key; key it by {owner!r}")
+    if key != owner.encode():
+        shown = key[:64].decode("utf-8", "replace")
+        raise Rejected(DeadLetterReason.KEY_MISMATCH, f"key {shown!r} differs from {owner!r}")
     return event
 
 

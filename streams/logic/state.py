@@ -25,14 +25,16 @@ class DayBucket:
 
 @dataclass(slots=True)
 class Opportunity:
+    """Derived from `history` (see opportunities.py); the other fields are its summary."""
+
     stage: str
     amount: float
     deal_type: str
     currency: str
     first_seen: int
-    stage_at: int
-    stages_seen: list[str] = field(default_factory=list)
     closed_at: int | None = None
+    history: list[list[Any]] = field(default_factory=list)
+    """[occurred_at ms, stage, amount, deal_type, currency] per stage event, sorted."""
 
 
 @dataclass(slots=True)
@@ -69,6 +71,8 @@ class AccountState:
     intent: dict[str, dict[int, float]] = field(default_factory=dict)
     opportunities: dict[str, Opportunity] = field(default_factory=dict)
     surges: dict[str, SurgeEpisode] = field(default_factory=dict)
+    spend: dict[int, int] = field(default_factory=dict)
+    """Campaign spend attributed to this account: day -> millionths of the currency unit."""
     tier: int = 0
     rule: str = "untiered"
     version: int = 0
@@ -90,5 +94,6 @@ class AccountState:
             t: {int(d): s for d, s in days.items()} for t, days in data["intent"].items()
         }
         data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
+        data["spend"] = {int(d): units for d, units in data["spend"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}
         return cls(**data)

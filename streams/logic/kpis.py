@@ -1,0 +1,319 @@
+"""ABM KPIs (design.md section 6) as sums of integer counters each account contributes.
+
+Every KPI is a sum or a ratio of sums over accounts, so each account contributes a small
+bag of counters, filed under its current tier. A partition's partial is the sum of its
+accounts' bags; totals are the sum of the partials; ratios are taken only when reading.
+Counters are integers (money in micro-units, time in ms) so a bag can be subtracted
+exactly when an account changes, and the partial equals a fresh sum of its accounts
+whatever happened before: redelivery, a restart, a partition moving to another worker.
+
+Windowed figures need no timer: "engaged in the last 7 days" counts accounts by the day
+they last engaged, and the reader picks the days inside its window.
+"""
+
+import itertools
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from schemas.common import from_ms
+from schemas.inputs import Action, DealType
+from streams.config import Rules
+from streams.logic.opportunities import LOST, WON, reached
+from streams.logic.state import AccountState
+from streams.logic.windows import DAY_MS, day_of
+
+__all__ = [
+    "CAMPAIGNS",
+    "ENGAGEMENT_WINDOWS",
+    "SCALE",
+    "Bag",
+    "contribution",
+    "report",
+    "spend_contribution",
+    "to_units",
+]
+
+SCALE = 1_000_000
+"""Money and points are counted in millionths: exact integers, and exact to 1e-6 units."""
+ENGAGEMENT_WINDOWS = (7, 30)
+SERIES_DAYS = 30
+"""Engagement is kept for the retention window, so its daily series covers 30 days."""
+CAMPAIGNS = "-"
+"""The 'tier' of spend not tied to an account: counted overall, in no tier."""
+SOCIAL = (Action.SOCIAL_LIKE, Action.SOCIAL_SHARE, Action.SOCIAL_COMMENT)
+
+Bag = dict[str, int]
+"""Counter name -> value. Names: '{tier}|{metric}' or '{tier}|{metric}|{day or value}'."""
+
+
+Adder = Callable[[str, int], None]
+
+
+def to_units(value: float) -> int:
+    return round(value * SCALE)
+
+
+def _engagement(state: AccountState, add: Adder) -> None:
+    last_engaged: int | None = None
+    contact_last: dict[str, int] = {}
+    for day, bucket in state.engagement.items():
+        actions = bucket.actions
+        if bucket.points > 0:
+            last_engaged = day if last_engaged is None else max(last_engaged, day)
+            add(f"engaged|{day}", 1)
+        add(f"points|{day}", to_units(bucket.points))
+        add(f"delivered|{day}", actions.get(Action.EMAIL_DELIVERED, 0))
+        add(f"opens|{day}", actions.get(Action.EMAIL_OPEN, 0))
+        add(f"clicks|{day}", actions.get(Action.EMAIL_CLICK, 0))
+        add(f"ad_impressions|{day}", actions.get(Action.AD_IMPRESSION, 0))
+        add(f"ad_clicks|{day}", actions.get(Action.AD_CLICK, 0))
+        add(f"social|{day}", sum(actions.get(a, 0) for a in SOCIAL))
+        add(f"time_ms|{day}", round(bucket.time_on_site_s * 1000))
+        for contact in bucket.contacts:
+            contact_last[contact] = max(contact_last.get(contact, day), day)
+    if last_engaged is not None:
+        add(f"last_engaged|{last_engaged}", 1)
+    for day in contact_last.values():
+        add(f"contact_last|{day}", 1)
+
+
+def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
+    won_any = False
+    for opp in state.opportunities.values():
+        add("opportunities", 1)
+        add(f"created|{day_of(opp.first_seen)}", 1)
+        furthest = reached(opp, rules.stages)
+        for index in range(furthest + 1):
+            add(f"reached|{rules.stages[index]}", 1)
+        value = to_units(opp.amount)
+        if opp.stage == WON:
+            won_any = True
+            assert opp.closed_at is not None
+            cycle_ms = opp.closed_at - opp.first_seen
+            add("won", 1)
+            add("won_value", value)
+            add("cycle_ms", cycle_ms)
+            add(f"cycle|{cycle_ms}", 1)
+            add(f"won|{day_of(opp.closed_at)}", 1)
+            add(f"won_value|{day_of(opp.closed_at)}", value)
+            if opp.deal_type == DealType.EXPANSION:
+                add("expansion_value", value)
+            elif opp.deal_type == DealType.RENEWAL:
+                add("renewals_won", 1)
+        elif opp.stage == LOST:
+            assert opp.closed_at is not None
+            add("lost", 1)
+            add("lost_value", value)
+            add(f"lost|{day_of(opp.closed_at)}", 1)
+            if opp.deal_type == DealType.RENEWAL:
+                add("renewals_lost", 1)
+        else:
+            add("open_value", value)
+    if state.opportunities:
+        add("with_opportunity", 1)
+    if won_any:
+        add("customers", 1)
+
+
+def contribution(state: AccountState, rules: Rules) -> Bag:
+    """The counters one account adds to its tier's KPIs (zeros left out)."""
+    bag: Bag = {}
+    prefix = f"{state.tier}|"
+
+    def add(name: str, value: int) -> None:
+        if value:
+            key = prefix + name
+            bag[key] = bag.get(key, 0) + value
+
+    add("accounts", 1)
+    _engagement(state, add)
+    _opportunities(state, rules, add)
+    for day, units in state.spend.items():
+        add(f"spend|{day}", units)
+    return bag
+
+
+def spend_contribution(spend: Mapping[int, int]) -> Bag:
+    """Spend of a campaign, not of an account: overall only."""
+    return {f"{CAMPAIGNS}|spend|{day}": units for day, units in spend.items() if units}
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+class _Scope:
+    """The counters of one tier (or all), with the sums a report needs."""
+
+    def __init__(self) -> None:
+        self.plain: Counter[str] = Counter()
+        self.keyed: dict[str, Counter[int]] = {}
+
+    def add(self, metric: str, rest: str | None, value: int) -> None:
+        if rest is None:
+            self.plain[metric] += value
+        else:
+            self.keyed.setdefault(metric, Counter())[int(rest)] += value
+
+    def since(self, metric: str, first_day: int) -> int:
+        return sum(v for d, v in self.keyed.get(metric, {}).items() if d >= first_day)
+
+    def by_day(self, metric: str) -> Counter[int]:
+        return self.keyed.get(metric, Counter())
+
+
+def _median_days(cycles: Counter[int]) -> float | None:
+    if not cycles:
+        return None
+    values = sorted(cycles.elements())
+    return statistics.median(values) / DAY_MS
+
+
+def _engagement_kpis(s: _Scope, today: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for days in ENGAGEMENT_WINDOWS:
+        out[f"engaged_accounts_{days}d"] = s.since("last_engaged", today - days + 1)
+    first = today - SERIES_DAYS + 1
+    engaged = out[f"engaged_accounts_{SERIES_DAYS}d"]
+    delivered = s.since("delivered", first)
+    impressions = s.since("ad_impressions", first)
+    return {
+        **out,
+        "engaged_contacts_per_account_30d": _ratio(s.since("contact_last", first), engaged),
+        "engagement_points_30d": s.since("points", first) / SCALE,
+        "time_on_site_s_30d": s.since("time_ms", first) / 1000,
+        "email_open_rate_30d": _ratio(s.since("opens", first), delivered),
+        "email_click_rate_30d": _ratio(s.since("clicks", first), delivered),
+        "ad_click_through_rate_30d": _ratio(s.since("ad_clicks", first), impressions),
+        "social_engagement_30d": s.since("social", first),
+    }
+
+
+def _pipeline_kpis(s: _Scope, rules: Rules, tiered: int, with_opportunity: int) -> dict:
+    funnel_stages = [stage for stage in rules.stages if stage != LOST]
+    funnel = {stage: s.plain[f"reached|{stage}"] for stage in funnel_stages}
+    return {
+        "opportunities_created": s.plain["opportunities"],
+        "accounts_with_opportunity": with_opportunity,
+        "account_to_opportunity_rate": _ratio(with_opportunity, tiered),
+        "stage_funnel": funnel,
+        "stage_conversion": {
+            f"{a}->{b}": _ratio(funnel[b], funnel[a]) for a, b in itertools.pairwise(funnel_stages)
+        },
+        "open_pipeline_value": s.plain["open_value"] / SCALE,
+    }
+
+
+def _outcome_kpis(s: _Scope) -> dict[str, Any]:
+    p = s.plain
+    won, lost = p["won"], p["lost"]
+    won_value, lost_value = p["won_value"] / SCALE, p["lost_value"] / SCALE
+    spend = sum(s.by_day("spend").values()) / SCALE
+    return {
+        "won": won,
+        "lost": lost,
+        "win_rate": _ratio(won, won + lost),
+        "win_rate_by_value": _ratio(won_value, won_value + lost_value),
+        "won_revenue": won_value,
+        "sales_cycle_days_mean": _ratio(p["cycle_ms"] / DAY_MS, won),
+        "sales_cycle_days_median": _median_days(s.by_day("cycle")),
+        "expansion_revenue": p["expansion_value"] / SCALE,
+        "renewal_rate": _ratio(p["renewals_won"], p["renewals_won"] + p["renewals_lost"]),
+        "customers": p["customers"],
+        "clv": _ratio(won_value, p["customers"]),
+        "spend": spend,
+        "roi": _ratio(won_value - spend, spend),
+    }
+
+
+def _series(s: _Scope, today: int) -> dict[str, dict[str, Any]]:
+    """Per event-time day: engagement for the last 30 days, outcomes for all history."""
+    engagement = (
+        "engaged",
+        "points",
+        "delivered",
+        "opens",
+        "clicks",
+        "ad_impressions",
+        "ad_clicks",
+        "social",
+        "time_ms",
+    )
+    outcomes = ("created", "won", "won_value", "lost", "spend")
+    days: dict[int, dict[str, Any]] = {}
+    for metric in engagement + outcomes:
+        for day, value in s.by_day(metric).items():
+            if metric in engagement and day <= today - SERIES_DAYS:
+                continue
+            days.setdefault(day, {})[metric] = value
+    series = {}
+    for day in sorted(days):
+        row = days[day]
+        won, lost = row.get("won", 0), row.get("lost", 0)
+        series[from_ms(day * DAY_MS).date().isoformat()] = {
+            "engaged_accounts": row.get("engaged", 0),
+            "engagement_points": row.get("points", 0) / SCALE,
+            "emails_delivered": row.get("delivered", 0),
+            "email_opens": row.get("opens", 0),
+            "email_clicks": row.get("clicks", 0),
+            "ad_impressions": row.get("ad_impressions", 0),
+            "ad_clicks": row.get("ad_clicks", 0),
+            "social_engagement": row.get("social", 0),
+            "time_on_site_s": row.get("time_ms", 0) / 1000,
+            "opportunities_created": row.get("created", 0),
+            "won": won,
+            "won_revenue": row.get("won_value", 0) / SCALE,
+            "lost": lost,
+            "win_rate": _ratio(won, won + lost),
+            "spend": row.get("spend", 0) / SCALE,
+        }
+    return series
+
+
+def _scopes(counters: Iterable[tuple[str, int]]) -> dict[str, _Scope]:
+    scopes: dict[str, _Scope] = {"all": _Scope()}
+    for key, value in counters:
+        tier, _, rest = key.partition("|")
+        metric, _, arg = rest.partition("|")
+        if metric == "reached":  # keyed by stage name: a plain counter per stage
+            metric, arg = f"reached|{arg}", ""
+        for scope in ("all", tier):
+            scopes.setdefault(scope, _Scope()).add(metric, arg or None, value)
+    return scopes
+
+
+def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, Any]:
+    """Every KPI overall and per tier, plus the daily series, from summed counters.
+
+    `as_of` (epoch ms) is 'now' for the 7- and 30-day windows. A ratio with an empty
+    denominator is None (null in JSON), never an error or a made-up 0.
+    """
+    scopes = _scopes(counters.items())
+    today = day_of(as_of)
+    tiers = {int(t) for t in scopes if t not in ("all", CAMPAIGNS)} | {0, 1, 2, 3}
+    tiered = sum(scopes[str(t)].plain["accounts"] for t in tiers if t > 0 and str(t) in scopes)
+    tiered_with = sum(
+        scopes[str(t)].plain["with_opportunity"] for t in tiers if t > 0 and str(t) in scopes
+    )
+
+    def one(scope: _Scope, tier: int | None) -> dict[str, Any]:
+        accounts = scope.plain["accounts"]
+        if tier is None:
+            with_opp, base = tiered_with, tiered
+        else:
+            with_opp, base = scope.plain["with_opportunity"], accounts if tier > 0 else 0
+        return {
+            "accounts": accounts,
+            **_engagement_kpis(scope, today),
+            **_pipeline_kpis(scope, rules, base, with_opp),
+            **_outcome_kpis(scope),
+        }
+
+    return {
+        "as_of": from_ms(as_of).isoformat().replace("+00:00", "Z"),
+        "overall": one(scopes["all"], None),
+        "tiers": {str(t): one(scopes.get(str(t), _Scope()), t) for t in sorted(tiers)},
+        "daily": _series(scopes["all"], today),
+    }

@@ -1,0 +1,52 @@
+"""An opportunity as the set of its stage events, so its facts do not depend on arrival order.
+
+CRM updates arrive late, twice, or out of order. Keeping each opportunity's (few) stage
+events and deriving everything from them sorted by event time (ties broken by stage
+order) gives the same stage, amount, close time and funnel whatever order they came in:
+what live processing, a replay and a hand-computed ground truth all agree on.
+"""
+
+from schemas.inputs import DealEvent
+from streams.logic.state import Opportunity
+
+__all__ = ["LOST", "WON", "reached", "record"]
+
+WON, LOST = "closed_won", "closed_lost"
+_CLOSED = (WON, LOST)
+
+
+def _order(stages: list[str]) -> dict[str, int]:
+    return {stage: i for i, stage in enumerate(stages)}
+
+
+def record(opp: Opportunity | None, e: DealEvent, at: int, stages: list[str]) -> Opportunity:
+    """Add one stage event and re-derive the opportunity's facts from all of them."""
+    entry = [at, e.stage, e.amount, str(e.deal_type), e.currency]
+    if opp is None:
+        opp = Opportunity(
+            stage=e.stage, amount=e.amount, deal_type=entry[3], currency=e.currency, first_seen=at
+        )
+    opp.history.append(entry)
+    order = _order(stages)
+    opp.history.sort(key=lambda h: (h[0], order.get(h[1], len(order)), h[2], h[3], h[4]))
+    _at, opp.stage, opp.amount, opp.deal_type, opp.currency = opp.history[-1]
+    opp.first_seen = opp.history[0][0]
+    opp.closed_at = None
+    if opp.stage in _CLOSED:
+        # Closed since the first event of the final run in this stage: a repeated
+        # closed_won does not move the close, a reopened deal closes anew.
+        opp.closed_at = _at
+        for h in reversed(opp.history):
+            if h[1] != opp.stage:
+                break
+            opp.closed_at = h[0]
+    return opp
+
+
+def reached(opp: Opportunity, stages: list[str]) -> int:
+    """How far down the funnel it got: the highest stage index any event reached.
+
+    Skipped stages count as passed; closed_lost is where a deal leaves, not a step.
+    """
+    order = _order(stages)
+    return max((order[h[1]] for h in opp.history if h[1] != LOST and h[1] in order), default=-1)

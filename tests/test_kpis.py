@@ -1,0 +1,231 @@
+"""KPI maths against hand-computed figures, and the properties that keep them exact."""
+
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.common import from_ms
+from streams.config import Rules
+from streams.logic.kpis import contribution, report, spend_contribution
+from tests.factories import DAY, T0, deal, engagement, profile, replay, spend
+
+RULES = Rules()
+
+
+def counters(*histories):
+    total: Counter[str] = Counter()
+    for events in histories:
+        state, _, _ = replay(events)
+        total.update(contribution(state, RULES))
+    return dict(total)
+
+
+def kpis(*histories, as_of=T0 + 30 * DAY):
+    return report(counters(*histories), as_of, RULES)
+
+
+def day(at):
+    return from_ms(at).date().isoformat()
+
+
+ACCOUNT_A = [
+    profile(account="a"),
+    deal(account="a", opp="o1", stage="prospecting", amount=100_000, at=T0),
+    deal(account="a", opp="o1", stage="proposal", amount=100_000, at=T0 + 2 * DAY),
+    deal(account="a", opp="o1", stage="closed_won", amount=120_000, at=T0 + 10 * DAY),
+    deal(account="a", opp="o2", stage="prospecting", amount=50_000, at=T0 + DAY),
+    deal(account="a", opp="o2", stage="closed_lost", amount=50_000, at=T0 + 5 * DAY),
+]
+ACCOUNT_B = [
+    profile(account="b"),
+    deal(account="b", opp="o3", stage="prospecting", amount=30_000, at=T0, deal_type="renewal"),
+    deal(
+        account="b",
+        opp="o3",
+        stage="closed_won",
+        amount=30_000,
+        at=T0 + 20 * DAY,
+        deal_type="renewal",
+    ),
+    deal(
+        account="b",
+        opp="o4",
+        stage="closed_lost",
+        amount=10_000,
+        at=T0 + 3 * DAY,
+        deal_type="renewal",
+    ),
+    deal(
+        account="b",
+        opp="o5",
+        stage="negotiation",
+        amount=40_000,
+        at=T0 + DAY,
+        deal_type="expansion",
+    ),
+    deal(
+        account="b",
+        opp="o5",
+        stage="closed_won",
+        amount=40_000,
+        at=T0 + 4 * DAY,
+        deal_type="expansion",
+    ),
+    spend(account="b", amount=10_000, at=T0),
+]
+
+
+def test_outcomes_and_pipeline_by_hand():
+    k = kpis(ACCOUNT_A, ACCOUNT_B)["overall"]
+    assert k["opportunities_created"] == 5
+    assert (k["won"], k["lost"]) == (3, 2)
+    assert k["win_rate"] == pytest.approx(3 / 5)
+    assert k["win_rate_by_value"] == pytest.approx(190_000 / 250_000)
+    assert k["won_revenue"] == 190_000
+    assert k["sales_cycle_days_mean"] == pytest.approx((10 + 20 + 3) / 3)
+    assert k["sales_cycle_days_median"] == 10
+    assert k["expansion_revenue"] == 40_000
+    assert k["renewal_rate"] == 0.5
+    assert (k["customers"], k["clv"]) == (2, 95_000)
+    assert k["spend"] == 10_000
+    assert k["roi"] == pytest.approx((190_000 - 10_000) / 10_000)
+    assert k["open_pipeline_value"] == 0
+    # o1 skipped qualification (counted as passed); o4 never entered the funnel.
+    assert k["stage_funnel"] == {
+        "prospecting": 4,
+        "qualification": 3,
+        "proposal": 3,
+        "negotiation": 3,
+        "closed_won": 3,
+    }
+    assert k["stage_conversion"]["prospecting->qualification"] == 0.75
+    assert k["stage_conversion"]["negotiation->closed_won"] == 1.0
+    assert (k["accounts"], k["accounts_with_opportunity"]) == (2, 2)
+    assert k["account_to_opportunity_rate"] == 1.0
+
+
+def test_daily_series_puts_outcomes_on_their_close_day():
+    daily = kpis(ACCOUNT_A, ACCOUNT_B)["daily"]
+    assert daily[day(T0 + 10 * DAY)]["won_revenue"] == 120_000
+    assert daily[day(T0 + 5 * DAY)]["lost"] == 1
+    assert daily[day(T0)]["opportunities_created"] == 2  # o1 and o3
+    assert daily[day(T0)]["spend"] == 10_000
+    assert daily[day(T0 + 4 * DAY)]["win_rate"] == 1.0
+    assert sum(d["won"] for d in daily.values()) == 3
+
+
+def test_every_ratio_with_an_empty_denominator_is_null():
+    k = report({}, T0, RULES)
+    for scope in [k["overall"], *k["tiers"].values()]:
+        for name in (
+            "win_rate",
+            "win_rate_by_value",
+            "sales_cycle_days_mean",
+            "sales_cycle_days_median",
+            "renewal_rate",
+            "clv",
+            "roi",
+            "email_open_rate_30d",
+            "email_click_rate_30d",
+            "ad_click_through_rate_30d",
+            "engaged_contacts_per_account_30d",
+            "account_to_opportunity_rate",
+        ):
+            assert scope[name] is None, name
+        assert scope["won_revenue"] == 0
+    assert k["daily"] == {}
+
+
+def test_reopened_and_repeated_closes():
+    opp = [
+        profile(account="r"),
+        deal(account="r", opp="x", stage="prospecting", amount=10_000, at=T0),
+        deal(account="r", opp="x", stage="closed_won", amount=10_000, at=T0 + 5 * DAY),
+        deal(account="r", opp="x", stage="negotiation", amount=12_000, at=T0 + 6 * DAY),
+    ]
+    reopened = kpis(opp)["overall"]
+    assert (reopened["won"], reopened["open_pipeline_value"]) == (0, 12_000)
+    closed_again = [
+        *opp,
+        deal(account="r", opp="x", stage="closed_won", amount=12_000, at=T0 + 8 * DAY),
+        deal(account="r", opp="x", stage="closed_won", amount=12_000, at=T0 + 9 * DAY),
+    ]
+    k = kpis(closed_again)["overall"]
+    assert (k["won"], k["won_revenue"]) == (1, 12_000)
+    assert k["sales_cycle_days_median"] == 8  # to the first close of the final run
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(ACCOUNT_B[1:-1]), st.permutations(ACCOUNT_A[1:]))
+def test_arrival_order_of_deal_events_does_not_matter(b_deals, a_deals):
+    in_order = counters(ACCOUNT_A, ACCOUNT_B)
+    shuffled = counters([ACCOUNT_A[0], *a_deals], [ACCOUNT_B[0], *b_deals, ACCOUNT_B[-1]])
+    assert shuffled == in_order
+
+
+def test_redelivered_events_count_once():
+    twice = [e for e in ACCOUNT_A for _ in range(2)]
+    assert counters(twice) == counters(ACCOUNT_A)
+
+
+def test_engagement_windows_and_rates_by_hand():
+    a = [
+        profile(account="a"),
+        engagement(account="a", at=T0, contact="c1"),
+        engagement(account="a", at=T0 + 20 * DAY, contact="c2"),
+        engagement(account="a", at=T0 + 35 * DAY, contact="c1"),
+    ]
+    at = T0 + 35 * DAY
+
+    def email(action, n):
+        return [
+            engagement(account="b", at=at, action=action, contact="c3", channel="email")
+            for _ in range(n)
+        ]
+
+    b = [
+        profile(account="b"),
+        engagement(account="b", at=T0 + 2 * DAY, contact="c9"),  # engaged, but 33 days ago
+        *email("email_delivered", 4),
+        *email("email_open", 2),
+        *email("email_click", 1),
+        *[
+            engagement(account="b", at=at, action="ad_impression", channel="ads", contact="c3")
+            for _ in range(10)
+        ],
+        engagement(account="b", at=at, action="ad_click", channel="ads", contact="c3"),
+        engagement(account="b", at=at, action="social_like", channel="social", contact="c3"),
+        engagement(account="b", at=at, action="social_like", channel="social", contact="c3"),
+        engagement(account="b", at=at, contact="c3", duration_s=30),
+    ]
+    k = kpis(a, b, as_of=T0 + 36 * DAY)["overall"]
+    assert (k["engaged_accounts_7d"], k["engaged_accounts_30d"]) == (2, 2)
+    # a: c1 and c2 within 30 days; b: c3 (c9 was 34 days ago).
+    assert k["engaged_contacts_per_account_30d"] == 1.5
+    assert k["email_open_rate_30d"] == 0.5
+    assert k["email_click_rate_30d"] == 0.25
+    assert k["ad_click_through_rate_30d"] == 0.1
+    assert k["social_engagement_30d"] == 2
+    assert k["time_on_site_s_30d"] == 30
+    # Eight days on, a's last engagement is 9 days old: engaged in 30 days, not in 7.
+    later = kpis(a, b, as_of=T0 + 44 * DAY)["overall"]
+    assert (later["engaged_accounts_7d"], later["engaged_accounts_30d"]) == (0, 2)
+
+
+def test_tiers_partition_the_overall_figures():
+    k = kpis(ACCOUNT_A, ACCOUNT_B, [profile(account="c", fit=10)])
+    tiers = k["tiers"].values()
+    for name in ("accounts", "won", "lost", "opportunities_created", "customers"):
+        assert sum(t[name] for t in tiers) == k["overall"][name], name
+    assert k["tiers"]["0"]["accounts"] == 1  # c is outside the ICP: untiered
+    assert k["tiers"]["0"]["account_to_opportunity_rate"] is None
+
+
+def test_campaign_spend_counts_overall_and_in_no_tier():
+    total = Counter(counters(ACCOUNT_B))
+    total.update(spend_contribution({100: 5_000_000_000}))  # 5,000 in millionths
+    k = report(dict(total), T0 + 30 * DAY, RULES)
+    assert k["overall"]["spend"] == 15_000
+    assert sum(t["spend"] for t in k["tiers"].values()) == 10_000
