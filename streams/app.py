@@ -3,6 +3,7 @@
 import logging
 
 import faust
+from redis.exceptions import RedisError
 
 from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.agents.clock import register_clock
@@ -13,12 +14,16 @@ from streams.fetch_wait import set_fetch_max_wait
 from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
-from streams.table import account_table
+from streams.table import state_table
 from streams.web import is_ready, register_web
 
 __all__ = ["create_app"]
 
+log = logging.getLogger(__name__)
+
 ACCOUNTS_TABLE = "accounts"
+CAMPAIGNS_TABLE = "campaigns"
+"""Spend without an account_id, keyed by campaign: it counts in overall ROI only."""
 
 
 def quiet_client_loggers() -> None:
@@ -61,7 +66,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
             partitions=settings.partitions,
         )
 
-    accounts = account_table(app, ACCOUNTS_TABLE, settings.partitions)
+    accounts = state_table(app, ACCOUNTS_TABLE, settings.partitions)
+    campaigns = state_table(app, CAMPAIGNS_TABLE, settings.partitions)
     topics = settings.topics
     pipeline = Pipeline(
         app=app,
@@ -72,8 +78,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         dead_letter=raw_topic(topics.dead_letter),
         clock=raw_topic(topics.clock),
         accounts=accounts,
+        campaigns=campaigns,
         view=RedisView(settings, settings.rules),
     )
+    pipeline.view.kpis.clocks = pipeline.stream_time
     register_ingest_agents(pipeline)
     register_clock(pipeline)
     register_view_flush(pipeline)
@@ -98,6 +106,12 @@ def register_webhook(p: Pipeline) -> None:
         await sink.drain(grace_s=p.settings.webhook.timeout_s)
 
 
+def owned_partitions(p: Pipeline) -> list[int]:
+    """Partitions of the account table this worker owns (inputs are co-partitioned)."""
+    topic = p.inputs["engagement"].get_topic_name()
+    return sorted(tp.partition for tp in p.app.consumer.assignment() if tp.topic == topic)
+
+
 def register_view_flush(p: Pipeline) -> None:
     """Flush dirty snapshots on a timer; after each rebalance, re-sync every owned account.
 
@@ -111,6 +125,14 @@ def register_view_flush(p: Pipeline) -> None:
     async def flush_redis_view() -> None:
         if synced_after[0] != app.rebalancing_count and is_ready(p):
             synced_after[0] = app.rebalancing_count
+            p.view.kpis.reset(owned_partitions(p))
             p.view.mark_all([s for s in p.accounts.values() if s is not None])
+            for state in p.campaigns.values():
+                if state is not None:
+                    p.view.mark_campaign(state)
         while await p.view.flush():
             pass
+        try:
+            await p.view.kpis.publish(p.view.redis, p.settings.kpi_interval_s)
+        except (RedisError, OSError) as exc:
+            log.warning("publishing the KPI hashes failed (%s); retrying later", exc)

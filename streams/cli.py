@@ -136,6 +136,35 @@ def account(account_id: str) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The whole report (with daily series).")
+def kpis(as_json: bool) -> None:
+    """Print the ABM KPIs, overall and per tier, summed from every partition's partial."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from streams.kpi_table import kpi_table
+    from streams.sinks.kpi_view import read_report
+
+    settings = _settings()
+
+    async def read() -> dict:
+        client = Redis.from_url(settings.redis_url, socket_timeout=5)
+        try:
+            return await read_report(client, settings, settings.rules)
+        finally:
+            await client.aclose()
+
+    try:
+        report = asyncio.run(read())
+    except (RedisError, OSError) as exc:
+        raise click.ClickException(f"cannot read KPIs from {settings.redis_url}: {exc}") from None
+    if as_json:
+        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    else:
+        click.echo(kpi_table(report))
+
+
+@cli.command()
 @click.option("--check", is_flag=True, help="Fail if the committed files differ from the models.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
 def schemas(check: bool, out: Path | None) -> None:

@@ -300,6 +300,9 @@ class Settings(BaseSettings):
     )
     tick_interval_s: Annotated[float, Field(gt=0)] = 30.0
     redis_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    kpi_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=2.0, description="how often the KPI hashes are rebuilt from the partials"
+    )
     alerts_stream_maxlen: Annotated[int, Field(ge=100)] = 10_000
     webhook: Webhook = Webhook()
     log_level: Literal["debug", "info", "warning", "error"] = "info"

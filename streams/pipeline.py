@@ -24,6 +24,7 @@ class Pipeline:
     dead_letter: Any
     clock: Any
     accounts: Any
+    campaigns: Any
     view: RedisView
     webhook: WebhookSink | None = None
     stream_time: dict[int, int] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""The account table: one AccountState per account, as compact orjson on the changelog.
+"""State tables: one AccountState per account (and per campaign's spend), as compact orjson.
 
 Faust takes a table's serializer from a faust.Record value type and otherwise falls back
 to JSON, which would hand recovery plain dicts. The state is a plain dataclass (the pure
@@ -13,7 +13,7 @@ from faust.serializers import codecs
 
 from streams.logic.state import AccountState
 
-__all__ = ["STATE_CODEC", "account_table"]
+__all__ = ["STATE_CODEC", "state_table"]
 
 STATE_CODEC = "abm-account-state"
 
@@ -34,7 +34,7 @@ class _AccountTable(faust.Table):
         return super()._serializer_from_type(typ) if typ is not None else STATE_CODEC
 
 
-def account_table(app: faust.App, name: str, partitions: int) -> faust.Table:
+def state_table(app: faust.App, name: str, partitions: int) -> faust.Table:
     table = _AccountTable(
         app,
         name=name,

@@ -9,7 +9,7 @@ from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
 from streams.pipeline import Pipeline
 
-__all__ = ["commit", "reject", "reject_alert"]
+__all__ = ["commit", "commit_campaign", "reject", "reject_alert"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,17 @@ async def commit(p: Pipeline, applied: Applied) -> None:
         await publish_change(p, applied.change)
     for alert in applied.alerts:
         await publish_alert(p, alert)
+
+
+def commit_campaign(p: Pipeline, applied: Applied) -> None:
+    """A campaign's spend record: stored and counted, nothing to publish."""
+    if not applied.write:
+        return
+    state = applied.state
+    p.campaigns[state.account_id] = state
+    p.view.mark_campaign(state)
+    if state.partition is not None:
+        p.advance(state.partition, state.clock)
 
 
 async def publish_change(p: Pipeline, change: TierChange) -> None:

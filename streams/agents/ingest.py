@@ -5,11 +5,11 @@ from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
+from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason
-from streams.agents.emit import commit, now_ms, reject
+from streams.agents.emit import commit, commit_campaign, now_ms, reject
 from streams.logic.apply import apply_event
-from streams.logic.decode import Coords, Rejected, decode
+from streams.logic.decode import Coords, Rejected, decode, owner_of
 from streams.pipeline import Pipeline
 
 __all__ = ["INPUT_MODELS", "register_ingest_agents"]
@@ -21,8 +21,13 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "intent": IntentEvent,
     "deals": DealEvent,
     "accounts": AccountProfile,
+    "spend": SpendEvent,
 }
-"""Input kind (a field of `Topics`) -> payload model. Spend feeds the KPI rollup only."""
+"""Input kind (a field of `Topics`) -> payload model."""
+
+
+def _is_campaign(event: BaseModel) -> bool:
+    return isinstance(event, SpendEvent) and event.account_id is None
 
 
 def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust agent fun
@@ -34,7 +39,9 @@ def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust 
             )
             try:
                 decoded = decode(model, event.key, event.value)
-                state = p.accounts.get(decoded.account_id)  # type: ignore[attr-defined]
+                campaign = _is_campaign(decoded)
+                table = p.campaigns if campaign else p.accounts
+                state = table.get(owner_of(decoded))
                 applied = apply_event(state, decoded, coords, p.rules, now_ms())  # type: ignore[arg-type]
             except Rejected as why:
                 await reject(p, coords, event.key, event.value, why)
@@ -46,7 +53,10 @@ def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust 
                 why = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
                 await reject(p, coords, event.key, event.value, why)
                 continue
-            await commit(p, applied)
+            if campaign:
+                commit_campaign(p, applied)
+            else:
+                await commit(p, applied)
 
     return ingest
 

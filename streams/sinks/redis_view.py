@@ -15,8 +15,10 @@ from redis.exceptions import RedisError
 
 from schemas.outputs import SurgeAlert
 from streams.config import Rules, Settings
+from streams.logic.kpis import contribution, spend_contribution
 from streams.logic.state import AccountState
 from streams.logic.views import account_snapshot
+from streams.sinks.kpi_view import KpiView
 
 __all__ = ["RedisView"]
 
@@ -43,7 +45,9 @@ class RedisView:
         self.rules = rules
         self.stream_maxlen = settings.alerts_stream_maxlen
         self.dirty: dict[str, AccountState] = {}
+        self.campaigns: dict[str, AccountState] = {}
         self.alerts: list[SurgeAlert] = []
+        self.kpis = KpiView(settings, rules)
         self._add_alert_once = self.redis.register_script(_ADD_ALERT_ONCE)
         self.errors = 0
         self._backoff_s = 0.0
@@ -55,6 +59,10 @@ class RedisView:
     def mark_all(self, states: list[AccountState]) -> None:
         for state in states:
             self.dirty[state.account_id] = state
+
+    def mark_campaign(self, state: AccountState) -> None:
+        """Spend not tied to an account: it counts in the KPIs and has no hash of its own."""
+        self.campaigns[state.account_id] = state
 
     def alert(self, alert: SurgeAlert) -> None:
         """Queue an alert for the capped stream; in a long outage the oldest give way, as
@@ -74,14 +82,23 @@ class RedisView:
     def surge_rank_key(self) -> str:
         return f"{self.prefix}rank:surge"
 
+    @property
+    def engagement_rank_key(self) -> str:
+        return f"{self.prefix}rank:engagement"
+
+    def _count(self, owner: str, state: AccountState, bag: dict[str, int]) -> None:
+        if state.partition is not None:
+            self.kpis.count(owner, state.partition, bag)
+
     async def flush(self, max_batch: int = 5000) -> int:
         """Write up to `max_batch` dirty snapshots and queued alerts in one pipeline.
 
         Returns how many were written, so the caller can loop until a backlog is gone.
         """
-        if not (self.dirty or self.alerts) or time.monotonic() < self._retry_at:
+        if time.monotonic() < self._retry_at:
             return 0
         batch = {i: self.dirty.pop(i) for i in list(self.dirty)[:max_batch]}
+        campaigns = {i: self.campaigns.pop(i) for i in list(self.campaigns)[:max_batch]}
         alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
         pipe = self.redis.pipeline(transaction=False)
         for account_id, state in batch.items():
@@ -91,6 +108,14 @@ class RedisView:
                 pipe.zadd(self.surge_rank_key, {account_id: float(snapshot["surge_strength"])})
             else:
                 pipe.zrem(self.surge_rank_key, account_id)
+            points = float(snapshot["engagement_points"])
+            if points > 0:
+                pipe.zadd(self.engagement_rank_key, {account_id: points})
+            else:
+                pipe.zrem(self.engagement_rank_key, account_id)
+            self._count(account_id, state, contribution(state, self.rules))
+        for campaign_id, state in campaigns.items():
+            self._count(f"#{campaign_id}", state, spend_contribution(state.spend))
         for alert in alerts:
             await self._add_alert_once(
                 keys=[f"{self.prefix}alert:{alert.alert_id}", self.alerts_key],
@@ -105,15 +130,21 @@ class RedisView:
                 client=pipe,
             )
         try:
-            await pipe.execute()
+            if batch or alerts:
+                await pipe.execute()
+            await self.kpis.flush(self.redis)
         except (RedisError, OSError) as exc:
-            self._failed(batch, alerts, exc)
+            self._failed(batch, campaigns, alerts, exc)
             return 0
         self._backoff_s = 0.0
-        return len(batch) + len(alerts)
+        return len(batch) + len(campaigns) + len(alerts)
 
     def _failed(
-        self, batch: dict[str, AccountState], alerts: list[SurgeAlert], exc: Exception
+        self,
+        batch: dict[str, AccountState],
+        campaigns: dict[str, AccountState],
+        alerts: list[SurgeAlert],
+        exc: Exception,
     ) -> None:
         """Put the batch back (newer marks win) and back off exponentially."""
         self.errors += 1
@@ -121,6 +152,8 @@ class RedisView:
         self._retry_at = time.monotonic() + self._backoff_s
         for account_id, state in batch.items():
             self.dirty.setdefault(account_id, state)
+        for campaign_id, state in campaigns.items():
+            self.campaigns.setdefault(campaign_id, state)
         self.alerts[:0] = alerts
         log.warning(
             "redis write of %d accounts and %d alerts failed (%s); retrying in %.1fs",

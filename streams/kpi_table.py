@@ -1,0 +1,48 @@
+"""The KPI report as a table for people: one row per KPI, a column per scope."""
+
+from typing import Any
+
+__all__ = ["kpi_table"]
+
+SCOPES = [("overall", "all"), ("1", "tier 1"), ("2", "tier 2"), ("3", "tier 3"), ("0", "untiered")]
+_PERCENT = ("_rate", "rate_30d", "rate_by_value", "roi")
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and name.endswith(_PERCENT):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}"
+
+
+def _rows(scopes: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    rows: list[tuple[str, list[Any]]] = []
+    for name, value in scopes[0].items():
+        if isinstance(value, dict):  # funnel and conversions: a row per stage
+            for part in value:
+                rows.append((f"{name}: {part}", [s[name].get(part) for s in scopes]))
+        else:
+            rows.append((name, [s[name] for s in scopes]))
+    return rows
+
+
+def _line(first: str, width: int, values: list[str], widths: list[int]) -> str:
+    return (
+        first.ljust(width)
+        + "  "
+        + "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
+    )
+
+
+def kpi_table(report: dict[str, Any]) -> str:
+    scopes = [report["overall"] if key == "overall" else report["tiers"][key] for key, _ in SCOPES]
+    rows = [(name, [_cell(name, v) for v in values]) for name, values in _rows(scopes)]
+    labels = [label for _, label in SCOPES]
+    width = max(len(name) for name, _ in rows)
+    widths = [max(len(label), *(len(r[1][i]) for r in rows)) for i, label in enumerate(labels)]
+    lines = [f"KPIs as of {report['as_of']}", _line("", width, labels, widths)]
+    lines += [_line(name, width, values, widths) for name, values in rows]
+    return "\n".join(lines)

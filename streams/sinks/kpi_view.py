@@ -1,0 +1,135 @@
+"""KPIs in Redis: per-partition partials as absolute values, and the report built from them.
+
+Layout (prefix `abm:`): `kpi:part:{p}` holds partition p's counters (see logic/kpis.py),
+`kpi:clock` the newest event time per partition. Each flush replaces changed counters in
+one MULTI/EXEC, so a reader never sees half a flush. Readers sum the partials of all
+partitions, whichever worker owns them; `kpi`, `kpi:tier:{n}` and `kpi:daily:{date}` are
+that sum turned into KPIs, republished by the workers every few seconds for dashboards.
+"""
+
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from streams.config import Rules, Settings
+from streams.logic.kpis import report
+from streams.logic.rollup import Rollup
+
+__all__ = ["KpiView", "read_report"]
+
+
+def _clock_key(prefix: str) -> str:
+    return f"{prefix}kpi:clock"
+
+
+def _partial_key(prefix: str, partition: int) -> str:
+    return f"{prefix}kpi:part:{partition}"
+
+
+async def read_report(
+    redis: Redis, settings: Settings, rules: Rules, now_ms: int | None = None
+) -> dict[str, Any]:
+    """The KPI report from the partials in Redis, as of the wall clock or (with the event
+    clock) the newest event time any partition has seen."""
+    pipe = redis.pipeline(transaction=True)
+    for partition in range(settings.partitions):
+        pipe.hgetall(_partial_key(settings.redis_prefix, partition))
+    pipe.hgetall(_clock_key(settings.redis_prefix))
+    *partials, clocks = await pipe.execute()
+    total: Counter[str] = Counter()
+    for partial in partials:
+        total.update({k.decode(): int(v) for k, v in partial.items()})
+    if settings.clock == "event":
+        as_of = max((int(v) for v in clocks.values()), default=0)
+    else:
+        as_of = now_ms if now_ms is not None else int(time.time() * 1000)
+    return report(total, as_of, rules)
+
+
+def _flat(kpis: dict[str, Any]) -> dict[str, str]:
+    """A hash of one scope: numbers as text, null as '', nested figures as JSON."""
+    out = {}
+    for name, value in kpis.items():
+        if value is None:
+            out[name] = ""
+        elif isinstance(value, dict):
+            out[name] = orjson.dumps(value).decode()
+        else:
+            out[name] = repr(value) if isinstance(value, float) else str(value)
+    return out
+
+
+class KpiView:
+    def __init__(self, settings: Settings, rules: Rules) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.prefix = settings.redis_prefix
+        self.rollup = Rollup()
+        self.clocks: dict[int, int] = {}
+        self._clocks_written: dict[int, int] = {}
+        self._published: dict[str, dict[str, str]] = {}
+        self._changed_since_report = True
+        self._reported_at = 0.0
+
+    def count(self, owner: str, partition: int, bag: dict[str, int]) -> None:
+        self.rollup.update(owner, partition, bag)
+        self._changed_since_report = True
+
+    def reset(self, owned: list[int]) -> None:
+        self.rollup.reset(owned)
+        self._changed_since_report = True
+
+    async def flush(self, redis: Redis) -> None:
+        """Write what changed since the last flush; on failure keep it for the next one."""
+        whole, fields = self.rollup.take_changes()
+        clocks = {p: t for p, t in self.clocks.items() if self._clocks_written.get(p) != t}
+        if not (whole or fields or clocks):
+            return
+        pipe = redis.pipeline(transaction=True)
+        for partition, counters in whole.items():
+            key = _partial_key(self.prefix, partition)
+            pipe.delete(key)
+            if counters:
+                pipe.hset(key, mapping=counters)
+        for partition, counters in fields.items():
+            key = _partial_key(self.prefix, partition)
+            if kept := {k: v for k, v in counters.items() if v}:
+                pipe.hset(key, mapping=kept)
+            if gone := [k for k, v in counters.items() if not v]:
+                pipe.hdel(key, *gone)
+        if clocks:
+            pipe.hset(_clock_key(self.prefix), mapping=clocks)
+        try:
+            await pipe.execute()
+        except BaseException:
+            self.rollup.restore(whole, fields)
+            raise
+        self._clocks_written.update(clocks)
+
+    async def publish(self, redis: Redis, min_interval_s: float) -> bool:
+        """Rebuild the KPI hashes from all partials, at most every `min_interval_s`, and
+        only when a partial changed (or a minute passed: windows move with the clock)."""
+        since = time.monotonic() - self._reported_at
+        if since < min_interval_s or not (self._changed_since_report or since > 60):
+            return False
+        self._changed_since_report = False
+        self._reported_at = time.monotonic()
+        kpis = await read_report(redis, self.settings, self.rules)
+        hashes = {f"{self.prefix}kpi": {"as_of": kpis["as_of"], **_flat(kpis["overall"])}}
+        for tier, scope in kpis["tiers"].items():
+            hashes[f"{self.prefix}kpi:tier:{tier}"] = _flat(scope)
+        for day, row in kpis["daily"].items():
+            hashes[f"{self.prefix}kpi:daily:{day}"] = _flat(row)
+        changed = {k: v for k, v in hashes.items() if self._published.get(k) != v}
+        pipe = redis.pipeline(transaction=True)
+        for key, mapping in changed.items():
+            pipe.delete(key)
+            pipe.hset(key, mapping=mapping)
+        for key in set(self._published) - set(hashes):
+            pipe.delete(key)
+        await pipe.execute()
+        self._published = hashes
+        return True
