@@ -82,19 +82,25 @@ def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
     return Applied(state, write=True, change=change, alerts=alerts)
 
 
-def _prune(state: AccountState, rules: Rules) -> None:
-    """Drop what no window can see any more, so state stays bounded per account."""
-    oldest = window_start(state.clock, rules.retention_days)
-    for day in [d for d in state.engagement if d < oldest]:
+def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
+    """Drop what no window can see any more, so state stays bounded per account.
+
+    Each kind ages by its own newest event (so one source running ahead of another, as in
+    a backfill, cannot age the other's data), and all of them by a tick, which says what
+    time it is. Event ids are forgotten 7 days of their own kind after they were applied.
+    """
+    oldest_engagement = window_start(max(state.clocks.get("e", 0), tick), rules.retention_days)
+    for day in [d for d in state.engagement if d < oldest_engagement]:
         del state.engagement[day]
+    oldest_intent = window_start(max(state.clocks.get("i", 0), tick), rules.retention_days)
     for topic in list(state.intent):
         days = state.intent[topic]
-        for day in [d for d in days if d < oldest]:
+        for day in [d for d in days if d < oldest_intent]:
             del days[day]
         if not days:
             del state.intent[topic]
-    forget = day_of(state.clock) - DEDUP_DAYS
-    for event_id in [e for e, d in state.seen.items() if d < forget]:
+    forget = {kind: day_of(at) - DEDUP_DAYS for kind, at in state.clocks.items()}
+    for event_id in [e for e, d in state.seen.items() if d < forget.get(e[0], d)]:
         del state.seen[event_id]
 
 
@@ -145,15 +151,21 @@ def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:
     )
 
 
-def _check_time(state: AccountState, event: TimedEvent, rules: Rules, wall_now: int) -> None:
+def _check_time(
+    state: AccountState, event: TimedEvent, kind: str, rules: Rules, wall_now: int
+) -> None:
+    """Future events are refused; so are events older than the retention behind the newest
+    of their own kind, except deal stages (lifetime facts, applied idempotently)."""
     at = to_ms(event.occurred_at)
     if at > wall_now + rules.max_future_minutes * 60_000:
         raise Rejected(DeadLetterReason.FUTURE, f"occurred_at {event.occurred_at} is ahead")
-    if state.clock and at < state.clock - rules.retention_days * DAY_MS:
+    newest = state.clocks.get(kind, 0)
+    if kind != "d" and newest and at < newest - rules.retention_days * DAY_MS:
         raise Rejected(
             DeadLetterReason.LATE,
             f"occurred_at {event.occurred_at} is older than the {rules.retention_days}-day "
-            f"retention behind {from_ms(state.clock).isoformat()}",
+            f"retention behind {from_ms(newest).isoformat()}, this account's newest "
+            f"{type(event).__name__}",
         )
 
 
@@ -176,8 +188,9 @@ def apply_event(
         _profile(state, event, rules)
         now = state.clock or coords.timestamp
     else:
-        _check_time(state, event, rules, wall_now)
-        seen_key = f"{_KIND[type(event)]}:{event.event_id}"
+        kind = _KIND[type(event)]
+        _check_time(state, event, kind, rules, wall_now)
+        seen_key = f"{kind}:{event.event_id}"
         if seen_key in state.seen:
             return Applied(state, write=False, duplicate=True)
         at = to_ms(event.occurred_at)
@@ -190,9 +203,10 @@ def apply_event(
         else:
             _spend(state, event, at)
         state.clock = now = max(state.clock, at)
+        state.clocks[kind] = max(state.clocks.get(kind, 0), at)
         # Remembered from when it was applied, not from its event time: a late event's
         # duplicate is caught for 7 days as well.
-        state.seen[seen_key] = day_of(now)
+        state.seen[seen_key] = day_of(state.clocks[kind])
         _prune(state, rules)
     state.applied[source] = coords.offset
     state.partition = coords.partition
@@ -204,5 +218,5 @@ def apply_tick(state: AccountState, rules: Rules, now: int) -> Applied:
     if state.due_at is None or now < state.due_at:
         return Applied(state, write=False)
     state.clock = max(state.clock, now)
-    _prune(state, rules)
+    _prune(state, rules, tick=state.clock)
     return evaluate(state, rules, state.clock)

@@ -77,6 +77,8 @@ class AccountState:
     rule: str = "untiered"
     version: int = 0
     clock: int = 0
+    clocks: dict[str, int] = field(default_factory=dict)
+    """Newest event time per kind (e, i, d, s): lateness and ageing are per source."""
     due_at: int | None = None
     partition: int | None = None
     applied: dict[str, int] = field(default_factory=dict)

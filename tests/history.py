@@ -1,0 +1,407 @@
+"""A synthetic but realistic ABM history, and its KPIs computed independently from the rows.
+
+`generate` gives (topic kind, payload) pairs in the order they are sent: profiles first,
+then four months of engagement with a weekly rhythm, intent, opportunities moving through
+stages (some skipping, some reopened, some closing twice), account and campaign spend;
+then a few percent of the events are delivered late (up to two days) and a few percent
+twice. `ground_truth` computes every KPI from the distinct rows in plain Python, without
+the pipeline's code: only the tiers, which the rules decide, are taken from the pipeline.
+"""
+
+import itertools
+import random
+import statistics
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.config import Rules
+
+__all__ = ["DAY", "generate", "ground_truth"]
+
+DAY = 86_400_000
+ACTIONS = [  # (action, channel, share of engagement events)
+    ("page_view", "web", 40),
+    ("email_delivered", "email", 20),
+    ("email_open", "email", 10),
+    ("email_click", "email", 4),
+    ("ad_impression", "ads", 14),
+    ("ad_click", "ads", 2),
+    ("social_like", "social", 3),
+    ("social_share", "social", 1),
+    ("content_download", "web", 2),
+    ("form_submit", "web", 1),
+    ("event_attended", "event", 1),
+    ("direct_mail_sent", "direct_mail", 1),
+    ("meeting", "sales", 1),
+]
+OPEN_STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
+
+
+def _engagement(rng: random.Random, account: str, start: int, days: int, n: list[int]) -> list:
+    rows = []
+    level = rng.choice([0.0, 0.3, 1.0, 2.5])
+    actions, weights = zip(*[(a[:2], a[2]) for a in ACTIONS], strict=True)
+    for d in range(days):
+        weekday = datetime.fromtimestamp((start + d * DAY) / 1000, UTC).weekday()
+        rate = level * (0.3 if weekday >= 5 else 1.0)
+        count = sum(1 for _ in range(6) if rng.random() < rate / 6)
+        for _ in range(count):
+            ((action, channel),) = rng.choices(actions, weights)
+            n[0] += 1
+            row: dict[str, Any] = {
+                "event_id": f"e{n[0]}",
+                "account_id": account,
+                "channel": channel,
+                "action": action,
+                "occurred_at": start + d * DAY + rng.randrange(DAY),
+            }
+            if rng.random() < 0.9:
+                row["contact_id"] = f"{account}-c{rng.randrange(6)}"
+            if action == "page_view":
+                row["duration_s"] = round(rng.uniform(5, 300), 1)
+            rows.append(("engagement", row))
+    return rows
+
+
+def _opportunity(rng: random.Random, account: str, opp: str, start: int, end: int) -> list:
+    at = rng.randrange(start, end)
+    amount = round(rng.uniform(5_000, 200_000), 2)
+    deal_type = rng.choice(["new", "new", "expansion", "renewal"])
+    path = ["prospecting"]
+    for stage in OPEN_STAGES[1:]:
+        if rng.random() < 0.7:
+            path.append(stage)  # else skipped
+    outcome = rng.random()
+    if outcome < 0.35:
+        path.append("closed_won")
+        if rng.random() < 0.05:
+            path += ["negotiation", "closed_won"]  # reopened and won again
+        if rng.random() < 0.05:
+            path.append("closed_won")  # the CRM sends the close twice
+    elif outcome < 0.7:
+        path.append("closed_lost")
+    rows = []
+    for i, stage in enumerate(path):
+        if at >= end:
+            break
+        if rng.random() < 0.2:
+            amount = round(amount * rng.uniform(0.9, 1.1), 2)
+        rows.append(
+            (
+                "deals",
+                {
+                    "event_id": f"{opp}-{i}",
+                    "account_id": account,
+                    "opportunity_id": opp,
+                    "stage": stage,
+                    "amount": amount,
+                    "deal_type": deal_type,
+                    "currency": "USD",
+                    "occurred_at": at,
+                },
+            )
+        )
+        at += rng.randrange(DAY // 2, 15 * DAY)
+    return rows
+
+
+def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, dict]]:
+    rng = random.Random(seed)
+    start = (end - days * DAY) // DAY * DAY
+    profiles, timed = [], []
+    n = [0]
+    for i in range(accounts):
+        account = f"acct-{i:04d}"
+        profiles.append(
+            (
+                "accounts",
+                {
+                    "account_id": account,
+                    "name": f"Account {i}",
+                    "fit_score": rng.choice([40, 65, 72, 80, 88, 95]),
+                    "expected_acv": rng.choice([15_000, 40_000, 60_000, 120_000]),
+                    "owner": f"rep{i % 7}@example.com",
+                },
+            )
+        )
+        timed += _engagement(rng, account, start, days, n)
+        for j in range(rng.randrange(0, 6) if rng.random() < 0.5 else 0):
+            timed.append(
+                (
+                    "intent",
+                    {
+                        "event_id": f"{account}-i{j}",
+                        "account_id": account,
+                        "provider": "bombora",
+                        "topic": rng.choice(["crm", "erp", "data platform"]),
+                        "score": rng.randrange(20, 96),
+                        "occurred_at": rng.randrange(start, end),
+                    },
+                )
+            )
+        for j in range(rng.randrange(0, 17)):
+            timed += _opportunity(rng, account, f"{account}-o{j}", start, end)
+        for j in range(rng.randrange(0, 4) if rng.random() < 0.3 else 0):
+            timed.append(
+                (
+                    "spend",
+                    {
+                        "event_id": f"{account}-s{j}",
+                        "campaign_id": "abm-q3",
+                        "account_id": account,
+                        "amount": round(rng.uniform(100, 5_000), 2),
+                        "occurred_at": rng.randrange(start, end),
+                    },
+                )
+            )
+    for j in range(50):
+        timed.append(
+            (
+                "spend",
+                {
+                    "event_id": f"campaign-s{j}",
+                    "campaign_id": rng.choice(["brand", "events", "paid-social"]),
+                    "amount": round(rng.uniform(1_000, 20_000), 2),
+                    "occurred_at": rng.randrange(start, end),
+                },
+            )
+        )
+
+    # Delivery order: event time, but 5% arrive up to two days late and 5% twice.
+    def delivered_at(row: dict) -> int:
+        late = rng.randrange(2 * DAY) if rng.random() < 0.05 else 0
+        return row["occurred_at"] + late
+
+    order = sorted(timed, key=lambda r: delivered_at(r[1]))
+    stream: list[tuple[str, dict]] = []
+    for i, item in enumerate(order):
+        stream.append(item)
+        if rng.random() < 0.05:
+            order.insert(min(len(order), i + 1 + rng.randrange(50)), item)
+    return profiles + stream
+
+
+def _distinct(rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    seen, out = set(), []
+    for kind, row in rows:
+        key = (kind, row.get("event_id") or row["account_id"])
+        if key not in seen:
+            seen.add(key)
+            out.append((kind, row))
+    return out
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def _day(ms: int) -> int:
+    return ms // DAY
+
+
+def _opportunity_facts(events: list[dict], stages: list[str]) -> dict:
+    order = {s: i for i, s in enumerate(stages)}
+    events = sorted(
+        events,
+        key=lambda e: (
+            e["occurred_at"],
+            order[e["stage"]],
+            e["amount"],
+            e["deal_type"],
+            e["currency"],
+        ),
+    )
+    last = events[-1]
+    closed_at = None
+    if last["stage"] in ("closed_won", "closed_lost"):
+        closed_at = last["occurred_at"]
+        for e in reversed(events):
+            if e["stage"] != last["stage"]:
+                break
+            closed_at = e["occurred_at"]
+    furthest = max((order[e["stage"]] for e in events if e["stage"] != "closed_lost"), default=-1)
+    return {
+        "account": last["account_id"],
+        "stage": last["stage"],
+        "amount": last["amount"],
+        "type": last["deal_type"],
+        "first": events[0]["occurred_at"],
+        "closed_at": closed_at,
+        "furthest": furthest,
+    }
+
+
+def _scope_kpis(
+    rows: list[tuple[str, dict]],
+    members: set[str],
+    today: int,
+    rules: Rules,
+    conversion: tuple[set[str], set[str]],
+    campaign_spend: float = 0.0,
+) -> dict[str, Any]:
+    """KPIs of the accounts in `members`; `conversion` is (accounts whose opportunities
+    count, the denominator's accounts) for the account-to-opportunity rate."""
+    weights = rules.weights
+    last_engaged: dict[str, int] = {}
+    contact_last: dict[tuple[str, str], int] = {}
+    window = today - 29
+    sums: dict[str, float] = defaultdict(float)
+    opps: dict[str, list[dict]] = defaultdict(list)
+    spend = campaign_spend
+    for kind, r in rows:
+        account = r.get("account_id")
+        if account not in members:
+            continue
+        if kind == "engagement":
+            d = _day(r["occurred_at"])
+            w = weights[r["action"]]
+            if w > 0:
+                last_engaged[account] = max(last_engaged.get(account, d), d)
+                if "contact_id" in r:
+                    pair = (account, r["contact_id"])
+                    contact_last[pair] = max(contact_last.get(pair, d), d)
+            if d >= window:
+                sums["points"] += w
+                sums[r["action"]] += 1
+                sums["time"] += r.get("duration_s", 0)
+        elif kind == "deals":
+            opps[r["opportunity_id"]].append(r)
+        elif kind == "spend":
+            spend += r["amount"]
+    facts = [_opportunity_facts(e, rules.stages) for e in opps.values()]
+    won = [f for f in facts if f["stage"] == "closed_won"]
+    lost = [f for f in facts if f["stage"] == "closed_lost"]
+    won_value, lost_value = sum(f["amount"] for f in won), sum(f["amount"] for f in lost)
+    cycles = [(f["closed_at"] - f["first"]) / DAY for f in won]
+    renewals_won = sum(1 for f in won if f["type"] == "renewal")
+    renewals_lost = sum(1 for f in lost if f["type"] == "renewal")
+    customers = {f["account"] for f in won}
+    with_opp = {f["account"] for f in facts}
+    among, denominator = conversion
+    funnel_stages = [s for s in rules.stages if s != "closed_lost"]
+    funnel = {s: sum(1 for f in facts if f["furthest"] >= i) for i, s in enumerate(funnel_stages)}
+    engaged_30 = sum(1 for d in last_engaged.values() if d >= window)
+    social = sum(sums[a] for a in ("social_like", "social_share", "social_comment"))
+    return {
+        "accounts": len(members),
+        "engaged_accounts_7d": sum(1 for d in last_engaged.values() if d >= today - 6),
+        "engaged_accounts_30d": engaged_30,
+        "engaged_contacts_per_account_30d": _ratio(
+            sum(1 for d in contact_last.values() if d >= window), engaged_30
+        ),
+        "engagement_points_30d": sums["points"],
+        "time_on_site_s_30d": sums["time"],
+        "email_open_rate_30d": _ratio(sums["email_open"], sums["email_delivered"]),
+        "email_click_rate_30d": _ratio(sums["email_click"], sums["email_delivered"]),
+        "ad_click_through_rate_30d": _ratio(sums["ad_click"], sums["ad_impression"]),
+        "social_engagement_30d": int(social),
+        "opportunities_created": len(facts),
+        "accounts_with_opportunity": len(with_opp & among),
+        "account_to_opportunity_rate": _ratio(len(with_opp & denominator), len(denominator)),
+        "stage_funnel": funnel,
+        "stage_conversion": {
+            f"{a}->{b}": _ratio(funnel[b], funnel[a]) for a, b in itertools.pairwise(funnel_stages)
+        },
+        "open_pipeline_value": sum(f["amount"] for f in facts if f["closed_at"] is None),
+        "won": len(won),
+        "lost": len(lost),
+        "win_rate": _ratio(len(won), len(won) + len(lost)),
+        "win_rate_by_value": _ratio(won_value, won_value + lost_value),
+        "won_revenue": won_value,
+        "sales_cycle_days_mean": statistics.mean(cycles) if cycles else None,
+        "sales_cycle_days_median": statistics.median(cycles) if cycles else None,
+        "expansion_revenue": sum(f["amount"] for f in won if f["type"] == "expansion"),
+        "renewal_rate": _ratio(renewals_won, renewals_won + renewals_lost),
+        "customers": len(customers),
+        "clv": _ratio(won_value, len(customers)),
+        "spend": spend,
+        "roi": _ratio(won_value - spend, spend),
+    }
+
+
+def ground_truth(sent: list[tuple[str, dict]], tiers: dict[str, int], rules: Rules) -> dict:
+    """Every KPI of the report, from the distinct rows; `tiers` maps account -> final tier."""
+    rows = _distinct(sent)
+    as_of = max(r["occurred_at"] for k, r in rows if k != "accounts")
+    today = _day(as_of)
+    campaign = sum(r["amount"] for k, r in rows if k == "spend" and "account_id" not in r)
+    tiered = {a for a, t in tiers.items() if t > 0}
+    scopes = {}
+    for t in (0, 1, 2, 3):
+        members = {a for a, x in tiers.items() if x == t}
+        scopes[str(t)] = _scope_kpis(
+            rows, members, today, rules, (members, members if t > 0 else set())
+        )
+    return {
+        "as_of": datetime.fromtimestamp(as_of / 1000, UTC).isoformat().replace("+00:00", "Z"),
+        "overall": _scope_kpis(rows, set(tiers), today, rules, (tiered, tiered), campaign),
+        "tiers": scopes,
+        "daily": _daily(rows, today, rules),
+    }
+
+
+def _daily(rows: list[tuple[str, dict]], today: int, rules: Rules) -> dict[str, dict]:
+    days: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    engaged: dict[int, set[str]] = defaultdict(set)
+    opps: dict[str, list[dict]] = defaultdict(list)
+    for kind, r in rows:
+        if kind == "engagement":
+            d = _day(r["occurred_at"])
+            if d <= today - 30:
+                continue
+            w = rules.weights[r["action"]]
+            row = days[d]
+            row["engagement_points"] += w
+            if w > 0:
+                engaged[d].add(r["account_id"])
+            for action, name in [
+                ("email_delivered", "emails_delivered"),
+                ("email_open", "email_opens"),
+                ("email_click", "email_clicks"),
+                ("ad_impression", "ad_impressions"),
+                ("ad_click", "ad_clicks"),
+            ]:
+                if r["action"] == action:
+                    row[name] += 1
+            if r["action"] in ("social_like", "social_share", "social_comment"):
+                row["social_engagement"] += 1
+            row["time_on_site_s"] += r.get("duration_s", 0)
+        elif kind == "deals":
+            opps[r["opportunity_id"]].append(r)
+        elif kind == "spend":
+            days[_day(r["occurred_at"])]["spend"] += r["amount"]
+    for events in opps.values():
+        f = _opportunity_facts(events, rules.stages)
+        days[_day(f["first"])]["opportunities_created"] += 1
+        if f["stage"] == "closed_won":
+            days[_day(f["closed_at"])]["won"] += 1
+            days[_day(f["closed_at"])]["won_revenue"] += f["amount"]
+        elif f["stage"] == "closed_lost":
+            days[_day(f["closed_at"])]["lost"] += 1
+    for d, accounts in engaged.items():
+        days[d]["engaged_accounts"] = len(accounts)
+    out = {}
+    for d in sorted(days):
+        row = days[d]
+        if not any(row.values()):
+            continue
+        won, lost = row.get("won", 0), row.get("lost", 0)
+        out[datetime.fromtimestamp(d * DAY / 1000, UTC).date().isoformat()] = {
+            "engaged_accounts": int(row.get("engaged_accounts", 0)),
+            "engagement_points": row.get("engagement_points", 0.0),
+            "emails_delivered": int(row.get("emails_delivered", 0)),
+            "email_opens": int(row.get("email_opens", 0)),
+            "email_clicks": int(row.get("email_clicks", 0)),
+            "ad_impressions": int(row.get("ad_impressions", 0)),
+            "ad_clicks": int(row.get("ad_clicks", 0)),
+            "social_engagement": int(row.get("social_engagement", 0)),
+            "time_on_site_s": row.get("time_on_site_s", 0.0),
+            "opportunities_created": int(row.get("opportunities_created", 0)),
+            "won": int(won),
+            "won_revenue": row.get("won_revenue", 0.0),
+            "lost": int(lost),
+            "win_rate": _ratio(won, won + lost),
+            "spend": row.get("spend", 0.0),
+        }
+    return out

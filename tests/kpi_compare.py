@@ -1,0 +1,26 @@
+"""Comparing KPI reports: counts exactly, money and ratios to 1e-9, and every key present."""
+
+import math
+
+__all__ = ["assert_same_kpis", "kpi_differences"]
+
+
+def kpi_differences(got: object, want: object, path: str = "") -> list[str]:
+    if isinstance(got, dict) and isinstance(want, dict):
+        out = [
+            f"{path}/{k}: missing in {'got' if k not in got else 'want'}"
+            for k in sorted(set(got) ^ set(want), key=str)
+        ]
+        for key in sorted(set(got) & set(want), key=str):
+            out += kpi_differences(got[key], want[key], f"{path}/{key}")
+        return out
+    if isinstance(got, float) or isinstance(want, float):
+        if got is None or want is None or not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
+            return [f"{path}: {got!r} != {want!r}"]
+        return []
+    return [] if got == want and type(got) is type(want) else [f"{path}: {got!r} != {want!r}"]
+
+
+def assert_same_kpis(got: dict, want: dict) -> None:
+    differences = kpi_differences(got, want)
+    assert not differences, "\n".join(differences[:30])
