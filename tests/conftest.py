@@ -73,6 +73,7 @@ def pipeline_settings(stack: EmbeddedStack, **overrides) -> tuple[Settings, dict
         **{f"ABM_{k.upper()}": str(v) for k, v in overrides.items()},
     }
     settings = Settings(
+        **{k: v for k, v in overrides.items() if "__" not in k},
         kafka_broker=env["ABM_KAFKA_BROKER"],
         redis_url=env["ABM_REDIS_URL"],
         app_id=env["ABM_APP_ID"],
