@@ -37,10 +37,12 @@ def keyed_lines(lines: Iterable[bytes], source: str = "input") -> list[Keyed]:
             raise BadLine(f"{source}:{number}: not JSON ({exc})") from None
         if not isinstance(payload, dict):
             raise BadLine(f"{source}:{number}: expected a JSON object")
-        account_id = payload.get("account_id")
-        if account_id is not None and not isinstance(account_id, str):
-            raise BadLine(f"{source}:{number}: account_id must be a string")
-        out.append(Keyed(account_id.encode() if account_id else None, line))
+        # The record key is whose state the event changes: the account, or for spend
+        # without one, the campaign (the worker checks the same).
+        owner = payload.get("account_id") or payload.get("campaign_id")
+        if owner is not None and not isinstance(owner, str):
+            raise BadLine(f"{source}:{number}: account_id (or campaign_id) must be a string")
+        out.append(Keyed(owner.encode() if owner else None, line))
     return out
 
 

@@ -32,13 +32,13 @@ def abm(*args, env=None, **kw):
 
 def test_help_explains_every_command():
     out = abm("--help").stdout
-    for command in ("stack", "worker", "produce", "tail", "account", "demo", "schemas"):
+    for command in ("stack", "worker", "produce", "tail", "account", "kpis", "demo", "schemas"):
         assert re.search(rf"^\s+{command}\s+\S", out, re.M), command
 
 
 def test_hand_written_example_files_are_accepted(worker):
     s, env = worker.settings, worker.env
-    for kind in ("accounts", "intent", "engagement"):
+    for kind in ("accounts", "intent", "engagement", "deals", "spend"):
         result = abm("produce", kind, str(EXAMPLES / f"{kind}.jsonl"), env=env)
         assert result.returncode == 0, result.stderr
     changes = collect(
@@ -62,6 +62,17 @@ def test_hand_written_example_files_are_accepted(worker):
     assert all(orjson.loads(line)["version"] >= 1 for line in tailed.stdout.splitlines())
     dead = abm("tail", "dead_letter", "--from-beginning", "--timeout", "2", env=env)
     assert dead.stdout.strip() == ""
+
+    # One deal won (75,000), one lost; 2,000 spent on contoso and 5,000 on the brand.
+    def overall():
+        shown = abm("kpis", "--json", env=env)
+        return shown.returncode == 0 and orjson.loads(shown.stdout)["overall"]
+
+    kpis = wait_until(lambda: (k := overall()) and k["spend"] == 7_000 and k, 15, "the KPIs")
+    assert (kpis["won"], kpis["lost"], kpis["won_revenue"]) == (1, 1, 75_000)
+    assert kpis["roi"] == (75_000 - 7_000) / 7_000
+    table = abm("kpis", env=env).stdout
+    assert re.search(r"^won_revenue\s+75,000\s", table, re.M), table
 
 
 def test_produce_refuses_a_bad_file_whole(worker, tmp_path):
