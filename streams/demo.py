@@ -12,13 +12,15 @@ from pathlib import Path
 import click
 import orjson
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from schemas.outputs import SurgeAlert
 from streams.admin import ensure_topics
 from streams.config import Settings
 from streams.embedded import EmbeddedStack, free_port
-from streams.io import Keyed, produce, read_topic
+from streams.io import Keyed, owner_key, produce, read_topic
 from streams.logic.notify import message
+from streams.sinks.kpi_view import read_report
 from streams.supervise import start_worker, wait_for_stop
 
 __all__ = ["run_demo", "scenario"]
@@ -105,6 +107,27 @@ def scenario(now: int) -> Iterator[tuple[str, dict]]:
         deal_type="new",
         currency="USD",
     )
+
+    # The CRM and the ad platforms: a won, a lost and an open deal; campaign spend.
+    def stage(account: str, opp: str, name: str, at: int, amount: float) -> tuple[str, dict]:
+        return ev("deals", account, at, opportunity_id=opp, stage=name, amount=amount)
+
+    yield stage("northwind", "nw-1", "prospecting", now - 20 * DAY, 110_000)
+    yield stage("northwind", "nw-1", "proposal", now - 10 * DAY, 120_000)
+    yield stage("northwind", "nw-1", "closed_won", now - 2 * DAY, 120_000)
+    yield stage("globex", "gx-1", "qualification", now - 15 * DAY, 30_000)
+    yield stage("globex", "gx-1", "closed_lost", now - 4 * DAY, 30_000)
+    yield stage("hooli", "hl-1", "negotiation", now - 6 * DAY, 95_000)
+    yield ev("spend", "northwind", now - 9 * DAY, campaign_id="q4-abm-tier1", amount=4_000)
+    yield (
+        "spend",
+        {
+            "event_id": "demo-brand",
+            "campaign_id": "q4-brand",
+            "amount": 11_000,
+            "occurred_at": now - 9 * DAY,
+        },
+    )  # spend not tied to an account: counted overall
     yield (
         "engagement",
         {
@@ -204,6 +227,30 @@ def _summary(settings: Settings, accounts: list[str]) -> None:
         )
 
 
+def _kpi_summary(settings: Settings, timeout: float = 15.0) -> None:
+    """The headline KPIs once the scenario's deals and spend are counted."""
+
+    async def read() -> dict:
+        client = AsyncRedis.from_url(settings.redis_url)
+        try:
+            return await read_report(client, settings, settings.rules)
+        finally:
+            await client.aclose()
+
+    deadline = time.monotonic() + timeout
+    while (k := asyncio.run(read())["overall"])["spend"] < 15_000 or k["won"] + k["lost"] < 2:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    click.echo(
+        f"\nKPIs (abm kpis shows them all, per tier): {k['accounts']} accounts, "
+        f"{k['engaged_accounts_7d']} engaged in 7 days, {k['opportunities_created']} "
+        f"opportunities, open pipeline {k['open_pipeline_value']:,.0f}, won "
+        f"{k['won_revenue']:,.0f}, win rate {k['win_rate']:.0%}, spend {k['spend']:,.0f}, "
+        f"ROI {k['roi']:.1f}x"
+    )
+
+
 def run_demo(keep_running: bool = True) -> None:
     started = time.monotonic()
     click.echo("Starting the embedded broker and Redis ...")
@@ -226,7 +273,7 @@ def run_demo(keep_running: bool = True) -> None:
             by_topic: dict[str, list[Keyed]] = {}
             for kind, payload in events:
                 by_topic.setdefault(getattr(settings.topics, kind), []).append(
-                    Keyed(payload["account_id"].encode(), orjson.dumps(payload))
+                    Keyed(owner_key(payload), orjson.dumps(payload))
                 )
             sent_at = time.monotonic()
             # Profiles first, as a CRM sync would have run: alerts then carry names and owners.
@@ -244,10 +291,11 @@ def run_demo(keep_running: bool = True) -> None:
             )
             click.echo("\nSurge alerts for sales (abm.surge-alerts.v1), with their evidence:")
             asyncio.run(_show_alerts(settings, idle_s=30))
-            accounts = sorted({p["account_id"] for _, p in events})
+            accounts = sorted(names)
             settled = {**dict.fromkeys(accounts, 0), **EXPECTED_TIERS}
             _wait_for_view(settings, "tier", {a: str(t) for a, t in settled.items()})
             _summary(settings, accounts)
+            _kpi_summary(settings)
             click.echo(
                 "\nOne bad event went to the dead-letter topic "
                 "(abm tail abm.dead-letter.v1 --from-beginning shows it)."
@@ -258,6 +306,7 @@ def run_demo(keep_running: bool = True) -> None:
                     f"{' '.join(f'{k}={v}' for k, v in stack.env().items())}\n"
                     "  abm tail abm.tier-changes.v1 --from-beginning\n"
                     "  abm tail abm.surge-alerts.v1 --from-beginning\n"
+                    "  abm kpis\n"
                     "Ctrl-C stops everything."
                 )
                 wait_for_stop(lambda: worker.proc.poll() is None)

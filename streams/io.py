@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from streams.config import Settings
 from streams.kafka import client_options
 
-__all__ = ["BadLine", "keyed_lines", "produce", "read_topic"]
+__all__ = ["BadLine", "keyed_lines", "owner_key", "produce", "read_topic"]
 
 
 class BadLine(ValueError):
@@ -22,6 +22,13 @@ class BadLine(ValueError):
 class Keyed:
     key: bytes | None
     value: bytes
+
+
+def owner_key(payload: dict) -> bytes | None:
+    """The record key: whose state the event changes, the account or, for spend without
+    one, the campaign (the worker checks the same)."""
+    owner = payload.get("account_id") or payload.get("campaign_id")
+    return owner.encode() if isinstance(owner, str) else None
 
 
 def keyed_lines(lines: Iterable[bytes], source: str = "input") -> list[Keyed]:
@@ -37,12 +44,10 @@ def keyed_lines(lines: Iterable[bytes], source: str = "input") -> list[Keyed]:
             raise BadLine(f"{source}:{number}: not JSON ({exc})") from None
         if not isinstance(payload, dict):
             raise BadLine(f"{source}:{number}: expected a JSON object")
-        # The record key is whose state the event changes: the account, or for spend
-        # without one, the campaign (the worker checks the same).
         owner = payload.get("account_id") or payload.get("campaign_id")
         if owner is not None and not isinstance(owner, str):
             raise BadLine(f"{source}:{number}: account_id (or campaign_id) must be a string")
-        out.append(Keyed(owner.encode() if owner else None, line))
+        out.append(Keyed(owner_key(payload), line))
     return out
 
 

@@ -17,6 +17,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from streams.cli import cli
+from streams.io import owner_key
 from streams.kafka import client_options
 from streams.sinks.kpi_view import read_report
 from tests.conftest import launch, pipeline_settings
@@ -29,10 +30,6 @@ END = int(time.time() * 1000) - DAY
 ROWS = generate(11, accounts=200, days=120, end=END)
 
 
-def owner(payload: dict) -> bytes:
-    return (payload.get("account_id") or payload["campaign_id"]).encode()
-
-
 async def send_history(settings, rows, copies: int) -> None:
     """Everything in the order generated, each record `copies` times in a row."""
     producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
@@ -41,7 +38,7 @@ async def send_history(settings, rows, copies: int) -> None:
         for kind, payload in rows:
             value = orjson.dumps(payload)
             for _ in range(copies):
-                await producer.send(getattr(settings.topics, kind), value, key=owner(payload))
+                await producer.send(getattr(settings.topics, kind), value, key=owner_key(payload))
         await producer.flush()
     finally:
         await producer.stop()
