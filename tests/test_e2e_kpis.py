@@ -20,7 +20,7 @@ from streams.cli import cli
 from streams.io import owner_key
 from streams.kafka import client_options
 from streams.sinks.kpi_view import read_report
-from tests.conftest import launch, pipeline_settings
+from tests.conftest import launch, pipeline_settings, wait_until
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 
@@ -94,14 +94,22 @@ def test_kpis_in_redis_equal_the_ground_truth(stack):
     result = CliRunner().invoke(cli, ["kpis", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert_same_kpis(orjson.loads(result.output), want)
+    # The hashes are republished from the partials every kpi_interval_s: wait for them.
     redis = Redis.from_url(env["ABM_REDIS_URL"], decode_responses=True)
-    overall = redis.hgetall(f"{env['ABM_REDIS_PREFIX']}kpi")
-    assert int(overall["won"]) == want["overall"]["won"]
+    prefix = env["ABM_REDIS_PREFIX"]
+    overall = wait_until(
+        lambda: (
+            (h := redis.hgetall(f"{prefix}kpi")).get("won") == str(want["overall"]["won"]) and h
+        ),
+        15,
+        "the published abm:kpi hash",
+    )
     assert float(overall["won_revenue"]) == pytest.approx(want["overall"]["won_revenue"], 1e-9)
-    tier1 = redis.hgetall(f"{env['ABM_REDIS_PREFIX']}kpi:tier:1")
+    assert overall["as_of"] == want["as_of"]
+    tier1 = redis.hgetall(f"{prefix}kpi:tier:1")
     assert int(tier1["accounts"]) == want["tiers"]["1"]["accounts"]
     last_day = max(want["daily"])
-    daily = redis.hgetall(f"{env['ABM_REDIS_PREFIX']}kpi:daily:{last_day}")
+    daily = redis.hgetall(f"{prefix}kpi:daily:{last_day}")
     assert int(daily["engaged_accounts"]) == want["daily"][last_day]["engaged_accounts"]
 
 
