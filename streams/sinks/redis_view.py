@@ -11,6 +11,7 @@ import logging
 import time
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from schemas.outputs import SurgeAlert
@@ -36,6 +37,27 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 end
 return 0
 """
+
+
+class _Rank:
+    """One sorted set's updates of a batch, sent as one ZADD and one ZREM (not one per
+    account: command packing is the view's main cost)."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, float] = {}
+        self.gone: list[str] = []
+
+    def score(self, member: str, value: float) -> None:
+        if value > 0:
+            self.scores[member] = value
+        else:
+            self.gone.append(member)
+
+    def queue(self, pipe: Pipeline, key: str) -> None:
+        if self.scores:
+            pipe.zadd(key, self.scores)
+        if self.gone:
+            pipe.zrem(key, *self.gone)
 
 
 class RedisView:
@@ -101,19 +123,16 @@ class RedisView:
         campaigns = {i: self.campaigns.pop(i) for i in list(self.campaigns)[:max_batch]}
         alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
         pipe = self.redis.pipeline(transaction=False)
+        ranks = {self.surge_rank_key: _Rank(), self.engagement_rank_key: _Rank()}
         for account_id, state in batch.items():
             snapshot = account_snapshot(state, self.rules)
             pipe.hset(self.account_key(account_id), mapping=snapshot)
-            if snapshot["surging"]:
-                pipe.zadd(self.surge_rank_key, {account_id: float(snapshot["surge_strength"])})
-            else:
-                pipe.zrem(self.surge_rank_key, account_id)
-            points = float(snapshot["engagement_points"])
-            if points > 0:
-                pipe.zadd(self.engagement_rank_key, {account_id: points})
-            else:
-                pipe.zrem(self.engagement_rank_key, account_id)
+            surging = float(snapshot["surge_strength"]) if snapshot["surging"] else 0.0
+            ranks[self.surge_rank_key].score(account_id, surging)
+            ranks[self.engagement_rank_key].score(account_id, float(snapshot["engagement_points"]))
             self._count(account_id, state, contribution(state, self.rules))
+        for key, rank in ranks.items():
+            rank.queue(pipe, key)
         for campaign_id, state in campaigns.items():
             self._count(f"#{campaign_id}", state, spend_contribution(state.spend))
         for alert in alerts:
