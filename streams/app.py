@@ -7,7 +7,7 @@ from redis.exceptions import RedisError
 
 from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.agents.clock import register_clock
-from streams.agents.emit import reject_alert
+from streams.agents.emit import reject_alert, resend_outboxes
 from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
 from streams.config import Settings
 from streams.fetch_wait import set_fetch_max_wait
@@ -15,7 +15,7 @@ from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
 from streams.table import state_table
-from streams.web import is_ready, register_web
+from streams.web import register_web
 
 __all__ = ["create_app"]
 
@@ -116,20 +116,29 @@ def register_view_flush(p: Pipeline) -> None:
     """Flush dirty snapshots on a timer; after each rebalance, re-sync every owned account.
 
     The re-sync is what makes Redis a view: whatever a crash or outage left in it, the
-    table state rewrites it whole once the worker owns its partitions again.
+    table state rewrites it whole once the worker owns its partitions again. Outputs a
+    crash may have lost are re-sent from the recovered outboxes at the same moment: when
+    recovery is complete and before the streams resume, once per consumer generation.
     """
     app = p.app
-    synced_after = [-1]
+    synced_generation = [-1]
+
+    @app.on_rebalance_complete.connect
+    async def resync_after_rebalance(sender: faust.App, **kwargs: object) -> None:
+        if synced_generation[0] == app.consumer_generation_id:
+            return
+        synced_generation[0] = app.consumer_generation_id
+        p.view.kpis.reset(owned_partitions(p))
+        states = [s for s in p.accounts.values() if s is not None]
+        p.view.mark_all(states)
+        for state in p.campaigns.values():
+            if state is not None:
+                p.view.mark_campaign(state)
+        if resent := await resend_outboxes(p, states):
+            log.info("re-sent %d outputs recovered in outboxes", resent)
 
     @app.timer(interval=p.settings.redis_flush_interval_s, name="flush-redis-view")
     async def flush_redis_view() -> None:
-        if synced_after[0] != app.rebalancing_count and is_ready(p):
-            synced_after[0] = app.rebalancing_count
-            p.view.kpis.reset(owned_partitions(p))
-            p.view.mark_all([s for s in p.accounts.values() if s is not None])
-            for state in p.campaigns.values():
-                if state is not None:
-                    p.view.mark_campaign(state)
         while await p.view.flush():
             pass
         try:

@@ -27,6 +27,8 @@ class Pipeline:
     campaigns: Any
     view: RedisView
     webhook: WebhookSink | None = None
+    delivered: set[str] = field(default_factory=set)
+    """Ids of outbox entries the broker has acknowledged: trimmed at the account's next write."""
     stream_time: dict[int, int] = field(default_factory=dict)
     """Newest event time applied per partition: 'now' for the timer in event-clock mode."""
 

@@ -1,15 +1,25 @@
-"""Publishing results: tier changes and alerts keyed by account, dead letters as their source."""
+"""Publishing results: tier changes and alerts keyed by account, dead letters as their source.
 
+Outputs go through an outbox in the account's own state record: written in the same
+changelog record as the state change that produced them, sent, and dropped at the
+account's next write once the broker has acknowledged them. A worker killed between
+writing the state and delivering its outputs would otherwise lose them for good: the
+event comes back after the restart, but the recovered state has already applied it. The
+recovered outbox is re-sent instead (consumers drop repeats by version and alert_id).
+"""
+
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
 
-from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
+from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert
 from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
+from streams.logic.state import AccountState
 from streams.pipeline import Pipeline
 
-__all__ = ["commit", "commit_campaign", "reject", "reject_alert"]
+__all__ = ["commit", "commit_campaign", "reject", "reject_alert", "resend_outboxes"]
 
 log = logging.getLogger(__name__)
 
@@ -18,19 +28,73 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+MAX_DELIVERED = 100_000
+TIER_CHANGE, SURGE_ALERT = "tier_change", "surge_alert"
+
+
 async def commit(p: Pipeline, applied: Applied) -> None:
-    """Store the state (one changelog record), mark the view, publish any tier change."""
+    """Store the state and its outbox (one changelog record), mark the view, publish."""
     if not applied.write:
         return
     state = applied.state
+    if state.outbox:
+        state.outbox = [entry for entry in state.outbox if entry[0] not in p.delivered]
+    new = [
+        [f"a:{alert.alert_id}", SURGE_ALERT, alert.model_dump_json()] for alert in applied.alerts
+    ]
+    if applied.change is not None:
+        change = applied.change
+        entry_id = f"c:{change.account_id}:{change.version}"
+        new.insert(0, [entry_id, TIER_CHANGE, change.model_dump_json()])
+    state.outbox.extend(new)
     p.accounts[state.account_id] = state
     p.view.mark(state)
     if state.partition is not None:
         p.advance(state.partition, state.clock)
-    if applied.change is not None:
-        await publish_change(p, applied.change)
+    for entry in new:
+        await send_entry(p, state.account_id, entry)
     for alert in applied.alerts:
-        await publish_alert(p, alert)
+        alert_sinks(p, alert)
+        if p.webhook is not None and not p.webhook.offer(alert):
+            await reject_alert(p, alert, DeadLetterReason.WEBHOOK_OVERFLOW, "webhook queue full")
+
+
+async def send_entry(p: Pipeline, account_id: str, entry: list[str]) -> None:
+    """Send one outbox entry; remember it as delivered once the broker acknowledges it."""
+    entry_id, kind, value = entry
+    topic = p.tier_changes if kind == TIER_CHANGE else p.surge_alerts
+    future = await topic.send(key=account_id.encode(), value=value.encode())
+
+    def acknowledged(done: asyncio.Future) -> None:
+        if not done.cancelled() and done.exception() is None:
+            if len(p.delivered) >= MAX_DELIVERED:
+                p.delivered.clear()  # worst case: entries linger and are re-sent once more
+            p.delivered.add(entry_id)
+
+    future.add_done_callback(acknowledged)
+
+
+def alert_sinks(p: Pipeline, alert: SurgeAlert) -> None:
+    """Beside the topic: the Redis mirror (idempotent by alert_id)."""
+    p.view.alert(alert)
+
+
+async def resend_outboxes(p: Pipeline, states: list[AccountState]) -> int:
+    """After recovery: re-send every entry not known to be delivered; return how many.
+
+    Entries this process saw acknowledged are skipped; the rest (after a crash, or from a
+    partition another worker had) go out again, possibly twice in all: at least once.
+    """
+    sent = 0
+    for state in states:
+        for entry in state.outbox:
+            if entry[0] in p.delivered:
+                continue
+            await send_entry(p, state.account_id, entry)
+            if entry[1] == SURGE_ALERT:
+                alert_sinks(p, SurgeAlert.model_validate_json(entry[2]))
+            sent += 1
+    return sent
 
 
 def commit_campaign(p: Pipeline, applied: Applied) -> None:
@@ -42,18 +106,6 @@ def commit_campaign(p: Pipeline, applied: Applied) -> None:
     p.view.mark_campaign(state)
     if state.partition is not None:
         p.advance(state.partition, state.clock)
-
-
-async def publish_change(p: Pipeline, change: TierChange) -> None:
-    await p.tier_changes.send(key=change.account_id.encode(), value=change.model_dump_json())
-
-
-async def publish_alert(p: Pipeline, alert: SurgeAlert) -> None:
-    """The topic first (the record of truth), then the Redis mirror and the webhook queue."""
-    await p.surge_alerts.send(key=alert.account_id.encode(), value=alert.model_dump_json())
-    p.view.alert(alert)
-    if p.webhook is not None and not p.webhook.offer(alert):
-        await reject_alert(p, alert, DeadLetterReason.WEBHOOK_OVERFLOW, "webhook queue full")
 
 
 async def reject_alert(

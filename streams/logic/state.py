@@ -83,6 +83,9 @@ class AccountState:
     partition: int | None = None
     applied: dict[str, int] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
+    outbox: list[list[str]] = field(default_factory=list)
+    """[output id, kind, JSON] of tier changes and alerts not yet known to be delivered:
+    written with the state that produced them, re-sent after a crash (see agents/emit)."""
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_NON_STR_KEYS)
