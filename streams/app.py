@@ -130,10 +130,13 @@ def register_view_flush(p: Pipeline) -> None:
         synced_generation[0] = app.consumer_generation_id
         p.view.kpis.reset(owned_partitions(p))
         states = [s for s in p.accounts.values() if s is not None]
+        campaigns = [s for s in p.campaigns.values() if s is not None]
         p.view.mark_all(states)
-        for state in p.campaigns.values():
-            if state is not None:
-                p.view.mark_campaign(state)
+        for state in campaigns:
+            p.view.mark_campaign(state)
+        for state in states + campaigns:  # stream time survives restarts: it is in state
+            if state.partition is not None:
+                p.advance(state.partition, state.clock)
         if resent := await resend_outboxes(p, states):
             log.info("re-sent %d outputs recovered in outboxes", resent)
 

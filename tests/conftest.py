@@ -15,11 +15,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from redis.asyncio import Redis as AsyncRedis
 
 from streams.admin import ensure_topics
 from streams.config import Settings, Topics
 from streams.embedded import EmbeddedStack, free_port
 from streams.io import Keyed, produce, read_topic
+from streams.sinks.kpi_view import read_report
 from streams.supervise import ChildWorker, start_worker
 
 _names = itertools.count()
@@ -132,6 +134,19 @@ def collect(
     records = asyncio.run(run())
     assert until(records), f"{topic}: condition not met; saw {records}"
     return records
+
+
+def read_kpis(settings: Settings) -> dict:
+    """The KPI report as `abm kpis --json` gives it, from the partials in Redis."""
+
+    async def run() -> dict:
+        client = AsyncRedis.from_url(settings.redis_url)
+        try:
+            return await read_report(client, settings, settings.rules)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
 
 
 def read_all(settings: Settings, topic: str, idle_s: float = 1.0) -> list[dict]:

@@ -14,13 +14,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
 from streams.cli import cli
 from streams.io import owner_key
 from streams.kafka import client_options
-from streams.sinks.kpi_view import read_report
-from tests.conftest import launch, pipeline_settings, wait_until
+from tests.conftest import launch, pipeline_settings, read_kpis, wait_until
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 
@@ -52,14 +50,7 @@ def current(settings) -> tuple[dict, dict[str, int]]:
         pipe.hget(f"{settings.redis_prefix}account:{account}", "tier")
     tiers = {a: int(t) for a, t in zip(accounts, pipe.execute(), strict=True) if t is not None}
 
-    async def kpis() -> dict:
-        client = AsyncRedis.from_url(settings.redis_url)
-        try:
-            return await read_report(client, settings, settings.rules)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(kpis()), tiers
+    return read_kpis(settings), tiers
 
 
 def settled_kpis(settings, timeout: float = 240) -> tuple[dict, dict]:
