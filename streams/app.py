@@ -11,6 +11,7 @@ from streams.agents.emit import reject_alert, resend_outboxes
 from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
 from streams.config import Settings
 from streams.fetch_wait import set_fetch_max_wait
+from streams.logic.state import AccountState
 from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
@@ -112,6 +113,21 @@ def owned_partitions(p: Pipeline) -> list[int]:
     return sorted(tp.partition for tp in p.app.consumer.assignment() if tp.topic == topic)
 
 
+def resync_view(p: Pipeline) -> list[AccountState]:
+    """Mark every owned account and campaign for rewriting and recount the KPI partials
+    from table state; return the account states."""
+    p.view.kpis.reset(owned_partitions(p))
+    states = [s for s in p.accounts.values() if s is not None]
+    campaigns = [s for s in p.campaigns.values() if s is not None]
+    p.view.mark_all(states)
+    for state in campaigns:
+        p.view.mark_campaign(state)
+    for state in states + campaigns:  # stream time survives restarts: it is in state
+        if state.partition is not None:
+            p.advance(state.partition, state.clock)
+    return states
+
+
 def register_view_flush(p: Pipeline) -> None:
     """Flush dirty snapshots on a timer; after each rebalance, re-sync every owned account.
 
@@ -128,20 +144,15 @@ def register_view_flush(p: Pipeline) -> None:
         if synced_generation[0] == app.consumer_generation_id:
             return
         synced_generation[0] = app.consumer_generation_id
-        p.view.kpis.reset(owned_partitions(p))
-        states = [s for s in p.accounts.values() if s is not None]
-        campaigns = [s for s in p.campaigns.values() if s is not None]
-        p.view.mark_all(states)
-        for state in campaigns:
-            p.view.mark_campaign(state)
-        for state in states + campaigns:  # stream time survives restarts: it is in state
-            if state.partition is not None:
-                p.advance(state.partition, state.clock)
+        states = resync_view(p)
         if resent := await resend_outboxes(p, states):
             log.info("re-sent %d outputs recovered in outboxes", resent)
 
     @app.timer(interval=p.settings.redis_flush_interval_s, name="flush-redis-view")
     async def flush_redis_view() -> None:
+        if p.view.lost:  # Redis came back empty: rewrite all of it
+            p.view.lost = False
+            resync_view(p)
         while await p.view.flush():
             pass
         try:

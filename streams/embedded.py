@@ -128,23 +128,7 @@ class EmbeddedStack:
         self.kafka_port = self.kafka_port or free_port()
         self.redis_port = self.redis_port or free_port()
         try:
-            self._spawn(
-                "redis-server",
-                [
-                    _redis_binary(),
-                    "--port",
-                    str(self.redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                ],
-                self.redis_port,
-            )
+            self.start_redis()
             url = f"tcp://127.0.0.1:{self.kafka_port}"
             self._spawn(
                 "broker",
@@ -164,6 +148,33 @@ class EmbeddedStack:
             self.stop()
             raise
         return self
+
+    def start_redis(self) -> None:
+        """Redis on its port, empty (no persistence): also to bring it back after stop_redis."""
+        self._spawn(
+            "redis-server",
+            [
+                _redis_binary(),
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            self.redis_port,
+        )
+
+    def stop_redis(self) -> None:
+        """An outage drill: Redis goes away, and with it everything it held."""
+        for entry in [e for e in self._procs if e[0] == "redis-server"]:
+            entry[1].terminate()
+            entry[1].wait(10)
+            self._procs.remove(entry)
 
     def alive(self) -> bool:
         return bool(self._procs) and all(p.poll() is None for _, p in self._procs)

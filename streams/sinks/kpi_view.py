@@ -79,7 +79,10 @@ class KpiView:
         self._changed_since_report = True
 
     def reset(self, owned: list[int]) -> None:
+        """Recount from scratch: partials, clocks and published hashes are all rewritten."""
         self.rollup.reset(owned)
+        self._clocks_written.clear()
+        self._published.clear()
         self._changed_since_report = True
 
     async def flush(self, redis: Redis) -> None:

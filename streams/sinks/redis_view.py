@@ -72,6 +72,8 @@ class RedisView:
         self.kpis = KpiView(settings, rules)
         self._add_alert_once = self.redis.register_script(_ADD_ALERT_ONCE)
         self.errors = 0
+        self.lost = False
+        """Redis no longer holds our view (it restarted empty): the owner must re-sync."""
         self._backoff_s = 0.0
         self._retry_at = 0.0
 
@@ -97,6 +99,10 @@ class RedisView:
         return f"{self.prefix}account:{account_id}"
 
     @property
+    def sentinel_key(self) -> str:
+        return f"{self.prefix}view:alive"
+
+    @property
     def alerts_key(self) -> str:
         return f"{self.prefix}alerts"
 
@@ -117,12 +123,14 @@ class RedisView:
 
         Returns how many were written, so the caller can loop until a backlog is gone.
         """
-        if time.monotonic() < self._retry_at:
+        if time.monotonic() < self._retry_at or self.lost:
             return 0
         batch = {i: self.dirty.pop(i) for i in list(self.dirty)[:max_batch]}
         campaigns = {i: self.campaigns.pop(i) for i in list(self.campaigns)[:max_batch]}
         alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
         pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(self.sentinel_key)
+        pipe.set(self.sentinel_key, "1")
         ranks = {self.surge_rank_key: _Rank(), self.engagement_rank_key: _Rank()}
         for account_id, state in batch.items():
             snapshot = account_snapshot(state, self.rules)
@@ -149,13 +157,15 @@ class RedisView:
                 client=pipe,
             )
         try:
-            if batch or alerts:
-                await pipe.execute()
+            held = (await pipe.execute())[0]
             await self.kpis.flush(self.redis)
         except (RedisError, OSError) as exc:
             self._failed(batch, campaigns, alerts, exc)
             return 0
         self._backoff_s = 0.0
+        if not held:
+            self.lost = True
+            log.warning("redis holds no view (restarted empty?): re-syncing from table state")
         return len(batch) + len(campaigns) + len(alerts)
 
     def _failed(

@@ -1,0 +1,57 @@
+"""Redis goes away mid-stream and comes back empty: processing goes on, the view comes back.
+
+The test runs its own embedded stack (it stops that Redis). Events keep flowing while
+Redis is down; when it returns with nothing in it, the worker notices (its sentinel key is
+gone), rewrites every account and recounts every KPI partial from table state.
+"""
+
+import asyncio
+import time
+
+import pytest
+from redis import Redis
+
+from streams.embedded import EmbeddedStack
+from tests.conftest import launch, pipeline_settings, read_kpis
+from tests.history import DAY, generate, ground_truth
+from tests.kpi_compare import kpi_differences
+from tests.test_reliability import _send
+
+pytestmark = pytest.mark.e2e
+
+END = int(time.time() * 1000) - DAY
+ROWS = generate(9, accounts=40, days=45, end=END)
+ACCOUNTS = [p["account_id"] for kind, p in ROWS if kind == "accounts"]
+
+
+def view_matches_ground_truth(settings) -> list[str]:
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    tiers = {}
+    for account in ACCOUNTS:
+        tier = redis.hget(f"{settings.redis_prefix}account:{account}", "tier")
+        if tier is None:
+            return [f"{account} missing from the view"]
+        tiers[account] = int(tier)
+    return kpi_differences(read_kpis(settings), ground_truth(ROWS, tiers, settings.rules))
+
+
+def test_the_view_is_rebuilt_when_redis_returns_empty():
+    with EmbeddedStack() as stack:
+        settings, env = pipeline_settings(stack, clock="event", kpi_interval_s=0.5)
+        worker = launch(settings, env, "redis-outage")
+        try:
+            half = len(ROWS) // 2
+            asyncio.run(_send(settings, ROWS[:half]))
+            stack.stop_redis()
+            asyncio.run(_send(settings, ROWS[half:]))  # processed while Redis is away
+            time.sleep(3)  # the outage: the worker retries with backoff meanwhile
+            assert worker.child.proc.poll() is None
+            stack.start_redis()
+            deadline = time.monotonic() + 60
+            while (differences := view_matches_ground_truth(settings)) and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(1)
+            assert not differences, "\n".join(differences[:20])
+        finally:
+            assert worker.stop() == 0
