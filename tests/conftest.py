@@ -15,12 +15,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis as AsyncRedis
 
 from streams.admin import ensure_topics
 from streams.config import Settings, Topics
 from streams.embedded import EmbeddedStack, free_port
-from streams.io import Keyed, produce, read_topic
+from streams.io import Keyed, owner_key, produce, read_topic
+from streams.kafka import client_options
 from streams.sinks.kpi_view import read_report
 from streams.supervise import ChildWorker, start_worker
 
@@ -134,6 +136,25 @@ def collect(
     records = asyncio.run(run())
     assert until(records), f"{topic}: condition not met; saw {records}"
     return records
+
+
+def send_rows(settings: Settings, rows: list[tuple[str, dict]], copies: int = 1) -> None:
+    """(topic kind, payload) rows in their order, keyed by owner, each `copies` times in a row."""
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
+        await producer.start()
+        try:
+            for kind, payload in rows:
+                value = orjson.dumps(payload)
+                for _ in range(copies):
+                    topic = getattr(settings.topics, kind)
+                    await producer.send(topic, value, key=owner_key(payload))
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
 
 
 def read_kpis(settings: Settings) -> dict:

@@ -6,19 +6,15 @@ must equal the independent figures exactly (counts) or to 1e-9 (money, ratios). 
 again with every event twice, to a fresh pipeline, they must not move.
 """
 
-import asyncio
 import time
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 from redis import Redis
 
 from streams.cli import cli
-from streams.io import owner_key
-from streams.kafka import client_options
-from tests.conftest import launch, pipeline_settings, read_kpis, wait_until
+from tests.conftest import launch, pipeline_settings, read_kpis, send_rows, wait_until
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 
@@ -26,20 +22,6 @@ pytestmark = pytest.mark.e2e
 
 END = int(time.time() * 1000) - DAY
 ROWS = generate(11, accounts=200, days=120, end=END)
-
-
-async def send_history(settings, rows, copies: int) -> None:
-    """Everything in the order generated, each record `copies` times in a row."""
-    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
-    await producer.start()
-    try:
-        for kind, payload in rows:
-            value = orjson.dumps(payload)
-            for _ in range(copies):
-                await producer.send(getattr(settings.topics, kind), value, key=owner_key(payload))
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 def current(settings) -> tuple[dict, dict[str, int]]:
@@ -68,7 +50,7 @@ def run_pipeline(stack, name: str, copies: int) -> tuple[dict, dict, dict[str, s
     settings, env = pipeline_settings(stack, clock="event", kpi_interval_s=0.5)
     worker = launch(settings, env, name)
     try:
-        asyncio.run(send_history(settings, ROWS, copies))
+        send_rows(settings, ROWS, copies)
         kpis, want = settled_kpis(settings)
     finally:
         assert worker.stop() == 0, worker.log.read_text()[-3000:]

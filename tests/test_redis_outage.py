@@ -5,17 +5,15 @@ Redis is down; when it returns with nothing in it, the worker notices (its senti
 gone), rewrites every account and recounts every KPI partial from table state.
 """
 
-import asyncio
 import time
 
 import pytest
 from redis import Redis
 
 from streams.embedded import EmbeddedStack
-from tests.conftest import launch, pipeline_settings, read_kpis
+from tests.conftest import launch, pipeline_settings, read_kpis, send_rows
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import kpi_differences
-from tests.test_reliability import _send
 
 pytestmark = pytest.mark.e2e
 
@@ -41,9 +39,9 @@ def test_the_view_is_rebuilt_when_redis_returns_empty():
         worker = launch(settings, env, "redis-outage")
         try:
             half = len(ROWS) // 2
-            asyncio.run(_send(settings, ROWS[:half]))
+            send_rows(settings, ROWS[:half])
             stack.stop_redis()
-            asyncio.run(_send(settings, ROWS[half:]))  # processed while Redis is away
+            send_rows(settings, ROWS[half:])  # processed while Redis is away
             time.sleep(3)  # the outage: the worker retries with backoff meanwhile
             assert worker.child.proc.poll() is None
             stack.start_redis()

@@ -8,19 +8,21 @@ events alone, and the inputs are one topic after the profiles, so arrival order 
 same in every run.
 """
 
-import asyncio
 import signal
 import time
 
-import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from redis import Redis
 
 from streams.embedded import free_port
-from streams.io import owner_key
-from streams.kafka import client_options
-from tests.conftest import launch, pipeline_settings, read_all, read_kpis, wait_until
+from tests.conftest import (
+    launch,
+    pipeline_settings,
+    read_all,
+    read_kpis,
+    send_rows,
+    wait_until,
+)
 from tests.history import DAY, generate
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 
@@ -32,22 +34,6 @@ ROWS = [
 ]
 PROFILES = [r for r in ROWS if r[0] == "accounts"]
 EVENTS = [r for r in ROWS if r[0] != "accounts"]
-
-
-async def _send(settings, rows) -> None:
-    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
-    await producer.start()
-    try:
-        for kind, payload in rows:
-            topic = getattr(settings.topics, kind)
-            await producer.send(topic, orjson.dumps(payload), key=owner_key(payload))
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-def send_rows(settings, rows) -> None:
-    asyncio.run(_send(settings, rows))
 
 
 def outputs(settings) -> tuple[dict, dict]:
