@@ -129,21 +129,7 @@ class EmbeddedStack:
         self.redis_port = self.redis_port or free_port()
         try:
             self.start_redis()
-            url = f"tcp://127.0.0.1:{self.kafka_port}"
-            self._spawn(
-                "broker",
-                [
-                    _broker_binary(),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                self.kafka_port,
-            )
+            self.start_broker()
         except BaseException:
             self.stop()
             raise
@@ -169,9 +155,34 @@ class EmbeddedStack:
             self.redis_port,
         )
 
+    def start_broker(self) -> None:
+        """The broker on its port, empty (in memory): also to bring it back after a drill."""
+        url = f"tcp://127.0.0.1:{self.kafka_port}"
+        self._spawn(
+            "broker",
+            [
+                _broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            self.kafka_port,
+        )
+
     def stop_redis(self) -> None:
         """An outage drill: Redis goes away, and with it everything it held."""
-        for entry in [e for e in self._procs if e[0] == "redis-server"]:
+        self._stop_child("redis-server")
+
+    def stop_broker(self) -> None:
+        """A broker drill: the broker goes away, and with it every topic (it is in memory)."""
+        self._stop_child("broker")
+
+    def _stop_child(self, name: str) -> None:
+        for entry in [e for e in self._procs if e[0] == name]:
             entry[1].terminate()
             entry[1].wait(10)
             self._procs.remove(entry)
