@@ -36,13 +36,18 @@ def current(settings) -> tuple[dict, dict[str, int]]:
 
 
 def settled_kpis(settings, timeout: float = 240) -> tuple[dict, dict]:
-    """Poll until the KPIs equal the ground truth of the tiers shown (or time runs out)."""
+    """Poll until the KPIs equal the ground truth of the tiers shown, twice in a row with
+    nothing changed (staleness ticks may still move a tier just after the last event),
+    or time runs out."""
     deadline = time.monotonic() + timeout
+    previous = None
     while True:
         kpis, tiers = current(settings)
         want = ground_truth(ROWS, tiers, settings.rules) if len(tiers) == 200 else {}
-        if (want and not kpi_differences(kpis, want)) or time.monotonic() > deadline:
+        settled = bool(want) and not kpi_differences(kpis, want)
+        if (settled and previous == (kpis, tiers)) or time.monotonic() > deadline:
             return kpis, want
+        previous = (kpis, tiers) if settled else None
         time.sleep(2)
 
 
