@@ -9,9 +9,11 @@ from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.agents.clock import register_clock
 from streams.agents.emit import reject_alert, resend_outboxes
 from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
+from streams.agents.watchdog import register_watchdog
 from streams.config import Settings
 from streams.fetch_wait import set_fetch_max_wait
 from streams.logic.state import AccountState
+from streams.metrics import Metrics
 from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         accounts=accounts,
         campaigns=campaigns,
         view=RedisView(settings, settings.rules),
+        metrics=Metrics(list(INPUT_MODELS)),
     )
     pipeline.view.kpis.clocks = pipeline.stream_time
     register_ingest_agents(pipeline)
@@ -88,6 +91,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     register_view_flush(pipeline)
     register_webhook(pipeline)
     register_web(pipeline)
+    register_watchdog(pipeline)
     return app, pipeline
 
 

@@ -304,6 +304,12 @@ class Settings(BaseSettings):
         default=2.0, description="how often the KPI hashes are rebuilt from the partials"
     )
     alerts_stream_maxlen: Annotated[int, Field(ge=100)] = 10_000
+    watchdog_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    watchdog_stall_s: Annotated[float, Field(ge=0)] = Field(
+        default=120.0,
+        description="exit when input waits and the worker's read position has not moved "
+        "for this long (0 turns the stall check off; a rewound log always exits)",
+    )
     webhook: Webhook = Webhook()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     config_file: Path | None = None

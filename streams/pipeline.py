@@ -4,8 +4,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from streams.config import Rules, Settings
+from streams.metrics import Metrics
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
 
@@ -26,11 +28,14 @@ class Pipeline:
     accounts: Any
     campaigns: Any
     view: RedisView
+    metrics: Metrics
     webhook: WebhookSink | None = None
     delivered: set[str] = field(default_factory=set)
     """Ids of outbox entries the broker has acknowledged: trimmed at the account's next write."""
     stream_time: dict[int, int] = field(default_factory=dict)
     """Newest event time applied per partition: 'now' for the timer in event-clock mode."""
+    read_to: dict[TP, int] = field(default_factory=dict)
+    """Highest input offset read per topic-partition in this run (see agents/watchdog)."""
 
     @property
     def rules(self) -> Rules:

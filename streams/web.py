@@ -1,4 +1,4 @@
-"""Worker HTTP: liveness, readiness (after table recovery) and an account's JSON view."""
+"""Worker HTTP: liveness, readiness (after table recovery), metrics, an account's JSON view."""
 
 from typing import Any
 
@@ -8,6 +8,9 @@ from streams.logic.views import account_snapshot
 from streams.pipeline import Pipeline
 
 __all__ = ["is_ready", "register_web"]
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+"""aiohttp refuses a charset inside content_type; the text format is UTF-8 by definition."""
 
 
 def is_ready(p: Pipeline) -> bool:
@@ -37,6 +40,11 @@ def register_web(p: Pipeline) -> None:
                 else [],
             }
             return self.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(p.metrics.render(), content_type=PROMETHEUS_TEXT)
 
     @app.page("/accounts/{account_id}")
     class Account(View):

@@ -1,33 +1,11 @@
-"""Fixtures: one embedded broker + Redis per session, workers as real subprocesses.
+"""Fixtures: one embedded broker + Redis per session, workers as real subprocesses."""
 
-Every worker gets its own app id, topic names and Redis prefix, so tests sharing the
-stack cannot see each other's data.
-"""
+from collections.abc import Iterator
 
-import asyncio
-import itertools
-import os
-import signal
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
-import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis as AsyncRedis
 
-from streams.admin import ensure_topics
-from streams.config import Settings, Topics
-from streams.embedded import EmbeddedStack, free_port
-from streams.io import Keyed, owner_key, produce, read_topic
-from streams.kafka import client_options
-from streams.sinks.kpi_view import read_report
-from streams.supervise import ChildWorker, start_worker
-
-_names = itertools.count()
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+from streams.embedded import EmbeddedStack
+from tests.harness import Worker, launch, pipeline_settings
 
 
 @pytest.fixture(scope="session")
@@ -36,149 +14,9 @@ def stack() -> Iterator[EmbeddedStack]:
         yield embedded
 
 
-@dataclass
-class Worker:
-    settings: Settings
-    env: dict[str, str]
-    child: ChildWorker
-
-    @property
-    def log(self) -> Path:
-        return self.child.log
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        return self.child.stop(sig)
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def pipeline_settings(stack: EmbeddedStack, **overrides) -> tuple[Settings, dict[str, str]]:
-    """Unique names for one test's pipeline on the shared stack, as settings and as env."""
-    tag = f"t{os.getpid()}-{next(_names)}"
-    topics = Topics(**{k: f"{tag}.{v}" for k, v in Topics().model_dump().items()})
-    env = {
-        **stack.env(),
-        "ABM_APP_ID": f"abm-{tag}",
-        "ABM_TOPICS": topics.model_dump_json(),
-        "ABM_REDIS_PREFIX": f"{tag}:",
-        "ABM_WEB_PORT": str(free_port()),
-        "ABM_SESSION_TIMEOUT_S": "6",
-        "ABM_HEARTBEAT_INTERVAL_S": "1",
-        "ABM_TICK_INTERVAL_S": "0.5",
-        "ABM_REDIS_FLUSH_INTERVAL_S": "0.2",
-        **{f"ABM_{k.upper()}": str(v) for k, v in overrides.items()},
-    }
-    settings = Settings(
-        **{k: v for k, v in overrides.items() if "__" not in k},
-        kafka_broker=env["ABM_KAFKA_BROKER"],
-        redis_url=env["ABM_REDIS_URL"],
-        app_id=env["ABM_APP_ID"],
-        topics=topics,
-        redis_prefix=env["ABM_REDIS_PREFIX"],
-        web_port=int(env["ABM_WEB_PORT"]),
-        fetch_max_wait_ms=int(env["ABM_FETCH_MAX_WAIT_MS"]),
-    )
-    asyncio.run(ensure_topics(settings))
-    return settings, env
-
-
-def launch(settings: Settings, env: dict[str, str], name: str) -> Worker:
-    child = start_worker(env, ARTIFACTS / f"{name}.log")
-    child.wait_ready()
-    return Worker(settings, env, child)
-
-
 @pytest.fixture(scope="module")
 def worker(stack, request) -> Iterator[Worker]:
     settings, env = pipeline_settings(stack, clock="event")
     running = launch(settings, env, request.module.__name__)
     yield running
     assert running.stop() == 0, running.log.read_text()[-3000:]
-
-
-def send(settings: Settings, topic: str, *payloads: dict | bytes, key: str | None = None) -> None:
-    records = []
-    for payload in payloads:
-        value = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        account = (
-            key
-            if key is not None
-            else (payload.get("account_id") if isinstance(payload, dict) else None)
-        )
-        records.append(Keyed(account.encode() if account else None, value))
-    asyncio.run(produce(settings, topic, records))
-
-
-def collect(
-    settings: Settings, topic: str, until: Callable[[list[dict]], bool], timeout: float = 30
-) -> list[dict]:
-    """Read `topic` from the beginning until `until(records)` holds (or fail at timeout)."""
-
-    async def run() -> list[dict]:
-        seen: list[dict] = []
-        deadline = time.monotonic() + timeout
-        async for _key, value in read_topic(
-            settings, topic, from_beginning=True, timeout_s=timeout
-        ):
-            seen.append(orjson.loads(value))
-            if until(seen) or time.monotonic() > deadline:
-                break
-        return seen
-
-    records = asyncio.run(run())
-    assert until(records), f"{topic}: condition not met; saw {records}"
-    return records
-
-
-def send_rows(settings: Settings, rows: list[tuple[str, dict]], copies: int = 1) -> None:
-    """(topic kind, payload) rows in their order, keyed by owner, each `copies` times in a row."""
-
-    async def run() -> None:
-        producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
-        await producer.start()
-        try:
-            for kind, payload in rows:
-                value = orjson.dumps(payload)
-                for _ in range(copies):
-                    topic = getattr(settings.topics, kind)
-                    await producer.send(topic, value, key=owner_key(payload))
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    asyncio.run(run())
-
-
-def read_kpis(settings: Settings) -> dict:
-    """The KPI report as `abm kpis --json` gives it, from the partials in Redis."""
-
-    async def run() -> dict:
-        client = AsyncRedis.from_url(settings.redis_url)
-        try:
-            return await read_report(client, settings, settings.rules)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(run())
-
-
-def read_all(settings: Settings, topic: str, idle_s: float = 1.0) -> list[dict]:
-    """Every record on `topic` so far: read from the beginning until `idle_s` passes quietly."""
-
-    async def run() -> list[dict]:
-        return [
-            orjson.loads(value)
-            async for _key, value in read_topic(
-                settings, topic, from_beginning=True, timeout_s=idle_s
-            )
-        ]
-
-    return asyncio.run(run())

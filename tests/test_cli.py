@@ -12,7 +12,7 @@ import orjson
 import pytest
 from redis import Redis
 
-from tests.conftest import collect, wait_until
+from tests.harness import collect, wait_until
 
 pytestmark = pytest.mark.e2e
 

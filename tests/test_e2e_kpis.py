@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from redis import Redis
 
 from streams.cli import cli
-from tests.conftest import launch, pipeline_settings, read_kpis, send_rows, wait_until
+from tests.harness import launch, pipeline_settings, read_kpis, send_rows, wait_until
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 

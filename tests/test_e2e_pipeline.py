@@ -11,7 +11,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from redis import Redis
 
-from tests.conftest import collect, launch, pipeline_settings, send, wait_until
+from tests.harness import collect, launch, pipeline_settings, send, wait_until
 
 pytestmark = pytest.mark.e2e
 

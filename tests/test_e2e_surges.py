@@ -16,7 +16,7 @@ import pytest
 from redis import Redis
 
 from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.conftest import launch, pipeline_settings, read_all, send, wait_until
+from tests.harness import launch, pipeline_settings, read_all, send, wait_until
 
 pytestmark = pytest.mark.e2e
 

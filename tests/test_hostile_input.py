@@ -23,7 +23,7 @@ from streams.config import Rules
 from streams.kafka import client_options
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords, Rejected, decode
-from tests.conftest import launch, pipeline_settings, read_all, wait_until
+from tests.harness import launch, pipeline_settings, read_all, wait_until
 
 pytestmark = pytest.mark.e2e
 

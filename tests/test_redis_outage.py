@@ -11,7 +11,7 @@ import pytest
 from redis import Redis
 
 from streams.embedded import EmbeddedStack
-from tests.conftest import launch, pipeline_settings, read_kpis, send_rows
+from tests.harness import launch, pipeline_settings, read_kpis, send_rows
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import kpi_differences
 

@@ -15,7 +15,7 @@ import pytest
 from redis import Redis
 
 from streams.embedded import free_port
-from tests.conftest import (
+from tests.harness import (
     launch,
     pipeline_settings,
     read_all,

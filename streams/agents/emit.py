@@ -63,6 +63,7 @@ async def send_entry(p: Pipeline, account_id: str, entry: list[str]) -> None:
     """Send one outbox entry; remember it as delivered once the broker acknowledges it."""
     entry_id, kind, value = entry
     topic = p.tier_changes if kind == TIER_CHANGE else p.surge_alerts
+    p.metrics.outputs[kind].inc()
     future = await topic.send(key=account_id.encode(), value=value.encode())
 
     def acknowledged(done: asyncio.Future) -> None:
@@ -123,6 +124,8 @@ async def reject_alert(
         error=error[:2000],
         failed_at=datetime.now(UTC),
     )
+    p.metrics.dead_letters[reason].inc()
+    p.metrics.outputs["dead_letter"].inc()
     await p.dead_letter.send(key=alert.account_id.encode(), value=record.model_dump_json())
 
 
@@ -130,4 +133,6 @@ async def reject(
     p: Pipeline, coords: Coords, key: bytes | None, value: bytes | None, why: Rejected
 ) -> None:
     record = dead_letter(coords, key, value, why, now_ms())
+    p.metrics.dead_letters[why.reason].inc()
+    p.metrics.outputs["dead_letter"].inc()
     await p.dead_letter.send(key=key, value=record.model_dump_json())

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason
 from streams.agents.emit import commit, commit_campaign, now_ms, reject
+from streams.agents.watchdog import stop_if_rewound
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords, Rejected, decode, owner_of
 from streams.pipeline import Pipeline
@@ -30,13 +31,21 @@ def _is_campaign(event: BaseModel) -> bool:
     return isinstance(event, SpendEvent) and event.account_id is None
 
 
-def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust agent fun
+def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN202 - faust agent fun
+    applied_n = p.metrics.events[kind, "applied"]
+    duplicate_n = p.metrics.events[kind, "duplicate"]
+    rejected_n = p.metrics.events[kind, "dead_letter"]
+
     async def ingest(stream: AsyncIterator) -> None:
         async for event in stream.events():  # type: ignore[attr-defined]
             message = event.message
             coords = Coords(
                 message.topic, message.partition, message.offset, int(message.timestamp * 1000)
             )
+            read_to = p.read_to.get(message.tp, -1)
+            if message.offset <= read_to:
+                stop_if_rewound(p, message.tp, read_to)
+            p.read_to[message.tp] = message.offset
             try:
                 decoded = decode(model, event.key, event.value)
                 campaign = _is_campaign(decoded)
@@ -44,6 +53,7 @@ def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust 
                 state = table.get(owner_of(decoded))
                 applied = apply_event(state, decoded, coords, p.rules, now_ms())  # type: ignore[arg-type]
             except Rejected as why:
+                rejected_n.inc()
                 await reject(p, coords, event.key, event.value, why)
                 continue
             except Exception as exc:  # a bug must not stop the stream or lose the record
@@ -51,8 +61,10 @@ def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust 
                     "unexpected error on %s[%d]@%d", coords.topic, coords.partition, coords.offset
                 )
                 why = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
+                rejected_n.inc()
                 await reject(p, coords, event.key, event.value, why)
                 continue
+            (duplicate_n if applied.duplicate else applied_n).inc()
             if campaign:
                 commit_campaign(p, applied)
             else:
@@ -63,6 +75,6 @@ def _ingest_agent(p: Pipeline, model: type[BaseModel]):  # noqa: ANN202 - faust 
 
 def register_ingest_agents(p: Pipeline) -> None:
     for kind, model in INPUT_MODELS.items():
-        fun = _ingest_agent(p, model)
+        fun = _ingest_agent(p, kind, model)
         fun.__name__ = fun.__qualname__ = f"ingest_{kind}"
         p.app.agent(p.inputs[kind], name=f"ingest-{kind}")(fun)

@@ -1,0 +1,90 @@
+"""A worker that cannot make progress says why and exits, instead of hanging silently.
+
+Measured on the embedded broker: restarted under a running worker (empty, as it keeps
+everything in memory), the broker comes back, the worker re-joins without complaint and
+then drops every new record as a redelivery, because offsets started again from zero
+below what the account states already hold. Apache Kafka does not lose its log on a
+restart, but a recreated topic does the same. A consumer stuck without progress while
+records wait is the other silent failure. Either way the worker logs the reason and
+exits with EXIT_NO_PROGRESS, so a supervisor restarts it and ops see why.
+"""
+
+import asyncio
+import logging
+import math
+import os
+from collections import deque
+
+from faust.types import TP
+
+from streams.logic.lag import Sample, rewound, stalled
+from streams.pipeline import Pipeline
+from streams.web import is_ready
+
+__all__ = ["EXIT_NO_PROGRESS", "register_watchdog", "stop_if_rewound"]
+
+log = logging.getLogger(__name__)
+
+EXIT_NO_PROGRESS = 3
+SHUTDOWN_GRACE_S = 20.0
+"""A clean stop commits and flushes; if the broker is gone it can hang, so it is bounded."""
+
+
+class NoProgress(RuntimeError):
+    """The worker cannot make progress on an input partition; the message says why."""
+
+
+def _name(tp: TP) -> str:
+    return f"{tp.topic}[{tp.partition}]"
+
+
+def _exit_now(reason: str) -> None:
+    """No clean stop: it would commit the offsets of records dropped against a lost log."""
+    log.critical("stopping the worker: %s", reason)
+    logging.shutdown()
+    os._exit(EXIT_NO_PROGRESS)
+
+
+def stop_if_rewound(p: Pipeline, tp: TP, read_to: int) -> None:
+    """Called for a record at or below an offset already read in this run: a redelivery
+    after a rebalance, unless the log now ends there. Checked on the record itself, so
+    no record of a rewound log is acknowledged (and then skipped by the next worker)."""
+    highwater = p.app.consumer.highwater(tp)
+    if highwater is not None and (reason := rewound(_name(tp), highwater, read_to)):
+        _exit_now(reason)
+
+
+async def _sample(p: Pipeline, tp: TP) -> Sample | None:
+    highwater = p.app.consumer.highwater(tp)
+    if highwater is None:
+        return None
+    read_to = p.read_to.get(tp)
+    position = read_to + 1 if read_to is not None else await p.app.consumer.position(tp)
+    return Sample(position, int(highwater))
+
+
+def register_watchdog(p: Pipeline) -> None:
+    """A timer samples every owned input partition; a stall over the window exits."""
+    settings = p.settings
+    window = max(2, math.ceil(settings.watchdog_stall_s / settings.watchdog_interval_s) + 1)
+    history: dict[TP, deque[Sample]] = {}
+    names = {t.get_topic_name() for t in p.inputs.values()}
+
+    @p.app.timer(interval=settings.watchdog_interval_s, name="watch-progress")
+    async def watch_progress() -> None:
+        if not is_ready(p):  # recovering or rebalancing: positions are not ours yet
+            history.clear()
+            return
+        for tp in sorted(tp for tp in p.app.consumer.assignment() if tp.topic in names):
+            if (sample := await _sample(p, tp)) is None:
+                continue
+            if (read_to := p.read_to.get(tp)) is not None:
+                stop_if_rewound(p, tp, read_to)
+            samples = history.setdefault(tp, deque(maxlen=window))
+            samples.append(sample)
+            judged = settings.watchdog_stall_s > 0 and len(samples) == window
+            if judged and (reason := stalled(_name(tp), samples)):
+                log.critical("stopping the worker: %s", reason)
+                asyncio.get_running_loop().call_later(SHUTDOWN_GRACE_S, os._exit, EXIT_NO_PROGRESS)
+                await p.app.crash(NoProgress(reason))
+                return

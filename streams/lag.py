@@ -1,0 +1,104 @@
+"""Reading a consumer group's offsets and the logs' high-water marks from the broker.
+
+Works whether or not a worker runs (a hung worker stops reporting its own metrics). The
+high-water mark is the one a fetch reports, not `end_offsets()`: the embedded broker's
+list-offsets answer is wrong after batched produce, a fetch's is right on both it and
+Apache Kafka. The reader is group-less: it never joins, commits or moves the group.
+"""
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.config import Settings
+from streams.kafka import client_options
+from streams.logic.lag import Sample
+
+__all__ = ["LagReadError", "PartitionOffsets", "read_offsets"]
+
+
+class LagReadError(RuntimeError):
+    """The broker did not answer in time; the message says what was missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    topic: str
+    partition: int
+    sample: Sample
+
+
+async def _committed(
+    settings: Settings, group: str, tps: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def _highwaters(
+    settings: Settings,
+    tps: list[TopicPartition],
+    start: Mapping[TopicPartition, int],
+    timeout_s: float,
+) -> dict[TopicPartition, int]:
+    """Fetch once from each partition (from the group's offset, so little is read back)."""
+    consumer = AIOKafkaConsumer(
+        **client_options(settings),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # a group offset past the log's end (REWIND) resets here
+        max_partition_fetch_bytes=4096,
+        fetch_max_wait_ms=50,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        for tp in tps:
+            if tp in start:
+                consumer.seek(tp, start[tp])
+        await consumer.seek_to_beginning(*[tp for tp in tps if tp not in start])
+        deadline = time.monotonic() + timeout_s
+        while (missing := [tp for tp in tps if consumer.highwater(tp) is None]) and (
+            time.monotonic() < deadline
+        ):
+            await consumer.getmany(*missing, timeout_ms=100, max_records=1)
+        if missing:
+            names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in missing)
+            raise LagReadError(f"no high-water mark within {timeout_s:.0f}s for {names}")
+        return {tp: int(consumer.highwater(tp)) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def read_offsets(
+    settings: Settings, group: str, topics: Iterable[str], timeout_s: float = 10.0
+) -> list[PartitionOffsets]:
+    """One sample per partition of `topics`, sorted by topic and partition."""
+    probe = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await probe.start()
+    try:
+        await probe.topics()  # loads metadata for every topic
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(probe.partitions_for_topic(topic) or ())
+        ]
+    finally:
+        await probe.stop()
+    committed = await asyncio.wait_for(_committed(settings, group, tps), timeout_s)
+    highwaters = await _highwaters(settings, tps, committed, timeout_s)
+    return sorted(
+        (
+            PartitionOffsets(tp.topic, tp.partition, Sample(committed.get(tp), highwaters[tp]))
+            for tp in tps
+        ),
+        key=lambda o: (o.topic, o.partition),
+    )
