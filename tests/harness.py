@@ -9,12 +9,14 @@ import itertools
 import os
 import signal
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis as AsyncRedis
 
 from streams.admin import ensure_topics
@@ -30,9 +32,11 @@ __all__ = [
     "Worker",
     "collect",
     "launch",
+    "metric_sum",
     "pipeline_settings",
     "read_all",
     "read_kpis",
+    "read_metrics",
     "send",
     "send_rows",
     "wait_until",
@@ -180,3 +184,20 @@ def read_all(settings: Settings, topic: str, idle_s: float = 1.0) -> list[dict]:
         ]
 
     return asyncio.run(run())
+
+
+def read_metrics(settings: Settings) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The worker's /metrics as {(sample name, sorted labels): value}."""
+    url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric_sum(metrics: dict, name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include `labels`."""
+    return sum(v for (n, ls), v in metrics.items() if n == name and set(labels.items()) <= set(ls))

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import random
 import time
+from collections import Counter
 
 import orjson
 import pytest
@@ -23,7 +24,14 @@ from streams.config import Rules
 from streams.kafka import client_options
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords, Rejected, decode
-from tests.harness import launch, pipeline_settings, read_all, wait_until
+from tests.harness import (
+    launch,
+    metric_sum,
+    pipeline_settings,
+    read_all,
+    read_metrics,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -174,6 +182,13 @@ def test_every_hostile_record_is_dead_lettered_and_every_valid_one_counts(stack)
         for (_kind, _key, value), why in rejected:
             assert why in by_raw.get(value or b"", []), (value or b"")[:80]
         assert "processing_error" not in {letter["reason"] for letter in letters}
+        metrics = read_metrics(settings)
+        assert metric_sum(metrics, "abm_events_total", outcome="dead_letter") == len(rejected)
+        assert metric_sum(metrics, "abm_events_total", outcome="applied") + metric_sum(
+            metrics, "abm_events_total", outcome="duplicate"
+        ) == len(records) - len(rejected)
+        for reason, count in Counter(str(why) for _, why in rejected).items():
+            assert metric_sum(metrics, "abm_dead_letters_total", reason=reason) == count
         assert worker.child.proc.poll() is None  # still up
         assert len(rejected) > 250  # most mutations break the event
     finally:

@@ -12,6 +12,7 @@ import time
 import orjson
 
 from streams.agents.emit import commit
+from streams.agents.watchdog import note_read
 from streams.logic.apply import apply_tick
 from streams.pipeline import Pipeline
 
@@ -49,9 +50,10 @@ def register_clock(p: Pipeline) -> None:
 
     @app.agent(clock_topic, name="retier-on-tick")
     async def retier_on_tick(stream) -> None:  # noqa: ANN001 - faust stream
-        async for key, value in stream.items():
-            state = p.accounts.get(key.decode())
+        async for event in stream.events():
+            note_read(p, event.message.tp, event.message.offset)
+            state = p.accounts.get(event.key.decode())
             if state is None:
                 continue
-            now = orjson.loads(value)["now"]
+            now = orjson.loads(event.value)["now"]
             await commit(p, apply_tick(state, p.rules, now))

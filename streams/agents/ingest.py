@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason
 from streams.agents.emit import commit, commit_campaign, now_ms, reject
-from streams.agents.watchdog import stop_if_rewound
+from streams.agents.watchdog import note_read
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords, Rejected, decode, owner_of
 from streams.pipeline import Pipeline
@@ -42,10 +42,7 @@ def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN2
             coords = Coords(
                 message.topic, message.partition, message.offset, int(message.timestamp * 1000)
             )
-            read_to = p.read_to.get(message.tp, -1)
-            if message.offset <= read_to:
-                stop_if_rewound(p, message.tp, read_to)
-            p.read_to[message.tp] = message.offset
+            note_read(p, message.tp, message.offset)
             try:
                 decoded = decode(model, event.key, event.value)
                 campaign = _is_campaign(decoded)

@@ -21,7 +21,7 @@ from streams.logic.lag import Sample, rewound, stalled
 from streams.pipeline import Pipeline
 from streams.web import is_ready
 
-__all__ = ["EXIT_NO_PROGRESS", "register_watchdog", "stop_if_rewound"]
+__all__ = ["EXIT_NO_PROGRESS", "note_read", "register_watchdog"]
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,21 @@ def _exit_now(reason: str) -> None:
     os._exit(EXIT_NO_PROGRESS)
 
 
-def stop_if_rewound(p: Pipeline, tp: TP, read_to: int) -> None:
-    """Called for a record at or below an offset already read in this run: a redelivery
-    after a rebalance, unless the log now ends there. Checked on the record itself, so
-    no record of a rewound log is acknowledged (and then skipped by the next worker)."""
+def note_read(p: Pipeline, tp: TP, offset: int) -> None:
+    """Called by every agent for every record, before it is processed.
+
+    A record at or below an offset already read in this run is a redelivery after a
+    rebalance, unless the log now ends there. Checked on the record itself, so no record
+    of a rewound log is acted on (a tick would write state) or acknowledged (and then
+    skipped by the worker started next).
+    """
+    read_to = p.read_to.get(tp, -1)
+    if offset <= read_to:
+        _stop_if_rewound(p, tp, read_to)
+    p.read_to[tp] = offset
+
+
+def _stop_if_rewound(p: Pipeline, tp: TP, read_to: int) -> None:
     highwater = p.app.consumer.highwater(tp)
     if highwater is not None and (reason := rewound(_name(tp), highwater, read_to)):
         _exit_now(reason)
@@ -68,7 +79,7 @@ def register_watchdog(p: Pipeline) -> None:
     settings = p.settings
     window = max(2, math.ceil(settings.watchdog_stall_s / settings.watchdog_interval_s) + 1)
     history: dict[TP, deque[Sample]] = {}
-    names = {t.get_topic_name() for t in p.inputs.values()}
+    names = {t.get_topic_name() for t in (*p.inputs.values(), p.clock)}
 
     @p.app.timer(interval=settings.watchdog_interval_s, name="watch-progress")
     async def watch_progress() -> None:
@@ -79,7 +90,7 @@ def register_watchdog(p: Pipeline) -> None:
             if (sample := await _sample(p, tp)) is None:
                 continue
             if (read_to := p.read_to.get(tp)) is not None:
-                stop_if_rewound(p, tp, read_to)
+                _stop_if_rewound(p, tp, read_to)
             samples = history.setdefault(tp, deque(maxlen=window))
             samples.append(sample)
             judged = settings.watchdog_stall_s > 0 and len(samples) == window

@@ -1,0 +1,219 @@
+"""Reliability drills too long for `make test`: a 60 s Redis outage and a broker restart.
+
+Each drill runs its own embedded stack and a real worker, plays a generated history
+(profiles, months of engagement, intent, deals and spend, with late and duplicate
+deliveries) and disturbs it halfway. It then prints one row per drill: events in, events
+the worker accounted for (applied, duplicate or dead-lettered, from its /metrics),
+duplicates applied, events lost, and the result. Every wait is bounded.
+
+    python drills/reliability.py [--outage-s 60] [--only redis|broker]
+"""
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from streams.admin import ensure_topics
+from streams.agents.watchdog import EXIT_NO_PROGRESS
+from streams.config import Settings
+from streams.embedded import EmbeddedStack
+from tests.harness import (
+    Worker,
+    launch,
+    metric_sum,
+    pipeline_settings,
+    read_kpis,
+    read_metrics,
+    send_rows,
+)
+from tests.history import DAY, generate, ground_truth
+from tests.kpi_compare import kpi_differences
+
+SETTLE_S = 180.0
+Rows = list[tuple[str, dict]]
+
+
+@dataclass
+class Row:
+    scenario: str
+    events_in: int
+    accounted: int
+    duplicates_applied: int
+    lost: int
+    result: str
+
+
+def counters(worker: Worker) -> dict[str, float]:
+    """Input records by outcome, summed over topics, from the worker's /metrics."""
+    metrics = read_metrics(worker.settings)
+    return {
+        outcome: metric_sum(metrics, "abm_events_total", outcome=outcome)
+        for outcome in ("applied", "duplicate", "dead_letter")
+    }
+
+
+def expected_applied(rows: Rows) -> int:
+    """Records that change state once: every profile, each event id once per source."""
+    return sum(1 for kind, _ in rows if kind == "accounts") + len(
+        {(kind, p["event_id"]) for kind, p in rows if kind != "accounts"}
+    )
+
+
+def wait_accounted(worker: Worker, n: int, timeout: float) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = counters(worker)
+        if sum(seen.values()) >= n or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
+
+
+def view_differences(settings: Settings, rows: Rows) -> list[str]:
+    """The Redis KPIs against the independent ground truth (tiers taken from the view)."""
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    tiers = {}
+    for account in {p["account_id"] for _, p in rows if p.get("account_id")}:
+        tier = redis.hget(f"{settings.redis_prefix}account:{account}", "tier")
+        if tier is None:
+            return [f"{account} missing from the view"]
+        tiers[account] = int(tier)
+    return kpi_differences(read_kpis(settings), ground_truth(rows, tiers, settings.rules))
+
+
+def settle(settings: Settings, rows: Rows) -> list[str]:
+    """Two equal readings in a row (a tick can still move a tier just after the last event)."""
+    deadline = time.monotonic() + SETTLE_S
+    previous: list[str] | None = None
+    while time.monotonic() < deadline:
+        differences = view_differences(settings, rows)
+        if not differences and previous == []:
+            return []
+        previous = differences
+        time.sleep(1)
+    return previous or ["never settled"]
+
+
+def judge(
+    name: str, rows: Rows, seen: dict[str, float], differences: list[str], note: str = ""
+) -> Row:
+    applied, want = int(seen["applied"]), expected_applied(rows)
+    accounted = int(sum(seen.values()))
+    duplicates, lost = max(applied - want, 0), max(want - applied, 0)
+    ok = accounted == len(rows) and not duplicates and not lost and not differences
+    result = "PASS" if ok else f"FAIL: {'; '.join(differences[:3]) or 'counts differ'}"
+    return Row(name, len(rows), accounted, duplicates, lost, f"{result}{note}")
+
+
+def redis_outage(rows: Rows, outage_s: float) -> Row:
+    """Redis stops for `outage_s` while the second half of the history streams in, and
+    comes back empty: processing must go on and the view be rebuilt whole."""
+    with EmbeddedStack() as stack:
+        settings, env = pipeline_settings(stack, clock="event", kpi_interval_s=0.5)
+        worker = launch(settings, env, "drill-redis-outage")
+        try:
+            half = len(rows) // 2
+            send_rows(settings, rows[:half])
+            before = sum(wait_accounted(worker, half, 60).values())
+            stack.stop_redis()
+            started = time.monotonic()
+            send_rows(settings, rows[half:])
+            during = wait_accounted(worker, len(rows), outage_s)
+            time.sleep(max(0.0, outage_s - (time.monotonic() - started)))
+            alive = worker.child.proc.poll() is None
+            stack.start_redis()
+            differences = settle(settings, rows)
+            seen = counters(worker)
+        finally:
+            code = worker.stop()
+        processed = int(sum(during.values()) - before)
+        note = (
+            f" ({processed} processed while Redis was down {outage_s:.0f}s;"
+            f" worker {'up' if alive else 'DIED'}; stop code {code})"
+        )
+        if not alive or code != 0:
+            differences = [*differences, "worker did not stay up or stop cleanly"]
+        return judge(f"redis outage {outage_s:.0f}s", rows, seen, differences, note)
+
+
+def broker_restart(rows: Rows) -> Row:
+    """The embedded broker restarts empty under the worker (it keeps its log in memory).
+
+    Promise: a clear message and an exit, never a silent hang; once restarted (as a
+    supervisor would) the worker processes everything sent after the restart. What the
+    broker held before is gone with it: counted as lost, by the broker, not the worker.
+    """
+    with EmbeddedStack() as stack:
+        settings, env = pipeline_settings(stack, clock="event", watchdog_interval_s=1)
+        worker = launch(settings, env, "drill-broker-restart")
+        half = len(rows) // 2
+        before, after = rows[:half], rows[half:]
+        send_rows(settings, before)
+        wait_accounted(worker, half, 60)
+        stack.stop_broker()
+        time.sleep(5)
+        stack.start_broker()
+        restarted = time.monotonic()
+        asyncio.run(ensure_topics(settings))
+        send_rows(settings, after)
+        try:
+            code = worker.child.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            code = None
+        exited_s = time.monotonic() - restarted
+        message = next(
+            (line for line in worker.log.read_text().splitlines() if "CRITICAL" in line), ""
+        )
+        if code is None:
+            worker.stop(signal.SIGKILL)
+            return Row("broker restart", len(rows), 0, 0, len(rows), "FAIL: no exit (silent hang)")
+        again = launch(settings, env, "drill-broker-restart-2")
+        try:
+            differences = settle(settings, after)
+            seen = counters(again)
+        finally:
+            again.stop()
+        reason = message.split("stopping the worker: ", 1)[-1][:90]
+        note = (
+            f" (exit {code} {exited_s:.1f}s after the broker returned: '{reason}...'; after "
+            f"a restart the worker processed all it was sent since; the {half} events the "
+            "broker held before were lost with its memory)"
+        )
+        if code != EXIT_NO_PROGRESS:
+            differences = [*differences, f"exit code {code}, expected {EXIT_NO_PROGRESS}"]
+        row = judge("broker restart (empty)", after, seen, differences, note)
+        return Row(row.scenario, len(rows), row.accounted, row.duplicates_applied, half, row.result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--outage-s", type=float, default=60.0, help="Redis outage length")
+    parser.add_argument("--only", choices=["redis", "broker"], help="run one drill")
+    parser.add_argument("--accounts", type=int, default=60)
+    parser.add_argument("--days", type=int, default=60)
+    args = parser.parse_args()
+    rows = generate(11, accounts=args.accounts, days=args.days, end=int(time.time() * 1000) - DAY)
+    results = []
+    if args.only in (None, "redis"):
+        results.append(redis_outage(rows, args.outage_s))
+    if args.only in (None, "broker"):
+        results.append(broker_restart(rows))
+    header = ("scenario", "events in", "accounted", "duplicates applied", "lost", "result")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in results:
+        cells = (r.scenario, r.events_in, r.accounted, r.duplicates_applied, r.lost, r.result)
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    sys.exit(0 if all(r.result.startswith("PASS") for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
