@@ -1,6 +1,7 @@
 """The `abm` command: run the embedded stack, a worker or the demo; produce, tail, inspect."""
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -162,6 +163,41 @@ def kpis(as_json: bool) -> None:
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     else:
         click.echo(kpi_table(report))
+
+
+@cli.command()
+@click.option("--group", default=None, help="Consumer group (default: ABM_APP_ID, the workers').")
+@click.option("--samples", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--interval", "interval_s", type=click.FloatRange(0, 600), default=2.0, show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per partition.")
+def lag(group: str | None, samples: int, interval_s: float, as_json: bool) -> None:
+    """Per-partition lag of the worker group on every input topic, read from the broker
+    (works while no worker runs), with a status from the last samples: OK, WARN (lag
+    growing), STALL (commits not moving while lag > 0), STOP (never committed), REWIND
+    (the log ends before the committed offset)."""
+    from aiokafka.errors import KafkaError
+
+    from streams.lag import LagReadError, group_lag
+
+    settings = _settings()
+    topics = [*settings.topics.inputs(), settings.topics.clock]
+    try:
+        rows = asyncio.run(
+            group_lag(settings, group or settings.app_id, topics, samples, interval_s)
+        )
+    except (KafkaError, LagReadError, OSError) as exc:
+        raise click.ClickException(f"cannot read lag from {settings.kafka_broker}: {exc}") from None
+    if as_json:
+        for r in rows:
+            click.echo(orjson.dumps({**dataclasses.asdict(r), "status": str(r.status)}))
+        return
+    line = "{:<40} {:>4} {:>10} {:>10} {:>8}  {}"
+    click.echo(line.format("topic", "part", "committed", "high-water", "lag", "status"))
+    for r in rows:
+        committed = "-" if r.committed is None else r.committed
+        click.echo(line.format(r.topic, r.partition, committed, r.highwater, r.lag, r.status))
 
 
 @cli.command()

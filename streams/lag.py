@@ -16,9 +16,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config import Settings
 from streams.kafka import client_options
-from streams.logic.lag import Sample
+from streams.logic.lag import LagStatus, Sample, evaluate, lag_of
 
-__all__ = ["LagReadError", "PartitionOffsets", "read_offsets"]
+__all__ = ["LagReadError", "PartitionLag", "PartitionOffsets", "group_lag", "read_offsets"]
 
 
 class LagReadError(RuntimeError):
@@ -102,3 +102,29 @@ async def read_offsets(
         ),
         key=lambda o: (o.topic, o.partition),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int | None
+    highwater: int
+    lag: int
+    status: LagStatus
+
+
+async def group_lag(
+    settings: Settings, group: str, topics: list[str], samples: int, interval_s: float
+) -> list[PartitionLag]:
+    """`samples` readings `interval_s` apart, judged per partition (the last one shown)."""
+    history: dict[tuple[str, int], list[Sample]] = {}
+    for n in range(samples):
+        if n:
+            await asyncio.sleep(interval_s)
+        for o in await read_offsets(settings, group, topics):
+            history.setdefault((o.topic, o.partition), []).append(o.sample)
+    return [
+        PartitionLag(topic, partition, s[-1].committed, s[-1].highwater, lag_of(s[-1]), evaluate(s))
+        for (topic, partition), s in sorted(history.items())
+    ]

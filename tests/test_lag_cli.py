@@ -1,0 +1,84 @@
+"""`abm lag` against offsets the test itself produced and committed, on the real broker.
+
+The records are produced in batches (linger), the case where the embedded broker's
+list-offsets answer is wrong; the high-water mark a fetch reports is right there and is
+what Apache Kafka reports too, so the figures must equal what the test counted.
+"""
+
+import asyncio
+import json
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from click.testing import CliRunner
+
+from streams.cli import cli
+from streams.kafka import client_options
+from tests.harness import pipeline_settings
+
+pytestmark = pytest.mark.e2e
+
+PRODUCED = {0: 120, 1: 35, 2: 0, 3: 64}
+"""Records per partition of the engagement topic."""
+COMMITTED = {0: 100, 1: 35, 3: None}
+"""The group's commits: behind, caught up, and none on partition 3 (and nothing on 2)."""
+
+
+async def produce_and_commit(settings, group: str) -> None:
+    topic = settings.topics.engagement
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=50)
+    await producer.start()
+    try:
+        for partition, count in PRODUCED.items():
+            for _ in range(count):
+                await producer.send(topic, b"{}", key=b"k", partition=partition)
+            await producer.flush()
+    finally:
+        await producer.stop()
+    commits = {
+        TopicPartition(topic, p): OffsetAndMetadata(offset, "")
+        for p, offset in COMMITTED.items()
+        if offset is not None
+    }
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(commits))
+        await consumer.commit(commits)
+    finally:
+        await consumer.stop()
+
+
+def test_lag_equals_the_offsets_produced_and_committed(stack):
+    settings, env = pipeline_settings(stack)
+    group = f"{settings.app_id}-lag"
+    asyncio.run(produce_and_commit(settings, group))
+    result = CliRunner().invoke(
+        cli,
+        ["lag", "--group", group, "--samples", "2", "--interval", "0.2", "--json"],
+        env=env,
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    rows = {(r["topic"], r["partition"]): r for r in map(json.loads, result.output.splitlines())}
+    assert len(rows) == 6 * settings.partitions  # five inputs and the clock topic
+    for partition, count in PRODUCED.items():
+        row = rows[settings.topics.engagement, partition]
+        committed = COMMITTED.get(partition)
+        assert row["highwater"] == count
+        assert row["committed"] == committed
+        assert row["lag"] == count - (committed or 0)
+    status = {p: rows[settings.topics.engagement, p]["status"] for p in PRODUCED}
+    assert status == {0: "STALL", 1: "OK", 2: "OK", 3: "STOP"}
+    assert all(r["lag"] == 0 for (t, _), r in rows.items() if t != settings.topics.engagement)
+
+
+def test_lag_says_which_broker_it_cannot_reach():
+    result = CliRunner().invoke(
+        cli, ["lag", "--samples", "1"], env={"ABM_KAFKA_BROKER": "kafka://127.0.0.1:1"}
+    )
+    assert result.exit_code == 1
+    assert "cannot read lag from kafka://127.0.0.1:1" in result.output
