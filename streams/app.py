@@ -157,8 +157,9 @@ def register_view_flush(p: Pipeline) -> None:
         if p.view.lost:  # Redis came back empty: rewrite all of it
             p.view.lost = False
             resync_view(p)
-        while await p.view.flush():
-            pass
+        with p.metrics.redis_flush.time():
+            while await p.view.flush():
+                pass
         try:
             await p.view.kpis.publish(p.view.redis, p.settings.kpi_interval_s)
         except (RedisError, OSError) as exc:

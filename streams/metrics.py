@@ -4,13 +4,61 @@ Counters are bound to their labels once (a label lookup per event costs more tha
 increment), so the live path pays one `inc()` per outcome.
 """
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from schemas.outputs import DeadLetterReason
 
-__all__ = ["Metrics"]
+__all__ = ["Live", "Metrics"]
 
 OUTCOMES = ("applied", "duplicate", "dead_letter")
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5)
+
+
+@dataclass
+class Live:
+    """Figures read from the worker's state when scraped (nothing to update per event)."""
+
+    consumer_lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    event_time_lag_s: dict[int, float] = field(default_factory=dict)
+    tier_accounts: dict[int, int] = field(default_factory=dict)
+    redis_write_errors: int = 0
+
+
+class _LiveCollector(Collector):
+    def __init__(self, read: Callable[[], Live]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        live = self.read()
+        lag = GaugeMetricFamily(
+            "abm_consumer_lag",
+            "Records waiting per owned input partition (high-water mark - next to read)",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), value in sorted(live.consumer_lag.items()):
+            lag.add_metric([topic, str(partition)], value)
+        event_lag = GaugeMetricFamily(
+            "abm_event_time_lag_seconds",
+            "Now - newest event time processed, per owned partition",
+            labels=["partition"],
+        )
+        for partition, seconds in sorted(live.event_time_lag_s.items()):
+            event_lag.add_metric([str(partition)], seconds)
+        tiers = GaugeMetricFamily(
+            "abm_tier_accounts", "Accounts per tier in owned partitions", labels=["tier"]
+        )
+        for tier, count in sorted(live.tier_accounts.items()):
+            tiers.add_metric([str(tier)], count)
+        errors = CounterMetricFamily(
+            "abm_redis_write_errors", "Redis view writes that failed (and were retried)"
+        )
+        errors.add_metric([], live.redis_write_errors)
+        yield from (lag, event_lag, tiers, errors)
 
 
 class Metrics:
@@ -18,6 +66,18 @@ class Metrics:
 
     def __init__(self, input_kinds: list[str]) -> None:
         self.registry = CollectorRegistry()
+        self.processing = Histogram(
+            "abm_processing_seconds",
+            "Time to decode, apply and store one input record",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.redis_flush = Histogram(
+            "abm_redis_flush_seconds",
+            "Time of one Redis view flush (a pipeline of every dirty account)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         events = Counter(
             "abm_events",
             "Input records by topic kind and outcome (applied, duplicate, dead_letter)",
@@ -33,6 +93,10 @@ class Metrics:
             "abm_dead_letters", "Dead letters by reason", ["reason"], registry=self.registry
         )
         self.dead_letters = {r: dead.labels(r.value) for r in DeadLetterReason}
+
+    def watch(self, live: Callable[[], Live]) -> None:
+        """Serve the figures `live()` reads at every scrape."""
+        self.registry.register(_LiveCollector(live))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

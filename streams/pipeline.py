@@ -7,6 +7,7 @@ import faust
 from faust.types import TP
 
 from streams.config import Rules, Settings
+from streams.logic.lag import Sample
 from streams.metrics import Metrics
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
@@ -36,6 +37,8 @@ class Pipeline:
     """Newest event time applied per partition: 'now' for the timer in event-clock mode."""
     read_to: dict[TP, int] = field(default_factory=dict)
     """Highest input offset read per topic-partition in this run (see agents/watchdog)."""
+    progress: dict[TP, Sample] = field(default_factory=dict)
+    """The watchdog's last (next offset to read, high-water mark) per owned input partition."""
 
     @property
     def rules(self) -> Rules:

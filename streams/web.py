@@ -1,10 +1,12 @@
 """Worker HTTP: liveness, readiness (after table recovery), metrics, an account's JSON view."""
 
+import time
 from typing import Any
 
 from faust.web import Request, Response, View
 
 from streams.logic.views import account_snapshot
+from streams.metrics import Live
 from streams.pipeline import Pipeline
 
 __all__ = ["is_ready", "register_web"]
@@ -21,8 +23,30 @@ def is_ready(p: Pipeline) -> bool:
     return bool(app.consumer.assignment())
 
 
+def live_figures(p: Pipeline) -> Live:
+    """What /metrics reads from the worker at scrape time: lag from the consumer's own
+    fetches, event-time lag from stream time, tiers from the KPI partials."""
+    live = Live(redis_write_errors=p.view.errors)
+    inputs = {t.get_topic_name() for t in p.inputs.values()}
+    for tp in p.app.consumer.assignment():
+        highwater = p.app.consumer.highwater(tp)
+        if tp.topic in inputs and highwater is not None:
+            live.consumer_lag[tp.topic, tp.partition] = max(
+                0, highwater - p.read_to.get(tp, -1) - 1
+            )
+    now = time.time()
+    live.event_time_lag_s = {part: now - at / 1000 for part, at in p.stream_time.items() if at}
+    for partial in p.view.kpis.rollup.partials.values():
+        for key, value in partial.items():
+            tier, _, name = key.partition("|")
+            if name == "accounts":
+                live.tier_accounts[int(tier)] = live.tier_accounts.get(int(tier), 0) + value
+    return live
+
+
 def register_web(p: Pipeline) -> None:
     app = p.app
+    p.metrics.watch(lambda: live_figures(p))
 
     @app.page("/health")
     class Health(View):

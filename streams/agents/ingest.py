@@ -1,6 +1,7 @@
 """One agent per input topic; all share the account table, keyed and partitioned alike."""
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
@@ -35,6 +36,7 @@ def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN2
     applied_n = p.metrics.events[kind, "applied"]
     duplicate_n = p.metrics.events[kind, "duplicate"]
     rejected_n = p.metrics.events[kind, "dead_letter"]
+    processing = p.metrics.processing
 
     async def ingest(stream: AsyncIterator) -> None:
         async for event in stream.events():  # type: ignore[attr-defined]
@@ -43,6 +45,7 @@ def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN2
                 message.topic, message.partition, message.offset, int(message.timestamp * 1000)
             )
             note_read(p, message.tp, message.offset)
+            started = time.perf_counter()
             try:
                 decoded = decode(model, event.key, event.value)
                 campaign = _is_campaign(decoded)
@@ -66,6 +69,7 @@ def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN2
                 commit_campaign(p, applied)
             else:
                 await commit(p, applied)
+            processing.observe(time.perf_counter() - started)
 
     return ingest
 

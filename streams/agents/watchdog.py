@@ -85,10 +85,15 @@ def register_watchdog(p: Pipeline) -> None:
     async def watch_progress() -> None:
         if not is_ready(p):  # recovering or rebalancing: positions are not ours yet
             history.clear()
+            p.progress.clear()
             return
-        for tp in sorted(tp for tp in p.app.consumer.assignment() if tp.topic in names):
+        owned = sorted(tp for tp in p.app.consumer.assignment() if tp.topic in names)
+        for tp in set(p.progress) - set(owned):
+            del p.progress[tp]
+        for tp in owned:
             if (sample := await _sample(p, tp)) is None:
                 continue
+            p.progress[tp] = sample
             if (read_to := p.read_to.get(tp)) is not None:
                 _stop_if_rewound(p, tp, read_to)
             samples = history.setdefault(tp, deque(maxlen=window))

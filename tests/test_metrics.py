@@ -1,0 +1,81 @@
+"""/metrics on a live worker agrees with what the test sent and what the worker published."""
+
+import time
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from tests.harness import (
+    launch,
+    metric_sum,
+    pipeline_settings,
+    read_all,
+    read_metrics,
+    send_rows,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+NOW = int(time.time() * 1000)
+ACCOUNTS = [f"m-{n}" for n in range(12)]
+
+
+def rows() -> list[tuple[str, dict]]:
+    out: list[tuple[str, dict]] = [
+        ("accounts", {"account_id": a, "name": a, "fit_score": 40 + 5 * n, "expected_acv": 60_000})
+        for n, a in enumerate(ACCOUNTS)
+    ]
+    for n, account in enumerate(ACCOUNTS):
+        for k in range(n + 1):
+            event = {
+                "event_id": f"{account}-{k}",
+                "account_id": account,
+                "contact_id": f"c{k % 3}",
+                "channel": "web",
+                "action": "page_view" if k % 2 else "content_download",
+                "occurred_at": NOW - 3_600_000 * (n + 1) + 60_000 * k,
+            }
+            out.append(("engagement", event))
+            if k == 0:
+                out.append(("engagement", event))  # a duplicate delivery
+    return out
+
+
+def test_metrics_match_what_went_in_and_out(stack):
+    settings, env = pipeline_settings(stack, clock="event", watchdog_interval_s=0.5)
+    worker = launch(settings, env, "metrics")
+    try:
+        sent = rows()
+        send_rows(settings, sent)
+        duplicates = len(ACCOUNTS)
+
+        def settled():
+            m = read_metrics(settings)
+            done = metric_sum(m, "abm_events_total") == len(sent)
+            counted = metric_sum(m, "abm_tier_accounts") == len(ACCOUNTS)  # at the next flush
+            return done and counted and metric_sum(m, "abm_consumer_lag") == 0 and m
+
+        metrics = wait_until(settled, 60, "every record and account counted, no lag")
+        assert metric_sum(metrics, "abm_events_total", outcome="duplicate") == duplicates
+        assert metric_sum(metrics, "abm_events_total", outcome="applied") == len(sent) - duplicates
+        assert metric_sum(metrics, "abm_events_total", outcome="dead_letter") == 0
+        assert metric_sum(metrics, "abm_processing_seconds_count") == len(sent)
+        lag_series = {ls for (n, ls) in metrics if n == "abm_consumer_lag"}
+        assert len(lag_series) == 5 * settings.partitions  # every input partition, owned
+        changes = read_all(settings, settings.topics.tier_changes)
+        assert metric_sum(metrics, "abm_outputs_total", output="tier_change") == len(changes)
+        assert metric_sum(metrics, "abm_redis_write_errors_total") == 0
+
+        partitioner, everything = DefaultPartitioner(), list(range(settings.partitions))
+        newest: dict[int, int] = {}
+        for kind, event in sent:
+            if kind == "engagement":
+                part = partitioner(event["account_id"].encode(), everything, everything)
+                newest[part] = max(newest.get(part, 0), event["occurred_at"])
+        scraped_at = time.time()
+        for part, at in newest.items():
+            lag = metric_sum(metrics, "abm_event_time_lag_seconds", partition=str(part))
+            assert scraped_at - at / 1000 - 60 < lag <= scraped_at - at / 1000 + 1
+    finally:
+        assert worker.stop() == 0
