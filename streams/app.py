@@ -12,6 +12,7 @@ from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
 from streams.agents.watchdog import register_watchdog
 from streams.config import Settings
 from streams.fetch_wait import set_fetch_max_wait
+from streams.kafka import faust_credentials
 from streams.logic.state import AccountState
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     app = faust.App(
         settings.app_id,
         broker=settings.kafka_broker,
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         processing_guarantee="at_least_once",

@@ -126,10 +126,10 @@ def tail(
 @click.argument("account_id")
 def account(account_id: str) -> None:
     """Print an account's snapshot from Redis as JSON."""
-    from redis import Redis
+    from streams.redis_conn import sync_redis
 
     settings = _settings()
-    client = Redis.from_url(settings.redis_url, decode_responses=True)
+    client = sync_redis(settings, decode_responses=True)
     snapshot = client.hgetall(f"{settings.redis_prefix}account:{account_id}")
     if not snapshot:
         raise click.ClickException(f"no snapshot for account {account_id!r} in Redis")
@@ -140,16 +140,16 @@ def account(account_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The whole report (with daily series).")
 def kpis(as_json: bool) -> None:
     """Print the ABM KPIs, overall and per tier, summed from every partition's partial."""
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
     from streams.kpi_table import kpi_table
+    from streams.redis_conn import async_redis
     from streams.sinks.kpi_view import read_report
 
     settings = _settings()
 
     async def read() -> dict:
-        client = Redis.from_url(settings.redis_url, socket_timeout=5)
+        client = async_redis(settings, socket_timeout=5)
         try:
             return await read_report(client, settings, settings.rules)
         finally:

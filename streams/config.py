@@ -7,6 +7,7 @@ candidate rule set is a file that replay and backtest can load beside the live o
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -24,6 +25,7 @@ from schemas.inputs import Action
 __all__ = [
     "ConfigError",
     "Icp",
+    "KafkaSecurity",
     "Rules",
     "Settings",
     "SurgeRules",
@@ -268,6 +270,38 @@ class Webhook(_Strict):
         return self
 
 
+class KafkaSecurity(_Strict):
+    """How clients authenticate to Kafka: TLS, SASL or both (PLAINTEXT for the embedded broker)."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ca_file: Path | None = Field(default=None, description="CA bundle (default: the system's)")
+    cert_file: Path | None = Field(default=None, description="client certificate for mutual TLS")
+    key_file: Path | None = None
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol.endswith("SSL")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"{self.protocol} needs sasl_username and sasl_password")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file")
+        return self
+
+
 class Settings(BaseSettings):
     """Process settings. Production defaults; tests and the demo shorten the timeouts."""
 
@@ -277,7 +311,14 @@ class Settings(BaseSettings):
 
     app_id: str = "abm-signals"
     kafka_broker: str = "kafka://127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_security: KafkaSecurity = KafkaSecurity()
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="redis:// or rediss:// (TLS); put the password in redis_password, not here",
+    )
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_ca_file: Path | None = None
     redis_prefix: str = "abm:"
     partitions: Annotated[int, Field(ge=1, le=1024)] = 4
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
@@ -317,6 +358,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if urlsplit(self.redis_url).password:
+            raise ValueError(
+                "redis_url carries a password: set ABM_REDIS_PASSWORD instead, so it is "
+                "never printed with the URL"
+            )
         if self.heartbeat_interval_s * 3 > self.session_timeout_s:
             raise ValueError(
                 f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be at most a third "

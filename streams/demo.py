@@ -11,8 +11,6 @@ from pathlib import Path
 
 import click
 import orjson
-from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
 from schemas.outputs import SurgeAlert
 from streams.admin import ensure_topics
@@ -20,6 +18,7 @@ from streams.config import Settings
 from streams.embedded import EmbeddedStack, free_port
 from streams.io import Keyed, owner_key, produce, read_topic
 from streams.logic.notify import message
+from streams.redis_conn import async_redis, sync_redis
 from streams.sinks.kpi_view import read_report
 from streams.supervise import start_worker, wait_for_stop
 
@@ -205,7 +204,7 @@ def _wait_for_view(
     settings: Settings, field: str, expected: dict[str, str], timeout: float = 15.0
 ) -> None:
     """Until Redis shows `field` of every account as expected (the view flushes on a timer)."""
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = sync_redis(settings, decode_responses=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         shown = {a: redis.hget(f"{settings.redis_prefix}account:{a}", field) for a in expected}
@@ -215,7 +214,7 @@ def _wait_for_view(
 
 
 def _summary(settings: Settings, accounts: list[str]) -> None:
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = sync_redis(settings, decode_responses=True)
     click.echo("\nAccount snapshots in Redis (abm account ID shows one):")
     for account_id in accounts:
         h = redis.hgetall(f"{settings.redis_prefix}account:{account_id}")
@@ -231,7 +230,7 @@ def _kpi_summary(settings: Settings, timeout: float = 15.0) -> None:
     """The headline KPIs once the scenario's deals and spend are counted."""
 
     async def read() -> dict:
-        client = AsyncRedis.from_url(settings.redis_url)
+        client = async_redis(settings)
         try:
             return await read_report(client, settings, settings.rules)
         finally:

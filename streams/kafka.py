@@ -1,10 +1,15 @@
-"""aiokafka connection options from settings, shared by the admin, producer and readers."""
+"""Kafka connection options from settings, shared by the admin, producers, readers and Faust."""
 
+import ssl
 from typing import Any
 
-from streams.config import Settings
+import faust
+from aiokafka.helpers import create_ssl_context
+from faust.types.auth import CredentialsT
 
-__all__ = ["bootstrap_servers", "client_options"]
+from streams.config import KafkaSecurity, Settings
+
+__all__ = ["bootstrap_servers", "client_options", "faust_credentials"]
 
 
 def bootstrap_servers(settings: Settings) -> str:
@@ -13,5 +18,42 @@ def bootstrap_servers(settings: Settings) -> str:
     return ",".join(h.strip() for h in hosts.replace(";", ",").split(",") if h.strip())
 
 
+def _ssl_context(security: KafkaSecurity) -> ssl.SSLContext | None:
+    if not security.tls:
+        return None
+    return create_ssl_context(
+        cafile=security.ca_file, certfile=security.cert_file, keyfile=security.key_file
+    )
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap_servers": bootstrap_servers(settings), "client_id": settings.app_id}
+    security = settings.kafka_security
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers(settings),
+        "client_id": settings.app_id,
+        "security_protocol": security.protocol,
+        "ssl_context": _ssl_context(security),
+    }
+    if security.sasl:
+        assert security.sasl_password is not None  # checked by KafkaSecurity
+        options |= {
+            "sasl_mechanism": security.sasl_mechanism,
+            "sasl_plain_username": security.sasl_username,
+            "sasl_plain_password": security.sasl_password.get_secret_value(),
+        }
+    return options
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
+    """The same security for the worker's own clients (Faust takes credentials objects)."""
+    security = settings.kafka_security
+    context = _ssl_context(security)
+    if security.sasl:
+        assert security.sasl_password is not None
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=security.sasl_mechanism,
+        )
+    return faust.SSLCredentials(context) if context is not None else None

@@ -19,6 +19,7 @@ from streams.config import Rules, Settings
 from streams.logic.kpis import contribution, spend_contribution
 from streams.logic.state import AccountState
 from streams.logic.views import account_snapshot
+from streams.redis_conn import async_redis
 from streams.sinks.kpi_view import KpiView
 
 __all__ = ["RedisView"]
@@ -62,7 +63,7 @@ class _Rank:
 
 class RedisView:
     def __init__(self, settings: Settings, rules: Rules) -> None:
-        self.redis: Redis = Redis.from_url(settings.redis_url, socket_timeout=5)
+        self.redis: Redis = async_redis(settings, socket_timeout=5)
         self.prefix = settings.redis_prefix
         self.rules = rules
         self.stream_maxlen = settings.alerts_stream_maxlen

@@ -1,0 +1,82 @@
+"""Kafka SASL/TLS and Redis auth/TLS settings: validated, applied, and never printed."""
+
+import ssl
+import subprocess
+
+import pytest
+import redis
+
+from streams.config import ConfigError, load_settings
+from streams.embedded import _redis_binary, free_port, wait_for_port
+from streams.kafka import client_options, faust_credentials
+from streams.redis_conn import sync_redis
+
+SECRET = "correct-horse-battery-staple"
+
+
+def test_sasl_needs_a_username_and_password(monkeypatch):
+    monkeypatch.setenv("ABM_KAFKA_SECURITY__PROTOCOL", "SASL_SSL")
+    with pytest.raises(ConfigError, match="SASL_SSL needs sasl_username and sasl_password"):
+        load_settings()
+
+
+def test_tls_files_must_exist(monkeypatch, tmp_path):
+    monkeypatch.setenv("ABM_KAFKA_SECURITY__PROTOCOL", "SSL")
+    monkeypatch.setenv("ABM_KAFKA_SECURITY__CA_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match=r"kafka_security: .*ca_file .*missing.pem is not a file"):
+        load_settings()
+
+
+def test_sasl_ssl_reaches_every_client_and_the_secret_is_never_printed(monkeypatch):
+    monkeypatch.setenv("ABM_KAFKA_SECURITY__PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("ABM_KAFKA_SECURITY__SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("ABM_KAFKA_SECURITY__SASL_USERNAME", "abm")
+    monkeypatch.setenv("ABM_KAFKA_SECURITY__SASL_PASSWORD", SECRET)
+    monkeypatch.setenv("ABM_REDIS_PASSWORD", SECRET)
+    settings = load_settings()
+    options = client_options(settings)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_password"] == SECRET
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    credentials = faust_credentials(settings)
+    assert credentials.password == SECRET
+    assert credentials.mechanism.value == "SCRAM-SHA-512"
+    assert credentials.ssl_context is not None
+    for shown in (repr(settings), str(settings), settings.model_dump_json(), repr(credentials)):
+        assert SECRET not in shown
+
+
+def test_a_password_in_the_redis_url_is_refused_without_echoing_it(monkeypatch):
+    monkeypatch.setenv("ABM_REDIS_URL", f"redis://abm:{SECRET}@127.0.0.1:6379/0")
+    with pytest.raises(ConfigError, match="set ABM_REDIS_PASSWORD instead") as caught:
+        load_settings()
+    assert SECRET not in str(caught.value)
+
+
+def test_redis_auth_against_a_real_server_that_requires_it(monkeypatch):
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            _redis_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--requirepass",
+            SECRET,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, server, "redis-server", 10)
+        monkeypatch.setenv("ABM_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+        with pytest.raises(redis.AuthenticationError):
+            sync_redis(load_settings()).ping()
+        monkeypatch.setenv("ABM_REDIS_PASSWORD", SECRET)
+        assert sync_redis(load_settings()).ping()
+    finally:
+        server.terminate()
+        server.wait(10)
