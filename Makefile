@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker bench-surges reliability clean
+.PHONY: demo test lint schemas stack worker bench-surges reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,19 @@ stack: $(STAMP)
 
 worker: $(STAMP)
 	$(BIN)/abm worker
+
+# Chart.js for the dashboard, vendored (committed) so the page works offline: this refetches
+# the pinned release from the npm registry and checks it against the pinned hash.
+CHARTJS := 4.6.1
+CHARTJS_SHA256 := 9345dacdf4bb4c5d40321f4b9aafab6fe676d37a534fc0bc2d17c4c4e29c4f00
+vendor:
+	rm -rf .vendor && mkdir .vendor
+	cd .vendor && npm pack --silent chart.js@$(CHARTJS) >/dev/null
+	echo "$(CHARTJS_SHA256)  .vendor/chart.js-$(CHARTJS).tgz" | sha256sum -c -
+	tar -xzf .vendor/chart.js-$(CHARTJS).tgz -C .vendor
+	cp .vendor/package/dist/chart.umd.min.js streams/dashboard/static/chart.umd.min.js
+	cp .vendor/package/LICENSE.md streams/dashboard/static/chart.js-LICENSE.md
+	rm -rf .vendor
 
 clean:
 	rm -rf $(VENV) .abm-data test-artifacts .pytest_cache .ruff_cache .hypothesis

@@ -11,6 +11,7 @@ from streams.agents.emit import reject_alert, resend_outboxes
 from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
 from streams.agents.watchdog import register_watchdog
 from streams.config import Settings
+from streams.dashboard.pages import register_dashboard
 from streams.fetch_wait import set_fetch_max_wait
 from streams.kafka import faust_credentials
 from streams.logic.state import AccountState
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     register_view_flush(pipeline)
     register_webhook(pipeline)
     register_web(pipeline)
+    register_dashboard(pipeline)
     register_watchdog(pipeline)
     return app, pipeline
 

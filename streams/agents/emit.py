@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert
+from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
 from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
 from streams.logic.state import AccountState
@@ -53,6 +53,8 @@ async def commit(p: Pipeline, applied: Applied) -> None:
         p.advance(state.partition, state.clock)
     for entry in new:
         await send_entry(p, state.account_id, entry)
+    if applied.change is not None:
+        p.view.change(applied.change)
     for alert in applied.alerts:
         alert_sinks(p, alert)
         if p.webhook is not None and not p.webhook.offer(alert):
@@ -94,6 +96,8 @@ async def resend_outboxes(p: Pipeline, states: list[AccountState]) -> int:
             await send_entry(p, state.account_id, entry)
             if entry[1] == SURGE_ALERT:
                 alert_sinks(p, SurgeAlert.model_validate_json(entry[2]))
+            else:
+                p.view.change(TierChange.model_validate_json(entry[2]))
             sent += 1
     return sent
 

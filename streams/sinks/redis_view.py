@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from schemas.outputs import SurgeAlert
+from schemas.outputs import SurgeAlert, TierChange
 from streams.config import Rules, Settings
 from streams.logic.kpis import contribution, spend_contribution
 from streams.logic.state import AccountState
@@ -27,6 +27,8 @@ __all__ = ["RedisView"]
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
+CHANGES_MAXLEN = 1000
+"""Recent tier changes kept in Redis for people (the topic is the record for systems)."""
 ALERT_MEMORY_S = 7 * 86_400
 """How long an alert_id is remembered: far longer than any redelivery takes."""
 
@@ -70,6 +72,7 @@ class RedisView:
         self.dirty: dict[str, AccountState] = {}
         self.campaigns: dict[str, AccountState] = {}
         self.alerts: list[SurgeAlert] = []
+        self.changes: list[TierChange] = []
         self.kpis = KpiView(settings, rules)
         self._add_alert_once = self.redis.register_script(_ADD_ALERT_ONCE)
         self.errors = 0
@@ -96,6 +99,12 @@ class RedisView:
         if len(self.alerts) > self.stream_maxlen:
             del self.alerts[: len(self.alerts) - self.stream_maxlen]
 
+    def change(self, change: TierChange) -> None:
+        """Queue a tier change for the capped stream of recent changes (the dashboard's)."""
+        self.changes.append(change)
+        if len(self.changes) > CHANGES_MAXLEN:
+            del self.changes[: len(self.changes) - CHANGES_MAXLEN]
+
     def account_key(self, account_id: str) -> str:
         return f"{self.prefix}account:{account_id}"
 
@@ -106,6 +115,10 @@ class RedisView:
     @property
     def alerts_key(self) -> str:
         return f"{self.prefix}alerts"
+
+    @property
+    def changes_key(self) -> str:
+        return f"{self.prefix}changes"
 
     @property
     def surge_rank_key(self) -> str:
@@ -129,6 +142,7 @@ class RedisView:
         batch = {i: self.dirty.pop(i) for i in list(self.dirty)[:max_batch]}
         campaigns = {i: self.campaigns.pop(i) for i in list(self.campaigns)[:max_batch]}
         alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
+        changes, self.changes = self.changes, []
         pipe = self.redis.pipeline(transaction=False)
         pipe.exists(self.sentinel_key)
         pipe.set(self.sentinel_key, "1")
@@ -157,10 +171,18 @@ class RedisView:
                 ],
                 client=pipe,
             )
+        for change in changes:
+            pipe.xadd(
+                self.changes_key,
+                {"account_id": change.account_id, "change": change.model_dump_json()},
+                maxlen=CHANGES_MAXLEN,
+                approximate=True,
+            )
         try:
             held = (await pipe.execute())[0]
             await self.kpis.flush(self.redis)
         except (RedisError, OSError) as exc:
+            self.changes[:0] = changes
             self._failed(batch, campaigns, alerts, exc)
             return 0
         self._backoff_s = 0.0

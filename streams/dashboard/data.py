@@ -1,0 +1,108 @@
+"""What the dashboard shows, read from Redis (the view) and the broker (lag) alone.
+
+Any worker serves the whole picture: the KPIs are summed over every partition's partial
+and the lag is the group's, read from the broker, not this worker's share.
+"""
+
+from collections import deque
+from typing import Any
+
+import orjson
+from aiokafka.errors import KafkaError
+from redis.asyncio import Redis
+
+from streams.config import Settings
+from streams.lag import LagReadError, read_offsets
+from streams.logic.lag import Sample, evaluate, lag_of
+from streams.sinks.kpi_view import read_report
+
+__all__ = ["LagWatch", "dashboard_data"]
+
+TOP_SURGING = 10
+RECENT_CHANGES = 20
+ALERTS_SCANNED = 500
+
+
+class LagWatch:
+    """The group's offsets sampled at each dashboard refresh; status from the last few."""
+
+    def __init__(self, settings: Settings, samples: int = 3) -> None:
+        self.settings = settings
+        self.topics = [*settings.topics.inputs(), settings.topics.clock]
+        self.history: dict[tuple[str, int], deque[Sample]] = {}
+        self.samples = samples
+
+    async def read(self) -> dict[str, Any]:
+        try:
+            offsets = await read_offsets(self.settings, self.settings.app_id, self.topics, 5.0)
+        except (KafkaError, LagReadError, OSError, TimeoutError) as exc:
+            return {"error": f"cannot read offsets: {exc}", "partitions": []}
+        rows = []
+        for o in offsets:
+            history = self.history.setdefault((o.topic, o.partition), deque(maxlen=self.samples))
+            history.append(o.sample)
+            rows.append(
+                {
+                    "topic": o.topic,
+                    "partition": o.partition,
+                    "committed": o.sample.committed,
+                    "highwater": o.sample.highwater,
+                    "lag": lag_of(o.sample),
+                    "status": str(evaluate(history)),
+                }
+            )
+        return {"error": None, "partitions": rows}
+
+
+async def _surging(redis: Redis, prefix: str) -> list[dict[str, Any]]:
+    """Top accounts by surge strength, each with its latest alert's evidence."""
+    ranked = await redis.zrevrange(f"{prefix}rank:surge", 0, TOP_SURGING - 1, withscores=True)
+    if not ranked:
+        return []
+    latest: dict[str, dict] = {}
+    for _id, fields in await redis.xrevrange(f"{prefix}alerts", count=ALERTS_SCANNED):
+        account = fields[b"account_id"].decode()
+        latest.setdefault(account, orjson.loads(fields[b"alert"]))
+    pipe = redis.pipeline(transaction=False)
+    for member, _ in ranked:
+        pipe.hmget(f"{prefix}account:{member.decode()}", "name", "tier", "owner", "surging")
+    out = []
+    for (member, strength), (name, tier, owner, kinds) in zip(
+        ranked, await pipe.execute(), strict=True
+    ):
+        account = member.decode()
+        out.append(
+            {
+                "account_id": account,
+                "name": (name or b"").decode() or account,
+                "tier": int(tier or 0),
+                "owner": (owner or b"").decode() or None,
+                "kinds": (kinds or b"").decode(),
+                "strength": strength,
+                "alert": latest.get(account),
+            }
+        )
+    return out
+
+
+async def _changes(redis: Redis, prefix: str) -> list[dict[str, Any]]:
+    """The latest tier changes to arrive, repeats (outputs are at least once) dropped,
+    newest event time first."""
+    seen, out = set(), []
+    for _id, fields in await redis.xrevrange(f"{prefix}changes", count=RECENT_CHANGES * 3):
+        change = orjson.loads(fields[b"change"])
+        if (key := (change["account_id"], change["version"])) not in seen:
+            seen.add(key)
+            out.append(change)
+    return sorted(out[:RECENT_CHANGES], key=lambda c: c["changed_at"], reverse=True)
+
+
+async def dashboard_data(redis: Redis, settings: Settings, lag: LagWatch) -> dict[str, Any]:
+    kpis = await read_report(redis, settings, settings.rules)
+    return {
+        "kpis": kpis,
+        "tiers": {tier: scope["accounts"] for tier, scope in kpis["tiers"].items()},
+        "surging": await _surging(redis, settings.redis_prefix),
+        "changes": await _changes(redis, settings.redis_prefix),
+        "lag": await lag.read(),
+    }

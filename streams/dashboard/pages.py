@@ -1,0 +1,51 @@
+"""The dashboard's HTTP pages on the worker: the page, its data, and its vendored assets.
+
+The charting library (Chart.js) is vendored in static/ (`make vendor` fetches the pinned
+release from the npm registry and checks its hash), so the page works offline.
+"""
+
+from pathlib import Path
+
+import orjson
+from faust.web import Request, Response, View
+from redis.exceptions import RedisError
+
+from streams.dashboard.data import LagWatch, dashboard_data
+from streams.pipeline import Pipeline
+
+__all__ = ["register_dashboard"]
+
+STATIC = Path(__file__).parent / "static"
+ASSETS = {
+    "chart.umd.min.js": "text/javascript",
+    "dashboard.js": "text/javascript",
+    "dashboard.css": "text/css",
+}
+
+
+def register_dashboard(p: Pipeline) -> None:
+    app = p.app
+    lag = LagWatch(p.settings)
+    assets = {name: (STATIC / name).read_bytes() for name in ASSETS}
+    index = (STATIC / "index.html").read_bytes()
+
+    @app.page("/dashboard")
+    class Dashboard(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(index, content_type="text/html")
+
+    @app.page("/dashboard/data")
+    class DashboardData(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                data = await dashboard_data(p.view.redis, p.settings, lag)
+            except (RedisError, OSError) as exc:
+                return self.json({"error": f"cannot read the view from Redis: {exc}"}, status=503)
+            return self.bytes(orjson.dumps(data), content_type="application/json")
+
+    @app.page("/dashboard/static/{name}")
+    class Asset(View):
+        async def get(self, request: Request, name: str) -> Response:
+            if name not in assets:
+                return self.json({"error": f"no asset {name!r}"}, status=404)
+            return self.bytes(assets[name], content_type=ASSETS[name])

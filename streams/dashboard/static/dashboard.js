@@ -1,0 +1,138 @@
+// The dashboard: polls /dashboard/data and draws it. Text goes in with textContent only:
+// account names, owners and topics come from input events and are never trusted as HTML.
+"use strict";
+
+const REFRESH_MS = 5000;
+const charts = {};
+
+function pick(obj, path) {
+  return path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+}
+
+function format(value, kind) {
+  if (value === null || value === undefined) return "–";
+  switch (kind) {
+    case "money": return value.toLocaleString("en-US", { maximumFractionDigits: 0 });
+    case "percent": return (value * 100).toFixed(1) + "%";
+    case "days": return value.toFixed(1) + " d";
+    case "ratio": return value.toFixed(2) + "x";
+    default: return value.toLocaleString("en-US");
+  }
+}
+
+function cell(row, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  row.appendChild(td);
+  return td;
+}
+
+function fillTable(id, rows, columns) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren();
+  for (const item of rows) {
+    const tr = document.createElement("tr");
+    for (const column of columns) {
+      const [text, className] = column(item);
+      cell(tr, text, className);
+    }
+    body.appendChild(tr);
+  }
+}
+
+function drawChart(id, type, labels, datasets, options = {}) {
+  if (!charts[id]) {
+    charts[id] = new Chart(document.getElementById(id), {
+      type,
+      data: { labels, datasets },
+      options: { animation: false, maintainAspectRatio: false, ...options },
+    });
+    return;
+  }
+  const chart = charts[id];
+  chart.data.labels = labels;
+  datasets.forEach((d, i) => { chart.data.datasets[i].data = d.data; });
+  chart.update();
+}
+
+function evidence(alert) {
+  if (!alert) return "";
+  const parts = [];
+  if (alert.kind === "intent") {
+    parts.push(alert.topics.map((t) => `${t.topic} ${t.score}`).join(", "));
+  } else {
+    parts.push(`${alert.score} pts in 7d vs ${alert.baseline.toFixed(1)}/wk`);
+  }
+  if (alert.ratio) parts.push(`${alert.ratio.toFixed(1)}x`);
+  parts.push(`${alert.engaged_contacts} contacts`);
+  const channels = alert.top_channels.map((c) => c.channel).join("/");
+  if (channels) parts.push(channels);
+  return parts.join(" · ");
+}
+
+function render(data) {
+  const kpis = data.kpis;
+  document.getElementById("as-of").textContent = `as of ${kpis.as_of}`;
+  document.getElementById("as-of").dataset.value = kpis.as_of;
+  for (const tile of document.querySelectorAll(".tile")) {
+    const value = pick(kpis, tile.dataset.kpi);
+    tile.dataset.value = JSON.stringify(value === undefined ? null : value);
+    tile.querySelector("p").textContent = format(value, tile.dataset.format);
+  }
+  const tiers = ["1", "2", "3", "0"];
+  drawChart("chart-tiers", "bar", ["Tier 1", "Tier 2", "Tier 3", "Untiered"],
+    [{ label: "accounts", data: tiers.map((t) => data.tiers[t] || 0), backgroundColor: ["#1e7d32", "#3d6fb6", "#b26a00", "#9aa3b5"] }],
+    { plugins: { legend: { display: false } } });
+  const days = Object.keys(kpis.daily);
+  const series = (name) => days.map((d) => kpis.daily[d][name]);
+  drawChart("chart-engagement", "line", days, [
+    { label: "engaged accounts", data: series("engaged_accounts"), borderColor: "#3d6fb6" },
+    { label: "engagement points", data: series("engagement_points"), borderColor: "#1e7d32", yAxisID: "y1" },
+  ], { scales: { y1: { position: "right", grid: { drawOnChartArea: false } } } });
+  drawChart("chart-pipeline", "bar", days, [
+    { label: "opportunities created", data: series("opportunities_created"), backgroundColor: "#3d6fb6" },
+    { label: "won revenue", data: series("won_revenue"), backgroundColor: "#1e7d32", yAxisID: "y1" },
+  ], { scales: { y1: { position: "right", grid: { drawOnChartArea: false } } } });
+  drawChart("chart-winrate", "line", days, [
+    { label: "win rate", data: series("win_rate"), borderColor: "#b26a00", spanGaps: true },
+  ], { scales: { y: { min: 0, max: 1 } } });
+  fillTable("surging", data.surging, [
+    (s) => [s.name],
+    (s) => [String(s.tier)],
+    (s) => [s.owner || ""],
+    (s) => [s.kinds],
+    (s) => [s.strength.toFixed(2)],
+    (s) => [evidence(s.alert)],
+  ]);
+  fillTable("changes", data.changes, [
+    (c) => [c.changed_at.replace("T", " ").replace(/\.\d+Z|Z/, "")],
+    (c) => [c.account_id],
+    (c) => [`${c.previous_tier} → ${c.tier}`],
+    (c) => [c.rule],
+  ]);
+  document.getElementById("lag-error").textContent = data.lag.error || "";
+  fillTable("lag", data.lag.partitions.filter((p) => p.highwater > 0), [
+    (p) => [p.topic],
+    (p) => [String(p.partition)],
+    (p) => [p.committed === null ? "–" : String(p.committed)],
+    (p) => [String(p.highwater)],
+    (p) => [String(p.lag)],
+    (p) => [p.status, `status-${p.status}`],
+  ]);
+  document.body.dataset.loaded = "true";
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("/dashboard/data", { cache: "no-store" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    render(await response.json());
+    document.getElementById("status").textContent = "";
+  } catch (error) {
+    document.getElementById("status").textContent = `refresh failed: ${error.message}`;
+  }
+  setTimeout(refresh, REFRESH_MS);
+}
+
+refresh();
