@@ -224,12 +224,21 @@ def schemas(check: bool, out: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--exit-after", is_flag=True, help="Stop once the scenario has played out.")
-def demo(exit_after: bool) -> None:
-    """Start the embedded stack and a worker, play a scripted scenario, show tier changes."""
+@click.option("--accounts", type=click.IntRange(10, 100_000), default=2000, show_default=True)
+@click.option("--days", type=click.IntRange(7, 365), default=60, show_default=True)
+@click.option(
+    "--live-minutes",
+    type=click.FloatRange(0, 24 * 60),
+    default=30,
+    show_default=True,
+    help="How long to keep sending live traffic after the history (then it just serves).",
+)
+@click.option("--exit-after", is_flag=True, help="Stop once the history is loaded.")
+def demo(accounts: int, days: int, live_minutes: float, exit_after: bool) -> None:
+    """Embedded stack + worker + synthetic ABM history, then live traffic and alerts."""
     from streams.demo import run_demo
 
-    run_demo(keep_running=not exit_after)
+    run_demo(accounts, days, live_minutes, keep_running=not exit_after)
 
 
 def main() -> None:

@@ -11,10 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.embedded import die_with_parent
 
-__all__ = ["ChildWorker", "is_ready", "start_worker", "wait_for_stop"]
+__all__ = ["ChildWorker", "is_ready", "processed_records", "start_worker", "wait_for_stop"]
+
+
+def processed_records(port: int) -> float:
+    """Input records the worker has finished with (applied, duplicate or dead-lettered)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "abm_events"
+        for sample in family.samples
+        if sample.name == "abm_events_total"
+    )
 
 
 def is_ready(port: int) -> bool:

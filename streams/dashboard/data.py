@@ -16,7 +16,7 @@ from streams.lag import LagReadError, read_offsets
 from streams.logic.lag import Sample, evaluate, lag_of
 from streams.sinks.kpi_view import read_report
 
-__all__ = ["LagWatch", "dashboard_data"]
+__all__ = ["LagWatch", "dashboard_data", "top_surging"]
 
 TOP_SURGING = 10
 RECENT_CHANGES = 20
@@ -54,9 +54,9 @@ class LagWatch:
         return {"error": None, "partitions": rows}
 
 
-async def _surging(redis: Redis, prefix: str) -> list[dict[str, Any]]:
-    """Top accounts by surge strength, each with its latest alert's evidence."""
-    ranked = await redis.zrevrange(f"{prefix}rank:surge", 0, TOP_SURGING - 1, withscores=True)
+async def top_surging(redis: Redis, prefix: str, n: int = TOP_SURGING) -> list[dict[str, Any]]:
+    """The `n` accounts surging hardest, each with its latest alert's evidence."""
+    ranked = await redis.zrevrange(f"{prefix}rank:surge", 0, n - 1, withscores=True)
     if not ranked:
         return []
     latest: dict[str, dict] = {}
@@ -102,7 +102,7 @@ async def dashboard_data(redis: Redis, settings: Settings, lag: LagWatch) -> dic
     return {
         "kpis": kpis,
         "tiers": {tier: scope["accounts"] for tier, scope in kpis["tiers"].items()},
-        "surging": await _surging(redis, settings.redis_prefix),
+        "surging": await top_surging(redis, settings.redis_prefix),
         "changes": await _changes(redis, settings.redis_prefix),
         "lag": await lag.read(),
     }

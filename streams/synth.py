@@ -1,0 +1,271 @@
+"""A synthetic but plausible ABM world for the demo: accounts, their buying signals, deals.
+
+Accounts get firmographics (most fit the default ICP, some do not), an expected deal size
+and an interest level that sets how much their people engage, with a weekly rhythm
+(weekends are quiet). Interested accounts research topics at an intent provider, open
+opportunities that move through the stages and close won or lost, and campaigns spend
+every week. A few accounts ramp up in the last days of history, and `live` keeps ramping
+new ones, so there are surges to alert on. Deterministic for a seed.
+"""
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["Row", "World"]
+
+Row = tuple[str, dict[str, Any]]
+"""(input kind, payload), as `abm produce` and the demo send them."""
+
+DAY = 86_400_000
+HOUR = 3_600_000
+PREFIXES = ["North", "Blue", "Iron", "Bright", "Silver", "Red", "Summit", "Harbor", "Atlas"]
+SUFFIXES = ["wind", "field", "stone", "point", "bridge", "works", "labs", "gate", "line"]
+FORMS = ["Inc", "Corp", "Group", "Systems", "Technologies", "Holdings"]
+INDUSTRIES = ["software", "fintech", "saas", "healthcare", "manufacturing", "retail", "energy"]
+COUNTRIES = ["US", "US", "US", "GB", "DE", "CA", "FR", "NL", "BR", "IN", "JP"]
+TOPICS = ["crm", "data platform", "marketing automation", "erp", "security", "analytics"]
+PROVIDERS = ["bombora", "g2", "6sense"]
+ACTIONS = [  # (action, channel, weight, seconds on site)
+    ("page_view", "web", 40, 60),
+    ("email_delivered", "email", 18, 0),
+    ("email_open", "email", 10, 0),
+    ("email_click", "email", 4, 0),
+    ("ad_impression", "ads", 14, 0),
+    ("ad_click", "ads", 2, 30),
+    ("social_like", "social", 3, 0),
+    ("social_share", "social", 1, 0),
+    ("content_download", "web", 3, 240),
+    ("form_submit", "web", 1, 90),
+    ("event_attended", "event", 1, 0),
+    ("meeting", "sales", 1, 0),
+]
+LEVELS = [(0.0, 35), (0.2, 35), (0.8, 22), (2.0, 8)]
+"""(engagement events per weekday, share of accounts): most accounts are quiet."""
+STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
+
+
+@dataclass
+class Account:
+    account_id: str
+    acv: float
+    level: float
+    contacts: list[str]
+    topics: list[str]
+    opportunities: int = 0
+    ramp_from: int | None = None
+    """Event time a surge ramp began: engagement x5 from several contacts, hot intent."""
+
+
+@dataclass
+class World:
+    seed: int = 7
+    accounts: int = 2000
+    days: int = 60
+    end: int = 0
+    """Epoch ms the history ends at (now, for the demo)."""
+    rng: random.Random = field(init=False)
+    book: list[Account] = field(init=False, default_factory=list)
+    pending: list[Row] = field(init=False, default_factory=list)
+    """Later stage events of open opportunities, sent on their own day."""
+    _n: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.start = (self.end // DAY - self.days) * DAY
+
+    def _id(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}-{self.seed}-{self._n}"
+
+    def profiles(self) -> list[Row]:
+        """One profile per account (firmographics; the rules compute fit), created here."""
+        rows = []
+        levels, shares = zip(*LEVELS, strict=True)
+        for n in range(self.accounts):
+            rng = self.rng
+            account_id = f"acct-{n:05d}"
+            name = f"{rng.choice(PREFIXES)}{rng.choice(SUFFIXES)} {rng.choice(FORMS)}"
+            acv = round(rng.lognormvariate(10.8, 0.8), -2)
+            (level,) = rng.choices(levels, shares)
+            self.book.append(
+                Account(
+                    account_id,
+                    acv,
+                    level,
+                    [f"{account_id}-c{k}" for k in range(rng.randint(2, 9))],
+                    rng.sample(TOPICS, 2),
+                )
+            )
+            rows.append(
+                (
+                    "accounts",
+                    {
+                        "account_id": account_id,
+                        "name": f"{name} {n}",
+                        "industry": rng.choice(INDUSTRIES),
+                        "country": rng.choice(COUNTRIES),
+                        "employees": int(rng.lognormvariate(6.5, 1.3)),
+                        "annual_revenue": round(rng.lognormvariate(17, 1.5), -3),
+                        "expected_acv": acv,
+                        "owner": f"rep{n % 12}@example.com",
+                    },
+                )
+            )
+        for account in self.rng.sample(self.book, max(1, self.accounts // 100)):
+            account.ramp_from = self.end - self.rng.randint(1, 4) * DAY
+        return rows
+
+    def history(self) -> Iterator[Row]:
+        """Every day's events up to `end`, day after day (event-time order, as a live feed
+        brings them)."""
+        for day in range(self.days + 1):
+            yield from sorted(self._day(self.start + day * DAY), key=lambda r: r[1]["occurred_at"])
+
+    def _day(self, day_start: int) -> list[Row]:
+        rng, rows = self.rng, []
+        weekend = datetime.fromtimestamp(day_start / 1000, UTC).weekday() >= 5
+        if datetime.fromtimestamp(day_start / 1000, UTC).weekday() == 0:
+            rows += self._spend(day_start)
+        for account in self.book:
+            ramping = account.ramp_from is not None and day_start + DAY > account.ramp_from
+            rate = account.level * (0.3 if weekend else 1.0) * (5 if ramping else 1)
+            for _ in range(_poisson(rng, rate)):
+                rows.append(self._engagement(account, day_start + rng.randrange(DAY)))
+            if account.level >= 0.8 and rng.random() < 0.12:
+                score = rng.randint(25, 62) + (25 if ramping else 0)
+                rows.append(self._intent(account, day_start + rng.randrange(DAY), min(score, 99)))
+            elif ramping and rng.random() < 0.5:
+                rows.append(self._intent(account, day_start + rng.randrange(DAY), 80))
+            if account.level >= 0.8 and rng.random() < 0.012 * account.level:
+                self.pending += self._opportunity(account, day_start + rng.randrange(DAY))
+        due = day_start + DAY
+        rows += [r for r in self.pending if r[1]["occurred_at"] < due]
+        self.pending = [r for r in self.pending if r[1]["occurred_at"] >= due]
+        return [r for r in rows if r[1]["occurred_at"] < self.end]
+
+    def live(self, now: int, events: int, ramp: bool) -> list[Row]:
+        """`events` engagement events from the last minute across the book (busier accounts
+        more often) and, if `ramp`, an account that starts surging now."""
+        rng = self.rng
+        cold = [a for a in self.book if a.ramp_from is None and a.level > 0]
+        rows: list[Row] = []
+        if ramp and cold:
+            ramp = rng.choice(cold)
+            ramp.ramp_from = now
+            contacts = ramp.contacts[:4]
+            rows += [self._engagement(ramp, now, contacts[k % len(contacts)]) for k in range(14)]
+            rows.append(self._intent(ramp, now, rng.randint(72, 95)))
+        weights = [a.level for a in self.book]
+        if any(weights):
+            for account in rng.choices(self.book, weights, k=events):
+                rows.append(self._engagement(account, now - rng.randrange(60_000)))
+        return rows
+
+    def _engagement(self, account: Account, at: int, contact: str | None = None) -> Row:
+        rng = self.rng
+        action, channel, _, seconds = rng.choices(ACTIONS, [a[2] for a in ACTIONS])[0]
+        payload: dict[str, Any] = {
+            "event_id": self._id("e"),
+            "account_id": account.account_id,
+            "contact_id": contact or rng.choice(account.contacts),
+            "channel": channel,
+            "action": action,
+            "occurred_at": at,
+        }
+        if seconds:
+            payload["duration_s"] = rng.randint(seconds // 2, seconds * 2)
+        return ("engagement", payload)
+
+    def _intent(self, account: Account, at: int, score: int) -> Row:
+        return (
+            "intent",
+            {
+                "event_id": self._id("i"),
+                "account_id": account.account_id,
+                "provider": self.rng.choice(PROVIDERS),
+                "topic": self.rng.choice(account.topics),
+                "score": score,
+                "occurred_at": at,
+            },
+        )
+
+    def _opportunity(self, account: Account, at: int) -> list[Row]:
+        """An opportunity's stage events: it advances every week or two, then closes (won
+        more often for bigger interest) unless it is still open at the end of history."""
+        rng = self.rng
+        account.opportunities += 1
+        opp = f"{account.account_id}-o{account.opportunities}"
+        amount = round(account.acv * rng.uniform(0.6, 1.4), -2)
+        deal_type = "new" if account.opportunities == 1 else rng.choice(["expansion", "renewal"])
+        rows = []
+        for stage in STAGES[: rng.randint(1, len(STAGES))]:
+            rows.append(self._stage(account, opp, stage, at, amount, deal_type))
+            at += rng.randint(5, 15) * DAY
+        if rng.random() < 0.8:
+            won = rng.random() < 0.35 + 0.1 * account.level
+            rows.append(
+                self._stage(
+                    account, opp, "closed_won" if won else "closed_lost", at, amount, deal_type
+                )
+            )
+        return rows
+
+    def _stage(
+        self, account: Account, opp: str, stage: str, at: int, amount: float, deal_type: str
+    ) -> Row:
+        return (
+            "deals",
+            {
+                "event_id": self._id("d"),
+                "account_id": account.account_id,
+                "opportunity_id": opp,
+                "stage": stage,
+                "amount": amount,
+                "deal_type": deal_type,
+                "occurred_at": at,
+            },
+        )
+
+    def _spend(self, day_start: int) -> list[Row]:
+        """A week of spend for each campaign, and a few account-targeted ads."""
+        rows: list[Row] = [
+            (
+                "spend",
+                {
+                    "event_id": self._id("s"),
+                    "campaign_id": campaign,
+                    "amount": amount,
+                    "occurred_at": day_start + HOUR,
+                },
+            )
+            for campaign, amount in (("abm-tier1", 6_000), ("abm-tier2", 3_500), ("brand", 2_000))
+        ]
+        for account in self.rng.sample(self.book, min(20, len(self.book))):
+            rows.append(
+                (
+                    "spend",
+                    {
+                        "event_id": self._id("s"),
+                        "campaign_id": "abm-1to1",
+                        "account_id": account.account_id,
+                        "amount": 150,
+                        "occurred_at": day_start + 2 * HOUR,
+                    },
+                )
+            )
+        return rows
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Events in a day at `mean` per day (Knuth's method: means here are small)."""
+    if mean <= 0:
+        return 0
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k

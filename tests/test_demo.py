@@ -1,0 +1,202 @@
+"""`abm demo` as a user runs it, and its dashboard in a real browser.
+
+The demo runs as a subprocess (a small world, no live traffic, so the figures hold
+still); the test reads what it prints, then headless Chromium opens the dashboard it
+names, and every tile and the data behind every chart must equal `abm kpis --json`
+against the demo's stack. A screenshot is kept in test-artifacts/. Ctrl-C must stop
+everything. The browser part skips only where Chromium and its driver are not installed
+(.ci/run installs them).
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from click.testing import CliRunner
+
+from streams.cli import cli
+from streams.embedded import die_with_parent
+from tests.harness import ARTIFACTS, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+ACCOUNTS = 300
+EMPTY = "\u2013"
+"""What a tile shows for a null KPI (an en dash)."""
+
+
+@dataclass
+class Demo:
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    env: dict[str, str]
+    url: str
+
+
+def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float) -> list[str]:
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line.rstrip("\n"))
+        if re.search(pattern, line):
+            return lines
+    raise AssertionError(f"demo never printed {pattern!r}:\n" + "\n".join(lines[-40:]))
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Demo]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams",
+            "demo",
+            "--accounts",
+            str(ACCOUNTS),
+            "--days",
+            "40",
+            "--live-minutes",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=die_with_parent,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    try:
+        lines = _read_until(proc, r"Ctrl-C stops everything", 240)
+        url = next(m[1] for line in lines if (m := re.search(r"Dashboard: (\S+)", line)))
+        exports = next(line for line in lines if line.strip().startswith("export "))
+        env = dict(pair.split("=", 1) for pair in exports.split()[1:])
+        yield Demo(proc, lines, env, url)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_the_demo_loads_history_and_says_where_to_look(demo):
+    text = "\n".join(demo.lines)
+    assert re.search(rf"{ACCOUNTS} account profiles .* {ACCOUNTS}/{ACCOUNTS}", text)
+    assert re.search(r"40 days of history .* (\d+)/\1", text), text
+    tiers = re.search(r"Tiers: (\d+) Tier 1, (\d+) Tier 2, (\d+) Tier 3, (\d+) untiered", text)
+    assert tiers, text
+    assert sum(map(int, tiers.groups())) == ACCOUNTS, text
+    assert re.search(r"KPIs: \d+ accounts engaged in 7 days, \d+ opportunities", text)
+    assert "Surging now:" in text
+    assert demo.url.startswith("http://127.0.0.1:")
+    assert demo.url.endswith("/dashboard")
+
+
+def settled_kpis(env: dict[str, str]) -> dict:
+    """`abm kpis --json` once two readings agree (as_of is the wall clock: left out)."""
+    previous = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = CliRunner().invoke(cli, ["kpis", "--json"], env=env, catch_exceptions=False)
+        report = json.loads(result.output)
+        report.pop("as_of")
+        if report == previous:
+            return report
+        previous = report
+        time.sleep(1)
+    raise AssertionError("the KPIs did not settle")
+
+
+def same(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
+def pick(report: dict, path: str) -> object:
+    for key in path.split("."):
+        report = report[key]
+    return report
+
+
+@pytest.fixture
+def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("chromium and chromium-driver are not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_the_dashboard_shows_what_abm_kpis_says(demo, browser):
+    report = settled_kpis(demo.env)
+    browser.get(demo.url)
+
+    def tiles():
+        if browser.execute_script("return document.body.dataset.loaded !== 'true'"):
+            return None
+        shown = browser.execute_script(
+            "return [...document.querySelectorAll('.tile')]"
+            ".map(t => [t.dataset.kpi, t.dataset.value, t.querySelector('p').textContent])"
+        )
+        agree = all(same(json.loads(value), pick(report, path)) for path, value, _ in shown)
+        return agree and shown
+
+    shown = wait_until(tiles, 30, "the tiles showing the CLI's figures", step=0.5)
+    assert len(shown) == 12
+    for path, _value, text in shown:
+        assert text != EMPTY or pick(report, path) is None, (path, text)
+
+    def chart(canvas: str) -> dict:
+        return browser.execute_script(
+            "const c = Chart.getChart(arguments[0]);"
+            "return {labels: c.data.labels, data: c.data.datasets.map(d => d.data)};",
+            canvas,
+        )
+
+    days = list(report["daily"])
+    assert len(days) >= 30
+    series = {
+        "chart-engagement": ["engaged_accounts", "engagement_points"],
+        "chart-pipeline": ["opportunities_created", "won_revenue"],
+        "chart-winrate": ["win_rate"],
+    }
+    for canvas, names in series.items():
+        drawn = chart(canvas)
+        assert drawn["labels"] == days, canvas
+        for name, values in zip(names, drawn["data"], strict=True):
+            want = [report["daily"][d][name] for d in days]
+            assert all(same(a, b) for a, b in zip(values, want, strict=True)), (canvas, name)
+    tiers = chart("chart-tiers")["data"][0]
+    assert tiers == [report["tiers"][t]["accounts"] for t in ("1", "2", "3", "0")]
+    rows = browser.execute_script(
+        "return ['surging', 'changes', 'lag'].map(id => "
+        "document.querySelectorAll('#' + id + ' tbody tr').length)"
+    )
+    assert min(rows) > 0, f"surging, changes, lag rows: {rows}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+
+def test_ctrl_c_stops_everything(demo):
+    demo.proc.send_signal(signal.SIGINT)
+    rest = demo.proc.communicate(timeout=60)[0]
+    assert demo.proc.returncode == 0, rest
+    assert "Stopping the worker, then the broker and Redis" in rest
