@@ -45,6 +45,8 @@ ACTIONS = [  # (action, channel, weight, seconds on site)
 ]
 LEVELS = [(0.0, 35), (0.2, 35), (0.8, 22), (2.0, 8)]
 """(engagement events per weekday, share of accounts): most accounts are quiet."""
+CAMPAIGNS = [("abm-tier1", 30_000), ("abm-tier2", 15_000), ("brand", 10_000)]
+"""Weekly spend per campaign."""
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 
 
@@ -242,7 +244,7 @@ class World:
                     "occurred_at": day_start + HOUR,
                 },
             )
-            for campaign, amount in (("abm-tier1", 6_000), ("abm-tier2", 3_500), ("brand", 2_000))
+            for campaign, amount in CAMPAIGNS
         ]
         for account in self.rng.sample(self.book, min(20, len(self.book))):
             rows.append(
@@ -252,7 +254,7 @@ class World:
                         "event_id": self._id("s"),
                         "campaign_id": "abm-1to1",
                         "account_id": account.account_id,
-                        "amount": 150,
+                        "amount": 400,
                         "occurred_at": day_start + 2 * HOUR,
                     },
                 )
