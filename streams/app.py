@@ -8,12 +8,13 @@ from redis.exceptions import RedisError
 from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.agents.clock import register_clock
 from streams.agents.emit import reject_alert, resend_outboxes
-from streams.agents.ingest import INPUT_MODELS, register_ingest_agents
+from streams.agents.ingest import register_ingest_agents
 from streams.agents.watchdog import register_watchdog
 from streams.config import Settings
 from streams.dashboard.pages import register_dashboard
 from streams.fetch_wait import set_fetch_max_wait
 from streams.kafka import faust_credentials
+from streams.logic.decode import INPUT_MODELS
 from streams.logic.state import AccountState
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline

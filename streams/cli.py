@@ -4,13 +4,17 @@ import asyncio
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
-from streams.config import ConfigError, Settings, load_settings
+from streams.config import ConfigError, Rules, Settings, load_settings
 
 __all__ = ["main"]
+
+if TYPE_CHECKING:
+    from streams.replay.run import Window
 
 
 def _settings(**overrides: object) -> Settings:
@@ -198,6 +202,123 @@ def lag(group: str | None, samples: int, interval_s: float, as_json: bool) -> No
     for r in rows:
         committed = "-" if r.committed is None else r.committed
         click.echo(line.format(r.topic, r.partition, committed, r.highwater, r.lag, r.status))
+
+
+def _rules(settings: Settings, path: Path | None) -> Rules:
+    if path is None:
+        return settings.rules
+    try:
+        return Rules.from_toml(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _window(start: str | None, end: str | None) -> "Window":
+    from streams.replay.command import event_time
+    from streams.replay.run import Window
+
+    try:
+        window = Window(event_time(start, "--from"), event_time(end, "--to"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if window.start is not None and window.end is not None and window.start >= window.end:
+        raise click.ClickException(f"--from {start} is not before --to {end}")
+    return window
+
+
+_input_dir = click.option(
+    "--input-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Read {engagement,intent,deals,accounts,spend}.jsonl here instead of the topics.",
+)
+_from = click.option("--from", "start", help="First event time (ISO-8601, UTC by default).")
+_to = click.option("--to", "end", help="Event time to stop before (ISO-8601).")
+_ticks = click.option(
+    "--ticks/--no-ticks", default=True, help="Simulate the staleness timer (default: on)."
+)
+
+
+@cli.command()
+@_input_dir
+@_from
+@_to
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path), help="Rules TOML file.")
+@_ticks
+@click.option("--json", "as_json", is_flag=True, help="Tiers, transitions, alerts, KPIs.")
+def replay(
+    input_dir: Path | None,
+    start: str | None,
+    end: str | None,
+    rules_file: Path | None,
+    ticks: bool,
+    as_json: bool,
+) -> None:
+    """Run history through the live decision logic (never touching live state): final
+    tiers, every transition, the alerts that would have fired, KPIs. Reads the input
+    topics with a group-less consumer (nothing committed), or --input-dir."""
+    from aiokafka.errors import KafkaError
+
+    from streams.replay.command import replay as run_replay
+    from streams.replay.command import replay_table
+    from streams.replay.sources import ReplayReadError
+
+    settings = _settings()
+    rules, window = _rules(settings, rules_file), _window(start, end)
+    try:
+        result = run_replay(settings, rules, input_dir, window, ticks)
+    except (FileNotFoundError, KafkaError, ReplayReadError, OSError) as exc:
+        raise click.ClickException(f"cannot replay: {exc}") from None
+    click.echo(
+        orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else replay_table(result)
+    )
+
+
+@cli.command()
+@click.option(
+    "--candidate",
+    "candidate_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Rules TOML to try.",
+)
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(path_type=Path),
+    help="Rules TOML to compare with (default: the current rules).",
+)
+@_input_dir
+@_from
+@_to
+@_ticks
+@click.option("--json", "as_json", is_flag=True, help="The whole difference as JSON.")
+def backtest(
+    candidate_file: Path,
+    baseline_file: Path | None,
+    input_dir: Path | None,
+    start: str | None,
+    end: str | None,
+    ticks: bool,
+    as_json: bool,
+) -> None:
+    """Replay history under the current rules and a candidate, in one pass, and show
+    what would change: accounts moving tier (with both rules), alerts gained and lost,
+    per-tier KPI deltas. Never touches live state."""
+    from aiokafka.errors import KafkaError
+
+    from streams.replay.backtest import backtest as run_backtest
+    from streams.replay.backtest import backtest_table
+    from streams.replay.sources import ReplayReadError
+
+    settings = _settings()
+    baseline, candidate = _rules(settings, baseline_file), _rules(settings, candidate_file)
+    window = _window(start, end)
+    try:
+        result = run_backtest(settings, baseline, candidate, input_dir, window, ticks)
+    except (FileNotFoundError, KafkaError, ReplayReadError, OSError) as exc:
+        raise click.ClickException(f"cannot backtest: {exc}") from None
+    shown = orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else backtest_table(result)
+    click.echo(shown)
 
 
 @cli.command()

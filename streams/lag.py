@@ -18,7 +18,14 @@ from streams.config import Settings
 from streams.kafka import client_options
 from streams.logic.lag import LagStatus, Sample, evaluate, lag_of
 
-__all__ = ["LagReadError", "PartitionLag", "PartitionOffsets", "group_lag", "read_offsets"]
+__all__ = [
+    "LagReadError",
+    "PartitionLag",
+    "PartitionOffsets",
+    "group_lag",
+    "highwaters",
+    "read_offsets",
+]
 
 
 class LagReadError(RuntimeError):
@@ -44,7 +51,7 @@ async def _committed(
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
-async def _highwaters(
+async def highwaters(
     settings: Settings,
     tps: list[TopicPartition],
     start: Mapping[TopicPartition, int],
@@ -94,10 +101,10 @@ async def read_offsets(
     finally:
         await probe.stop()
     committed = await asyncio.wait_for(_committed(settings, group, tps), timeout_s)
-    highwaters = await _highwaters(settings, tps, committed, timeout_s)
+    ends = await highwaters(settings, tps, committed, timeout_s)
     return sorted(
         (
-            PartitionOffsets(tp.topic, tp.partition, Sample(committed.get(tp), highwaters[tp]))
+            PartitionOffsets(tp.topic, tp.partition, Sample(committed.get(tp), ends[tp]))
             for tp in tps
         ),
         key=lambda o: (o.topic, o.partition),

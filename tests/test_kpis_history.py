@@ -13,10 +13,9 @@ import orjson
 import pytest
 
 from schemas.inputs import SpendEvent
-from streams.agents.ingest import INPUT_MODELS
 from streams.config import Rules
 from streams.logic.apply import apply_event
-from streams.logic.decode import Coords, decode, owner_of
+from streams.logic.decode import INPUT_MODELS, Coords, decode, owner_of
 from streams.logic.kpis import contribution, report, spend_contribution
 from tests.factories import WALL
 from tests.history import DAY, generate, ground_truth

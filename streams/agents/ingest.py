@@ -6,26 +6,17 @@ from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
+from schemas.inputs import SpendEvent
 from schemas.outputs import DeadLetterReason
 from streams.agents.emit import commit, commit_campaign, now_ms, reject
 from streams.agents.watchdog import note_read
 from streams.logic.apply import apply_event
-from streams.logic.decode import Coords, Rejected, decode, owner_of
+from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
 from streams.pipeline import Pipeline
 
-__all__ = ["INPUT_MODELS", "register_ingest_agents"]
+__all__ = ["register_ingest_agents"]
 
 log = logging.getLogger(__name__)
-
-INPUT_MODELS: dict[str, type[BaseModel]] = {
-    "engagement": EngagementEvent,
-    "intent": IntentEvent,
-    "deals": DealEvent,
-    "accounts": AccountProfile,
-    "spend": SpendEvent,
-}
-"""Input kind (a field of `Topics`) -> payload model."""
 
 
 def _is_campaign(event: BaseModel) -> bool:

@@ -8,9 +8,10 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas.common import MAX_PAYLOAD_BYTES
+from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetter, DeadLetterReason
 
-__all__ = ["Coords", "Rejected", "dead_letter", "decode", "owner_of"]
+__all__ = ["INPUT_MODELS", "Coords", "Rejected", "dead_letter", "decode", "owner_of"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,6 +24,16 @@ class Coords:
     partition: int
     offset: int
     timestamp: int
+
+
+INPUT_MODELS: dict[str, type[BaseModel]] = {
+    "engagement": EngagementEvent,
+    "intent": IntentEvent,
+    "deals": DealEvent,
+    "accounts": AccountProfile,
+    "spend": SpendEvent,
+}
+"""Input kind (a field of `Topics`) -> payload model."""
 
 
 class Rejected(Exception):

@@ -1,0 +1,1 @@
+"""Replay and backtest: the live decisions driven over history by a batched reader."""

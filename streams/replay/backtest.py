@@ -1,0 +1,145 @@
+"""`abm backtest`: two rule sets over the same history in one pass, and what differs.
+
+What a team wants to know before rolling out a rule change: which accounts would sit in
+another tier (and under which rule in each), which alerts sales would have gained or
+lost, and what that means per tier for accounts, pipeline, win rate and cycle time.
+"""
+
+import asyncio
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from streams.config import Rules, Settings
+from streams.replay.command import source
+from streams.replay.engine import Replay
+from streams.replay.run import Window, drive
+
+__all__ = ["KPI_DELTAS", "backtest", "backtest_table", "compare"]
+
+KPI_DELTAS = (
+    "accounts",
+    "opportunities_created",
+    "open_pipeline_value",
+    "won_revenue",
+    "win_rate",
+    "sales_cycle_days_mean",
+)
+"""Per-tier figures whose change a rule change explains (the tier split moves them)."""
+
+
+def _delta(base: float | None, cand: float | None) -> float | None:
+    return None if base is None or cand is None else cand - base
+
+
+def compare(baseline: Replay, candidate: Replay, as_of: int) -> dict[str, Any]:
+    base_tiers, cand_tiers = baseline.tiers(), candidate.tiers()
+    moved = [
+        {
+            "account_id": account,
+            "baseline": {"tier": base_tiers[account][0], "rule": base_tiers[account][1]},
+            "candidate": {"tier": cand_tiers[account][0], "rule": cand_tiers[account][1]},
+        }
+        for account in sorted(base_tiers)
+        if base_tiers[account][0] != cand_tiers.get(account, (None,))[0]
+    ]
+    base_alerts = {a.alert_id: a for a in baseline.alerts}
+    cand_alerts = {a.alert_id: a for a in candidate.alerts}
+    base_kpis, cand_kpis = baseline.kpis(as_of), candidate.kpis(as_of)
+    scopes = {"overall": (base_kpis["overall"], cand_kpis["overall"])} | {
+        f"tier {t}": (base_kpis["tiers"][t], cand_kpis["tiers"][t]) for t in base_kpis["tiers"]
+    }
+    return {
+        "accounts": len(base_tiers),
+        "moved": moved,
+        "moves": {
+            f"{a} -> {b}": n
+            for (a, b), n in sorted(
+                Counter((m["baseline"]["tier"], m["candidate"]["tier"]) for m in moved).items()
+            )
+        },
+        "alerts": {"baseline": len(base_alerts), "candidate": len(cand_alerts)},
+        "alerts_gained": [
+            cand_alerts[i].model_dump(mode="json")
+            for i in sorted(set(cand_alerts) - set(base_alerts))
+        ],
+        "alerts_lost": [
+            base_alerts[i].model_dump(mode="json")
+            for i in sorted(set(base_alerts) - set(cand_alerts))
+        ],
+        "kpis": {
+            scope: {
+                name: {"baseline": b[name], "candidate": c[name], "delta": _delta(b[name], c[name])}
+                for name in KPI_DELTAS
+            }
+            for scope, (b, c) in scopes.items()
+        },
+    }
+
+
+def backtest(
+    settings: Settings,
+    baseline: Rules,
+    candidate: Rules,
+    input_dir: Path | None,
+    window: Window,
+    ticks: bool,
+) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        items, total = await source(settings, input_dir)
+        now = int(time.time() * 1000)
+        base, cand = Replay(baseline, now, ticks=ticks), Replay(candidate, now, ticks=ticks)
+        counts = await drive(items, total, [base, cand], window, show=sys.stderr.isatty())
+        as_of = window.end if window.end is not None else max(base.as_of(), cand.as_of())
+        return {"records": int(counts["read"]), "seconds": round(counts["seconds"], 3)} | compare(
+            base, cand, as_of
+        )
+
+    return asyncio.run(run())
+
+
+def _fmt(value: float | None, name: str) -> str:
+    if value is None:
+        return "-"
+    if name == "win_rate":
+        return f"{value:+.1%}" if value else "0"
+    return (
+        f"{value:+,.1f}"
+        if isinstance(value, float) and not value.is_integer()
+        else f"{value:+,.0f}"
+    )
+
+
+def backtest_table(result: dict[str, Any]) -> str:
+    alerts = result["alerts"]
+    lines = [
+        f"{result['records']:,} records, {result['accounts']:,} accounts, {result['seconds']:.1f}s",
+        f"{len(result['moved']):,} accounts change tier"
+        + (
+            ": " + ", ".join(f"{k}: {n}" for k, n in result["moves"].items())
+            if result["moved"]
+            else ""
+        ),
+    ]
+    for m in result["moved"][:20]:
+        b, c = m["baseline"], m["candidate"]
+        was, now = f"tier {b['tier']} ({b['rule']})", f"tier {c['tier']} ({c['rule']})"
+        lines.append(f"  {m['account_id']:<24} {was} -> {now}")
+    if len(result["moved"]) > 20:
+        lines.append(f"  ... {len(result['moved']) - 20} more (--json lists them all)")
+    lines.append(
+        f"alerts: {alerts['baseline']:,} -> {alerts['candidate']:,} "
+        f"({len(result['alerts_gained'])} gained, {len(result['alerts_lost'])} lost)"
+    )
+    lines.append("")
+    lines.append(
+        f"{'KPI change (candidate - baseline)':<28}" + "".join(f"{s:>14}" for s in result["kpis"])
+    )
+    for name in KPI_DELTAS:
+        cells = "".join(
+            f"{_fmt(result['kpis'][s][name]['delta'], name):>14}" for s in result["kpis"]
+        )
+        lines.append(f"{name:<28}{cells}")
+    return "\n".join(lines)
