@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker bench-surges reliability vendor clean
+.PHONY: demo test lint schemas stack worker bench-surges bench-replay reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(STAMP)
 
 bench-surges: $(STAMP)
 	$(BIN)/python bench/surge_latency.py
+
+bench-replay: $(STAMP)
+	$(BIN)/python bench/replay_rate.py
 
 reliability: $(STAMP)
 	$(BIN)/python drills/reliability.py

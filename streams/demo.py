@@ -29,14 +29,14 @@ from streams.sinks.kpi_view import read_report
 from streams.supervise import ChildWorker, processed_records, start_worker, wait_for_stop
 from streams.synth import Row, World
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "send_rows"]
 
 LIVE_EVENTS_PER_S = 1
 """A trickle: the history's own rate is ~0.01/s, so more would make every account surge."""
 RAMP_EVERY_S = 20
 
 
-async def _send(settings: Settings, rows: Iterable[Row]) -> int:
+async def send_rows(settings: Settings, rows: Iterable[Row]) -> int:
     producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
     await producer.start()
     sent = 0
@@ -64,7 +64,7 @@ def _load(settings: Settings, worker: ChildWorker, label: str, rows: list[Row], 
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(label, total=len(rows), rate=0.0)
-        asyncio.run(_send(settings, rows))
+        asyncio.run(send_rows(settings, rows))
         started, count = time.monotonic(), done
         while count < total and worker.proc.poll() is None:
             time.sleep(0.5)
@@ -123,7 +123,7 @@ async def _live(settings: Settings, world: World, minutes: float, alive: list[bo
         while alive[0] and time.monotonic() < deadline:
             ramp = time.monotonic() - last_ramp >= RAMP_EVERY_S
             last_ramp = time.monotonic() if ramp else last_ramp
-            await _send(settings, world.live(int(time.time() * 1000), LIVE_EVENTS_PER_S, ramp))
+            await send_rows(settings, world.live(int(time.time() * 1000), LIVE_EVENTS_PER_S, ramp))
             await asyncio.sleep(1)
     finally:
         tail.cancel()

@@ -96,22 +96,21 @@ def file_items(settings: Settings, directory: Path) -> tuple[AsyncIterator[Item]
     partitioner, everything = DefaultPartitioner(), list(range(settings.partitions))
     produced_at = int(time.time() * 1000)  # a profile's record time is when it was sent
 
-    async def lines(kind: str, partition: int) -> AsyncIterator[tuple[bytes | None, bytes, Coords]]:
-        topic, offset = getattr(settings.topics, kind), 0
+    async def lines(kind: str) -> AsyncIterator[tuple[bytes | None, bytes, Coords]]:
+        """The file in its order: each partition's records are a subsequence of it, so one
+        stream per file keeps every account's order while reading the file once."""
+        topic, offsets = getattr(settings.topics, kind), dict.fromkeys(everything, 0)
         with present[kind].open("rb") as f:
             for line in f:
                 if not (line := line.strip()):
                     continue
                 key = _owner_key(line)
-                if partitioner(key or b"", everything, everything) != partition:
-                    continue
-                yield key, line, Coords(topic, partition, offset, produced_at)
-                offset += 1
+                partition = partitioner(key or b"", everything, everything)
+                yield key, line, Coords(topic, partition, offsets[partition], produced_at)
+                offsets[partition] += 1
 
     def streams_of(kind: str) -> list[AsyncIterator[Item]]:
-        if kind not in present:
-            return []
-        return [_stream(kind, lines(kind, p)) for p in everything]
+        return [_stream(kind, lines(kind))] if kind in present else []
 
     return _ordered(streams_of), sum(_count_lines(p) for p in present.values())
 
