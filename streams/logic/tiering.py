@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from streams.config import Rules, TierRule
 from streams.logic.state import AccountState
-from streams.logic.windows import in_window, next_change
+from streams.logic.windows import DAY_MS, day_of
 
 __all__ = ["UNTIERED_RULE", "Signals", "decide", "measure"]
 
@@ -37,28 +37,43 @@ def _acv(state: AccountState) -> float:
 
 
 def measure(state: AccountState, rules: Rules, now: int) -> Signals:
-    iw, ew = rules.intent_window_days, rules.engagement_window_days
+    """The signals at `now`. Called on every event and tick: window bounds are computed
+    once and each day is looked at once (it is the replay's hottest function)."""
+    today = day_of(now)
+    intent_start = today - rules.intent_window_days + 1
     topic_max: dict[str, float] = {}
-    intent_days: set[int] = set()
+    intent_first: int | None = None  # the oldest day with intent in the window
     for topic, days in state.intent.items():
-        scores = [s for d, s in days.items() if in_window(d, now, iw)]
-        if scores:
-            topic_max[topic] = max(scores)
-            intent_days.update(d for d in days if in_window(d, now, iw))
+        best: float | None = None
+        for day, score in days.items():
+            if intent_start <= day <= today:
+                if best is None or score > best:
+                    best = score
+                if intent_first is None or day < intent_first:
+                    intent_first = day
+        if best is not None:
+            topic_max[topic] = best
     intent_max = max(topic_max.values(), default=0.0)
     hot = tuple(sorted(t for t, s in topic_max.items() if s >= rules.intent_min_score))
 
+    engagement_start = today - rules.engagement_window_days + 1
     points = 0.0
     contacts: set[str] = set()
+    engagement_first: int | None = None
     for day, bucket in state.engagement.items():
-        if in_window(day, now, ew):
+        if engagement_start <= day <= today:
             points += bucket.points
             contacts.update(bucket.contacts)
+            if engagement_first is None or day < engagement_first:
+                engagement_first = day
 
     dues = [
-        t
-        for t in (next_change(intent_days, now, iw), next_change(state.engagement, now, ew))
-        if t is not None
+        (first + window) * DAY_MS  # when the window drops its oldest day with data
+        for first, window in (
+            (intent_first, rules.intent_window_days),
+            (engagement_first, rules.engagement_window_days),
+        )
+        if first is not None
     ]
     return Signals(
         fit=state.profile.fit if state.profile else None,
