@@ -18,8 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis import Redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streams.admin import ensure_topics
@@ -31,12 +29,11 @@ from tests.harness import (
     launch,
     metric_sum,
     pipeline_settings,
-    read_kpis,
     read_metrics,
     send_rows,
+    view_differences,
 )
-from tests.history import DAY, generate, ground_truth
-from tests.kpi_compare import kpi_differences
+from tests.history import DAY, generate
 
 SETTLE_S = 180.0
 Rows = list[tuple[str, dict]]
@@ -75,18 +72,6 @@ def wait_accounted(worker: Worker, n: int, timeout: float) -> dict[str, float]:
         if sum(seen.values()) >= n or time.monotonic() > deadline:
             return seen
         time.sleep(0.5)
-
-
-def view_differences(settings: Settings, rows: Rows) -> list[str]:
-    """The Redis KPIs against the independent ground truth (tiers taken from the view)."""
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    tiers = {}
-    for account in {p["account_id"] for _, p in rows if p.get("account_id")}:
-        tier = redis.hget(f"{settings.redis_prefix}account:{account}", "tier")
-        if tier is None:
-            return [f"{account} missing from the view"]
-        tiers[account] = int(tier)
-    return kpi_differences(read_kpis(settings), ground_truth(rows, tiers, settings.rules))
 
 
 def settle(settings: Settings, rows: Rows) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from streams.admin import ensure_topics
@@ -26,6 +27,8 @@ from streams.io import Keyed, owner_key, produce, read_topic
 from streams.kafka import client_options
 from streams.sinks.kpi_view import read_report
 from streams.supervise import ChildWorker, start_worker
+from tests.history import ground_truth
+from tests.kpi_compare import kpi_differences
 
 __all__ = [
     "ARTIFACTS",
@@ -39,6 +42,7 @@ __all__ = [
     "read_metrics",
     "send",
     "send_rows",
+    "view_differences",
     "wait_until",
 ]
 
@@ -201,3 +205,16 @@ def read_metrics(settings: Settings) -> dict[tuple[str, tuple[tuple[str, str], .
 def metric_sum(metrics: dict, name: str, **labels: str) -> float:
     """Sum of a metric's samples whose labels include `labels`."""
     return sum(v for (n, ls), v in metrics.items() if n == name and set(labels.items()) <= set(ls))
+
+
+def view_differences(settings: Settings, rows: list[tuple[str, dict]]) -> list[str]:
+    """The KPIs in Redis against the independent ground truth of `rows` (the tiers, which
+    the rules decide, are taken from the view); empty when they agree."""
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    tiers = {}
+    for account in sorted({p["account_id"] for _, p in rows if p.get("account_id")}):
+        tier = redis.hget(f"{settings.redis_prefix}account:{account}", "tier")
+        if tier is None:
+            return [f"{account} missing from the view"]
+        tiers[account] = int(tier)
+    return kpi_differences(read_kpis(settings), ground_truth(rows, tiers, settings.rules))

@@ -8,29 +8,16 @@ gone), rewrites every account and recounts every KPI partial from table state.
 import time
 
 import pytest
-from redis import Redis
 
 from streams.embedded import EmbeddedStack
-from tests.harness import launch, pipeline_settings, read_kpis, send_rows
-from tests.history import DAY, generate, ground_truth
-from tests.kpi_compare import kpi_differences
+from tests.harness import launch, pipeline_settings, send_rows, view_differences
+from tests.history import DAY, generate
 
 pytestmark = pytest.mark.e2e
 
 END = int(time.time() * 1000) - DAY
 ROWS = generate(9, accounts=40, days=45, end=END)
 ACCOUNTS = [p["account_id"] for kind, p in ROWS if kind == "accounts"]
-
-
-def view_matches_ground_truth(settings) -> list[str]:
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    tiers = {}
-    for account in ACCOUNTS:
-        tier = redis.hget(f"{settings.redis_prefix}account:{account}", "tier")
-        if tier is None:
-            return [f"{account} missing from the view"]
-        tiers[account] = int(tier)
-    return kpi_differences(read_kpis(settings), ground_truth(ROWS, tiers, settings.rules))
 
 
 def test_the_view_is_rebuilt_when_redis_returns_empty():
@@ -46,7 +33,7 @@ def test_the_view_is_rebuilt_when_redis_returns_empty():
             assert worker.child.proc.poll() is None
             stack.start_redis()
             deadline = time.monotonic() + 60
-            while (differences := view_matches_ground_truth(settings)) and (
+            while (differences := view_differences(settings, ROWS)) and (
                 time.monotonic() < deadline
             ):
                 time.sleep(1)
