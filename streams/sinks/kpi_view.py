@@ -5,6 +5,12 @@ Layout (prefix `abm:`): `kpi:part:{p}` holds partition p's counters (see logic/k
 one MULTI/EXEC, so a reader never sees half a flush. Readers sum the partials of all
 partitions, whichever worker owns them; `kpi`, `kpi:tier:{n}` and `kpi:daily:{date}` are
 that sum turned into KPIs, republished by the workers every few seconds for dashboards.
+
+Writes are fenced: a worker that takes a partition over rewrites its partial whole and
+gets a fresh epoch from Redis (`kpi:epoch`, recorded per partition in `kpi:owner`); a
+later write from the previous owner (still flushing while it shuts down) carries an older
+epoch and is refused. Without the fence its last flush could land after the new owner's
+and leave a counter stale for good (found by the two-worker test in CI).
 """
 
 import time
@@ -27,6 +33,32 @@ def _clock_key(prefix: str) -> str:
 
 def _partial_key(prefix: str, partition: int) -> str:
     return f"{prefix}kpi:part:{partition}"
+
+
+_WRITE_PARTIAL = """
+local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+local epoch = tonumber(ARGV[2])
+if ARGV[3] == 'whole' then
+  epoch = redis.call('INCR', KEYS[4])
+  redis.call('HSET', KEYS[1], ARGV[1], epoch)
+  redis.call('DEL', KEYS[2])
+elseif epoch ~= held then
+  return 0
+end
+for i = 5, #ARGV, 2 do
+  if ARGV[i + 1] == '0' then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  else
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+end
+return epoch
+"""
+"""Write one partition's partial: whole (a new epoch, returned) or changed fields and the
+clock, only under the epoch this writer holds (0 when it no longer does)."""
 
 
 async def read_report(
@@ -70,6 +102,8 @@ class KpiView:
         self.rollup = Rollup()
         self.clocks: dict[int, int] = {}
         self._clocks_written: dict[int, int] = {}
+        self._epochs: dict[int, int] = {}
+        """The fencing epoch this worker holds per partition (from its last whole write)."""
         self._published: dict[str, dict[str, str]] = {}
         self._changed_since_report = True
         self._reported_at = 0.0
@@ -81,6 +115,7 @@ class KpiView:
     def reset(self, owned: list[int]) -> None:
         """Recount from scratch: partials, clocks and published hashes are all rewritten."""
         self.rollup.reset(owned)
+        self._epochs.clear()
         self._clocks_written.clear()
         self._published.clear()
         self._changed_since_report = True
@@ -89,27 +124,34 @@ class KpiView:
         """Write what changed since the last flush; on failure keep it for the next one."""
         whole, fields = self.rollup.take_changes()
         clocks = {p: t for p, t in self.clocks.items() if self._clocks_written.get(p) != t}
-        if not (whole or fields or clocks):
+        partitions = sorted(set(whole) | set(fields) | set(clocks))
+        if not partitions:
             return
+        keys = [
+            f"{self.prefix}kpi:owner",
+            "",
+            _clock_key(self.prefix),
+            f"{self.prefix}kpi:epoch",
+        ]
         pipe = redis.pipeline(transaction=True)
-        for partition, counters in whole.items():
-            key = _partial_key(self.prefix, partition)
-            pipe.delete(key)
-            if counters:
-                pipe.hset(key, mapping=counters)
-        for partition, counters in fields.items():
-            key = _partial_key(self.prefix, partition)
-            if kept := {k: v for k, v in counters.items() if v}:
-                pipe.hset(key, mapping=kept)
-            if gone := [k for k, v in counters.items() if not v]:
-                pipe.hdel(key, *gone)
-        if clocks:
-            pipe.hset(_clock_key(self.prefix), mapping=clocks)
+        for p in partitions:
+            counters = whole.get(p, fields.get(p, {}))
+            args: list[Any] = [p, self._epochs.get(p, -1), "whole" if p in whole else "fields"]
+            args.append(clocks.get(p, ""))
+            for name, value in counters.items():
+                args += [name, value]
+            keys[1] = _partial_key(self.prefix, p)
+            pipe.eval(_WRITE_PARTIAL, 4, *keys, *args)
         try:
-            await pipe.execute()
+            results = await pipe.execute()
         except BaseException:
             self.rollup.restore(whole, fields)
             raise
+        for p, epoch in zip(partitions, results, strict=True):
+            if p in whole:
+                self._epochs[p] = int(epoch)
+            elif not epoch:  # another worker owns p now: what this one counted is stale
+                self._epochs.pop(p, None)
         self._clocks_written.update(clocks)
 
     async def publish(self, redis: Redis, min_interval_s: float) -> bool:
