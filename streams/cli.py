@@ -292,6 +292,12 @@ def replay(
 @_to
 @_ticks
 @click.option("--json", "as_json", is_flag=True, help="The whole difference as JSON.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML report with charts (works offline).",
+)
 def backtest(
     candidate_file: Path,
     baseline_file: Path | None,
@@ -300,6 +306,7 @@ def backtest(
     end: str | None,
     ticks: bool,
     as_json: bool,
+    html_file: Path | None,
 ) -> None:
     """Replay history under the current rules and a candidate, in one pass, and show
     what would change: accounts moving tier (with both rules), alerts gained and lost,
@@ -319,6 +326,13 @@ def backtest(
         raise click.ClickException(f"cannot backtest: {exc}") from None
     shown = orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else backtest_table(result)
     click.echo(shown)
+    if html_file is not None:
+        from streams.replay.report import write_report
+
+        try:
+            write_report(result, html_file)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {html_file}: {exc.strerror}") from None
 
 
 @cli.command()

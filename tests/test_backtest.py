@@ -148,3 +148,18 @@ def test_bad_use_gets_a_precise_message(tmp_path, args, message):
     result = CliRunner().invoke(cli, base + args, env={"ABM_CONFIG_FILE": None})
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_the_html_report_is_self_contained_and_holds_the_same_diff(tmp_path):
+    write_history(tmp_path, [20_000, 60_000, 80_000, 150_000])
+    report = tmp_path / "report.html"
+    result = backtest(tmp_path, "--html", str(report))
+    page = report.read_text()
+    assert "<script src" not in page  # Chart.js is inlined: the file works offline
+    assert "Chart.register" in page or "new Chart" in page
+    start = page.index('<script id="data" type="application/json">') + len(
+        '<script id="data" type="application/json">'
+    )
+    embedded = json.loads(page[start : page.index("</script>", start)].replace("<\\/", "</"))
+    assert embedded["moved"] == result["moved"]
+    assert {m["account_id"] for m in embedded["moved"]} == {"acct-1", "acct-2"}

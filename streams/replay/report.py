@@ -1,0 +1,25 @@
+"""The backtest as one self-contained HTML file: tables and charts, readable offline.
+
+Chart.js is the dashboard's vendored copy, inlined, and the backtest's JSON is embedded
+as data: the file can be mailed or archived with the rule change it justified. Text from
+events (account ids, rules) is inserted by the page with textContent, never as HTML.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.dashboard.pages import STATIC
+
+__all__ = ["write_report"]
+
+TEMPLATE = Path(__file__).with_name("report.html")
+
+
+def write_report(result: dict[str, Any], path: Path) -> None:
+    chart = (STATIC / "chart.umd.min.js").read_text()
+    # Inside <script>, "</" would end the element early: JSON allows it escaped.
+    data = orjson.dumps(result).decode().replace("</", "<\\/")
+    page = TEMPLATE.read_text().replace("__CHART__", chart).replace("__DATA__", data)
+    path.write_text(page)
