@@ -8,6 +8,7 @@ Apache Kafka. The reader is group-less: it never joins, commits or moves the gro
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from streams.kafka import client_options
 from streams.logic.lag import LagStatus, Sample, evaluate, lag_of
 
 __all__ = [
+    "LagHistory",
     "LagReadError",
     "PartitionLag",
     "PartitionOffsets",
@@ -121,17 +123,34 @@ class PartitionLag:
     status: LagStatus
 
 
+class LagHistory:
+    """The last `keep` samples of every partition: each reading is judged on them."""
+
+    def __init__(self, settings: Settings, group: str, topics: list[str], keep: int) -> None:
+        self.settings, self.group, self.topics = settings, group, topics
+        self.samples: dict[tuple[str, int], deque[Sample]] = {}
+        self.keep = keep
+
+    async def read(self, timeout_s: float = 10.0) -> list[PartitionLag]:
+        rows = []
+        for o in await read_offsets(self.settings, self.group, self.topics, timeout_s):
+            history = self.samples.setdefault((o.topic, o.partition), deque(maxlen=self.keep))
+            history.append(o.sample)
+            s = o.sample
+            rows.append(
+                PartitionLag(
+                    o.topic, o.partition, s.committed, s.highwater, lag_of(s), evaluate(history)
+                )
+            )
+        return rows
+
+
 async def group_lag(
     settings: Settings, group: str, topics: list[str], samples: int, interval_s: float
 ) -> list[PartitionLag]:
     """`samples` readings `interval_s` apart, judged per partition (the last one shown)."""
-    history: dict[tuple[str, int], list[Sample]] = {}
-    for n in range(samples):
-        if n:
-            await asyncio.sleep(interval_s)
-        for o in await read_offsets(settings, group, topics):
-            history.setdefault((o.topic, o.partition), []).append(o.sample)
-    return [
-        PartitionLag(topic, partition, s[-1].committed, s[-1].highwater, lag_of(s[-1]), evaluate(s))
-        for (topic, partition), s in sorted(history.items())
-    ]
+    history = LagHistory(settings, group, topics, keep=samples)
+    for _ in range(samples - 1):
+        await history.read()
+        await asyncio.sleep(interval_s)
+    return await history.read()

@@ -15,20 +15,30 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.embedded import die_with_parent
 
-__all__ = ["ChildWorker", "is_ready", "processed_records", "start_worker", "wait_for_stop"]
+__all__ = [
+    "ChildWorker",
+    "is_ready",
+    "processed_records",
+    "scrape",
+    "start_worker",
+    "wait_for_stop",
+]
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A worker's /metrics as {(sample name, sorted labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def processed_records(port: int) -> float:
     """Input records the worker has finished with (applied, duplicate or dead-lettered)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "abm_events"
-        for sample in family.samples
-        if sample.name == "abm_events_total"
-    )
+    return sum(v for (name, _), v in scrape(port).items() if name == "abm_events_total")
 
 
 def is_ready(port: int) -> bool:

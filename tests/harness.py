@@ -9,14 +9,12 @@ import itertools
 import os
 import signal
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -26,7 +24,7 @@ from streams.embedded import EmbeddedStack, free_port
 from streams.io import Keyed, owner_key, produce, read_topic
 from streams.kafka import client_options
 from streams.sinks.kpi_view import read_report
-from streams.supervise import ChildWorker, start_worker
+from streams.supervise import ChildWorker, scrape, start_worker
 from tests.history import ground_truth
 from tests.kpi_compare import kpi_differences
 
@@ -192,14 +190,7 @@ def read_all(settings: Settings, topic: str, idle_s: float = 1.0) -> list[dict]:
 
 def read_metrics(settings: Settings) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The worker's /metrics as {(sample name, sorted labels): value}."""
-    url = f"http://127.0.0.1:{settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    return scrape(settings.web_port)
 
 
 def metric_sum(metrics: dict, name: str, **labels: str) -> float:

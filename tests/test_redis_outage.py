@@ -17,7 +17,6 @@ pytestmark = pytest.mark.e2e
 
 END = int(time.time() * 1000) - DAY
 ROWS = generate(9, accounts=40, days=45, end=END)
-ACCOUNTS = [p["account_id"] for kind, p in ROWS if kind == "accounts"]
 
 
 def test_the_view_is_rebuilt_when_redis_returns_empty():

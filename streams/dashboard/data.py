@@ -4,7 +4,7 @@ Any worker serves the whole picture: the KPIs are summed over every partition's 
 and the lag is the group's, read from the broker, not this worker's share.
 """
 
-from collections import deque
+from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -12,8 +12,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from streams.config import Settings
-from streams.lag import LagReadError, read_offsets
-from streams.logic.lag import Sample, evaluate, lag_of
+from streams.lag import LagHistory, LagReadError
 from streams.sinks.kpi_view import read_report
 
 __all__ = ["LagWatch", "dashboard_data", "top_surging"]
@@ -27,31 +26,18 @@ class LagWatch:
     """The group's offsets sampled at each dashboard refresh; status from the last few."""
 
     def __init__(self, settings: Settings, samples: int = 3) -> None:
-        self.settings = settings
-        self.topics = [*settings.topics.inputs(), settings.topics.clock]
-        self.history: dict[tuple[str, int], deque[Sample]] = {}
-        self.samples = samples
+        topics = [*settings.topics.inputs(), settings.topics.clock]
+        self.history = LagHistory(settings, settings.app_id, topics, keep=samples)
 
     async def read(self) -> dict[str, Any]:
         try:
-            offsets = await read_offsets(self.settings, self.settings.app_id, self.topics, 5.0)
+            rows = await self.history.read(timeout_s=5.0)
         except (KafkaError, LagReadError, OSError, TimeoutError) as exc:
             return {"error": f"cannot read offsets: {exc}", "partitions": []}
-        rows = []
-        for o in offsets:
-            history = self.history.setdefault((o.topic, o.partition), deque(maxlen=self.samples))
-            history.append(o.sample)
-            rows.append(
-                {
-                    "topic": o.topic,
-                    "partition": o.partition,
-                    "committed": o.sample.committed,
-                    "highwater": o.sample.highwater,
-                    "lag": lag_of(o.sample),
-                    "status": str(evaluate(history)),
-                }
-            )
-        return {"error": None, "partitions": rows}
+        return {
+            "error": None,
+            "partitions": [{**asdict(r), "status": str(r.status)} for r in rows],
+        }
 
 
 async def top_surging(redis: Redis, prefix: str, n: int = TOP_SURGING) -> list[dict[str, Any]]:
