@@ -113,7 +113,7 @@ async def _live(settings: Settings, world: World, minutes: float, alive: list[bo
         async for _key, value in read_topic(settings, settings.topics.surge_alerts):
             alert = SurgeAlert.model_validate_json(value)
             click.echo(
-                f"  ALERT {alert.detected_at:%H:%M:%S}  {orjson.loads(message(alert))['text']}"
+                f"  ALERT {alert.detected_at:%m-%d %H:%M}  {orjson.loads(message(alert))['text']}"
             )
 
     tail = asyncio.create_task(alerts())
