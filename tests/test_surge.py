@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import Rules, SurgeRules
-from streams.logic.state import DayBucket
+from streams.logic.aggregates import aggregate
+from streams.logic.state import AccountState, DayBucket
 from streams.logic.surge import read_engagement
 from tests.factories import DAY, T0, engagement, intent, profile, replay
 
@@ -122,11 +123,12 @@ def test_an_episode_alerts_once_however_long_it_lasts():
 
 
 def test_hysteresis_keeps_a_surge_open_between_exit_and_enter():
-    rules = SurgeRules()
-    buckets = {d: _bucket(10) for d in range(-35, -7)}  # baseline: 70 points a week
+    state = AccountState("acme")
+    state.engagement = {d: _bucket(10) for d in range(-35, -7)}  # baseline: 70 points a week
     for points, enter, stay in [(140, True, True), (110, False, True), (100, False, False)]:
-        buckets.update({d: _bucket(points / 7) for d in range(-6, 1)})
-        reading = read_engagement(buckets, 0, rules)
+        state.engagement.update({d: _bucket(points / 7) for d in range(-6, 1)})
+        seen = aggregate(state, RULES, 0)
+        reading = read_engagement(seen.week, seen.before, RULES.surge)
         assert (reading.enter, reading.stay) == (enter, stay), points
 
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from schemas.common import from_ms
 from schemas.outputs import ChannelPoints, SurgeAlert, SurgeTopic
 from streams.config import Rules
+from streams.logic.aggregates import Aggregates, windows_of
 from streams.logic.state import AccountState, SurgeEpisode
-from streams.logic.surge import WEEK_DAYS, Reading, read_engagement, read_intent, step, strength
-from streams.logic.windows import in_window
+from streams.logic.surge import Reading, read_engagement, read_intent, step, strength
+from streams.logic.windows import WEEK_DAYS, in_window
 
 __all__ = ["Standing", "alert_id", "detect_surges", "standing"]
 
@@ -58,10 +59,10 @@ def _alert(state: AccountState, reading: Reading, now: int, rules: Rules) -> Sur
     )
 
 
-def _readings(state: AccountState, rules: Rules, now: int) -> tuple[Reading, Reading]:
+def _readings(seen: Aggregates, rules: Rules) -> tuple[Reading, Reading]:
     return (
-        read_intent(state.intent, now, rules.surge),
-        read_engagement(state.engagement, now, rules.surge),
+        read_intent(seen.highs, rules.surge),
+        read_engagement(seen.week, seen.before, rules.surge),
     )
 
 
@@ -78,18 +79,22 @@ def standing(state: AccountState, rules: Rules) -> Standing:
     open_kinds = {kind for kind, episode in state.surges.items() if episode.active}
     if not open_kinds:
         return Standing((), 0.0)
-    readings = [r for r in _readings(state, rules, state.clock) if r.kind in open_kinds]
+    seen = windows_of(state, rules, state.clock)
+    readings = [r for r in _readings(seen, rules) if r.kind in open_kinds]
     return Standing(tuple(sorted(open_kinds)), max(strength(r, rules.surge) for r in readings))
 
 
-def detect_surges(state: AccountState, rules: Rules, now: int) -> list[SurgeAlert]:
-    """Step each kind's episode at `now`; alert on entries the tier filter allows.
+def detect_surges(
+    state: AccountState, rules: Rules, now: int, seen: Aggregates
+) -> list[SurgeAlert]:
+    """Step each kind's episode at `now` (`seen`: the windows then); alert on entries the
+    tier filter allows.
 
     An entry the filter blocks still opens the episode (the view shows the surge) but
     does not start the cool-down.
     """
     alerts = []
-    for reading in _readings(state, rules, now):
+    for reading in _readings(seen, rules):
         episode = state.surges.get(reading.kind)
         if episode is None:
             if not reading.enter:

@@ -10,15 +10,15 @@ from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
 from streams.config import Rules
+from streams.logic.aggregates import Aggregates, milli, windows_of
 from streams.logic.alerts import detect_surges
 from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.fit import fit_score
 from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
 from streams.logic.state import AccountState, DayBucket, Profile
-from streams.logic.surge import WEEK_DAYS
 from streams.logic.tiering import decide, measure
-from streams.logic.windows import DAY_MS, day_of, next_change, window_start
+from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, window_start
 
 __all__ = ["CLOSED_STAGES", "Applied", "Event", "apply_event", "apply_tick", "evaluate"]
 
@@ -41,17 +41,17 @@ class Applied:
     duplicate: bool = False
 
 
-def _surge_due(state: AccountState, now: int) -> int | None:
+def _surge_due(state: AccountState, seen: Aggregates) -> int | None:
     """While a surge is on, look again when its week drops data: that is how it ends."""
-    if not any(e.active for e in state.surges.values()):
+    if seen.week_first is None or not any(e.active for e in state.surges.values()):
         return None
-    days = set(state.engagement).union(*(d.keys() for d in state.intent.values()))
-    return next_change(days, now, WEEK_DAYS)
+    return (seen.week_first + WEEK_DAYS) * DAY_MS
 
 
 def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
     """Re-tier and re-check surges at `now`; return what to publish (state to be written)."""
-    signals = measure(state, rules, now)
+    seen = windows_of(state, rules, now)
+    signals = measure(state, rules, now, seen)
     tier, rule = decide(signals, rules)
     state.rule = rule
     change = None
@@ -76,8 +76,8 @@ def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
             changed_at=from_ms(now),
             version=state.version,
         )
-    alerts = detect_surges(state, rules, now)
-    dues = [t for t in (signals.due_at, _surge_due(state, now)) if t is not None]
+    alerts = detect_surges(state, rules, now, seen)
+    dues = [t for t in (signals.due_at, _surge_due(state, seen)) if t is not None]
     state.due_at = min(dues, default=None)
     return Applied(state, write=True, change=change, alerts=alerts)
 
@@ -90,23 +90,32 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
     time it is. Event ids are forgotten 7 days of their own kind after they were applied.
     """
     oldest_engagement = window_start(max(state.clocks.get("e", 0), tick), rules.retention_days)
-    for day in [d for d in state.engagement if d < oldest_engagement]:
+    old = [d for d in state.engagement if d < oldest_engagement]
+    for day in old:
         del state.engagement[day]
     oldest_intent = window_start(max(state.clocks.get("i", 0), tick), rules.retention_days)
     for topic in list(state.intent):
         days = state.intent[topic]
-        for day in [d for d in days if d < oldest_intent]:
+        old_intent = [d for d in days if d < oldest_intent]
+        for day in old_intent:
             del days[day]
         if not days:
             del state.intent[topic]
+        old += old_intent
+    if old:
+        state.windows = None  # no window sees these days, but do not rely on it
     forget = {kind: day_of(at) - DEDUP_DAYS for kind, at in state.clocks.items()}
     for event_id in [e for e, d in state.seen.items() if d < forget.get(e[0], d)]:
         del state.seen[event_id]
 
 
 def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) -> None:
-    bucket = state.engagement.setdefault(day_of(at), DayBucket())
+    day = day_of(at)
+    bucket = state.engagement.get(day)
+    if bucket is None:
+        bucket = state.engagement[day] = DayBucket()
     weight = rules.weights.get(e.action, 0.0)
+    before_m = milli(bucket.points)
     bucket.points += weight
     bucket.actions[e.action] = bucket.actions.get(e.action, 0) + 1
     bucket.channels[e.channel] = bucket.channels.get(e.channel, 0.0) + weight
@@ -119,12 +128,19 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
         and len(bucket.contacts) < rules.max_contacts_per_day
     ):
         bucket.contacts.append(e.contact_id)
+        added = e.contact_id
+    else:
+        added = None
+    if state.windows is not None:
+        state.windows.add_engagement(day, milli(bucket.points) - before_m, added)
 
 
 def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
     days = state.intent.setdefault(e.topic, {})
     day = day_of(at)
     days[day] = max(days.get(day, 0.0), e.score)
+    if state.windows is not None:
+        state.windows.add_intent(e.topic, day, days[day])
 
 
 def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:
@@ -203,11 +219,16 @@ def apply_event(
         else:
             _spend(state, event, at)
         state.clock = now = max(state.clock, at)
-        state.clocks[kind] = max(state.clocks.get(kind, 0), at)
+        newest = state.clocks.get(kind, 0)
+        if at > newest:
+            state.clocks[kind] = at
         # Remembered from when it was applied, not from its event time: a late event's
         # duplicate is caught for 7 days as well.
-        state.seen[seen_key] = day_of(state.clocks[kind])
-        _prune(state, rules)
+        state.seen[seen_key] = today = day_of(max(at, newest))
+        if today != day_of(newest) or day_of(at) < today - rules.retention_days + 1:
+            # Only a new day (or a day already out of retention) gives _prune work: it
+            # scans every stored day and id, too much to do for each event.
+            _prune(state, rules)
     state.applied[source] = coords.offset
     state.partition = coords.partition
     return evaluate(state, rules, now)

@@ -16,7 +16,7 @@ __all__ = ["INPUT_MODELS", "Coords", "Rejected", "dead_letter", "decode", "owner
 M = TypeVar("M", bound=BaseModel)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Coords:
     """Where a record came from; `timestamp` is the Kafka record time in epoch ms."""
 

@@ -4,12 +4,20 @@ One record per account (not one table per signal) means one changelog write per 
 the table write, not the arithmetic, is what costs in a Faust agent.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from streams.logic.aggregates import Aggregates
+
 __all__ = ["AccountState", "DayBucket", "Opportunity", "Profile", "SurgeEpisode"]
+
+
+def _transient(value: object) -> None:
+    """orjson's fallback: the only non-dataclass value in a state is its window cache."""
+    if not isinstance(value, Aggregates):
+        raise TypeError(f"{type(value).__name__} is not part of an account's stored state")
 
 
 @dataclass(slots=True)
@@ -86,13 +94,16 @@ class AccountState:
     outbox: list[list[str]] = field(default_factory=list)
     """[output id, kind, JSON] of tier changes and alerts not yet known to be delivered:
     written with the state that produced them, re-sent after a crash (see agents/emit)."""
+    windows: Aggregates | None = field(default=None, compare=False, repr=False)
+    """The windows the rules read, cached for the day (aggregates.py); stored as null."""
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(self, default=_transient, option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def from_json(cls, raw: bytes) -> "AccountState":
         data: dict[str, Any] = orjson.loads(raw)
+        data.pop("windows", None)
         data["profile"] = Profile(**data["profile"]) if data.get("profile") else None
         data["engagement"] = {int(d): DayBucket(**b) for d, b in data["engagement"].items()}
         data["intent"] = {

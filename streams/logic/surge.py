@@ -1,18 +1,18 @@
 """Surge detection (design.md section 5): this week against the account's own trailing weeks.
 
-`read_*` measure an account at a moment; `step` moves its per-kind episode through
-enter -> (stay) -> exit with hysteresis and a cool-down, and says when to alert.
+`read_*` judge an account's windows at a moment (aggregates.py); `step` moves its per-kind
+episode through enter -> (stay) -> exit with hysteresis and a cool-down, and says when to
+alert.
 Everything is a function of event time, so a replay raises the same alerts.
 """
 
 from dataclasses import dataclass
 
 from streams.config import SurgeRules
-from streams.logic.state import DayBucket, SurgeEpisode
-from streams.logic.windows import DAY_MS, day_of
+from streams.logic.state import SurgeEpisode
+from streams.logic.windows import DAY_MS
 
 __all__ = [
-    "WEEK_DAYS",
     "Reading",
     "TopicReading",
     "read_engagement",
@@ -21,10 +21,8 @@ __all__ = [
     "strength",
 ]
 
-WEEK_DAYS = 7
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TopicReading:
     topic: str
     score: float
@@ -33,7 +31,7 @@ class TopicReading:
     """None when the baseline is 0: the topic is new, not infinitely hot."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """One kind of signal at one moment: is it surging now, and is it still above exit?"""
 
@@ -46,11 +44,6 @@ class Reading:
     topics: tuple[TopicReading, ...] = ()
 
 
-def _week(day: int, today: int) -> int:
-    """0 for the 7 days ending today, 1 for the 7 before, and so on."""
-    return (today - day) // WEEK_DAYS
-
-
 def _ratio(score: float, baseline: float) -> float | None:
     return score / baseline if baseline > 0 else None
 
@@ -59,51 +52,33 @@ def _above(score: float, baseline: float, ratio: float, floor: float) -> bool:
     return score >= floor and score >= ratio * baseline
 
 
-def read_intent(intent: dict[str, dict[int, float]], now: int, rules: SurgeRules) -> Reading:
-    """Per topic: this week's highest score against the mean of the weekly highs before it."""
-    today, weeks = day_of(now), rules.baseline_weeks
-    entering, staying = [], []
-    for topic, days in intent.items():
-        highs = [0.0] * (weeks + 1)
-        for day, score in days.items():
-            w = _week(day, today)
-            if 0 <= w <= weeks and day <= today:
-                highs[w] = max(highs[w], score)
-        score, baseline = highs[0], sum(highs[1:]) / weeks
-        reading = TopicReading(topic, score, baseline, _ratio(score, baseline))
+def read_intent(highs: dict[str, list[float]], rules: SurgeRules) -> Reading:
+    """Per topic (`highs`: its weekly highs, this week first): this week's highest score
+    against the mean of the weekly highs before it."""
+    weeks = rules.baseline_weeks
+    entering = False
+    staying = []
+    for topic, weekly in highs.items():
+        score, baseline = weekly[0], sum(weekly[1:]) / weeks
         known = baseline > 0  # a topic seen for the first time surges on score alone
         if score >= rules.intent_enter_score or (
             known and _above(score, baseline, rules.intent_enter_ratio, rules.intent_min_score)
         ):
-            entering.append(reading)
+            entering = True
         if score >= rules.intent_exit_score or (
             known and _above(score, baseline, rules.intent_exit_ratio, rules.intent_min_score)
         ):
-            staying.append(reading)
+            staying.append(TopicReading(topic, score, baseline, _ratio(score, baseline)))
     top = sorted(staying, key=lambda r: (-r.score, r.topic))
     best = top[0] if top else TopicReading("", 0.0, 0.0, None)
     return Reading(
-        "intent",
-        bool(entering),
-        bool(staying),
-        best.score,
-        best.baseline,
-        best.ratio,
-        tuple(top),
+        "intent", entering, bool(staying), best.score, best.baseline, best.ratio, tuple(top)
     )
 
 
-def read_engagement(buckets: dict[int, DayBucket], now: int, rules: SurgeRules) -> Reading:
-    """Points in the last 7 days against the weekly mean of the weeks before."""
-    today, weeks = day_of(now), rules.baseline_weeks
-    week, before = 0.0, 0.0
-    for day, bucket in buckets.items():
-        w = _week(day, today)
-        if w == 0 and day <= today:
-            week += bucket.points
-        elif 1 <= w <= weeks:
-            before += bucket.points
-    baseline = before / weeks
+def read_engagement(week: float, before: float, rules: SurgeRules) -> Reading:
+    """Points in the last 7 days (`week`) against the weekly mean of the weeks `before`."""
+    baseline = before / rules.baseline_weeks
     return Reading(
         "engagement",
         enter=_above(week, baseline, rules.engagement_enter_ratio, rules.engagement_min_points),

@@ -7,15 +7,16 @@ them. Splitting the two lets a backtest run two rule sets over the same measurem
 from dataclasses import dataclass
 
 from streams.config import Rules, TierRule
+from streams.logic.aggregates import Aggregates, aggregate
 from streams.logic.state import AccountState
-from streams.logic.windows import DAY_MS, day_of
+from streams.logic.windows import DAY_MS
 
 __all__ = ["UNTIERED_RULE", "Signals", "decide", "measure"]
 
 UNTIERED_RULE = "untiered"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Signals:
     fit: float | None
     acv: float
@@ -36,42 +37,16 @@ def _acv(state: AccountState) -> float:
     return max([expected, *open_amounts])
 
 
-def measure(state: AccountState, rules: Rules, now: int) -> Signals:
-    """The signals at `now`. Called on every event and tick: window bounds are computed
-    once and each day is looked at once (it is the replay's hottest function)."""
-    today = day_of(now)
-    intent_start = today - rules.intent_window_days + 1
-    topic_max: dict[str, float] = {}
-    intent_first: int | None = None  # the oldest day with intent in the window
-    for topic, days in state.intent.items():
-        best: float | None = None
-        for day, score in days.items():
-            if intent_start <= day <= today:
-                if best is None or score > best:
-                    best = score
-                if intent_first is None or day < intent_first:
-                    intent_first = day
-        if best is not None:
-            topic_max[topic] = best
-    intent_max = max(topic_max.values(), default=0.0)
-    hot = tuple(sorted(t for t, s in topic_max.items() if s >= rules.intent_min_score))
-
-    engagement_start = today - rules.engagement_window_days + 1
-    points = 0.0
-    contacts: set[str] = set()
-    engagement_first: int | None = None
-    for day, bucket in state.engagement.items():
-        if engagement_start <= day <= today:
-            points += bucket.points
-            contacts.update(bucket.contacts)
-            if engagement_first is None or day < engagement_first:
-                engagement_first = day
-
+def measure(state: AccountState, rules: Rules, now: int, seen: Aggregates | None = None) -> Signals:
+    """The signals at `now`, from the account's windows (`seen`, when already aggregated)."""
+    a = seen or aggregate(state, rules, now)
+    intent_max = max(a.topic_max.values(), default=0.0)
+    hot = tuple(sorted(t for t, s in a.topic_max.items() if s >= rules.intent_min_score))
     dues = [
         (first + window) * DAY_MS  # when the window drops its oldest day with data
         for first, window in (
-            (intent_first, rules.intent_window_days),
-            (engagement_first, rules.engagement_window_days),
+            (a.intent_first, rules.intent_window_days),
+            (a.engagement_first, rules.engagement_window_days),
         )
         if first is not None
     ]
@@ -80,11 +55,11 @@ def measure(state: AccountState, rules: Rules, now: int) -> Signals:
         acv=_acv(state),
         intent_max=intent_max,
         intent_topics=hot,
-        engagement_points=points,
-        engaged_contacts=len(contacts),
+        engagement_points=a.points,
+        engaged_contacts=len(a.contacts),
         recent_intent=bool(hot),
-        recent_engagement=points >= rules.engagement_min_points
-        or len(contacts) >= rules.engagement_min_contacts,
+        recent_engagement=a.points >= rules.engagement_min_points
+        or len(a.contacts) >= rules.engagement_min_contacts,
         due_at=min(dues, default=None),
     )
 

@@ -2,6 +2,7 @@
 
 from schemas.common import from_ms
 from streams.config import Rules
+from streams.logic.aggregates import windows_of
 from streams.logic.alerts import standing
 from streams.logic.apply import CLOSED_STAGES
 from streams.logic.state import AccountState
@@ -20,7 +21,7 @@ def _iso(ms: int) -> str:
 
 def account_snapshot(state: AccountState, rules: Rules) -> dict[str, str]:
     """Every field always present (empty when unknown), so a hash write replaces it whole."""
-    s = measure(state, rules, state.clock)
+    s = measure(state, rules, state.clock, windows_of(state, rules, state.clock))
     opps = state.opportunities.values()
     pipeline = sum(o.amount for o in opps if o.closed_at is None)
     won = sum(o.amount for o in opps if o.stage == "closed_won")

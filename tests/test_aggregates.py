@@ -1,0 +1,59 @@
+"""The per-day window cache moved event by event equals the windows recomputed from the
+buckets, exactly, whatever the weights, arrival order, lateness and ticks."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.config import Rules
+from streams.logic.aggregates import Aggregates, aggregate
+from streams.logic.apply import apply_event, apply_tick
+from streams.logic.decode import Rejected
+from tests.factories import DAY, T0, WALL, coords, engagement, intent, profile
+
+ACTIONS = ["page_view", "email_click", "meeting", "ad_impression", "form_submit"]
+# Thirds and tenths do not add up exactly in binary floating point: the sums must anyway.
+WEIGHTS = {"page_view": 0.1, "email_click": 1 / 3, "meeting": 7.7, "form_submit": 2.5}
+RULES = Rules(weights=WEIGHTS)
+
+
+def _fields(a: Aggregates) -> dict:
+    return {name: getattr(a, name) for name in Aggregates.__slots__ if name != "rules"}
+
+
+@st.composite
+def traffic(draw):
+    """Events over ~10 weeks, many on the same days (where the cache moves), some late."""
+    steps = []
+    for i in range(draw(st.integers(1, 80))):
+        at = T0 + draw(st.integers(0, 70)) * DAY + draw(st.integers(0, DAY - 1))
+        if draw(st.integers(0, 9)) == 0:
+            steps.append(("tick", at))
+        elif draw(st.booleans()):
+            contact = draw(st.sampled_from(["c1", "c2", "c3", None]))
+            action = draw(st.sampled_from(ACTIONS))
+            steps.append(
+                ("event", engagement(at=at, action=action, contact=contact, event_id=f"x{i}"))
+            )
+        else:
+            score = draw(st.floats(0, 100))
+            topic = draw(st.sampled_from(["crm", "erp", "security"]))
+            steps.append(("event", intent(at=at, score=score, topic=topic, event_id=f"x{i}")))
+    return sorted(steps, key=lambda s: draw(st.integers(0, 3)))  # mostly in order, not all
+
+
+@settings(max_examples=200, deadline=None)
+@given(traffic())
+def test_cached_windows_equal_recomputed_ones(steps):
+    state = apply_event(None, profile(fit=80), coords(offset=0), RULES, WALL).state
+    for offset, (kind, what) in enumerate(steps, start=1):
+        if kind == "tick":
+            if state.due_at is not None:
+                apply_tick(state, RULES, max(what, state.due_at))
+        else:
+            try:
+                apply_event(state, what, coords(offset=offset), RULES, WALL)
+            except Rejected:
+                continue
+        cached = state.windows
+        assert cached is not None
+        assert _fields(cached) == _fields(aggregate(state, RULES, cached.today * DAY))
