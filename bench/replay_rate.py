@@ -53,9 +53,9 @@ async def raw_rate(settings: Settings, total: int) -> float:
 
 
 async def replay_rate(settings: Settings) -> float:
-    items, total = await topic_items(settings)
+    chunks, total = await topic_items(settings)
     replay = Replay(settings.rules, int(time.time() * 1000))
-    counts = await drive(items, total, [replay], Window(), show=False)
+    counts = await drive(chunks, total, [replay], Window(), show=False)
     replay.kpis()
     return counts["rate"]
 

@@ -119,16 +119,33 @@ class Aggregates:
 
 
 def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
-    """The windows at `now`, from the buckets."""
+    """The windows at `now`, from the buckets (the loops of `add_*`, inlined: this runs at
+    an account's first evaluation of each day)."""
     a = Aggregates(rules, day_of(now))
+    today, window = a.today, rules.engagement_window_days
+    weeks = rules.surge.baseline_weeks
+    baseline_days = WEEK_DAYS * (weeks + 1)
     for day, bucket in state.engagement.items():
-        a.add_engagement(day, milli(bucket.points), None)
-        if bucket.contacts and 0 <= a.today - day < rules.engagement_window_days:
-            a.contacts.update(bucket.contacts)
+        age = today - day
+        if age < 0 or (age >= baseline_days and age >= window):
+            continue
+        points = round(bucket.points * 1000)
+        if age < window:
+            a.points_m += points
+            if bucket.contacts:
+                a.contacts.update(bucket.contacts)
+            if a.engagement_first is None or day < a.engagement_first:
+                a.engagement_first = day
+        if age < WEEK_DAYS:
+            a.week_m += points
+            if a.week_first is None or day < a.week_first:
+                a.week_first = day
+        elif age < baseline_days:
+            a.before_m += points
     for topic, days in state.intent.items():
+        a.highs[topic] = [0.0] * (weeks + 1)
         for day, score in days.items():
             a.add_intent(topic, day, score)
-        a.highs.setdefault(topic, [0.0] * (rules.surge.baseline_weeks + 1))
     return a
 
 

@@ -59,11 +59,23 @@ def _alert(state: AccountState, reading: Reading, now: int, rules: Rules) -> Sur
     )
 
 
-def _readings(seen: Aggregates, rules: Rules) -> tuple[Reading, Reading]:
-    return (
-        read_intent(seen.highs, rules.surge),
-        read_engagement(seen.week, seen.before, rules.surge),
-    )
+KINDS = ("intent", "engagement")
+
+
+def _read(kind: str, seen: Aggregates, rules: Rules) -> Reading:
+    if kind == "intent":
+        return read_intent(seen.highs, rules.surge)
+    return read_engagement(seen.week, seen.before, rules.surge)
+
+
+def _could_enter(kind: str, seen: Aggregates, rules: Rules) -> bool:
+    """False when no reading of `kind` can enter: below every floor. Most evaluations of
+    quiet accounts stop here, before building readings."""
+    r = rules.surge
+    if kind == "engagement":
+        return seen.week >= r.engagement_min_points
+    floor = min(r.intent_enter_score, r.intent_min_score)
+    return any(weekly[0] >= floor for weekly in seen.highs.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +92,7 @@ def standing(state: AccountState, rules: Rules) -> Standing:
     if not open_kinds:
         return Standing((), 0.0)
     seen = windows_of(state, rules, state.clock)
-    readings = [r for r in _readings(seen, rules) if r.kind in open_kinds]
+    readings = [_read(kind, seen, rules) for kind in KINDS if kind in open_kinds]
     return Standing(tuple(sorted(open_kinds)), max(strength(r, rules.surge) for r in readings))
 
 
@@ -94,12 +106,15 @@ def detect_surges(
     does not start the cool-down.
     """
     alerts = []
-    for reading in _readings(seen, rules):
-        episode = state.surges.get(reading.kind)
+    for kind in KINDS:
+        episode = state.surges.get(kind)
+        if (episode is None or not episode.active) and not _could_enter(kind, seen, rules):
+            continue
+        reading = _read(kind, seen, rules)
         if episode is None:
             if not reading.enter:
                 continue  # keep quiet accounts' state small
-            episode = state.surges[reading.kind] = SurgeEpisode()
+            episode = state.surges[kind] = SurgeEpisode()
         allowed = state.tier in rules.surge.alert_tiers
         if step(episode, reading, now, rules.surge, may_alert=allowed):
             alerts.append(_alert(state, reading, now, rules))

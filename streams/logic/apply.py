@@ -89,24 +89,41 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
     a backfill, cannot age the other's data), and all of them by a tick, which says what
     time it is. Event ids are forgotten 7 days of their own kind after they were applied.
     """
+    # Each loop runs only when a cheap min() says it has something to drop.
     oldest_engagement = window_start(max(state.clocks.get("e", 0), tick), rules.retention_days)
-    old = [d for d in state.engagement if d < oldest_engagement]
-    for day in old:
-        del state.engagement[day]
+    if state.engagement and min(state.engagement) < oldest_engagement:
+        for day in [d for d in state.engagement if d < oldest_engagement]:
+            del state.engagement[day]
+        state.windows = None  # no window sees these days, but do not rely on it
     oldest_intent = window_start(max(state.clocks.get("i", 0), tick), rules.retention_days)
-    for topic in list(state.intent):
+    for topic in [t for t, days in state.intent.items() if not days or min(days) < oldest_intent]:
         days = state.intent[topic]
-        old_intent = [d for d in days if d < oldest_intent]
-        for day in old_intent:
+        for day in [d for d in days if d < oldest_intent]:
             del days[day]
         if not days:
             del state.intent[topic]
-        old += old_intent
-    if old:
-        state.windows = None  # no window sees these days, but do not rely on it
+        state.windows = None
+    _forget(state)
+
+
+def _forget(state: AccountState) -> None:
+    """Forget event ids 7 days of their kind after they were applied. Each kind's ids were
+    remembered with a day that never decreases, in order: the old ones of every kind lead
+    the dict, so the scan stops at the first id of each kind still remembered."""
     forget = {kind: day_of(at) - DEDUP_DAYS for kind, at in state.clocks.items()}
-    for event_id in [e for e, d in state.seen.items() if d < forget.get(e[0], d)]:
-        del state.seen[event_id]
+    old = []
+    for key, day in state.seen.items():
+        kind = key[0]
+        if kind not in forget:
+            continue
+        if day < forget[kind]:
+            old.append(key)
+        else:
+            del forget[kind]  # the rest of this kind is younger
+            if not forget:
+                break
+    for key in old:
+        del state.seen[key]
 
 
 def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) -> None:

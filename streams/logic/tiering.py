@@ -32,45 +32,51 @@ class Signals:
 
 def _acv(state: AccountState) -> float:
     """Expected ACV from the profile, raised by the largest open opportunity."""
-    open_amounts = [o.amount for o in state.opportunities.values() if o.closed_at is None]
-    expected = state.profile.expected_acv if state.profile else 0.0
-    return max([expected, *open_amounts])
+    acv = state.profile.expected_acv if state.profile else 0.0
+    for o in state.opportunities.values():
+        if o.closed_at is None and o.amount > acv:
+            acv = o.amount
+    return acv
+
+
+def _due(first: int | None, window: int) -> int | None:
+    """When a window drops its oldest day with data."""
+    return None if first is None else (first + window) * DAY_MS
 
 
 def measure(state: AccountState, rules: Rules, now: int, seen: Aggregates | None = None) -> Signals:
     """The signals at `now`, from the account's windows (`seen`, when already aggregated)."""
     a = seen or aggregate(state, rules, now)
-    intent_max = max(a.topic_max.values(), default=0.0)
-    hot = tuple(sorted(t for t, s in a.topic_max.items() if s >= rules.intent_min_score))
+    topic_max = a.topic_max
+    hot = tuple(sorted(t for t, s in topic_max.items() if s >= rules.intent_min_score))
+    points, contacts = a.points, len(a.contacts)
     dues = [
-        (first + window) * DAY_MS  # when the window drops its oldest day with data
-        for first, window in (
-            (a.intent_first, rules.intent_window_days),
-            (a.engagement_first, rules.engagement_window_days),
+        d
+        for d in (
+            _due(a.intent_first, rules.intent_window_days),
+            _due(a.engagement_first, rules.engagement_window_days),
         )
-        if first is not None
+        if d is not None
     ]
     return Signals(
-        fit=state.profile.fit if state.profile else None,
-        acv=_acv(state),
-        intent_max=intent_max,
-        intent_topics=hot,
-        engagement_points=a.points,
-        engaged_contacts=len(a.contacts),
-        recent_intent=bool(hot),
-        recent_engagement=a.points >= rules.engagement_min_points
-        or len(a.contacts) >= rules.engagement_min_contacts,
-        due_at=min(dues, default=None),
+        state.profile.fit if state.profile else None,
+        _acv(state),
+        max(topic_max.values()) if topic_max else 0.0,
+        hot,
+        points,
+        contacts,
+        bool(hot),
+        points >= rules.engagement_min_points or contacts >= rules.engagement_min_contacts,
+        min(dues) if dues else None,
     )
 
 
 def _matches(rule: TierRule, s: Signals) -> bool:
     if s.fit is None or s.fit < rule.min_fit or s.acv < rule.min_acv:
         return False
-    present = {"intent": s.recent_intent, "engagement": s.recent_engagement}
-    wanted = [present[name] for name in rule.signals]
-    if not wanted:
+    if not rule.signals:
         return True
+    wanted = (s.recent_intent if name == "intent" else s.recent_engagement for name in rule.signals)
     return all(wanted) if rule.match == "all" else any(wanted)
 
 

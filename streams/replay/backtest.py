@@ -88,10 +88,10 @@ def backtest(
     ticks: bool,
 ) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
-        items, total = await source(settings, input_dir)
+        chunks, total = await source(settings, input_dir)
         now = int(time.time() * 1000)
         base, cand = Replay(baseline, now, ticks=ticks), Replay(candidate, now, ticks=ticks)
-        counts = await drive(items, total, [base, cand], window, show=sys.stderr.isatty())
+        counts = await drive(chunks, total, [base, cand], window, show=sys.stderr.isatty())
         as_of = window.end if window.end is not None else max(base.as_of(), cand.as_of())
         return {"records": int(counts["read"]), "seconds": round(counts["seconds"], 3)} | compare(
             base, cand, as_of

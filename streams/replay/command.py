@@ -4,7 +4,6 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,9 @@ from typing import Any
 from schemas.common import to_ms
 from streams.config import Rules, Settings
 from streams.kpi_table import kpi_table
-from streams.replay.engine import Item, Replay
+from streams.replay.engine import Replay
 from streams.replay.run import Window, drive, summary
-from streams.replay.sources import file_items, topic_items
+from streams.replay.sources import Chunks, file_items, topic_items
 
 __all__ = ["event_time", "replay", "replay_table", "source"]
 
@@ -29,7 +28,7 @@ def event_time(text: str | None, option: str) -> int | None:
         raise ValueError(f"{option}: {text!r} is not an ISO-8601 date or time") from None
 
 
-async def source(settings: Settings, input_dir: Path | None) -> tuple[AsyncIterator[Item], int]:
+async def source(settings: Settings, input_dir: Path | None) -> tuple[Chunks, int]:
     if input_dir is not None:
         return file_items(settings, input_dir)
     return await topic_items(settings)
@@ -39,9 +38,9 @@ def replay(
     settings: Settings, rules: Rules, input_dir: Path | None, window: Window, ticks: bool
 ) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
-        items, total = await source(settings, input_dir)
+        chunks, total = await source(settings, input_dir)
         one = Replay(rules, int(time.time() * 1000), ticks=ticks)
-        counts = await drive(items, total, [one], window, show=sys.stderr.isatty())
+        counts = await drive(chunks, total, [one], window, show=sys.stderr.isatty())
         return summary(one, counts, window.end)
 
     return asyncio.run(run())

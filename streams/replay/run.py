@@ -13,8 +13,6 @@ from streams.replay.engine import Item, Replay
 
 __all__ = ["Window", "drive", "summary"]
 
-PROGRESS_EVERY = 2000
-
 
 @dataclass(frozen=True)
 class Window:
@@ -33,7 +31,7 @@ class Window:
 
 
 async def drive(
-    items: AsyncIterator[Item], total: int, replays: list[Replay], window: Window, show: bool
+    chunks: AsyncIterator[list[Item]], total: int, replays: list[Replay], window: Window, show: bool
 ) -> dict[str, float]:
     """Feed every item in the window to every replay; return counts and the rate."""
     read = outside = 0
@@ -47,16 +45,16 @@ async def drive(
     )
     with Progress(*columns, disable=not show, transient=True) as progress:
         task = progress.add_task("replay", total=total, rate=0.0)
-        async for item in items:
-            read += 1
-            if not window.holds(item):
-                outside += 1
-            else:
-                for replay in replays:
-                    replay.feed(item)
-            if read % PROGRESS_EVERY == 0:
-                rate = read / max(time.monotonic() - started, 1e-9)
-                progress.update(task, completed=read, rate=rate)
+        async for chunk in chunks:
+            for item in chunk:
+                if window.holds(item):
+                    for replay in replays:
+                        replay.feed(item)
+                else:
+                    outside += 1
+            read += len(chunk)
+            rate = read / max(time.monotonic() - started, 1e-9)
+            progress.update(task, completed=read, rate=rate)
     for replay in replays:
         replay.finish()
     elapsed = time.monotonic() - started

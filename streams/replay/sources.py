@@ -12,7 +12,7 @@ this is event-time order across topics.
 import heapq
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -27,65 +27,89 @@ from streams.lag import highwaters
 from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode
 from streams.replay.engine import Item
 
-__all__ = ["ReplayReadError", "file_items", "merge", "topic_items"]
+__all__ = ["Chunks", "ReplayReadError", "file_items", "merge", "topic_items"]
 
 FETCH_RECORDS = 5000
+CHUNK = 2000
+"""Items handed to the engine at once: per-item async steps cost more than the logic."""
 STALL_S = 30.0
+PROFILES = "accounts"
+
+Record = tuple[bytes | None, bytes | None, Coords]
+Chunks = AsyncIterator[list[Item]]
 
 
 class ReplayReadError(RuntimeError):
     """The broker stopped giving records below the high-water mark; the message says where."""
 
 
-PROFILES = "accounts"
+class Run:
+    """One topic-partition (or file) in offset order: records fetched a batch at a time,
+    decoded once into items (a rejected record keeps the previous event time)."""
+
+    def __init__(self, kind: str, fetch: Callable[[], Awaitable[list[Record] | None]]) -> None:
+        self.kind = kind
+        self.fetch = fetch
+        self.items: deque[Item] = deque()
+        self.last = 0
+
+    async def fill(self) -> bool:
+        """Decode the next batch; False when the run is over."""
+        while not self.items:
+            batch = await self.fetch()
+            if batch is None:
+                return False
+            model, kind, last = INPUT_MODELS[self.kind], self.kind, self.last
+            for key, value, coords in batch:
+                try:
+                    event = decode(model, key, value)
+                except Rejected as why:
+                    self.items.append(Item(kind, coords, last, rejected=why))
+                    continue
+                at = getattr(event, "occurred_at", None)
+                last = to_ms(at) if at is not None else last
+                self.items.append(Item(kind, coords, last, event=event))
+            self.last = last
+        return True
 
 
-def _item(kind: str, key: bytes | None, value: bytes | None, coords: Coords, last: int) -> Item:
-    try:
-        event = decode(INPUT_MODELS[kind], key, value)
-    except Rejected as why:
-        return Item(kind, coords, last, rejected=why)
-    at = getattr(event, "occurred_at", None)
-    return Item(kind, coords, to_ms(at) if at is not None else last, event=event)
-
-
-async def _stream(
-    kind: str, records: AsyncIterator[tuple[bytes | None, bytes | None, Coords]]
-) -> AsyncIterator[Item]:
-    """Decoded items of one topic-partition; a rejected record keeps the previous time."""
-    last = 0
-    async for key, value, coords in records:
-        item = _item(kind, key, value, coords, last)
-        last = item.at
-        yield item
-
-
-async def merge(streams: list[AsyncIterator[Item]]) -> AsyncIterator[Item]:
-    """Lazily merge streams by event time (ties in stream order)."""
-    heap: list[tuple[int, int, Item]] = []
-    for n, stream in enumerate(streams):
-        if (head := await anext(stream, None)) is not None:
-            heap.append((head.at, n, head))
+async def merge(runs: list[Run]) -> Chunks:
+    """Merge runs by event time (ties in run order), in chunks of items."""
+    heap: list[tuple[int, int]] = []
+    for n, run in enumerate(runs):
+        if await run.fill():
+            heap.append((run.items[0].at, n))
     heapq.heapify(heap)
+    out: list[Item] = []
     while heap:
-        _at, n, item = heap[0]
-        yield item
-        if (head := await anext(streams[n], None)) is not None:
-            heapq.heapreplace(heap, (head.at, n, head))
-        else:
-            heapq.heappop(heap)
+        run = runs[heap[0][1]]
+        out.append(run.items.popleft())
+        if not run.items:
+            if out:
+                yield out
+                out = []
+            if not await run.fill():
+                heapq.heappop(heap)
+                continue
+        heapq.heapreplace(heap, (run.items[0].at, heap[0][1]))
+        if len(out) >= CHUNK:
+            yield out
+            out = []
+    if out:
+        yield out
 
 
-async def _ordered(streams_of: Callable[[str], list[AsyncIterator[Item]]]) -> AsyncIterator[Item]:
-    for item_stream in streams_of(PROFILES):
-        async for item in item_stream:
-            yield item
-    others = [s for kind in INPUT_MODELS if kind != PROFILES for s in streams_of(kind)]
-    async for item in merge(others):
-        yield item
+async def _ordered(runs_of: Callable[[str], list[Run]]) -> Chunks:
+    for run in runs_of(PROFILES):
+        while await run.fill():
+            yield list(run.items)
+            run.items.clear()
+    others = [run for kind in INPUT_MODELS if kind != PROFILES for run in runs_of(kind)]
+    async for chunk in merge(others):
+        yield chunk
 
 
-def file_items(settings: Settings, directory: Path) -> tuple[AsyncIterator[Item], int]:
+def file_items(settings: Settings, directory: Path) -> tuple[Chunks, int]:
     """Items from `{kind}.jsonl` files (any missing kind is simply absent), and how many
     lines there are. Partitions and offsets are what the live topics would give them."""
     paths = {kind: directory / f"{kind}.jsonl" for kind in INPUT_MODELS}
@@ -93,26 +117,51 @@ def file_items(settings: Settings, directory: Path) -> tuple[AsyncIterator[Item]
     if not present:
         names = ", ".join(p.name for p in paths.values())
         raise FileNotFoundError(f"{directory}: none of {names}")
-    partitioner, everything = DefaultPartitioner(), list(range(settings.partitions))
     produced_at = int(time.time() * 1000)  # a profile's record time is when it was sent
+    partition_of = _Partitions(settings.partitions)
 
-    async def lines(kind: str) -> AsyncIterator[tuple[bytes | None, bytes, Coords]]:
+    def records(kind: str) -> Iterator[Record]:
         """The file in its order: each partition's records are a subsequence of it, so one
-        stream per file keeps every account's order while reading the file once."""
-        topic, offsets = getattr(settings.topics, kind), dict.fromkeys(everything, 0)
+        run per file keeps every account's order while reading the file once."""
+        topic, offsets = getattr(settings.topics, kind), [0] * settings.partitions
         with present[kind].open("rb") as f:
             for line in f:
                 if not (line := line.strip()):
                     continue
                 key = _owner_key(line)
-                partition = partitioner(key or b"", everything, everything)
+                partition = partition_of(key)
                 yield key, line, Coords(topic, partition, offsets[partition], produced_at)
                 offsets[partition] += 1
 
-    def streams_of(kind: str) -> list[AsyncIterator[Item]]:
-        return [_stream(kind, lines(kind))] if kind in present else []
+    def runs_of(kind: str) -> list[Run]:
+        if kind not in present:
+            return []
+        lines = records(kind)
 
-    return _ordered(streams_of), sum(_count_lines(p) for p in present.values())
+        async def fetch() -> list[Record] | None:
+            return [r for _, r in zip(range(FETCH_RECORDS), lines, strict=False)] or None
+
+        return [Run(kind, fetch)]
+
+    return _ordered(runs_of), sum(_count_lines(p) for p in present.values())
+
+
+class _Partitions:
+    """The partition the producer's default partitioner gives a key, remembered per key
+    (murmur2 in pure Python costs more than decoding the record)."""
+
+    def __init__(self, partitions: int) -> None:
+        self.everything = list(range(partitions))
+        self.partitioner = DefaultPartitioner()
+        self.known: dict[bytes | None, int] = {}
+
+    def __call__(self, key: bytes | None) -> int:
+        partition = self.known.get(key)
+        if partition is None:
+            partition = self.partitioner(key or b"", self.everything, self.everything)
+            if len(self.known) < 1_000_000:
+                self.known[key] = partition
+        return partition
 
 
 def _count_lines(path: Path) -> int:
@@ -129,7 +178,7 @@ def _owner_key(line: bytes) -> bytes | None:
     return owner_key(payload) if isinstance(payload, dict) else None
 
 
-async def topic_items(settings: Settings) -> tuple[AsyncIterator[Item], int]:
+async def topic_items(settings: Settings) -> tuple[Chunks, int]:
     """Items of every input topic up to the high-water marks at the start, and how many.
 
     One group-less consumer (assign + seek: nothing committed, the live group untouched)
@@ -157,35 +206,31 @@ async def topic_items(settings: Settings) -> tuple[AsyncIterator[Item], int]:
     starts = {tp: await consumer.position(tp) for tp in every}
     total = sum(ends[tp] - starts[tp] for tp in every)
 
-    async def records(
-        tp: TopicPartition,
-    ) -> AsyncIterator[tuple[bytes | None, bytes | None, Coords]]:
-        buffer: deque = deque()
-        progress_at = time.monotonic()
-        while True:
-            if not buffer:
-                if await consumer.position(tp) >= ends[tp]:
-                    return
+    def fetcher(tp: TopicPartition) -> Callable[[], Awaitable[list[Record] | None]]:
+        async def fetch() -> list[Record] | None:
+            progress_at = time.monotonic()
+            while await consumer.position(tp) < ends[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=FETCH_RECORDS)
-                buffer.extend(batch.get(tp, ()))
-                if buffer:
-                    progress_at = time.monotonic()
-                elif time.monotonic() - progress_at > STALL_S:
+                records = [r for r in batch.get(tp, ()) if r.offset < ends[tp]]
+                if records:
+                    return [
+                        (r.key, r.value, Coords(tp.topic, tp.partition, r.offset, r.timestamp))
+                        for r in records
+                    ]
+                if time.monotonic() - progress_at > STALL_S:
                     raise ReplayReadError(f"{tp.topic}[{tp.partition}]: no records for {STALL_S}s")
-                continue
-            r = buffer.popleft()
-            if r.offset >= ends[tp]:
-                return
-            yield r.key, r.value, Coords(tp.topic, tp.partition, r.offset, r.timestamp)
+            return None
 
-    def streams_of(kind: str) -> list[AsyncIterator[Item]]:
-        return [_stream(kind, records(tp)) for tp in tps[kind]]
+        return fetch
 
-    async def items() -> AsyncIterator[Item]:
+    def runs_of(kind: str) -> list[Run]:
+        return [Run(kind, fetcher(tp)) for tp in tps[kind]]
+
+    async def chunks() -> Chunks:
         try:
-            async for item in _ordered(streams_of):
-                yield item
+            async for chunk in _ordered(runs_of):
+                yield chunk
         finally:
             await consumer.stop()
 
-    return items(), total
+    return chunks(), total
