@@ -245,6 +245,12 @@ _ticks = click.option(
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), help="Rules TOML file.")
 @_ticks
 @click.option("--json", "as_json", is_flag=True, help="Tiers, transitions, alerts, KPIs.")
+@click.option(
+    "--publish",
+    "prefix",
+    help="Also write the results to topics PREFIX.tier-changes.v1, PREFIX.surge-alerts.v1 "
+    "and Redis keys PREFIX:* (never the live ones).",
+)
 def replay(
     input_dir: Path | None,
     start: str | None,
@@ -252,21 +258,28 @@ def replay(
     rules_file: Path | None,
     ticks: bool,
     as_json: bool,
+    prefix: str | None,
 ) -> None:
     """Run history through the live decision logic (never touching live state): final
     tiers, every transition, the alerts that would have fired, KPIs. Reads the input
     topics with a group-less consumer (nothing committed), or --input-dir."""
     from aiokafka.errors import KafkaError
+    from redis.exceptions import RedisError
 
     from streams.replay.command import replay as run_replay
     from streams.replay.command import replay_table
+    from streams.replay.publish import namespace
     from streams.replay.sources import ReplayReadError
 
     settings = _settings()
     rules, window = _rules(settings, rules_file), _window(start, end)
     try:
-        result = run_replay(settings, rules, input_dir, window, ticks)
-    except (FileNotFoundError, KafkaError, ReplayReadError, OSError) as exc:
+        publish_to = None if prefix is None else namespace(settings, prefix)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        result = run_replay(settings, rules, input_dir, window, ticks, publish_to)
+    except (FileNotFoundError, KafkaError, RedisError, ReplayReadError, OSError) as exc:
         raise click.ClickException(f"cannot replay: {exc}") from None
     click.echo(
         orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else replay_table(result)

@@ -4,6 +4,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from schemas.common import to_ms
 from streams.config import Rules, Settings
 from streams.kpi_table import kpi_table
 from streams.replay.engine import Replay
+from streams.replay.publish import Namespace, publish
 from streams.replay.run import Window, drive, summary
 from streams.replay.sources import Chunks, file_items, topic_items
 
@@ -35,13 +37,26 @@ async def source(settings: Settings, input_dir: Path | None) -> tuple[Chunks, in
 
 
 def replay(
-    settings: Settings, rules: Rules, input_dir: Path | None, window: Window, ticks: bool
+    settings: Settings,
+    rules: Rules,
+    input_dir: Path | None,
+    window: Window,
+    ticks: bool,
+    publish_to: Namespace | None = None,
 ) -> dict[str, Any]:
+    """What `rules` decide over the history; also written under `publish_to` if given."""
+
     async def run() -> dict[str, Any]:
         chunks, total = await source(settings, input_dir)
         one = Replay(rules, int(time.time() * 1000), ticks=ticks)
         counts = await drive(chunks, total, [one], window, show=sys.stderr.isatty())
-        return summary(one, counts, window.end)
+        result = summary(one, counts, window.end)
+        if publish_to is not None:
+            result["published"] = {
+                **asdict(publish_to),
+                **await publish(settings, publish_to, result),
+            }
+        return result
 
     return asyncio.run(run())
 
@@ -62,4 +77,10 @@ def replay_table(result: dict[str, Any]) -> str:
         "",
         kpi_table(result["kpis"]),
     ]
+    if published := result.get("published"):
+        lines.append(
+            f"published: {published['transitions']:,} transitions to "
+            f"{published['tier_changes']}, {published['alerts']:,} alerts to "
+            f"{published['surge_alerts']}, KPIs and tiers to Redis {published['redis_prefix']}*"
+        )
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from streams.config import Rules, Settings
 from streams.logic.kpis import report
 from streams.logic.rollup import Rollup
 
-__all__ = ["KpiView", "read_report"]
+__all__ = ["KpiView", "kpi_hashes", "read_report"]
 
 
 def _clock_key(prefix: str) -> str:
@@ -92,6 +92,16 @@ def _flat(kpis: dict[str, Any]) -> dict[str, str]:
         else:
             out[name] = repr(value) if isinstance(value, float) else str(value)
     return out
+
+
+def kpi_hashes(prefix: str, kpis: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """A KPI report as Redis hashes: `kpi` (overall), `kpi:tier:{n}`, `kpi:daily:{date}`."""
+    hashes = {f"{prefix}kpi": {"as_of": kpis["as_of"], **_flat(kpis["overall"])}}
+    for tier, scope in kpis["tiers"].items():
+        hashes[f"{prefix}kpi:tier:{tier}"] = _flat(scope)
+    for day, row in kpis["daily"].items():
+        hashes[f"{prefix}kpi:daily:{day}"] = _flat(row)
+    return hashes
 
 
 class KpiView:
@@ -163,11 +173,7 @@ class KpiView:
         self._changed_since_report = False
         self._reported_at = time.monotonic()
         kpis = await read_report(redis, self.settings, self.rules)
-        hashes = {f"{self.prefix}kpi": {"as_of": kpis["as_of"], **_flat(kpis["overall"])}}
-        for tier, scope in kpis["tiers"].items():
-            hashes[f"{self.prefix}kpi:tier:{tier}"] = _flat(scope)
-        for day, row in kpis["daily"].items():
-            hashes[f"{self.prefix}kpi:daily:{day}"] = _flat(row)
+        hashes = kpi_hashes(self.prefix, kpis)
         changed = {k: v for k, v in hashes.items() if self._published.get(k) != v}
         pipe = redis.pipeline(transaction=True)
         for key, mapping in changed.items():

@@ -1,0 +1,99 @@
+"""`abm replay --publish PREFIX`: a replay's results where other tools can read them, in a
+namespace of their own, never the live one.
+
+Topics `{PREFIX}.tier-changes.v1` and `{PREFIX}.surge-alerts.v1` get the transitions and
+alerts (the live contracts, keyed by account, in replay order); Redis gets `{PREFIX}:kpi`,
+`{PREFIX}:kpi:tier:{n}`, `{PREFIX}:kpi:daily:{date}` (the live KPI layout) and
+`{PREFIX}:tiers` (account -> {"tier", "rule"}). The Redis keys are replaced as a whole in
+one transaction; the topics are logs, so a second run with the same prefix appends.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.config import Settings
+from streams.io import Keyed, produce
+from streams.kafka import client_options
+from streams.redis_conn import async_redis
+from streams.sinks.kpi_view import kpi_hashes
+
+__all__ = ["Namespace", "namespace", "publish"]
+
+_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,40}")
+
+
+@dataclass(frozen=True)
+class Namespace:
+    tier_changes: str
+    surge_alerts: str
+    redis_prefix: str
+
+
+def namespace(settings: Settings, prefix: str) -> Namespace:
+    """The topics and key prefix PREFIX names; ValueError when it is malformed or would
+    write where the live pipeline reads or writes."""
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"--publish {prefix!r}: use 1-41 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit (e.g. backtest-2026-11)"
+        )
+    names = Namespace(
+        tier_changes=f"{prefix}.tier-changes.v1",
+        surge_alerts=f"{prefix}.surge-alerts.v1",
+        redis_prefix=f"{prefix}:",
+    )
+    live_topics = set(settings.topics.all())
+    clash = [t for t in (names.tier_changes, names.surge_alerts) if t in live_topics]
+    if names.redis_prefix == settings.redis_prefix:
+        clash.append(f"Redis keys {settings.redis_prefix}*")
+    if clash:
+        raise ValueError(
+            f"--publish {prefix!r} would write to the live {', '.join(clash)}: "
+            "choose another prefix"
+        )
+    return names
+
+
+async def _ensure(settings: Settings, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        missing = [t for t in topics if t not in set(await admin.list_topics())]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(t, settings.partitions, settings.replicas) for t in missing]
+            )
+    finally:
+        await admin.close()
+
+
+def _keyed(rows: list[dict[str, Any]]) -> list[Keyed]:
+    return [Keyed(row["account_id"].encode(), orjson.dumps(row)) for row in rows]
+
+
+async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) -> dict[str, int]:
+    """Write a replay's `result` (as `summary` gives it) under `names`; return the counts."""
+    await _ensure(settings, [names.tier_changes, names.surge_alerts])
+    changes = await produce(settings, names.tier_changes, _keyed(result["transitions"]))
+    alerts = await produce(settings, names.surge_alerts, _keyed(result["alerts"]))
+    hashes = kpi_hashes(names.redis_prefix, result["kpis"])
+    tiers_key = f"{names.redis_prefix}tiers"
+    tiers = {account: orjson.dumps(t) for account, t in result["tiers"].items()}
+    redis = async_redis(settings)
+    try:
+        stale = [k async for k in redis.scan_iter(match=f"{names.redis_prefix}kpi*")]
+        pipe = redis.pipeline(transaction=True)
+        for key in {*stale, tiers_key}:
+            pipe.delete(key)
+        for key, mapping in hashes.items():
+            pipe.hset(key, mapping=mapping)
+        if tiers:
+            pipe.hset(tiers_key, mapping=tiers)
+        await pipe.execute()
+    finally:
+        await redis.aclose()
+    return {"transitions": changes, "alerts": alerts, "redis_keys": len(hashes) + bool(tiers)}

@@ -1,0 +1,93 @@
+"""`abm replay --publish PREFIX` on the real broker and Redis: the results land under the
+prefix, equal to the replay's own JSON, and nothing live is written."""
+
+import json
+import time
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from streams.cli import cli
+from streams.redis_conn import sync_redis
+from tests.harness import pipeline_settings, read_all
+from tests.history import generate
+
+pytestmark = pytest.mark.e2e
+
+
+def write_files(directory, rows) -> None:
+    by_kind: dict[str, list[bytes]] = {}
+    for kind, payload in rows:
+        by_kind.setdefault(kind, []).append(orjson.dumps(payload))
+    for kind, lines in by_kind.items():
+        (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+
+
+def by_account(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(row["account_id"], []).append(row)
+    return out
+
+
+def test_published_results_equal_the_replay_and_stay_out_of_live_keys(stack, tmp_path):
+    settings, env = pipeline_settings(stack)
+    write_files(tmp_path, generate(5, 40, 45, int(time.time() * 1000)))
+    prefix = f"bt-{settings.app_id.removeprefix('abm-').lower()}"
+    redis = sync_redis(settings)
+    live_before = sorted(redis.scan_iter(match=f"{settings.redis_prefix}*"))
+
+    def run(*extra: str) -> dict:
+        args = ["replay", "--input-dir", str(tmp_path), "--json", *extra]
+        result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    replayed = run("--publish", prefix)
+    published = replayed.pop("published")
+    assert published["tier_changes"] == f"{prefix}.tier-changes.v1"
+    assert published["transitions"] == len(replayed["transitions"]) > 0
+    assert published["alerts"] == len(replayed["alerts"])
+
+    # Keyed by account: each account's records are in replay order on its partition.
+    assert by_account(read_all(settings, published["tier_changes"])) == by_account(
+        replayed["transitions"]
+    )
+    assert by_account(read_all(settings, published["surge_alerts"])) == by_account(
+        replayed["alerts"]
+    )
+    tiers = {k.decode(): orjson.loads(v) for k, v in redis.hgetall(f"{prefix}:tiers").items()}
+    assert tiers == replayed["tiers"]
+    overall = {k.decode(): v.decode() for k, v in redis.hgetall(f"{prefix}:kpi").items()}
+    assert overall["as_of"] == replayed["kpis"]["as_of"]
+    figure = replayed["kpis"]["overall"]["open_pipeline_value"]
+    assert figure > 0
+    assert float(overall["open_pipeline_value"]) == figure
+    tier_keys = {k.decode() for k in redis.scan_iter(match=f"{prefix}:kpi:tier:*")}
+    assert tier_keys == {f"{prefix}:kpi:tier:{t}" for t in replayed["kpis"]["tiers"]}
+
+    # Nothing live was written: no live keys appeared, no live output topic got a record.
+    assert sorted(redis.scan_iter(match=f"{settings.redis_prefix}*")) == live_before
+    assert read_all(settings, settings.topics.tier_changes, idle_s=0.5) == []
+    assert read_all(settings, settings.topics.surge_alerts, idle_s=0.5) == []
+
+    # Without --publish nothing is written (the topic still holds the one run's records).
+    assert "published" not in run()
+    assert len(read_all(settings, published["tier_changes"])) == published["transitions"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "message"),
+    [
+        ("abm", "would write to the live abm.tier-changes.v1, abm.surge-alerts.v1, Redis keys"),
+        ("Backtest:1", "use 1-41 lowercase letters"),
+        ("", "use 1-41 lowercase letters"),
+    ],
+)
+def test_a_prefix_that_is_live_or_malformed_is_refused_before_reading(tmp_path, prefix, message):
+    result = CliRunner().invoke(
+        cli, ["replay", "--input-dir", str(tmp_path), "--publish", prefix], catch_exceptions=False
+    )
+    assert result.exit_code == 2
+    assert message in result.output
