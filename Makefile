@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker bench-surges bench-replay reliability vendor clean
+.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,13 @@ lint: $(STAMP)
 	$(BIN)/abm schemas --check
 
 bench-surges: $(STAMP)
-	$(BIN)/python bench/surge_latency.py
+	$(BIN)/python -m bench.surge_latency
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.harness
 
 bench-replay: $(STAMP)
-	$(BIN)/python bench/replay_rate.py
+	$(BIN)/python -m bench.harness --only ceiling_raw,replay --latency-s 0
 
 reliability: $(STAMP)
 	$(BIN)/python drills/reliability.py

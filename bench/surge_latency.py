@@ -106,7 +106,7 @@ async def _load(
     return sent_at, sent, time.monotonic() - started
 
 
-async def _run(
+async def measure_latency(
     settings: Settings,
     rate: int,
     seconds: float,
@@ -177,7 +177,7 @@ def main(
         try:
             click.echo(f"worker ready in {worker.wait_ready():.1f}s; loading {rate} events/s")
             figures = asyncio.run(
-                _run(settings, rate, seconds, triggers_per_s, accounts, drain_timeout)
+                measure_latency(settings, rate, seconds, triggers_per_s, accounts, drain_timeout)
             )
         finally:
             worker.stop()

@@ -1,0 +1,357 @@
+"""`make bench`: every contender drains the same events in one run on the embedded stack.
+
+The workload (bench/workload.py: default 200,000 events over 10,000 accounts plus their
+profiles) is produced once; then, `--repeats` times, each contender reads all of it:
+
+- ceiling_raw: a raw aiokafka consumer (getmany + orjson decode), the broker's read speed;
+- ceiling_faust: a no-op faust agent (bench/peers.py), faust's own per-event ceiling;
+- naive_faust: a faust agent that validates and writes one table record per event;
+- pipeline: the real worker, from its first event to the last one processed and flushed
+  to Redis (its /metrics, then the KPI partials' clock);
+- replay: `abm replay`'s reader and engine over the same topics.
+
+Faust contenders are given `--drain-s` seconds from their first event (a worker at
+~2,000 events/s would need minutes for the whole workload); their rate is what they
+processed in that time. Then event-to-alert latency is measured on a fresh worker at a
+steady 1,000 events/s and at half the pipeline's measured rate (bench/surge_latency.py).
+Prints each rate (median of the repeats), the ratios and whether each goal is met, and
+writes everything to bench/results.json. Every wait is bounded.
+
+    python -m bench.harness [--events 200000] [--accounts 10000] [--repeats 3]
+                            [--drain-s 45] [--latency-s 30] [--only ceiling_raw,replay]
+"""
+
+import asyncio
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.surge_latency import measure_latency
+from bench.workload import workload
+from streams.admin import ensure_topics
+from streams.config import Settings, Topics
+from streams.demo import send_rows
+from streams.embedded import EmbeddedStack, die_with_parent, free_port
+from streams.kafka import client_options
+from streams.replay.engine import Replay
+from streams.replay.run import Window, drive
+from streams.replay.sources import topic_items
+from streams.supervise import processed_records, scrape, start_worker
+
+CONTENDERS = ["ceiling_raw", "ceiling_faust", "naive_faust", "pipeline", "replay"]
+PEERS = {"ceiling_faust": "noop", "naive_faust": "naive"}
+"""Contender -> BENCH_KIND of bench/peers.py."""
+ARTIFACTS = Path("bench-artifacts")
+RESULTS = Path("bench/results.json")
+_runs = itertools.count()
+
+
+async def ceiling_raw(settings: Settings, total: int) -> dict[str, float]:
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [
+            TopicPartition(t, p)
+            for t in settings.topics.inputs()
+            for p in consumer.partitions_for_topic(t) or ()
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        started, seen = time.monotonic(), 0
+        while seen < total and time.monotonic() - started < 300:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batch.values():
+                for r in records:
+                    orjson.loads(r.value)
+                seen += len(records)
+        return _rate(seen, time.monotonic() - started)
+    finally:
+        await consumer.stop()
+
+
+async def replay(settings: Settings, total: int) -> dict[str, float]:
+    chunks, _ = await topic_items(settings)
+    engine = Replay(settings.rules, int(time.time() * 1000))
+    counts = await drive(chunks, total, [engine], Window(), show=False)
+    engine.kpis()
+    return _rate(int(counts["read"]), counts["seconds"])
+
+
+def _rate(events: int, seconds: float) -> dict[str, float]:
+    return {"events": events, "seconds": round(seconds, 2), "rate": events / seconds}
+
+
+def _env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str]:
+    """A worker of its own (group, changelogs, Redis keys) over the shared input topics."""
+    return {
+        **stack.env(),
+        "ABM_APP_ID": app_id,
+        "ABM_TOPICS": settings.topics.model_dump_json(),
+        "ABM_REDIS_PREFIX": f"{app_id}:",
+        "ABM_WEB_PORT": str(free_port()),
+        "ABM_SESSION_TIMEOUT_S": "6",
+        "ABM_HEARTBEAT_INTERVAL_S": "1",
+        "ABM_LOG_LEVEL": "warning",
+    }
+
+
+def _peak_rss_mib(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0
+    )
+    return round(kib / 1024, 1)
+
+
+def _drain(
+    progress: Callable[[], tuple[int, float, float]],
+    total: int,
+    budget_s: float,
+    alive: Callable[[], bool],
+) -> tuple[int, float]:
+    """Poll (count, first, last) until all `total` arrived or `budget_s` passed since the
+    first; also bounded before the first event arrives (start-up)."""
+    started = time.monotonic()
+    count, first, last = 0, 0.0, 0.0
+    while alive():
+        count, first, last = progress()
+        if count >= total or (first and time.monotonic() - first > budget_s):
+            break
+        if not first and time.monotonic() - started > 90:
+            raise TimeoutError("no event processed within 90 s of starting the worker")
+        time.sleep(0.2)
+    return count, max(last - first, 1e-9)
+
+
+def faust_peer(kind: str) -> Callable[[EmbeddedStack, Settings, int, float], dict[str, Any]]:
+    def run(
+        stack: EmbeddedStack, settings: Settings, total: int, budget_s: float
+    ) -> dict[str, Any]:
+        app_id = f"bench-{kind}-{next(_runs)}"
+        report = ARTIFACTS / f"{app_id}.json"
+        report.unlink(missing_ok=True)
+        log = (ARTIFACTS / f"{app_id}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.peers"],
+            env={
+                **os.environ,
+                **_env(stack, settings, app_id),
+                "BENCH_KIND": kind,
+                "BENCH_REPORT": str(report),
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+
+        def progress() -> tuple[int, float, float]:
+            if not report.exists():
+                return 0, 0.0, 0.0
+            seen = orjson.loads(report.read_bytes() or b"{}")
+            return seen.get("count", 0), seen.get("first", 0.0), seen.get("last", 0.0)
+
+        try:
+            count, seconds = _drain(progress, total, budget_s, lambda: proc.poll() is None)
+            rss = _peak_rss_mib(proc.pid)
+            if proc.poll() is not None:
+                tail = (ARTIFACTS / f"{app_id}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{kind} peer exited with {proc.returncode}:\n{tail}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+        return {**_rate(count, seconds), "peak_rss_mib": rss}
+
+    return run
+
+
+def pipeline(
+    stack: EmbeddedStack, settings: Settings, total: int, budget_s: float
+) -> dict[str, Any]:
+    app_id = f"bench-pipeline-{next(_runs)}"
+    env = _env(stack, settings, app_id)
+    worker = start_worker(env, ARTIFACTS / f"{app_id}.log")
+    port = worker.web_port
+    first = 0.0
+
+    def progress() -> tuple[int, float, float]:
+        nonlocal first
+        done = int(processed_records(port)) if worker.proc.poll() is None else 0
+        now = time.monotonic()
+        if done and not first:
+            first = now
+        return done, first, now
+
+    try:
+        worker.wait_ready(90)
+        count, _ = _drain(progress, total, budget_s, lambda: worker.proc.poll() is None)
+        # The last effect visible in Redis: one more view flush after the last event.
+        flushes = _flushes(port)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _flushes(port) == flushes:
+            time.sleep(0.05)
+        seconds = time.monotonic() - first
+        rss = _peak_rss_mib(worker.proc.pid)
+    finally:
+        worker.stop()
+    return {**_rate(count, seconds), "peak_rss_mib": rss}
+
+
+def _flushes(port: int) -> float:
+    return sum(
+        v for (name, _), v in scrape(port).items() if name == "abm_redis_flush_seconds_count"
+    )
+
+
+def latency(stack: EmbeddedStack, rate: int, seconds: float) -> dict[str, Any]:
+    """Event-to-alert latency at `rate` on a fresh worker and fresh topics."""
+    tag = f"bench-latency-{next(_runs)}"
+    topics = Topics(**{k: f"{tag}.{v}" for k, v in Topics().model_dump().items()})
+    settings = stack.settings(topics=topics)
+    asyncio.run(ensure_topics(settings))
+    worker = start_worker(_env(stack, settings, tag), ARTIFACTS / f"{tag}.log")
+    try:
+        worker.wait_ready(90)
+        return asyncio.run(measure_latency(settings, rate, seconds, 10.0, 20_000, 120.0))
+    finally:
+        worker.stop()
+
+
+def _goal(name: str, value: float | None, target: float, above: bool = True) -> dict[str, Any]:
+    met = value is not None and (value >= target if above else value < target)
+    return {"goal": name, "value": value, "target": target, "met": met}
+
+
+def goals(medians: dict[str, float], lat: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    def ratio(a: str, b: str) -> float | None:
+        if not medians.get(a) or not medians.get(b):
+            return None
+        return round(medians[a] / medians[b], 3)
+
+    out = [
+        _goal("pipeline / ceiling_faust", ratio("pipeline", "ceiling_faust"), 0.6),
+        _goal("pipeline / naive_faust", ratio("pipeline", "naive_faust"), 1.5),
+        _goal("replay / ceiling_raw", ratio("replay", "ceiling_raw"), 0.25),
+        _goal("replay events/s", round(medians["replay"]) if "replay" in medians else None, 50_000),
+    ]
+    for label, figures in lat.items():
+        out.append(
+            _goal(
+                f"p99 event-to-alert ms at {label}",
+                figures.get("latency_ms_p99"),
+                1000,
+                above=False,
+            )
+        )
+    return out
+
+
+@click.command()
+@click.option("--events", default=200_000, show_default=True)
+@click.option("--accounts", default=10_000, show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--drain-s", default=45.0, show_default=True, help="budget per faust contender")
+@click.option("--latency-s", default=30.0, show_default=True, help="0 skips the latency runs")
+@click.option("--only", default=",".join(CONTENDERS), show_default=True, help="contenders to run")
+def main(
+    events: int, accounts: int, repeats: int, drain_s: float, latency_s: float, only: str
+) -> None:
+    chosen = [c.strip() for c in only.split(",") if c.strip()]
+    unknown = sorted(set(chosen) - set(CONTENDERS))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown {unknown}; choose from {CONTENDERS}", param_hint="--only"
+        )
+    ARTIFACTS.mkdir(exist_ok=True)
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in chosen}
+    with EmbeddedStack() as stack:
+        settings = stack.settings()
+        asyncio.run(ensure_topics(settings))
+        rows = workload(events, accounts, int(time.time() * 1000))
+        started = time.monotonic()
+        asyncio.run(send_rows(settings, rows))
+        total = len(rows)
+        click.echo(f"{total:,} records produced in {time.monotonic() - started:.1f}s")
+        for n in range(repeats):
+            for name in chosen:
+                if name == "ceiling_raw":
+                    figures = asyncio.run(ceiling_raw(settings, total))
+                elif name == "replay":
+                    figures = asyncio.run(replay(settings, total))
+                elif name == "pipeline":
+                    figures = pipeline(stack, settings, total, drain_s)
+                else:
+                    figures = faust_peer(PEERS[name])(stack, settings, total, drain_s)
+                runs[name].append(figures)
+                click.echo(
+                    f"run {n + 1} {name:>13}: {figures['rate']:>10,.0f} events/s "
+                    f"({figures['events']:,} in {figures['seconds']}s)"
+                )
+        medians = {
+            name: statistics.median(r["rate"] for r in results) for name, results in runs.items()
+        }
+        lat: dict[str, dict[str, Any]] = {}
+        if latency_s > 0 and "pipeline" in medians:
+            half = int(medians["pipeline"] / 2)
+            for label, rate in (("1000/s", 1000), (f"50% of pipeline ({half}/s)", half)):
+                lat[label] = latency(stack, rate, latency_s)
+    report(
+        runs,
+        medians,
+        lat,
+        {
+            "events": events,
+            "accounts": accounts,
+            "records": total,
+            "repeats": repeats,
+            "drain_s": drain_s,
+        },
+    )
+
+
+def report(runs: dict, medians: dict[str, float], lat: dict, params: dict) -> None:
+    click.echo("\nmedians")
+    for name, rate in medians.items():
+        rss = [r["peak_rss_mib"] for r in runs[name] if r.get("peak_rss_mib")]
+        extra = f"  peak RSS {statistics.median(rss):,.0f} MiB" if rss else ""
+        click.echo(f"  {name:>13}: {rate:>10,.0f} events/s{extra}")
+    for label, figures in lat.items():
+        click.echo(
+            f"  latency at {label}: p50 {figures['latency_ms_p50']} ms, "
+            f"p99 {figures['latency_ms_p99']} ms, "
+            f"alerts {figures['alerts_seen']}/{figures['alerts_expected']}"
+        )
+    checks = goals(medians, lat)
+    click.echo("\ngoals")
+    for g in checks:
+        verdict = "met    " if g["met"] else "NOT met"
+        sign = "<" if g["goal"].startswith("p99") else ">="
+        click.echo(f"  {verdict}  {g['goal']}: {g['value']} (target {sign} {g['target']})")
+    RESULTS.write_bytes(
+        orjson.dumps(
+            {"params": params, "runs": runs, "medians": medians, "latency": lat, "goals": checks},
+            option=orjson.OPT_INDENT_2,
+        )
+    )
+    click.echo(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The benchmark's events: realistic shares of each kind over many accounts, unique ids.
+
+About 80% engagement (weighted like real traffic: page views and email the bulk), 15%
+intent, 5% deal stages, spread evenly over the last 30 days in event-time order, plus one
+profile per account (sent first, as a CRM sync would be).
+"""
+
+import random
+from typing import Any
+
+from streams.synth import Row
+
+__all__ = ["workload"]
+
+DAY_MS = 86_400_000
+ACTIONS = [
+    ("page_view", "web", 45),
+    ("email_open", "email", 20),
+    ("email_click", "email", 8),
+    ("ad_click", "ads", 8),
+    ("content_download", "web", 6),
+    ("form_submit", "web", 3),
+    ("social_like", "social", 6),
+    ("meeting", "sales", 2),
+    ("event_attended", "event", 2),
+]
+TOPICS = ["crm", "data platform", "marketing automation", "erp", "security", "analytics"]
+STAGES = ["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
+
+
+def workload(events: int, accounts: int, end_ms: int, seed: int = 7) -> list[Row]:
+    """Profiles, then `events` events ending at `end_ms`."""
+    rng = random.Random(seed)
+    names = [f"acct-{n:06d}" for n in range(accounts)]
+    rows: list[Row] = [
+        (
+            "accounts",
+            {
+                "account_id": name,
+                "name": name,
+                "industry": rng.choice(["software", "fintech", "retail"]),
+                "employees": rng.choice([80, 400, 2500]),
+                "expected_acv": rng.choice([20_000, 60_000, 150_000]),
+            },
+        )
+        for name in names
+    ]
+    actions, channels, weights = zip(*ACTIONS, strict=True)
+    start = end_ms - 30 * DAY_MS
+    step = (end_ms - start) / max(events, 1)
+    for n in range(events):
+        # Most events spread over every account; one in five goes to the busiest 1%.
+        busy = rng.random() < 0.2
+        account = names[rng.randrange(max(1, accounts // 100) if busy else accounts)]
+        at = int(start + n * step)
+        base: dict[str, Any] = {"event_id": f"b{n}", "account_id": account, "occurred_at": at}
+        draw = rng.random()
+        if draw < 0.80:
+            i = rng.choices(range(len(actions)), weights)[0]
+            contact = f"{account}-c{rng.randrange(6)}"
+            rows.append(
+                (
+                    "engagement",
+                    {**base, "contact_id": contact, "channel": channels[i], "action": actions[i]},
+                )
+            )
+        elif draw < 0.95:
+            score = min(100, max(0, int(rng.gauss(45, 20))))
+            rows.append(
+                (
+                    "intent",
+                    {**base, "provider": "bench", "topic": rng.choice(TOPICS), "score": score},
+                )
+            )
+        else:
+            rows.append(
+                (
+                    "deals",
+                    {
+                        **base,
+                        "opportunity_id": f"{account}-o{rng.randrange(3)}",
+                        "stage": rng.choice(STAGES),
+                        "amount": rng.choice([20_000, 60_000, 150_000]),
+                        "deal_type": "new",
+                    },
+                )
+            )
+    return rows
