@@ -103,6 +103,10 @@ def _env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str
         "ABM_SESSION_TIMEOUT_S": "6",
         "ABM_HEARTBEAT_INTERVAL_S": "1",
         "ABM_LOG_LEVEL": "warning",
+        # The production batch size: the stack's one-record batches (right changelog ends
+        # for recovery on the embedded broker) cost a quarter of the rate, and no worker
+        # here recovers a partition from another.
+        "ABM_PRODUCER_MAX_BATCH_BYTES": "16384",
     }
 
 

@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_max_poll_records=500,
         producer_linger=0.02,
+        producer_max_batch_size=settings.producer_max_batch_bytes,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind=settings.web_host,
