@@ -132,7 +132,10 @@ def pick(report: dict, path: str) -> object:
 @pytest.fixture
 def browser():
     if not (CHROMIUM and DRIVER):
-        pytest.skip("chromium and chromium-driver are not installed")
+        missing = "chromium and chromium-driver are not installed"
+        if os.environ.get("ABM_BROWSER_TEST") == "required":  # CI: a skip would hide it
+            pytest.fail(missing)
+        pytest.skip(missing)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
