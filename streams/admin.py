@@ -1,6 +1,7 @@
 """Creating the topics up front, with the partition count the co-partitioned agents rely on."""
 
 import logging
+from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -13,8 +14,9 @@ __all__ = ["ensure_topics"]
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create any missing topic; return the names created.
+async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
+    """Create any missing topic (of `names`, default all the pipeline's); return the names
+    created.
 
     Every input, output and internal topic gets the same partition count: the account
     table's changelog must line up partition for partition with the inputs. The
@@ -33,7 +35,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
                     {"cleanup.policy": "compact"} if name == settings.topics.accounts else {}
                 ),
             )
-            for name in settings.topics.all()
+            for name in (settings.topics.all() if names is None else names)
             if name not in existing
         ]
         if wanted:

@@ -62,20 +62,20 @@ def _alert(state: AccountState, reading: Reading, now: int, rules: Rules) -> Sur
 KINDS = ("intent", "engagement")
 
 
-def _read(kind: str, seen: Aggregates, rules: Rules) -> Reading:
+def _read(kind: str, windows: Aggregates, rules: Rules) -> Reading:
     if kind == "intent":
-        return read_intent(seen.highs, rules.surge)
-    return read_engagement(seen.week, seen.before, rules.surge)
+        return read_intent(windows.highs, rules.surge)
+    return read_engagement(windows.week, windows.before, rules.surge)
 
 
-def _could_enter(kind: str, seen: Aggregates, rules: Rules) -> bool:
+def _could_enter(kind: str, windows: Aggregates, rules: Rules) -> bool:
     """False when no reading of `kind` can enter: below every floor. Most evaluations of
     quiet accounts stop here, before building readings."""
     r = rules.surge
     if kind == "engagement":
-        return seen.week >= r.engagement_min_points
+        return windows.week >= r.engagement_min_points
     floor = min(r.intent_enter_score, r.intent_min_score)
-    return any(weekly[0] >= floor for weekly in seen.highs.values())
+    return any(weekly[0] >= floor for weekly in windows.highs.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +91,16 @@ def standing(state: AccountState, rules: Rules) -> Standing:
     open_kinds = {kind for kind, episode in state.surges.items() if episode.active}
     if not open_kinds:
         return Standing((), 0.0)
-    seen = windows_of(state, rules, state.clock)
-    readings = [_read(kind, seen, rules) for kind in KINDS if kind in open_kinds]
+    windows = windows_of(state, rules, state.clock)
+    readings = [_read(kind, windows, rules) for kind in KINDS if kind in open_kinds]
     return Standing(tuple(sorted(open_kinds)), max(strength(r, rules.surge) for r in readings))
 
 
 def detect_surges(
-    state: AccountState, rules: Rules, now: int, seen: Aggregates
+    state: AccountState, rules: Rules, now: int, windows: Aggregates
 ) -> list[SurgeAlert]:
-    """Step each kind's episode at `now` (`seen`: the windows then); alert on entries the
-    tier filter allows.
+    """Step each kind's episode at `now` (with the account's `windows` then); alert on
+    entries the tier filter allows.
 
     An entry the filter blocks still opens the episode (the view shows the surge) but
     does not start the cool-down.
@@ -108,9 +108,9 @@ def detect_surges(
     alerts = []
     for kind in KINDS:
         episode = state.surges.get(kind)
-        if (episode is None or not episode.active) and not _could_enter(kind, seen, rules):
+        if (episode is None or not episode.active) and not _could_enter(kind, windows, rules):
             continue
-        reading = _read(kind, seen, rules)
+        reading = _read(kind, windows, rules)
         if episode is None:
             if not reading.enter:
                 continue  # keep quiet accounts' state small

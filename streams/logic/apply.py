@@ -41,17 +41,17 @@ class Applied:
     duplicate: bool = False
 
 
-def _surge_due(state: AccountState, seen: Aggregates) -> int | None:
+def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
     """While a surge is on, look again when its week drops data: that is how it ends."""
-    if seen.week_first is None or not any(e.active for e in state.surges.values()):
+    if windows.week_first is None or not any(e.active for e in state.surges.values()):
         return None
-    return (seen.week_first + WEEK_DAYS) * DAY_MS
+    return (windows.week_first + WEEK_DAYS) * DAY_MS
 
 
 def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
     """Re-tier and re-check surges at `now`; return what to publish (state to be written)."""
-    seen = windows_of(state, rules, now)
-    signals = measure(state, rules, now, seen)
+    windows = windows_of(state, rules, now)
+    signals = measure(state, rules, now, windows)
     tier, rule = decide(signals, rules)
     state.rule = rule
     change = None
@@ -76,8 +76,8 @@ def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
             changed_at=from_ms(now),
             version=state.version,
         )
-    alerts = detect_surges(state, rules, now, seen)
-    dues = [t for t in (signals.due_at, _surge_due(state, seen)) if t is not None]
+    alerts = detect_surges(state, rules, now, windows)
+    dues = [t for t in (signals.due_at, _surge_due(state, windows)) if t is not None]
     state.due_at = min(dues, default=None)
     return Applied(state, write=True, change=change, alerts=alerts)
 
@@ -242,7 +242,9 @@ def apply_event(
         # Remembered from when it was applied, not from its event time: a late event's
         # duplicate is caught for 7 days as well.
         state.seen[seen_key] = today = day_of(max(at, newest))
-        if today != day_of(newest) or day_of(at) < today - rules.retention_days + 1:
+        if today != day_of(newest) or day_of(at) < window_start(
+            max(at, newest), rules.retention_days
+        ):
             # Only a new day (or a day already out of retention) gives _prune work: it
             # scans every stored day and id, too much to do for each event.
             _prune(state, rules)

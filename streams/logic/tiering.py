@@ -44,9 +44,11 @@ def _due(first: int | None, window: int) -> int | None:
     return None if first is None else (first + window) * DAY_MS
 
 
-def measure(state: AccountState, rules: Rules, now: int, seen: Aggregates | None = None) -> Signals:
-    """The signals at `now`, from the account's windows (`seen`, when already aggregated)."""
-    a = seen or aggregate(state, rules, now)
+def measure(
+    state: AccountState, rules: Rules, now: int, windows: Aggregates | None = None
+) -> Signals:
+    """The signals at `now`, from the account's `windows` (aggregated here if not given)."""
+    a = windows or aggregate(state, rules, now)
     topic_max = a.topic_max
     hot = tuple(sorted(t for t, s in topic_max.items() if s >= rules.intent_min_score))
     points, contacts = a.points, len(a.contacts)
@@ -59,15 +61,16 @@ def measure(state: AccountState, rules: Rules, now: int, seen: Aggregates | None
         if d is not None
     ]
     return Signals(
-        state.profile.fit if state.profile else None,
-        _acv(state),
-        max(topic_max.values()) if topic_max else 0.0,
-        hot,
-        points,
-        contacts,
-        bool(hot),
-        points >= rules.engagement_min_points or contacts >= rules.engagement_min_contacts,
-        min(dues) if dues else None,
+        fit=state.profile.fit if state.profile else None,
+        acv=_acv(state),
+        intent_max=max(topic_max.values()) if topic_max else 0.0,
+        intent_topics=hot,
+        engagement_points=points,
+        engaged_contacts=contacts,
+        recent_intent=bool(hot),
+        recent_engagement=points >= rules.engagement_min_points
+        or contacts >= rules.engagement_min_contacts,
+        due_at=min(dues) if dues else None,
     )
 
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.admin import ensure_topics
 from streams.config import Settings
 from streams.io import Keyed, produce
-from streams.kafka import client_options
 from streams.redis_conn import async_redis
 from streams.sinks.kpi_view import kpi_hashes
 
@@ -58,26 +57,13 @@ def namespace(settings: Settings, prefix: str) -> Namespace:
     return names
 
 
-async def _ensure(settings: Settings, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        missing = [t for t in topics if t not in set(await admin.list_topics())]
-        if missing:
-            await admin.create_topics(
-                [NewTopic(t, settings.partitions, settings.replicas) for t in missing]
-            )
-    finally:
-        await admin.close()
-
-
 def _keyed(rows: list[dict[str, Any]]) -> list[Keyed]:
     return [Keyed(row["account_id"].encode(), orjson.dumps(row)) for row in rows]
 
 
 async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) -> dict[str, int]:
     """Write a replay's `result` (as `summary` gives it) under `names`; return the counts."""
-    await _ensure(settings, [names.tier_changes, names.surge_alerts])
+    await ensure_topics(settings, [names.tier_changes, names.surge_alerts])
     changes = await produce(settings, names.tier_changes, _keyed(result["transitions"]))
     alerts = await produce(settings, names.surge_alerts, _keyed(result["alerts"]))
     hashes = kpi_hashes(names.redis_prefix, result["kpis"])
