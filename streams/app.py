@@ -22,6 +22,7 @@ from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
 from streams.table import state_table
 from streams.web import register_web
+from streams.write_behind import WriteBehind
 
 __all__ = ["create_app"]
 
@@ -87,10 +88,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         clock=raw_topic(topics.clock),
         accounts=accounts,
         campaigns=campaigns,
+        states=WriteBehind([accounts, campaigns], settings.state_flush_max_events),
         view=RedisView(settings, settings.rules),
         metrics=Metrics(list(INPUT_MODELS)),
     )
     pipeline.view.kpis.clocks = pipeline.stream_time
+    app.task(lambda: pipeline.states.run(settings.state_flush_interval_s))
     register_ingest_agents(pipeline)
     register_clock(pipeline)
     register_view_flush(pipeline)
@@ -127,8 +130,8 @@ def resync_view(p: Pipeline) -> list[AccountState]:
     """Mark every owned account and campaign for rewriting and recount the KPI partials
     from table state; return the account states."""
     p.view.kpis.reset(owned_partitions(p))
-    states = [s for s in p.accounts.values() if s is not None]
-    campaigns = [s for s in p.campaigns.values() if s is not None]
+    states = list(p.states.values(p.accounts))
+    campaigns = list(p.states.values(p.campaigns))
     p.view.mark_all(states)
     for state in campaigns:
         p.view.mark_campaign(state)

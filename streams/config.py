@@ -346,6 +346,14 @@ class Settings(BaseSettings):
     )
     tick_interval_s: Annotated[float, Field(gt=0)] = 30.0
     redis_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    state_flush_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=0.5,
+        description="how often account states are stored (one changelog record per account "
+        "changed since the last time) and the input offsets behind them acknowledged",
+    )
+    state_flush_max_events: Annotated[int, Field(ge=1)] = Field(
+        default=5_000, description="store states sooner when this many events wait for it"
+    )
     kpi_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=2.0, description="how often the KPI hashes are rebuilt from the partials"
     )

@@ -11,6 +11,7 @@ from streams.logic.lag import Sample
 from streams.metrics import Metrics
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
+from streams.write_behind import WriteBehind
 
 __all__ = ["Pipeline"]
 
@@ -28,6 +29,8 @@ class Pipeline:
     clock: Any
     accounts: Any
     campaigns: Any
+    states: WriteBehind
+    """Reads and writes of both tables go through it (see write_behind)."""
     view: RedisView
     metrics: Metrics
     webhook: WebhookSink | None = None

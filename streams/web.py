@@ -73,7 +73,7 @@ def register_web(p: Pipeline) -> None:
     @app.page("/accounts/{account_id}")
     class Account(View):
         async def get(self, request: Request, account_id: str) -> Response:
-            state = p.accounts.get(account_id)
+            state = p.states.get(p.accounts, account_id)
             if state is None:
                 return self.json({"error": f"unknown account {account_id!r}"}, status=404)
             return self.json(account_snapshot(state, p.rules))

@@ -37,23 +37,23 @@ def register_clock(p: Pipeline) -> None:
             for tp in app.consumer.assignment()
             if tp.topic == clock_topic.get_topic_name()
         }
-        for account_id, state in list(p.accounts.items()):
-            if state is None or state.due_at is None or state.partition not in owned:
+        for state in list(p.states.values(p.accounts)):
+            if state.due_at is None or state.partition not in owned:
                 continue
             now = _now(p, state.partition)
             if now is not None and now >= state.due_at:
                 await clock_topic.send(
-                    key=account_id.encode(),
+                    key=state.account_id.encode(),
                     value=orjson.dumps({"now": now}),
                     partition=state.partition,
                 )
 
     @app.agent(clock_topic, name="retier-on-tick")
     async def retier_on_tick(stream) -> None:  # noqa: ANN001 - faust stream
-        async for event in stream.events():
+        async for event in stream.noack().events():  # acked once stored: write_behind
             note_read(p, event.message.tp, event.message.offset)
-            state = p.accounts.get(event.key.decode())
-            if state is None:
-                continue
-            now = orjson.loads(event.value)["now"]
-            await commit(p, apply_tick(state, p.rules, now))
+            state = p.states.get(p.accounts, event.key.decode())
+            if state is not None:
+                now = orjson.loads(event.value)["now"]
+                await commit(p, apply_tick(state, p.rules, now))
+            await p.states.hold(event)

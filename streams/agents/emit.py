@@ -1,11 +1,13 @@
 """Publishing results: tier changes and alerts keyed by account, dead letters as their source.
 
-Outputs go through an outbox in the account's own state record: written in the same
+Outputs go through an outbox in the account's own state record: stored in the same
 changelog record as the state change that produced them, sent, and dropped at the
-account's next write once the broker has acknowledged them. A worker killed between
-writing the state and delivering its outputs would otherwise lose them for good: the
-event comes back after the restart, but the recovered state has already applied it. The
-recovered outbox is re-sent instead (consumers drop repeats by version and alert_id).
+account's next write once the broker has acknowledged them. A worker killed after its
+state was stored but before its outputs were delivered would otherwise lose them for
+good: the event comes back after the restart, but the recovered state has already
+applied it. The recovered outbox is re-sent instead (consumers drop repeats by version
+and alert_id). Killed before the state was stored, the event is applied again and makes
+the same outputs.
 """
 
 import asyncio
@@ -47,7 +49,7 @@ async def commit(p: Pipeline, applied: Applied) -> None:
         entry_id = f"c:{change.account_id}:{change.version}"
         new.insert(0, [entry_id, TIER_CHANGE, change.model_dump_json()])
     state.outbox.extend(new)
-    p.accounts[state.account_id] = state
+    p.states.put(p.accounts, state.account_id, state, state.partition)
     p.view.mark(state)
     if state.partition is not None:
         p.advance(state.partition, state.clock)
@@ -107,7 +109,7 @@ def commit_campaign(p: Pipeline, applied: Applied) -> None:
     if not applied.write:
         return
     state = applied.state
-    p.campaigns[state.account_id] = state
+    p.states.put(p.campaigns, state.account_id, state, state.partition)
     p.view.mark_campaign(state)
     if state.partition is not None:
         p.advance(state.partition, state.clock)

@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+from faust.types import EventT
 from pydantic import BaseModel
 
 from schemas.inputs import SpendEvent
@@ -30,37 +31,42 @@ def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN2
     processing = p.metrics.processing
 
     async def ingest(stream: AsyncIterator) -> None:
-        async for event in stream.events():  # type: ignore[attr-defined]
-            message = event.message
-            coords = Coords(
-                message.topic, message.partition, message.offset, int(message.timestamp * 1000)
+        # Acknowledged once the state this event made is stored (see write_behind).
+        async for event in stream.noack().events():  # type: ignore[attr-defined]
+            await handle(event)
+            await p.states.hold(event)
+
+    async def handle(event: EventT) -> None:
+        message = event.message
+        coords = Coords(
+            message.topic, message.partition, message.offset, int(message.timestamp * 1000)
+        )
+        note_read(p, message.tp, message.offset)
+        started = time.perf_counter()
+        try:
+            decoded = decode(model, event.key, event.value)
+            campaign = _is_campaign(decoded)
+            table = p.campaigns if campaign else p.accounts
+            state = p.states.get(table, owner_of(decoded))
+            applied = apply_event(state, decoded, coords, p.rules, now_ms())
+        except Rejected as why:
+            rejected_n.inc()
+            await reject(p, coords, event.key, event.value, why)
+            return
+        except Exception as exc:  # a bug must not stop the stream or lose the record
+            log.exception(
+                "unexpected error on %s[%d]@%d", coords.topic, coords.partition, coords.offset
             )
-            note_read(p, message.tp, message.offset)
-            started = time.perf_counter()
-            try:
-                decoded = decode(model, event.key, event.value)
-                campaign = _is_campaign(decoded)
-                table = p.campaigns if campaign else p.accounts
-                state = table.get(owner_of(decoded))
-                applied = apply_event(state, decoded, coords, p.rules, now_ms())  # type: ignore[arg-type]
-            except Rejected as why:
-                rejected_n.inc()
-                await reject(p, coords, event.key, event.value, why)
-                continue
-            except Exception as exc:  # a bug must not stop the stream or lose the record
-                log.exception(
-                    "unexpected error on %s[%d]@%d", coords.topic, coords.partition, coords.offset
-                )
-                why = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
-                rejected_n.inc()
-                await reject(p, coords, event.key, event.value, why)
-                continue
-            (duplicate_n if applied.duplicate else applied_n).inc()
-            if campaign:
-                commit_campaign(p, applied)
-            else:
-                await commit(p, applied)
-            processing.observe(time.perf_counter() - started)
+            why = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
+            rejected_n.inc()
+            await reject(p, coords, event.key, event.value, why)
+            return
+        (duplicate_n if applied.duplicate else applied_n).inc()
+        if campaign:
+            commit_campaign(p, applied)
+        else:
+            await commit(p, applied)
+        processing.observe(time.perf_counter() - started)
 
     return ingest
 

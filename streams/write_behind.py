@@ -1,0 +1,100 @@
+"""State written through a cache: one changelog record per account per flush, and input
+offsets acknowledged only once the changelog holds the state they produced.
+
+Kafka Streams' record cache, for Faust. Writing a table per event costs a changelog
+record per event (more than Faust's own per-event work) and leaves the order of "state
+stored" and "offset committed" to Faust: its commit flushes the producer buffer but gives
+up after 0.1 s without progress (`ProducerBuffer.flush_atmost`), so under a slow producer
+an offset could be committed ahead of the state its event made, and a crash then lost
+that event. Here agents iterate `stream.noack()`, hand each event to `hold`, and a flush
+(on a timer, or when too many events wait) stores every dirty state once, sends its
+changelog record, waits for the broker to acknowledge them all, and only then
+acknowledges the held events. A crash between two flushes loses nothing: the events are
+read again from the last committed offset and re-applied to the last stored state (they
+de-duplicate by offset). During a rebalance Faust waits for the held events (the
+flush timer keeps running), so a partition leaves with its state stored.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from faust.types import EventT, TableT
+
+__all__ = ["WriteBehind"]
+
+log = logging.getLogger(__name__)
+
+
+class WriteBehind:
+    """Dirty states of the state tables, and the events waiting for them to be stored."""
+
+    def __init__(self, tables: list[TableT], max_held: int) -> None:
+        self.tables = {table.name: table for table in tables}
+        self.max_held = max_held
+        self.dirty: dict[tuple[str, str], tuple[int | None, Any]] = {}
+        """(table, key) -> (changelog partition, state), written at the next flush."""
+        self.held: list[EventT] = []
+        """Events read since the last flush, acknowledged when it has stored their state."""
+        self._lock = asyncio.Lock()
+
+    def get(self, table: TableT, key: str) -> Any:
+        """The newest state: the cached one if it awaits a flush, else the table's."""
+        entry = self.dirty.get((table.name, key))
+        return entry[1] if entry is not None else table.get(key)
+
+    def put(self, table: TableT, key: str, state: Any, partition: int | None) -> None:
+        """Store `state` at the next flush, on the changelog partition of the event that
+        changed it (None, for a state no event has changed, leaves it to the partitioner)."""
+        self.dirty[table.name, key] = (partition, state)
+
+    def values(self, table: TableT) -> Iterator[Any]:
+        """Every state of the table, the cached ones in place of their stored versions."""
+        name = table.name
+        pending = {key: state for (t, key), (_, state) in self.dirty.items() if t == name}
+        for key, state in table.items():
+            if key not in pending and state is not None:
+                yield state
+        yield from pending.values()
+
+    async def hold(self, event: EventT) -> None:
+        """Acknowledge `event` after the next flush (flushing now if too many wait)."""
+        self.held.append(event)
+        if len(self.held) >= self.max_held:
+            await self.flush()
+
+    async def run(self, interval_s: float) -> None:
+        """Flush every `interval_s` until cancelled. Not a Faust timer: those end when the
+        app starts stopping, and Faust's shutdown waits for the held events' acks."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.flush()
+            except Exception:  # kept for the next flush; the producer reports its own errors
+                log.exception("storing %d account states failed; retrying", len(self.dirty))
+
+    async def flush(self) -> int:
+        """Store every dirty state, wait for its changelog record, then ack; return how many
+        events were acknowledged. Serialized: a flush waits for the one in progress."""
+        async with self._lock:
+            dirty, self.dirty = self.dirty, {}
+            held, self.held = self.held, []
+            try:
+                sent = []
+                for (name, key), (partition, state) in dirty.items():
+                    table = self.tables[name]
+                    # Encoded now: the record is the state as of this flush, even if an event
+                    # changes it while the record waits in the producer.
+                    raw = state.to_json()
+                    table.data[key] = state
+                    sent.append(table.send_changelog(partition, key, raw, value_serializer="raw"))
+                await asyncio.gather(*sent)
+            except BaseException:
+                for entry_key, entry in dirty.items():  # a newer put stays: it is the same object
+                    self.dirty.setdefault(entry_key, entry)
+                self.held[:0] = held
+                raise
+            for event in held:
+                event.ack()
+            return len(held)
