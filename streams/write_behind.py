@@ -26,6 +26,8 @@ __all__ = ["WriteBehind"]
 
 log = logging.getLogger(__name__)
 
+YIELD_EVERY = 500
+
 
 class WriteBehind:
     """Dirty states of the state tables, and the events waiting for them to be stored."""
@@ -82,7 +84,9 @@ class WriteBehind:
             held, self.held = self.held, []
             try:
                 sent = []
-                for (name, key), (partition, state) in dirty.items():
+                for n, ((name, key), (partition, state)) in enumerate(dirty.items(), 1):
+                    if n % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # a long flush must not hold up the streams
                     table = self.tables[name]
                     # Encoded now: the record is the state as of this flush, even if an event
                     # changes it while the record waits in the producer.

@@ -30,10 +30,10 @@ class Table:
     def get(self, key: str) -> State | None:
         return self.data.get(key)
 
-    def items(self):  # noqa: ANN201 - the faust table's
+    def items(self):
         return self.data.items()
 
-    def send_changelog(self, partition, key, value, value_serializer=None):  # noqa: ANN001, ANN201
+    def send_changelog(self, partition, key, value, value_serializer=None):
         answer = asyncio.get_running_loop().create_future()
         self.sent.append((partition, key, value, answer))
         return answer
@@ -57,7 +57,8 @@ async def test_events_are_acked_only_after_the_broker_has_their_state():
         a.n += 1
         cache.put(accounts, "a", a, 2)
         await cache.hold(event)
-    assert cache.get(accounts, "a") is a and accounts.get("a") is None
+    assert cache.get(accounts, "a") is a
+    assert accounts.get("a") is None
     flushing = asyncio.create_task(cache.flush())
     await asyncio.sleep(0)
     assert [(p, k, v) for p, k, v, _ in accounts.sent] == [(2, "a", b"a=3")]  # one per account
@@ -68,8 +69,10 @@ async def test_events_are_acked_only_after_the_broker_has_their_state():
     assert not any(e.acked for e in events)
     accounts.sent[0][3].set_result(None)
     assert await flushing == 3
-    assert all(e.acked for e in events) and not late.acked
-    assert accounts.get("a") is a and cache.get(accounts, "a") is a
+    assert all(e.acked for e in events)
+    assert not late.acked
+    assert accounts.get("a") is a
+    assert cache.get(accounts, "a") is a
 
 
 async def test_a_failed_flush_keeps_states_and_events_for_the_next():
@@ -82,7 +85,7 @@ async def test_a_failed_flush_keeps_states_and_events_for_the_next():
     cache.put(accounts, "b", State("b", 1), 1)
     await cache.hold(second := Event(1))
     accounts.sent[0][3].set_exception(OSError("broker gone"))
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="broker gone"):
         await flushing
     assert not first.acked
     flushing = asyncio.create_task(cache.flush())
@@ -90,7 +93,9 @@ async def test_a_failed_flush_keeps_states_and_events_for_the_next():
     assert sorted(k for _, k, _, _ in accounts.sent[1:]) == ["a", "b"]
     for *_, answer in accounts.sent[1:]:
         answer.set_result(None)
-    assert await flushing == 2 and first.acked and second.acked
+    assert await flushing == 2
+    assert first.acked
+    assert second.acked
 
 
 async def test_too_many_waiting_events_flush_at_once():
@@ -107,7 +112,8 @@ async def test_too_many_waiting_events_flush_at_once():
     for *_, answer in accounts.sent:
         answer.set_result(None)
     await holding
-    assert cache.held == [] and cache.dirty == {}
+    assert cache.held == []
+    assert cache.dirty == {}
 
 
 def test_values_are_the_newest_of_each_key():
