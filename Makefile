@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay reliability vendor clean
+.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,23 @@ lint: $(STAMP)
 bench-surges: $(STAMP)
 	$(BIN)/python -m bench.surge_latency
 
-bench: $(STAMP)
+# Quix Streams (the peer_quix contender) pins pydantic below our pin: its own virtualenv.
+QUIX_VENV := .venv-quix
+QUIX_STAMP := $(QUIX_VENV)/.installed-$(shell cksum bench/requirements-quix.txt | cut -d' ' -f1)
+
+$(QUIX_STAMP): bench/requirements-quix.txt
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/pip install --quiet -r bench/requirements-quix.txt
+	rm -f $(QUIX_VENV)/.installed-*
+	touch $(QUIX_STAMP)
+
+bench-quix-env: $(QUIX_STAMP)
+
+bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m bench.harness
 
-bench-replay: $(STAMP)
-	$(BIN)/python -m bench.harness --only ceiling_raw,replay --latency-s 0
+bench-replay: $(STAMP) $(QUIX_STAMP)
+	$(BIN)/python -m bench.harness --only ceiling_raw,replay,peer_quix --latency-s 0
 
 reliability: $(STAMP)
 	$(BIN)/python drills/reliability.py
@@ -59,4 +71,4 @@ vendor:
 	rm -rf .vendor
 
 clean:
-	rm -rf $(VENV) .abm-data test-artifacts .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(QUIX_VENV) .abm-data test-artifacts .pytest_cache .ruff_cache .hypothesis

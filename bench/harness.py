@@ -48,7 +48,9 @@ from streams.replay.run import Window, drive
 from streams.replay.sources import topic_items
 from streams.supervise import processed_records, scrape, start_worker
 
-CONTENDERS = ["ceiling_raw", "ceiling_faust", "naive_faust", "pipeline", "replay"]
+CONTENDERS = ["ceiling_raw", "ceiling_faust", "naive_faust", "pipeline", "replay", "peer_quix"]
+QUIX_PYTHON = Path(".venv-quix/bin/python")
+"""Quix Streams pins pydantic below our pin: it gets a virtualenv of its own (make bench)."""
 PEERS = {"ceiling_faust": "noop", "naive_faust": "naive"}
 """Contender -> BENCH_KIND of bench/peers.py."""
 ARTIFACTS = Path("bench-artifacts")
@@ -141,20 +143,24 @@ def _drain(
     return count, max(last - first, 1e-9)
 
 
-def faust_peer(kind: str) -> Callable[[EmbeddedStack, Settings, int, float], dict[str, Any]]:
+def peer(
+    name: str, command: list[str], extra_env: Callable[[EmbeddedStack, Settings, str], dict]
+) -> Callable[[EmbeddedStack, Settings, int, float], dict[str, Any]]:
+    """A contender run as its own process, reporting its progress to a JSON file."""
+
     def run(
         stack: EmbeddedStack, settings: Settings, total: int, budget_s: float
     ) -> dict[str, Any]:
-        app_id = f"bench-{kind}-{next(_runs)}"
+        app_id = f"bench-{name}-{next(_runs)}"
         report = ARTIFACTS / f"{app_id}.json"
         report.unlink(missing_ok=True)
         log = (ARTIFACTS / f"{app_id}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.peers"],
+            command,
             env={
                 **os.environ,
                 **_env(stack, settings, app_id),
-                "BENCH_KIND": kind,
+                **extra_env(stack, settings, app_id),
                 "BENCH_REPORT": str(report),
             },
             stdout=log,
@@ -173,7 +179,7 @@ def faust_peer(kind: str) -> Callable[[EmbeddedStack, Settings, int, float], dic
             rss = _peak_rss_mib(proc.pid)
             if proc.poll() is not None:
                 tail = (ARTIFACTS / f"{app_id}.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{kind} peer exited with {proc.returncode}:\n{tail}")
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
         finally:
             proc.terminate()
             try:
@@ -184,6 +190,22 @@ def faust_peer(kind: str) -> Callable[[EmbeddedStack, Settings, int, float], dic
         return {**_rate(count, seconds), "peak_rss_mib": rss}
 
     return run
+
+
+def faust_peer(kind: str) -> Callable[[EmbeddedStack, Settings, int, float], dict[str, Any]]:
+    return peer(kind, [sys.executable, "-m", "bench.peers"], lambda *_: {"BENCH_KIND": kind})
+
+
+def _quix_env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str]:
+    return {
+        "BENCH_BROKER": f"127.0.0.1:{stack.kafka_port}",
+        "BENCH_GROUP": app_id,
+        "BENCH_TOPICS": ",".join(settings.topics.inputs()),
+    }
+
+
+QUIX_COMMAND = [str(QUIX_PYTHON), str(Path(__file__).with_name("quix_peer.py"))]
+quix_peer = peer("quix", QUIX_COMMAND, _quix_env)
 
 
 def pipeline(
@@ -253,6 +275,7 @@ def goals(medians: dict[str, float], lat: dict[str, dict[str, Any]]) -> list[dic
         _goal("pipeline / ceiling_faust", ratio("pipeline", "ceiling_faust"), 0.6),
         _goal("pipeline / naive_faust", ratio("pipeline", "naive_faust"), 1.5),
         _goal("replay / ceiling_raw", ratio("replay", "ceiling_raw"), 0.25),
+        _goal("replay / peer_quix", ratio("replay", "peer_quix"), 1.0),
         _goal("replay events/s", round(medians["replay"]) if "replay" in medians else None, 50_000),
     ]
     for label, figures in lat.items():
@@ -283,6 +306,11 @@ def main(
         raise click.BadParameter(
             f"unknown {unknown}; choose from {CONTENDERS}", param_hint="--only"
         )
+    if "peer_quix" in chosen and not QUIX_PYTHON.exists():
+        raise click.UsageError(
+            f"peer_quix runs in its own virtualenv and {QUIX_PYTHON} is missing: run "
+            "`make bench-quix-env` (or leave peer_quix out of --only)"
+        )
     ARTIFACTS.mkdir(exist_ok=True)
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in chosen}
     with EmbeddedStack() as stack:
@@ -301,6 +329,8 @@ def main(
                     figures = asyncio.run(replay(settings, total))
                 elif name == "pipeline":
                     figures = pipeline(stack, settings, total, drain_s)
+                elif name == "peer_quix":
+                    figures = quix_peer(stack, settings, total, drain_s)
                 else:
                     figures = faust_peer(PEERS[name])(stack, settings, total, drain_s)
                 runs[name].append(figures)
