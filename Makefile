@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env reliability vendor clean
+.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ $(QUIX_STAMP): bench/requirements-quix.txt
 	touch $(QUIX_STAMP)
 
 bench-quix-env: $(QUIX_STAMP)
+
+bench-soak: $(STAMP)
+	$(BIN)/python -m bench.soak
+
+bench-scale-out: $(STAMP)
+	$(BIN)/python -m bench.scale_out
 
 bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m bench.harness

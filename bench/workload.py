@@ -1,8 +1,8 @@
 """The benchmark's events: realistic shares of each kind over many accounts, unique ids.
 
 About 80% engagement (weighted like real traffic: page views and email the bulk), 15%
-intent, 5% deal stages, spread evenly over the last 30 days in event-time order, plus one
-profile per account (sent first, as a CRM sync would be).
+intent, 5% deal stages, spread evenly over the last 30 days (or `days`) in event-time
+order, plus one profile per account (sent first, as a CRM sync would be).
 """
 
 import random
@@ -28,8 +28,8 @@ TOPICS = ["crm", "data platform", "marketing automation", "erp", "security", "an
 STAGES = ["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
 
 
-def workload(events: int, accounts: int, end_ms: int, seed: int = 7) -> list[Row]:
-    """Profiles, then `events` events ending at `end_ms`."""
+def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int = 30) -> list[Row]:
+    """Profiles, then `events` events over the `days` ending at `end_ms`."""
     rng = random.Random(seed)
     names = [f"acct-{n:06d}" for n in range(accounts)]
     rows: list[Row] = [
@@ -46,7 +46,7 @@ def workload(events: int, accounts: int, end_ms: int, seed: int = 7) -> list[Row
         for name in names
     ]
     actions, channels, weights = zip(*ACTIONS, strict=True)
-    start = end_ms - 30 * DAY_MS
+    start = end_ms - days * DAY_MS
     step = (end_ms - start) / max(events, 1)
     for n in range(events):
         # Most events spread over every account; one in five goes to the busiest 1%.

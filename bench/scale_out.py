@@ -1,0 +1,81 @@
+"""`make bench-scale-out`: one worker, then two in one group, over inputs of 8 partitions.
+
+The same workload as `make bench` (200,000 events over 10,000 accounts + profiles) on
+topics of 8 partitions. Each setup gets a group of its own and reads from the beginning;
+its rate is the events processed (the workers' /metrics, summed) in `--window-s` seconds
+from the moment every worker in it owns partitions. Prints the total and per-worker
+rates and the speed-up, for the README's sizing rule. Bounded: every wait has a limit.
+
+    python -m bench.scale_out [--events 200000] [--window-s 45]
+"""
+
+import asyncio
+import time
+from pathlib import Path
+
+import click
+import orjson
+
+from bench.harness import _env
+from bench.workload import workload
+from streams.admin import ensure_topics
+from streams.config import Settings, Topics
+from streams.demo import send_rows
+from streams.embedded import EmbeddedStack
+from streams.supervise import ChildWorker, processed_records, start_worker
+
+PARTITIONS = 8
+RESULTS = Path("bench/scale_out.json")
+
+
+def run(stack: EmbeddedStack, settings: Settings, workers: int, window_s: float) -> dict:
+    app_id = f"bench-scale-{workers}"
+    started: list[ChildWorker] = []
+    try:
+        for n in range(workers):
+            env = {**_env(stack, settings, app_id), "ABM_PARTITIONS": str(PARTITIONS)}
+            started.append(start_worker(env, Path(f"bench-artifacts/{app_id}-{n}.log")))
+        for worker in started:
+            worker.wait_ready(120)
+        before = [processed_records(w.web_port) for w in started]
+        began = time.monotonic()
+        while time.monotonic() - began < window_s:
+            time.sleep(1)
+        after = [processed_records(w.web_port) for w in started]
+        seconds = time.monotonic() - began
+    finally:
+        for worker in started:
+            worker.stop()
+    per_worker = [round((a - b) / seconds) for a, b in zip(after, before, strict=True)]
+    return {"workers": workers, "rate": sum(per_worker), "per_worker": per_worker}
+
+
+@click.command()
+@click.option("--events", default=200_000, show_default=True)
+@click.option("--accounts", default=10_000, show_default=True)
+@click.option("--window-s", default=45.0, show_default=True)
+def main(events: int, accounts: int, window_s: float) -> None:
+    with EmbeddedStack() as stack:
+        topics = Topics(**{k: f"bench-scale.{v}" for k, v in Topics().model_dump().items()})
+        settings = stack.settings(topics=topics, partitions=PARTITIONS)
+        asyncio.run(ensure_topics(settings))
+        asyncio.run(send_rows(settings, workload(events, accounts, int(time.time() * 1000))))
+        results = [run(stack, settings, n, window_s) for n in (1, 2)]
+    one, two = results
+    for r in results:
+        click.echo(
+            f"{r['workers']} worker(s), {PARTITIONS} partitions: {r['rate']:,} events/s "
+            f"(per worker {', '.join(f'{x:,}' for x in r['per_worker'])})"
+        )
+    speedup = two["rate"] / one["rate"]
+    click.echo(f"speed-up with two workers: {speedup:.2f}x")
+    RESULTS.write_bytes(
+        orjson.dumps(
+            {"partitions": PARTITIONS, "runs": results, "speedup": round(speedup, 2)},
+            option=orjson.OPT_INDENT_2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
