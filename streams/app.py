@@ -75,8 +75,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
             partitions=settings.partitions,
         )
 
-    accounts = state_table(app, ACCOUNTS_TABLE, settings.partitions)
-    campaigns = state_table(app, CAMPAIGNS_TABLE, settings.partitions)
+    accounts = state_table(app, ACCOUNTS_TABLE, settings)
+    campaigns = state_table(app, CAMPAIGNS_TABLE, settings)
     topics = settings.topics
     pipeline = Pipeline(
         app=app,
@@ -130,9 +130,12 @@ def resync_view(p: Pipeline) -> list[AccountState]:
     """Mark every owned account and campaign for rewriting and recount the KPI partials
     from table state; return the account states."""
     p.view.kpis.reset(owned_partitions(p))
-    states = list(p.states.values(p.accounts))
-    campaigns = list(p.states.values(p.campaigns))
+    states = [s for s in p.accounts.values() if s is not None]
+    campaigns = [s for s in p.campaigns.values() if s is not None]
     p.view.mark_all(states)
+    p.due.clear()
+    for state in states:
+        p.track_due(state)
     for state in campaigns:
         p.view.mark_campaign(state)
     for state in states + campaigns:  # stream time survives restarts: it is in state

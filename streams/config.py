@@ -324,6 +324,13 @@ class Settings(BaseSettings):
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
     topics: Topics = Topics()
     store: str = "memory://"
+    rocksdb_block_cache_mib: Annotated[int, Field(ge=1)] = Field(
+        default=32,
+        description="RocksDB block cache per table partition (faust's default is 2 GiB each)",
+    )
+    rocksdb_write_buffer_mib: Annotated[int, Field(ge=1)] = Field(
+        default=16, description="RocksDB write buffer per table partition (two of them)"
+    )
     data_dir: Path = Path(".abm-data")
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066

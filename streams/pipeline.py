@@ -8,6 +8,7 @@ from faust.types import TP
 
 from streams.config import Rules, Settings
 from streams.logic.lag import Sample
+from streams.logic.state import AccountState
 from streams.metrics import Metrics
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
@@ -36,6 +37,9 @@ class Pipeline:
     webhook: WebhookSink | None = None
     delivered: set[str] = field(default_factory=set)
     """Ids of outbox entries the broker has acknowledged: trimmed at the account's next write."""
+    due: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    """Account -> (due_at, partition) of every account the staleness timer must look at:
+    it reads this, not the table (a RocksDB table would be deserialized whole each tick)."""
     stream_time: dict[int, int] = field(default_factory=dict)
     """Newest event time applied per partition: 'now' for the timer in event-clock mode."""
     read_to: dict[TP, int] = field(default_factory=dict)
@@ -46,6 +50,12 @@ class Pipeline:
     @property
     def rules(self) -> Rules:
         return self.settings.rules
+
+    def track_due(self, state: AccountState) -> None:
+        if state.due_at is None:
+            self.due.pop(state.account_id, None)
+        else:
+            self.due[state.account_id] = (state.due_at, state.partition)
 
     def advance(self, partition: int, at: int) -> None:
         if at > self.stream_time.get(partition, 0):

@@ -6,20 +6,20 @@ record per event (more than Faust's own per-event work) and leaves the order of 
 stored" and "offset committed" to Faust: its commit flushes the producer buffer but gives
 up after 0.1 s without progress (`ProducerBuffer.flush_atmost`), so under a slow producer
 an offset could be committed ahead of the state its event made, and a crash then lost
-that event. Here agents iterate `stream.noack()`, hand each event to `hold`, and a flush
-(on a timer, or when too many events wait) stores every dirty state once, sends its
-changelog record, waits for the broker to acknowledge them all, and only then
-acknowledges the held events. A crash between two flushes loses nothing: the events are
-read again from the last committed offset and re-applied to the last stored state (they
-de-duplicate by offset). During a rebalance Faust waits for the held events (the
-flush timer keeps running), so a partition leaves with its state stored.
+that event. Here agents iterate `stream.noack()`, `put` each changed state (into the
+table's store at once, so reads see it) and `hold` each event; a flush (on a timer, or
+when too many events wait) sends one changelog record per changed account, waits for the
+broker to acknowledge them all, and only then acknowledges the held events. A crash
+between two flushes loses nothing: the events are read again from the last committed
+offset and re-applied to the last stored state (they de-duplicate by offset). During a
+rebalance Faust waits for the held events (the flush keeps running), so a partition
+leaves with its state in the changelog.
 """
-
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from faust.types import EventT, TableT
 
 __all__ = ["WriteBehind"]
@@ -42,23 +42,18 @@ class WriteBehind:
         self._lock = asyncio.Lock()
 
     def get(self, table: TableT, key: str) -> Any:
-        """The newest state: the cached one if it awaits a flush, else the table's."""
+        """The state: the cached object if it awaits a flush (a RocksDB table would decode
+        a copy), else the table's."""
         entry = self.dirty.get((table.name, key))
         return entry[1] if entry is not None else table.get(key)
 
     def put(self, table: TableT, key: str, state: Any, partition: int | None) -> None:
-        """Store `state` at the next flush, on the changelog partition of the event that
-        changed it (None, for a state no event has changed, leaves it to the partitioner)."""
+        """Keep `state` in the table's store now and send it to the changelog at the next
+        flush, on the partition of the event that changed it (None, for a state no event
+        changed, leaves it to the partitioner). Call it while processing that event: a
+        RocksDB store picks the partition's database from the current event."""
+        table.data[key] = state
         self.dirty[table.name, key] = (partition, state)
-
-    def values(self, table: TableT) -> Iterator[Any]:
-        """Every state of the table, the cached ones in place of their stored versions."""
-        name = table.name
-        pending = {key: state for (t, key), (_, state) in self.dirty.items() if t == name}
-        for key, state in table.items():
-            if key not in pending and state is not None:
-                yield state
-        yield from pending.values()
 
     async def hold(self, event: EventT) -> None:
         """Acknowledge `event` after the next flush (flushing now if too many wait)."""
@@ -91,8 +86,15 @@ class WriteBehind:
                     # Encoded now: the record is the state as of this flush, even if an event
                     # changes it while the record waits in the producer.
                     raw = state.to_json()
-                    table.data[key] = state
-                    sent.append(table.send_changelog(partition, key, raw, value_serializer="raw"))
+                    sent.append(
+                        table.send_changelog(
+                            partition,
+                            orjson.dumps(key),  # the table's JSON key, without faust's slow codec
+                            raw,
+                            key_serializer="raw",
+                            value_serializer="raw",
+                        )
+                    )
                 await asyncio.gather(*sent)
             except BaseException:
                 for entry_key, entry in dirty.items():  # a newer put stays: it is the same object

@@ -210,10 +210,13 @@ def test_bad_payload_is_dead_lettered_and_the_next_event_still_counts(worker):
     )
 
 
-def test_restarted_worker_recovers_state_from_the_changelog(stack):
-    settings, env = pipeline_settings(stack, clock="event")
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_restarted_worker_recovers_state_from_the_changelog(stack, store, tmp_path):
+    settings, env = pipeline_settings(stack, clock="event", store=store)
     acct = "acme-restart"
-    first = launch(settings, env, "restart-1")
+    # RocksDB keeps state on disk: the second worker gets an empty data directory, so it
+    # too must recover from the changelog.
+    first = launch(settings, {**env, "ABM_DATA_DIR": str(tmp_path / "1")}, "restart-1")
     try:
         send(
             settings,
@@ -236,7 +239,7 @@ def test_restarted_worker_recovers_state_from_the_changelog(stack):
         collect(settings, settings.topics.tier_changes, lambda rs: len(rs) >= 2)
     finally:
         assert first.stop() == 0
-    second = launch(settings, env, "restart-2")
+    second = launch(settings, {**env, "ABM_DATA_DIR": str(tmp_path / "2")}, "restart-2")
     try:
         # The intent survives the restart only if the table was recovered: together with
         # this meeting it makes tier 1, and the version continues from 2.

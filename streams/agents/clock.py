@@ -37,15 +37,16 @@ def register_clock(p: Pipeline) -> None:
             for tp in app.consumer.assignment()
             if tp.topic == clock_topic.get_topic_name()
         }
-        for state in list(p.states.values(p.accounts)):
-            if state.due_at is None or state.partition not in owned:
+        for account_id, (due_at, partition) in list(p.due.items()):
+            if partition not in owned:
                 continue
-            now = _now(p, state.partition)
-            if now is not None and now >= state.due_at:
+            now = _now(p, partition)
+            if now is not None and now >= due_at:
+                # Out of the index until the tick is applied (its write puts the account
+                # back): a worker behind its ticks must not pile up more of them.
+                del p.due[account_id]
                 await clock_topic.send(
-                    key=state.account_id.encode(),
-                    value=orjson.dumps({"now": now}),
-                    partition=state.partition,
+                    key=account_id.encode(), value=orjson.dumps({"now": now}), partition=partition
                 )
 
     @app.agent(clock_topic, name="retier-on-tick")

@@ -50,6 +50,7 @@ async def commit(p: Pipeline, applied: Applied) -> None:
         new.insert(0, [entry_id, TIER_CHANGE, change.model_dump_json()])
     state.outbox.extend(new)
     p.states.put(p.accounts, state.account_id, state, state.partition)
+    p.track_due(state)
     p.view.mark(state)
     if state.partition is not None:
         p.advance(state.partition, state.clock)
