@@ -15,6 +15,7 @@ offset and re-applied to the last stored state (they de-duplicate by offset). Du
 rebalance Faust waits for the held events (the flush keeps running), so a partition
 leaves with its state in the changelog.
 """
+
 import asyncio
 import logging
 from typing import Any

@@ -37,9 +37,11 @@ def register_clock(p: Pipeline) -> None:
             for tp in app.consumer.assignment()
             if tp.topic == clock_topic.get_topic_name()
         }
-        for account_id, (due_at, partition) in list(p.due.items()):
-            if partition not in owned:
+        for account_id in list(p.due):
+            entry = p.due.get(account_id)  # read again: sends below let events move it
+            if entry is None or entry[1] not in owned:
                 continue
+            due_at, partition = entry
             now = _now(p, partition)
             if now is not None and now >= due_at:
                 # Out of the index until the tick is applied (its write puts the account
