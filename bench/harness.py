@@ -108,7 +108,7 @@ def _env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str
         # The production batch size: the stack's one-record batches (right changelog ends
         # for recovery on the embedded broker) cost a quarter of the rate, and no worker
         # here recovers a partition from another.
-        "ABM_PRODUCER_MAX_BATCH_BYTES": "16384",
+        "ABM_PRODUCER_MAX_BATCH_BYTES": str(Settings().producer_max_batch_bytes),
     }
 
 
