@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out reliability vendor clean
+.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-soak: $(STAMP)
 
 bench-scale-out: $(STAMP)
 	$(BIN)/python -m bench.scale_out
+
+bench-rocksdb: $(STAMP)
+	$(BIN)/python -m bench.rocksdb_scale
 
 bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m bench.harness

@@ -93,6 +93,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         metrics=Metrics(list(INPUT_MODELS)),
     )
     pipeline.view.kpis.clocks = pipeline.stream_time
+    pipeline.view.load = lambda account_id: pipeline.states.get(accounts, account_id)
     app.task(lambda: pipeline.states.run(settings.state_flush_interval_s))
     register_ingest_agents(pipeline)
     register_clock(pipeline)
@@ -128,20 +129,29 @@ def owned_partitions(p: Pipeline) -> list[int]:
 
 def resync_view(p: Pipeline) -> list[AccountState]:
     """Mark every owned account and campaign for rewriting and recount the KPI partials
-    from table state; return the account states."""
+    from table state; return the accounts with outputs in their outbox.
+
+    One pass over the table, keeping no state: the view loads each account again when it
+    writes it (a RocksDB table of a million accounts would not fit in memory decoded).
+    """
     p.view.kpis.reset(owned_partitions(p))
-    states = [s for s in p.accounts.values() if s is not None]
-    campaigns = [s for s in p.campaigns.values() if s is not None]
-    p.view.mark_all(states)
     p.due.clear()
-    for state in states:
+    pending = []
+    for state in p.accounts.values():
+        if state is None:
+            continue
+        p.view.mark_id(state.account_id)
         p.track_due(state)
-    for state in campaigns:
-        p.view.mark_campaign(state)
-    for state in states + campaigns:  # stream time survives restarts: it is in state
-        if state.partition is not None:
+        if state.outbox:
+            pending.append(state)
+        if state.partition is not None:  # stream time survives restarts: it is in state
             p.advance(state.partition, state.clock)
-    return states
+    for state in p.campaigns.values():
+        if state is not None:
+            p.view.mark_campaign(state)
+            if state.partition is not None:
+                p.advance(state.partition, state.clock)
+    return pending
 
 
 def register_view_flush(p: Pipeline) -> None:
@@ -160,8 +170,7 @@ def register_view_flush(p: Pipeline) -> None:
         if synced_generation[0] == app.consumer_generation_id:
             return
         synced_generation[0] = app.consumer_generation_id
-        states = resync_view(p)
-        if resent := await resend_outboxes(p, states):
+        if resent := await resend_outboxes(p, resync_view(p)):
             log.info("re-sent %d outputs recovered in outboxes", resent)
 
     @app.timer(interval=p.settings.redis_flush_interval_s, name="flush-redis-view")

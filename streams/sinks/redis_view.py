@@ -9,6 +9,8 @@ per alert_id however often it is redelivered.
 
 import logging
 import time
+from collections.abc import Callable
+from itertools import islice
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -69,7 +71,9 @@ class RedisView:
         self.prefix = settings.redis_prefix
         self.rules = rules
         self.stream_maxlen = settings.alerts_stream_maxlen
-        self.dirty: dict[str, AccountState] = {}
+        self.dirty: dict[str, AccountState | None] = {}
+        """Accounts to rewrite: their state, or None to `load` it at the flush."""
+        self.load: Callable[[str], AccountState | None] = lambda account_id: None
         self.campaigns: dict[str, AccountState] = {}
         self.alerts: list[SurgeAlert] = []
         self.changes: list[TierChange] = []
@@ -84,9 +88,10 @@ class RedisView:
     def mark(self, state: AccountState) -> None:
         self.dirty[state.account_id] = state
 
-    def mark_all(self, states: list[AccountState]) -> None:
-        for state in states:
-            self.dirty[state.account_id] = state
+    def mark_id(self, account_id: str) -> None:
+        """Rewrite an account whose state `load` reads at the flush (a re-sync of every
+        account keeps ids, not states)."""
+        self.dirty.setdefault(account_id, None)
 
     def mark_campaign(self, state: AccountState) -> None:
         """Spend not tied to an account: it counts in the KPIs and has no hash of its own."""
@@ -141,15 +146,18 @@ class RedisView:
         """
         if time.monotonic() < self._retry_at or self.lost:
             return 0
-        batch = {i: self.dirty.pop(i) for i in list(self.dirty)[:max_batch]}
-        campaigns = {i: self.campaigns.pop(i) for i in list(self.campaigns)[:max_batch]}
+        batch = {i: self.dirty.pop(i) for i in list(islice(self.dirty, max_batch))}
+        campaigns = {i: self.campaigns.pop(i) for i in list(islice(self.campaigns, max_batch))}
         alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
         changes, self.changes = self.changes, []
         pipe = self.redis.pipeline(transaction=False)
         pipe.exists(self.sentinel_key)
         pipe.set(self.sentinel_key, "1")
         ranks = {self.surge_rank_key: _Rank(), self.engagement_rank_key: _Rank()}
-        for account_id, state in batch.items():
+        for account_id, marked in batch.items():
+            state = marked or self.load(account_id)
+            if state is None:
+                continue
             snapshot = account_snapshot(state, self.rules)
             pipe.hset(self.account_key(account_id), mapping=snapshot)
             surging = float(snapshot["surge_strength"]) if snapshot["surging"] else 0.0
@@ -195,7 +203,7 @@ class RedisView:
 
     def _failed(
         self,
-        batch: dict[str, AccountState],
+        batch: dict[str, AccountState | None],
         campaigns: dict[str, AccountState],
         alerts: list[SurgeAlert],
         exc: Exception,
