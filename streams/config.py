@@ -342,9 +342,9 @@ class Settings(BaseSettings):
     producer_max_batch_bytes: Annotated[int, Field(ge=1)] = Field(
         default=262_144,
         description="the worker producer's batch size (changelogs, outputs): account "
-        "states run to kilobytes, and at faust's 16 KiB a flush of thousands of them waited "
-        "on round trips; 1 sends one record per batch, which the embedded broker needs to "
-        "report log ends right",
+        "states run to kilobytes, and at faust's 16 KiB a flush of thousands of them waits "
+        "on many round trips; 1 sends one record per batch, which the embedded broker needs "
+        "to report log ends right",
     )
     session_timeout_s: Annotated[float, Field(gt=0)] = 60.0
     heartbeat_interval_s: Annotated[float, Field(gt=0)] = 3.0
