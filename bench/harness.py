@@ -94,7 +94,7 @@ def _rate(events: int, seconds: float) -> dict[str, float]:
     return {"events": events, "seconds": round(seconds, 2), "rate": events / seconds}
 
 
-def _env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str]:
+def worker_env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str]:
     """A worker of its own (group, changelogs, Redis keys) over the shared input topics."""
     return {
         **stack.env(),
@@ -112,14 +112,14 @@ def _env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str
     }
 
 
-def _peak_rss_mib(pid: int) -> float | None:
+def memory_mib(pid: int, field: str = "VmHWM") -> float | None:
+    """A process's memory from /proc in MiB: VmHWM (peak RSS) or VmRSS (now); None once
+    it has exited."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    kib = next(
-        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0
-    )
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field)), 0)
     return round(kib / 1024, 1)
 
 
@@ -159,7 +159,7 @@ def peer(
             command,
             env={
                 **os.environ,
-                **_env(stack, settings, app_id),
+                **worker_env(stack, settings, app_id),
                 **extra_env(stack, settings, app_id),
                 "BENCH_REPORT": str(report),
             },
@@ -176,7 +176,7 @@ def peer(
 
         try:
             count, seconds = _drain(progress, total, budget_s, lambda: proc.poll() is None)
-            rss = _peak_rss_mib(proc.pid)
+            rss = memory_mib(proc.pid)
             if proc.poll() is not None:
                 tail = (ARTIFACTS / f"{app_id}.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
@@ -212,7 +212,7 @@ def pipeline(
     stack: EmbeddedStack, settings: Settings, total: int, budget_s: float
 ) -> dict[str, Any]:
     app_id = f"bench-pipeline-{next(_runs)}"
-    env = _env(stack, settings, app_id)
+    env = worker_env(stack, settings, app_id)
     worker = start_worker(env, ARTIFACTS / f"{app_id}.log")
     port = worker.web_port
     first = 0.0
@@ -234,7 +234,7 @@ def pipeline(
         while time.monotonic() < deadline and _flushes(port) == flushes:
             time.sleep(0.05)
         seconds = time.monotonic() - first
-        rss = _peak_rss_mib(worker.proc.pid)
+        rss = memory_mib(worker.proc.pid)
     finally:
         worker.stop()
     return {**_rate(count, seconds), "peak_rss_mib": rss}
@@ -252,7 +252,7 @@ def latency(stack: EmbeddedStack, rate: int, seconds: float) -> dict[str, Any]:
     topics = Topics(**{k: f"{tag}.{v}" for k, v in Topics().model_dump().items()})
     settings = stack.settings(topics=topics)
     asyncio.run(ensure_topics(settings))
-    worker = start_worker(_env(stack, settings, tag), ARTIFACTS / f"{tag}.log")
+    worker = start_worker(worker_env(stack, settings, tag), ARTIFACTS / f"{tag}.log")
     try:
         worker.wait_ready(90)
         return asyncio.run(measure_latency(settings, rate, seconds, 10.0, 20_000, 120.0))

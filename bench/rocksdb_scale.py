@@ -22,7 +22,7 @@ import click
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import _env
+from bench.harness import memory_mib, worker_env
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
 from streams.admin import ensure_topics
 from streams.config import Rules, Settings, Topics
@@ -136,21 +136,13 @@ async def fill_changelog(settings: Settings, app_id: str, accounts: int) -> floa
     return time.monotonic() - started
 
 
-def memory_mib(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) in MiB."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return tuple(round(int(fields[k].split()[0]) / 1024, 1) for k in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
-
-
 def start_and_measure(env: dict[str, str], log: Path, accounts: int) -> dict:
     started = time.monotonic()
     worker = start_worker(env, log)
     try:
         worker.wait_ready(1800)
         ready_s = time.monotonic() - started
-        rss, peak = memory_mib(worker.proc.pid)
+        rss, peak = memory_mib(worker.proc.pid, "VmRSS"), memory_mib(worker.proc.pid)
         for n in range(0, accounts, max(1, accounts // 20)):
             url = f"http://127.0.0.1:{worker.web_port}/accounts/acct-{n:07d}"
             with urllib.request.urlopen(url, timeout=10) as reply:
@@ -173,7 +165,7 @@ def main(sizes: str) -> None:
             fill_s = asyncio.run(fill_changelog(settings, app_id, accounts))
             with tempfile.TemporaryDirectory(prefix="abm-rocks-") as data_dir:
                 env = {
-                    **_env(stack, settings, app_id),
+                    **worker_env(stack, settings, app_id),
                     "ABM_STORE": "rocksdb://",
                     "ABM_DATA_DIR": data_dir,
                     "ABM_WATCHDOG_STALL_S": "0",

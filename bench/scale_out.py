@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import orjson
 
-from bench.harness import _env
+from bench.harness import worker_env
 from bench.workload import workload
 from streams.admin import ensure_topics
 from streams.config import Settings, Topics
@@ -33,7 +33,7 @@ def run(stack: EmbeddedStack, settings: Settings, workers: int, window_s: float)
     started: list[ChildWorker] = []
     try:
         for n in range(workers):
-            env = {**_env(stack, settings, app_id), "ABM_PARTITIONS": str(PARTITIONS)}
+            env = {**worker_env(stack, settings, app_id), "ABM_PARTITIONS": str(PARTITIONS)}
             started.append(start_worker(env, Path(f"bench-artifacts/{app_id}-{n}.log")))
         for worker in started:
             worker.wait_ready(120)

@@ -21,7 +21,7 @@ import click
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import _env
+from bench.harness import memory_mib, worker_env
 from bench.workload import workload
 from streams.admin import ensure_topics
 from streams.config import Settings
@@ -34,12 +34,6 @@ from streams.synth import Row
 SAMPLE_S = 10.0
 RESULTS = Path("bench/soak.json")
 FIELDS = ("s", "sent", "processed", "rss_mib")
-
-
-def rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-    return round(kib / 1024, 1)
 
 
 async def paced(settings: Settings, rows: list[Row], rate: int, worker: ChildWorker) -> list:
@@ -57,7 +51,7 @@ async def paced(settings: Settings, rows: list[Row], rate: int, worker: ChildWor
                 sent += 1
             if elapsed >= next_sample:
                 sample = (round(elapsed), sent, processed_records(worker.web_port))
-                samples.append((*sample, rss_mib(worker.proc.pid)))
+                samples.append((*sample, memory_mib(worker.proc.pid, "VmRSS")))
                 click.echo(
                     f"{sample[0]:>5}s sent {sent:>8,} processed {sample[2]:>10,.0f} "
                     f"RSS {samples[-1][3]:>6} MiB"
@@ -82,7 +76,7 @@ def main(minutes: float, rate: int, accounts: int, days: int) -> None:
     with EmbeddedStack() as stack:
         settings = stack.settings()
         asyncio.run(ensure_topics(settings))
-        env = {**_env(stack, settings, "bench-soak"), "ABM_CLOCK": "event"}
+        env = {**worker_env(stack, settings, "bench-soak"), "ABM_CLOCK": "event"}
         worker = start_worker(env, Path("bench-artifacts/bench-soak.log"))
         try:
             worker.wait_ready(90)
