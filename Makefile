@@ -52,7 +52,7 @@ bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m bench.harness
 
 bench-replay: $(STAMP) $(QUIX_STAMP)
-	$(BIN)/python -m bench.harness --only ceiling_raw,replay,peer_quix --latency-s 0
+	$(BIN)/python -m bench.harness --only ceiling_raw,replay,replay_one_process,peer_quix --latency-s 0
 
 reliability: $(STAMP)
 	$(BIN)/python drills/reliability.py

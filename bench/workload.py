@@ -2,7 +2,7 @@
 
 About 80% engagement (weighted like real traffic: page views and email the bulk), 15%
 intent, 5% deal stages, spread evenly over the last 30 days (or `days`) in event-time
-order, plus one profile per account (sent first, as a CRM sync would be).
+order, plus one profile per account (sent first, as a CRM sync would be) with a fit score.
 """
 
 import random
@@ -41,6 +41,9 @@ def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int =
                 "industry": rng.choice(["software", "fintech", "retail"]),
                 "employees": rng.choice([80, 400, 2500]),
                 "expected_acv": rng.choice([20_000, 60_000, 150_000]),
+                # As a CRM's fit scores spread: about four accounts in ten reach the tier
+                # rules' fit of 70, so tiers, their changes and tiered alerts all happen.
+                "fit_score": rng.randrange(30, 101),
             },
         )
         for name in names

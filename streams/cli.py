@@ -236,6 +236,17 @@ _to = click.option("--to", "end", help="Event time to stop before (ISO-8601).")
 _ticks = click.option(
     "--ticks/--no-ticks", default=True, help="Simulate the staleness timer (default: on)."
 )
+_workers = click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=1024),
+    help="Processes sharing the partitions (default: one per core, at most one per partition).",
+)
+
+
+def _workers_for(settings: Settings, workers: int | None) -> int:
+    from streams.replay.shards import default_workers
+
+    return default_workers(settings) if workers is None else workers
 
 
 @cli.command()
@@ -244,6 +255,7 @@ _ticks = click.option(
 @_to
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), help="Rules TOML file.")
 @_ticks
+@_workers
 @click.option("--json", "as_json", is_flag=True, help="Tiers, transitions, alerts, KPIs.")
 @click.option(
     "--publish",
@@ -257,6 +269,7 @@ def replay(
     end: str | None,
     rules_file: Path | None,
     ticks: bool,
+    workers: int | None,
     as_json: bool,
     prefix: str | None,
 ) -> None:
@@ -278,7 +291,9 @@ def replay(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        result = run_replay(settings, rules, input_dir, window, ticks, publish_to)
+        result = run_replay(
+            settings, rules, input_dir, window, ticks, _workers_for(settings, workers), publish_to
+        )
     except (FileNotFoundError, KafkaError, RedisError, ReplayReadError, OSError) as exc:
         raise click.ClickException(f"cannot replay: {exc}") from None
     click.echo(
@@ -304,6 +319,7 @@ def replay(
 @_from
 @_to
 @_ticks
+@_workers
 @click.option("--json", "as_json", is_flag=True, help="The whole difference as JSON.")
 @click.option(
     "--html",
@@ -318,6 +334,7 @@ def backtest(
     start: str | None,
     end: str | None,
     ticks: bool,
+    workers: int | None,
     as_json: bool,
     html_file: Path | None,
 ) -> None:
@@ -334,7 +351,9 @@ def backtest(
     baseline, candidate = _rules(settings, baseline_file), _rules(settings, candidate_file)
     window = _window(start, end)
     try:
-        result = run_backtest(settings, baseline, candidate, input_dir, window, ticks)
+        result = run_backtest(
+            settings, baseline, candidate, input_dir, window, ticks, _workers_for(settings, workers)
+        )
     except (FileNotFoundError, KafkaError, ReplayReadError, OSError) as exc:
         raise click.ClickException(f"cannot backtest: {exc}") from None
     shown = orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else backtest_table(result)

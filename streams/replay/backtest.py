@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Rules, Settings
-from streams.replay.command import source
-from streams.replay.engine import Replay
-from streams.replay.run import Window, drive
+from streams.replay import shards
+from streams.replay.engine import Outcome
+from streams.replay.run import Window
+from streams.replay.shards import Job
 
 __all__ = ["KPI_DELTAS", "backtest", "backtest_table", "compare"]
 
@@ -34,8 +35,10 @@ def _delta(base: float | None, cand: float | None) -> float | None:
     return None if base is None or cand is None else cand - base
 
 
-def compare(baseline: Replay, candidate: Replay, as_of: int) -> dict[str, Any]:
-    base_tiers, cand_tiers = baseline.tiers(), candidate.tiers()
+def compare(
+    baseline: Outcome, candidate: Outcome, rules: tuple[Rules, Rules], as_of: int
+) -> dict[str, Any]:
+    base_tiers, cand_tiers = baseline.tiers, candidate.tiers
     moved = [
         {
             "account_id": account,
@@ -45,9 +48,9 @@ def compare(baseline: Replay, candidate: Replay, as_of: int) -> dict[str, Any]:
         for account in sorted(base_tiers)
         if base_tiers[account][0] != cand_tiers.get(account, (None,))[0]
     ]
-    base_alerts = {a.alert_id: a for a in baseline.alerts}
-    cand_alerts = {a.alert_id: a for a in candidate.alerts}
-    base_kpis, cand_kpis = baseline.kpis(as_of), candidate.kpis(as_of)
+    base_alerts = {a["alert_id"]: a for a in baseline.alerts}
+    cand_alerts = {a["alert_id"]: a for a in candidate.alerts}
+    base_kpis, cand_kpis = baseline.kpis(rules[0], as_of), candidate.kpis(rules[1], as_of)
     scopes = {"overall": (base_kpis["overall"], cand_kpis["overall"])} | {
         f"tier {t}": (base_kpis["tiers"][t], cand_kpis["tiers"][t]) for t in base_kpis["tiers"]
     }
@@ -61,14 +64,8 @@ def compare(baseline: Replay, candidate: Replay, as_of: int) -> dict[str, Any]:
             )
         },
         "alerts": {"baseline": len(base_alerts), "candidate": len(cand_alerts)},
-        "alerts_gained": [
-            cand_alerts[i].model_dump(mode="json")
-            for i in sorted(set(cand_alerts) - set(base_alerts))
-        ],
-        "alerts_lost": [
-            base_alerts[i].model_dump(mode="json")
-            for i in sorted(set(base_alerts) - set(cand_alerts))
-        ],
+        "alerts_gained": [cand_alerts[i] for i in sorted(set(cand_alerts) - set(base_alerts))],
+        "alerts_lost": [base_alerts[i] for i in sorted(set(base_alerts) - set(cand_alerts))],
         "kpis": {
             scope: {
                 name: {"baseline": b[name], "candidate": c[name], "delta": _delta(b[name], c[name])}
@@ -86,16 +83,15 @@ def backtest(
     input_dir: Path | None,
     window: Window,
     ticks: bool,
+    workers: int,
 ) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
-        chunks, total = await source(settings, input_dir)
-        now = int(time.time() * 1000)
-        base, cand = Replay(baseline, now, ticks=ticks), Replay(candidate, now, ticks=ticks)
-        counts = await drive(chunks, total, [base, cand], window, show=sys.stderr.isatty())
+        rules = (baseline, candidate)
+        job = Job(settings, rules, input_dir, window, ticks, int(time.time() * 1000))
+        (base, cand), counts = await shards.run(job, workers, show=sys.stderr.isatty())
         as_of = window.end if window.end is not None else max(base.as_of(), cand.as_of())
-        return {"records": int(counts["read"]), "seconds": round(counts["seconds"], 3)} | compare(
-            base, cand, as_of
-        )
+        read = {"records": counts.read, "seconds": round(counts.seconds, 3), "workers": workers}
+        return read | compare(base, cand, rules, as_of)
 
     return asyncio.run(run())
 
@@ -115,7 +111,8 @@ def _fmt(value: float | None, name: str) -> str:
 def backtest_table(result: dict[str, Any]) -> str:
     alerts = result["alerts"]
     lines = [
-        f"{result['records']:,} records, {result['accounts']:,} accounts, {result['seconds']:.1f}s",
+        f"{result['records']:,} records, {result['accounts']:,} accounts, "
+        f"{result['seconds']:.1f}s ({result['workers']} processes)",
         f"{len(result['moved']):,} accounts change tier"
         + (
             ": " + ", ".join(f"{k}: {n}" for k, n in result["moves"].items())

@@ -12,12 +12,12 @@ from typing import Any
 from schemas.common import to_ms
 from streams.config import Rules, Settings
 from streams.kpi_table import kpi_table
-from streams.replay.engine import Replay
+from streams.replay import shards
 from streams.replay.publish import Namespace, publish
-from streams.replay.run import Window, drive, summary
-from streams.replay.sources import Chunks, file_items, topic_items
+from streams.replay.run import Window, summary
+from streams.replay.shards import Job
 
-__all__ = ["event_time", "replay", "replay_table", "source"]
+__all__ = ["event_time", "replay", "replay_table"]
 
 
 def event_time(text: str | None, option: str) -> int | None:
@@ -30,27 +30,21 @@ def event_time(text: str | None, option: str) -> int | None:
         raise ValueError(f"{option}: {text!r} is not an ISO-8601 date or time") from None
 
 
-async def source(settings: Settings, input_dir: Path | None) -> tuple[Chunks, int]:
-    if input_dir is not None:
-        return file_items(settings, input_dir)
-    return await topic_items(settings)
-
-
 def replay(
     settings: Settings,
     rules: Rules,
     input_dir: Path | None,
     window: Window,
     ticks: bool,
+    workers: int,
     publish_to: Namespace | None = None,
 ) -> dict[str, Any]:
     """What `rules` decide over the history; also written under `publish_to` if given."""
 
     async def run() -> dict[str, Any]:
-        chunks, total = await source(settings, input_dir)
-        one = Replay(rules, int(time.time() * 1000), ticks=ticks)
-        counts = await drive(chunks, total, [one], window, show=sys.stderr.isatty())
-        result = summary(one, counts, window.end)
+        job = Job(settings, (rules,), input_dir, window, ticks, int(time.time() * 1000))
+        (outcome,), counts = await shards.run(job, workers, show=sys.stderr.isatty())
+        result = summary(outcome, rules, counts, window.end)
         if publish_to is not None:
             result["published"] = {
                 **asdict(publish_to),
@@ -66,7 +60,8 @@ def replay_table(result: dict[str, Any]) -> str:
     rejected = ", ".join(f"{n} {reason}" for reason, n in result["rejected"].items()) or "none"
     lines = [
         f"{result['records']:,} records in {result['seconds']:.1f}s "
-        f"({result['events_per_s']:,} events/s); applied {result['applied']:,}, "
+        f"({result['events_per_s']:,} events/s, {result['workers']} processes); "
+        f"applied {result['applied']:,}, "
         f"duplicates {result['duplicates']:,}, rejected: {rejected}; "
         f"outside the range {result['outside_range']:,}",
         f"as of {result['as_of']}: {len(result['tiers']):,} accounts: "

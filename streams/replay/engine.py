@@ -8,6 +8,7 @@ the stream time whenever it fires, so live tick-driven changes can be coarser).
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.kpis import contribution, report, spend_contribution
 from streams.logic.state import AccountState
 
-__all__ = ["Item", "Replay"]
+__all__ = ["Item", "Outcome", "Replay"]
 
 
 @dataclass(slots=True)
@@ -34,6 +35,50 @@ class Item:
     """Event time (ms) the merge orders by; a profile's is its place in its own stream."""
     event: BaseModel | None = None
     rejected: Rejected | None = None
+
+
+def _by_account(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Outputs grouped by account, each account's in the order they were decided: the same
+    list however the accounts were split between processes."""
+    return sorted(rows, key=lambda row: row["account_id"])
+
+
+@dataclass
+class Outcome:
+    """Everything a report needs from one rule set's pass over some partitions, without the
+    account states: small enough to send back from a process, and outcomes of disjoint
+    partitions combine into the outcome of all of them."""
+
+    tiers: dict[str, tuple[int, str]]
+    counters: Counter[str]
+    """KPI contributions summed over the accounts (and campaigns)."""
+    changes: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    rejected: Counter[str]
+    applied: int
+    duplicates: int
+    stream_time: dict[int, int]
+
+    def as_of(self) -> int:
+        return max(self.stream_time.values(), default=0)
+
+    def kpis(self, rules: Rules, as_of: int | None = None) -> dict[str, Any]:
+        return report(self.counters, self.as_of() if as_of is None else as_of, rules)
+
+    @classmethod
+    def combine(cls, parts: Sequence["Outcome"]) -> "Outcome":
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            tiers=dict(sorted(t for part in parts for t in part.tiers.items())),
+            counters=sum((part.counters for part in parts), Counter()),
+            changes=_by_account([c for part in parts for c in part.changes]),
+            alerts=_by_account([a for part in parts for a in part.alerts]),
+            rejected=sum((part.rejected for part in parts), Counter()),
+            applied=sum(part.applied for part in parts),
+            duplicates=sum(part.duplicates for part in parts),
+            stream_time={p: t for part in parts for p, t in part.stream_time.items()},
+        )
 
 
 @dataclass
@@ -98,16 +143,19 @@ class Replay:
             if now is not None:
                 self._tick_until(state, now)
 
-    def as_of(self) -> int:
-        return max(self.stream_time.values(), default=0)
-
-    def kpis(self, as_of: int | None = None) -> dict[str, Any]:
+    def outcome(self) -> Outcome:
         counters: Counter[str] = Counter()
         for state in self.accounts.values():
             counters.update(contribution(state, self.rules))
         for state in self.campaigns.values():
             counters.update(spend_contribution(state.spend))
-        return report(counters, self.as_of() if as_of is None else as_of, self.rules)
-
-    def tiers(self) -> dict[str, tuple[int, str]]:
-        return {a: (s.tier, s.rule) for a, s in sorted(self.accounts.items())}
+        return Outcome(
+            tiers={a: (s.tier, s.rule) for a, s in sorted(self.accounts.items())},
+            counters=counters,
+            changes=_by_account([c.model_dump(mode="json") for c in self.changes]),
+            alerts=_by_account([a.model_dump(mode="json") for a in self.alerts]),
+            rejected=self.rejected,
+            applied=self.applied,
+            duplicates=self.duplicates,
+            stream_time=self.stream_time,
+        )

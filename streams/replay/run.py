@@ -1,17 +1,16 @@
-"""Driving rule sets over a stream of items: range filter, progress, and the report."""
+"""Driving rule sets over a stream of items: the range filter, and the report."""
 
-import time
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from schemas.common import from_ms
 from schemas.inputs import AccountProfile
-from streams.replay.engine import Item, Replay
+from streams.config import Rules
+from streams.replay.engine import Item, Outcome, Replay
 
-__all__ = ["Window", "drive", "summary"]
+__all__ = ["Counts", "Window", "drive", "summary"]
 
 
 @dataclass(frozen=True)
@@ -30,56 +29,59 @@ class Window:
         )
 
 
+@dataclass(frozen=True)
+class Counts:
+    """How much a whole replay read, in how long, with how many processes."""
+
+    read: int
+    outside_range: int
+    seconds: float
+    workers: int
+
+    @property
+    def rate(self) -> float:
+        return self.read / self.seconds if self.seconds else 0.0
+
+
 async def drive(
-    chunks: AsyncIterator[list[Item]], total: int, replays: list[Replay], window: Window, show: bool
-) -> dict[str, float]:
-    """Feed every item in the window to every replay; return counts and the rate."""
+    chunks: AsyncIterator[list[Item]],
+    replays: list[Replay],
+    window: Window,
+    progress: Callable[[int], None],
+) -> tuple[int, int]:
+    """Feed every item in the window to every replay, telling `progress` how many items
+    were read after each chunk; return (items read, items outside the window)."""
     read = outside = 0
-    started = time.monotonic()
-    columns = (
-        TextColumn("replaying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8,.0f} ev/s"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not show, transient=True) as progress:
-        task = progress.add_task("replay", total=total, rate=0.0)
-        async for chunk in chunks:
-            for item in chunk:
-                if window.holds(item):
-                    for replay in replays:
-                        replay.feed(item)
-                else:
-                    outside += 1
-            read += len(chunk)
-            rate = read / max(time.monotonic() - started, 1e-9)
-            progress.update(task, completed=read, rate=rate)
+    async for chunk in chunks:
+        for item in chunk:
+            if window.holds(item):
+                for replay in replays:
+                    replay.feed(item)
+            else:
+                outside += 1
+        read += len(chunk)
+        progress(read)
+        await asyncio.sleep(0)  # a file's chunks never wait: let the progress bar look
     for replay in replays:
         replay.finish()
-    elapsed = time.monotonic() - started
-    return {
-        "read": read,
-        "outside_range": outside,
-        "seconds": elapsed,
-        "rate": read / elapsed if elapsed else 0.0,
-    }
+    return read, outside
 
 
-def summary(replay: Replay, counts: dict[str, float], as_of: int | None) -> dict[str, Any]:
+def summary(outcome: Outcome, rules: Rules, counts: Counts, as_of: int | None) -> dict[str, Any]:
     """Everything a replay decided, as JSON-ready data."""
-    at = replay.as_of() if as_of is None else as_of
+    at = outcome.as_of() if as_of is None else as_of
     return {
-        "records": int(counts["read"]),
-        "outside_range": int(counts["outside_range"]),
-        "applied": replay.applied,
-        "duplicates": replay.duplicates,
-        "rejected": dict(sorted(replay.rejected.items())),
-        "seconds": round(counts["seconds"], 3),
-        "events_per_s": round(counts["rate"]),
+        "records": counts.read,
+        "outside_range": counts.outside_range,
+        "applied": outcome.applied,
+        "duplicates": outcome.duplicates,
+        "rejected": dict(sorted(outcome.rejected.items())),
+        "seconds": round(counts.seconds, 3),
+        "events_per_s": round(counts.rate),
+        "workers": counts.workers,
         "as_of": from_ms(at).isoformat().replace("+00:00", "Z") if at else None,
-        "tiers": {a: {"tier": t, "rule": r} for a, (t, r) in replay.tiers().items()},
-        "transitions": [c.model_dump(mode="json") for c in replay.changes],
-        "alerts": [a.model_dump(mode="json") for a in replay.alerts],
-        "kpis": replay.kpis(at),
+        "tiers": {a: {"tier": t, "rule": r} for a, (t, r) in outcome.tiers.items()},
+        "transitions": outcome.changes,
+        "alerts": outcome.alerts,
+        "kpis": outcome.kpis(rules, at),
     }

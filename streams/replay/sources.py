@@ -13,6 +13,7 @@ import heapq
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -27,7 +28,7 @@ from streams.lag import highwaters
 from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode
 from streams.replay.engine import Item
 
-__all__ = ["Chunks", "ReplayReadError", "file_items", "merge", "topic_items"]
+__all__ = ["Chunks", "ReplayReadError", "Shard", "file_items", "merge", "topic_items"]
 
 FETCH_RECORDS = 5000
 CHUNK = 2000
@@ -37,6 +38,19 @@ PROFILES = "accounts"
 
 Record = tuple[bytes | None, bytes | None, Coords]
 Chunks = AsyncIterator[list[Item]]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One of `count` processes sharing a replay: it reads partition p of every input topic
+    when p % count == index. Topics are co-partitioned by owner, so each account's whole
+    history is in one shard."""
+
+    index: int
+    count: int
+
+    def holds(self, partition: int) -> bool:
+        return partition % self.count == self.index
 
 
 class ReplayReadError(RuntimeError):
@@ -109,41 +123,47 @@ async def _ordered(runs_of: Callable[[str], list[Run]]) -> Chunks:
         yield chunk
 
 
-def file_items(settings: Settings, directory: Path) -> tuple[Chunks, int]:
+def file_items(
+    settings: Settings, directory: Path, shard: Shard | None = None
+) -> tuple[Chunks, int]:
     """Items from `{kind}.jsonl` files (any missing kind is simply absent), and how many
-    lines there are. Partitions and offsets are what the live topics would give them."""
+    there are; only the `shard`'s partitions if given. Partitions and offsets are what the
+    live topics would give them; a record's time (a profile's only time) is when its file
+    was written, so replays of the same files agree."""
     paths = {kind: directory / f"{kind}.jsonl" for kind in INPUT_MODELS}
     present = {kind: path for kind, path in paths.items() if path.is_file()}
     if not present:
         names = ", ".join(p.name for p in paths.values())
         raise FileNotFoundError(f"{directory}: none of {names}")
-    produced_at = int(time.time() * 1000)  # a profile's record time is when it was sent
     partition_of = _Partitions(settings.partitions)
+    wanted = {p for p in range(settings.partitions) if shard is None or shard.holds(p)}
 
-    def records(kind: str) -> Iterator[Record]:
-        """The file in its order: each partition's records are a subsequence of it, so one
-        run per file keeps every account's order while reading the file once."""
-        topic, offsets = getattr(settings.topics, kind), [0] * settings.partitions
-        with present[kind].open("rb") as f:
-            for line in f:
-                if not (line := line.strip()):
-                    continue
-                key = _owner_key(line)
-                partition = partition_of(key)
-                yield key, line, Coords(topic, partition, offsets[partition], produced_at)
-                offsets[partition] += 1
+    def records(kind: str, partition: int) -> Iterator[Record]:
+        """One partition's records: its subsequence of the file, at the offsets the topic
+        would give them. A run per partition, as from the topics, so the merge (and so
+        each account's order) does not depend on which other partitions are replayed."""
+        topic, offset = getattr(settings.topics, kind), 0
+        produced_at = int(present[kind].stat().st_mtime * 1000)
+        for key, line in _keyed_lines(present[kind]):
+            if partition_of(key) == partition:
+                yield key, line, Coords(topic, partition, offset, produced_at)
+                offset += 1
 
     def runs_of(kind: str) -> list[Run]:
         if kind not in present:
             return []
-        lines = records(kind)
+        return [Run(kind, _batches(records(kind, p))) for p in sorted(wanted)]
 
-        async def fetch() -> list[Record] | None:
-            return [r for _, r in zip(range(FETCH_RECORDS), lines, strict=False)] or None
+    keys = (key for path in present.values() for key, _ in _keyed_lines(path))
+    total = sum(partition_of(key) in wanted for key in keys)
+    return _ordered(runs_of), total
 
-        return [Run(kind, fetch)]
 
-    return _ordered(runs_of), sum(_count_lines(p) for p in present.values())
+def _batches(records: Iterator[Record]) -> Callable[[], Awaitable[list[Record] | None]]:
+    async def fetch() -> list[Record] | None:
+        return [r for _, r in zip(range(FETCH_RECORDS), records, strict=False)] or None
+
+    return fetch
 
 
 class _Partitions:
@@ -164,9 +184,11 @@ class _Partitions:
         return partition
 
 
-def _count_lines(path: Path) -> int:
+def _keyed_lines(path: Path) -> Iterator[tuple[bytes | None, bytes]]:
     with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
+        for line in f:
+            if line := line.strip():
+                yield _owner_key(line), line
 
 
 def _owner_key(line: bytes) -> bytes | None:
@@ -178,8 +200,9 @@ def _owner_key(line: bytes) -> bytes | None:
     return owner_key(payload) if isinstance(payload, dict) else None
 
 
-async def topic_items(settings: Settings) -> tuple[Chunks, int]:
-    """Items of every input topic up to the high-water marks at the start, and how many.
+async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[Chunks, int]:
+    """Items of every input topic (only the `shard`'s partitions, if given) up to the
+    high-water marks at the start, and how many.
 
     One group-less consumer (assign + seek: nothing committed, the live group untouched)
     fetches each partition in batches as the merge needs it.
@@ -196,6 +219,7 @@ async def topic_items(settings: Settings) -> tuple[Chunks, int]:
         kind: [
             TopicPartition(getattr(settings.topics, kind), p)
             for p in sorted(consumer.partitions_for_topic(getattr(settings.topics, kind)) or ())
+            if shard is None or shard.holds(p)
         ]
         for kind in INPUT_MODELS
     }

@@ -1,0 +1,113 @@
+"""Replay in several processes decides what one process decides.
+
+Each process takes the partitions p with p % processes == its index; every topic is
+partitioned by owner, so the shards' outcomes must combine into one pass's outcome,
+whatever the partition and process counts. Checked on a generated history with late,
+duplicate and campaign-only records (JSON-lines input: no broker needed).
+"""
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.cli import cli
+from streams.config import Settings
+from streams.replay.engine import Outcome, Replay
+from streams.replay.run import Window, drive
+from streams.replay.sources import Shard, file_items
+from tests.history import DAY, generate
+
+NOW = int(time.time() * 1000)
+TIMING = ("seconds", "events_per_s", "workers")
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("history")
+    rows: dict[str, list[bytes]] = {}
+    for kind, payload in generate(5, accounts=60, days=45, end=NOW - DAY):
+        rows.setdefault(kind, []).append(orjson.dumps(payload))
+    for kind, lines in rows.items():
+        (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    return directory
+
+
+def one_pass(settings: Settings, directory, shard: Shard | None) -> Outcome:
+    async def run() -> Outcome:
+        chunks, _ = file_items(settings, directory, shard)
+        replay = Replay(settings.rules, NOW)
+        await drive(chunks, [replay], Window(), lambda read: None)
+        return replay.outcome()
+
+    return asyncio.run(run())
+
+
+@settings(max_examples=12, deadline=None)
+@given(partitions=st.integers(1, 9), shards=st.integers(2, 5))
+def test_shard_outcomes_combine_into_the_single_pass(history, partitions, shards):
+    config = Settings(partitions=partitions)
+    whole = one_pass(config, history, None)
+    parts = [one_pass(config, history, Shard(n, shards)) for n in range(shards)]
+    assert sum(bool(p.tiers) for p in parts) == min(partitions, shards)  # work was split
+    assert Outcome.combine(parts) == whole
+    # the history exercises what shards must keep in order and add up
+    assert whole.changes
+    assert whole.alerts
+    assert whole.duplicates
+
+
+def invoke(*args: str) -> dict:
+    result = CliRunner().invoke(
+        cli, [*args, "--json"], env={"ABM_CONFIG_FILE": None}, catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_replay_in_processes_equals_one_process(history):
+    alone = invoke("replay", "--input-dir", str(history), "--workers", "1")
+    shared = invoke("replay", "--input-dir", str(history), "--workers", "3")
+    assert shared["workers"] == 3
+    assert {k: v for k, v in shared.items() if k not in TIMING} == {
+        k: v for k, v in alone.items() if k not in TIMING
+    }
+
+
+def test_backtest_in_processes_equals_one_process(history):
+    args = [
+        "backtest",
+        "--input-dir",
+        str(history),
+        "--candidate",
+        str(EXAMPLES / "candidate.toml"),
+    ]
+    alone, shared = invoke(*args, "--workers", "1"), invoke(*args, "--workers", "2")
+    assert alone["moved"]  # the candidate changes something
+    assert {k: v for k, v in shared.items() if k not in TIMING} == {
+        k: v for k, v in alone.items() if k not in TIMING
+    }
+
+
+def test_a_shards_error_reaches_the_user(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["replay", "--input-dir", str(tmp_path), "--workers", "2"],
+        env={"ABM_CONFIG_FILE": None},
+    )
+    assert result.exit_code == 1
+    assert f"cannot replay: {tmp_path}: none of engagement.jsonl" in result.output
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "many"])
+def test_a_bad_process_count_is_refused(workers):
+    result = CliRunner().invoke(cli, ["replay", "--workers", workers])
+    assert result.exit_code == 2
+    assert "--workers" in result.output
