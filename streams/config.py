@@ -354,6 +354,12 @@ class Settings(BaseSettings):
         "or the newest event time seen on the partition (replays, tests)",
     )
     tick_interval_s: Annotated[float, Field(gt=0)] = 30.0
+    tick_max_per_s: Annotated[float, Field(gt=0)] = Field(
+        default=500.0,
+        description="staleness ticks a worker sends per second at most (each costs what an "
+        "event does): every account's windows move at 00:00 UTC, and this spreads that "
+        "burst over timer rounds instead of queueing live events behind it",
+    )
     redis_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
     state_flush_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=0.5,

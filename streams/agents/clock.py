@@ -1,5 +1,7 @@
 """Time passing: a timer finds accounts whose windows have dropped data and ticks them.
 
+Each round ticks at most `tick_max_per_s` x `tick_interval_s` accounts (logic/ticks.py:
+the daily burst at 00:00 UTC is spread over rounds instead of stalling live events).
 Faust tables can only be written while processing a record of a co-partitioned topic,
 so the timer does not touch state itself: it sends a tick for each due account to the
 internal clock topic, on the partition that holds the account's state, and the tick
@@ -14,6 +16,7 @@ import orjson
 from streams.agents.emit import commit
 from streams.agents.watchdog import note_read
 from streams.logic.apply import apply_tick
+from streams.logic.ticks import due_now, pick_due
 from streams.pipeline import Pipeline
 
 __all__ = ["register_clock"]
@@ -30,26 +33,27 @@ def _now(p: Pipeline, partition: int) -> int | None:
 def register_clock(p: Pipeline) -> None:
     app, clock_topic = p.app, p.clock
 
-    @app.timer(interval=p.settings.tick_interval_s, name="tick-due-accounts")
+    settings = p.settings
+    budget = max(1, int(settings.tick_max_per_s * settings.tick_interval_s))
+
+    @app.timer(interval=settings.tick_interval_s, name="tick-due-accounts")
     async def tick_due_accounts() -> None:
-        owned = {
-            tp.partition
+        now = {
+            tp.partition: at
             for tp in app.consumer.assignment()
             if tp.topic == clock_topic.get_topic_name()
+            and (at := _now(p, tp.partition)) is not None
         }
-        for account_id in list(p.due):
-            entry = p.due.get(account_id)  # read again: sends below let events move it
-            if entry is None or entry[1] not in owned:
+        for account_id, partition, _ in pick_due(p.due, now, budget):
+            at = due_now(p.due.get(account_id), now)  # again: the sends let events move it
+            if at is None:
                 continue
-            due_at, partition = entry
-            now = _now(p, partition)
-            if now is not None and now >= due_at:
-                # Out of the index until the tick is applied (its write puts the account
-                # back): a worker behind its ticks must not pile up more of them.
-                del p.due[account_id]
-                await clock_topic.send(
-                    key=account_id.encode(), value=orjson.dumps({"now": now}), partition=partition
-                )
+            # Out of the index until the tick is applied (its write puts the account
+            # back, at the end): a worker behind its ticks must not pile up more of them.
+            del p.due[account_id]
+            await clock_topic.send(
+                key=account_id.encode(), value=orjson.dumps({"now": at}), partition=partition
+            )
 
     @app.agent(clock_topic, name="retier-on-tick")
     async def retier_on_tick(stream) -> None:  # noqa: ANN001 - faust stream
