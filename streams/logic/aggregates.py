@@ -42,6 +42,7 @@ class Aggregates:
         "topic_max",
         "week_first",
         "week_m",
+        "week_top",
     )
 
     def __init__(self, rules: Rules, today: int) -> None:
@@ -62,6 +63,8 @@ class Aggregates:
         """Engagement points (thousandths) in the `baseline_weeks` weeks before them."""
         self.highs: dict[str, list[float]] = {}
         """Per intent topic: the highest score of each week, this one first."""
+        self.week_top = 0.0
+        """The highest intent score of any topic this week (surge checks start from it)."""
         self.week_first: int | None = None
         """The oldest day with any data in the 7 days ending today (when a surge can end)."""
 
@@ -108,8 +111,11 @@ class Aggregates:
             w = age // WEEK_DAYS
             if score > weekly[w]:
                 weekly[w] = score
-            if age < WEEK_DAYS and (self.week_first is None or day < self.week_first):
-                self.week_first = day
+            if age < WEEK_DAYS:
+                if score > self.week_top:
+                    self.week_top = score
+                if self.week_first is None or day < self.week_first:
+                    self.week_first = day
         if age < self.rules.intent_window_days:
             best = self.topic_max.get(topic)
             if best is None or score > best:

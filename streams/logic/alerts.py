@@ -74,8 +74,7 @@ def _could_enter(kind: str, windows: Aggregates, rules: Rules) -> bool:
     r = rules.surge
     if kind == "engagement":
         return windows.week >= r.engagement_min_points
-    floor = min(r.intent_enter_score, r.intent_min_score)
-    return any(weekly[0] >= floor for weekly in windows.highs.values())
+    return windows.week_top >= min(r.intent_enter_score, r.intent_min_score)
 
 
 @dataclass(frozen=True, slots=True)

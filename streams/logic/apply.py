@@ -43,9 +43,11 @@ class Applied:
 
 def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
     """While a surge is on, look again when its week drops data: that is how it ends."""
-    if windows.week_first is None or not any(e.active for e in state.surges.values()):
-        return None
-    return (windows.week_first + WEEK_DAYS) * DAY_MS
+    if windows.week_first is not None and state.surges:  # most accounts have never surged
+        for episode in state.surges.values():
+            if episode.active:
+                return (windows.week_first + WEEK_DAYS) * DAY_MS
+    return None
 
 
 def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
@@ -110,7 +112,9 @@ def _forget(state: AccountState) -> None:
     """Forget event ids 7 days of their kind after they were applied. Each kind's ids were
     remembered with a day that never decreases, in order: the old ones of every kind lead
     the dict, so the scan stops at the first id of each kind still remembered."""
-    forget = {kind: day_of(at) - DEDUP_DAYS for kind, at in state.clocks.items()}
+    if not state.seen:
+        return
+    forget = {kind: at // DAY_MS - DEDUP_DAYS for kind, at in state.clocks.items()}
     old = []
     for key, day in state.seen.items():
         kind = key[0]
