@@ -350,7 +350,7 @@ def main(
                     figures = faust_peer(PEERS[name])(stack, settings, total, drain_s)
                 runs[name].append(figures)
                 click.echo(
-                    f"run {n + 1} {name:>13}: {figures['rate']:>10,.0f} events/s "
+                    f"run {n + 1} {name:>18}: {figures['rate']:>10,.0f} events/s "
                     f"({figures['events']:,} in {figures['seconds']}s)"
                 )
         medians = {
@@ -380,7 +380,7 @@ def report(runs: dict, medians: dict[str, float], lat: dict, params: dict) -> No
     for name, rate in medians.items():
         rss = [r["peak_rss_mib"] for r in runs[name] if r.get("peak_rss_mib")]
         extra = f"  peak RSS {statistics.median(rss):,.0f} MiB" if rss else ""
-        click.echo(f"  {name:>13}: {rate:>10,.0f} events/s{extra}")
+        click.echo(f"  {name:>18}: {rate:>10,.0f} events/s{extra}")
     for label, figures in lat.items():
         click.echo(
             f"  latency at {label}: p50 {figures['latency_ms_p50']} ms, "

@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from streams.config import Rules, Settings
+from streams.embedded import die_with_parent
 from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Counts, Window, drive
 from streams.replay.sources import Shard, file_items, topic_items
@@ -43,8 +44,9 @@ class Job:
 
 
 def default_workers(settings: Settings) -> int:
-    """One process per core, and no more than there are partitions to share."""
-    return max(1, min(os.cpu_count() or 1, settings.partitions))
+    """One process per core this process may run on, and no more than there are
+    partitions to share."""
+    return max(1, min(len(os.sched_getaffinity(0)), settings.partitions))
 
 
 async def _pass(job: Job, shard: Shard, slots: Slots) -> tuple[list[Outcome], int, int]:
@@ -68,9 +70,11 @@ _slots: Slots = []
 
 
 def _adopt(slots: Slots) -> None:
-    """Pool initializer: shared memory can only reach a process as it starts."""
+    """Pool initializer: shared memory can only reach a process as it starts; and a shard
+    must not outlive a parent killed without the chance to stop it."""
     global _slots
     _slots = slots
+    die_with_parent()
 
 
 def _child(job: Job, shard: Shard) -> tuple[list[Outcome], int, int]:
