@@ -254,7 +254,10 @@ class Webhook(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
     backoff_s: Annotated[float, Field(gt=0, le=60)] = 0.5
-    max_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_backoff_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=30.0,
+        description="the longest wait between attempts, a receiver's Retry-After included",
+    )
     queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     senders: Annotated[int, Field(ge=1, le=32)] = 2
     max_age_s: Annotated[float, Field(gt=0)] = Field(

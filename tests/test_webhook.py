@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from email.utils import formatdate
 
 import orjson
 import pytest
@@ -15,7 +16,7 @@ from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.config import Webhook
 from streams.logic.alerts import alert_id
 from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign, verify
-from streams.sinks.webhook import WebhookSink
+from streams.sinks.webhook import WebhookSink, retry_after_s
 
 NOW_MS = int(time.time() * 1000)
 
@@ -41,8 +42,11 @@ def make_alert(account: str = "acme", n: int = 0, at: int = NOW_MS) -> SurgeAler
 
 
 @contextlib.asynccontextmanager
-async def receiver(statuses: Callable[[int], int]) -> AsyncIterator[tuple[str, list[bytes]]]:
-    """An HTTP server on a free loopback port answering the n-th POST with statuses(n)."""
+async def receiver(
+    statuses: Callable[[int], int | web.Response],
+) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """An HTTP server on a free loopback port answering the n-th POST with statuses(n) (a
+    status, or a whole response)."""
     bodies: list[bytes] = []
 
     async def hook(request: web.Request) -> web.Response:
@@ -50,7 +54,8 @@ async def receiver(statuses: Callable[[int], int]) -> AsyncIterator[tuple[str, l
         assert verify(
             b"k", request.headers[TIMESTAMP_HEADER], bodies[-1], request.headers[SIGNATURE_HEADER]
         )
-        return web.Response(status=statuses(len(bodies)))
+        answer = statuses(len(bodies))
+        return answer if isinstance(answer, web.Response) else web.Response(status=answer)
 
     app = web.Application()
     app.router.add_post("/hook", hook)
@@ -176,3 +181,36 @@ def test_the_message_reads_well_in_slack_and_carries_the_whole_alert():
     assert "3 engaged contacts" in body["text"]
     assert [b["type"] for b in body["blocks"]] == ["section", "section"]
     assert SurgeAlert.model_validate(body["alert"]) == alert
+
+
+async def test_a_retry_after_is_waited_before_the_next_attempt():
+    """Backoff alone would retry within ~0.02 s; the receiver asks for 1 s."""
+    arrivals: list[float] = []
+
+    def answer(n: int) -> int | web.Response:
+        arrivals.append(time.monotonic())
+        return web.Response(status=429, headers={"Retry-After": "1"}) if n == 1 else 200
+
+    async with receiver(answer) as (url, bodies):
+        sink = WebhookSink(Webhook(url=url, secret="k", backoff_s=0.01, max_backoff_s=5), Letters())
+        assert sink.offer(make_alert())
+        await deliver_all(sink)
+    assert len(bodies) == 2
+    assert arrivals[1] - arrivals[0] >= 1.0
+
+
+@given(st.integers(0, 10**6))
+def test_retry_after_in_seconds(seconds):
+    assert retry_after_s(f" {seconds} ", 0.0) == seconds
+
+
+@given(st.integers(-(10**6), 10**6))
+def test_retry_after_as_an_http_date(offset):
+    now = 1_790_000_000.0
+    header = formatdate(now + offset, usegmt=True)
+    assert retry_after_s(header, now) == max(0.0, float(offset))
+
+
+@pytest.mark.parametrize("header", [None, "", "soon", "-5", "1.5", "Wed, 99 Foo 2026"])
+def test_an_absent_or_unreadable_retry_after_leaves_the_backoff(header):
+    assert retry_after_s(header, 0.0) is None

@@ -2,7 +2,8 @@
 
 The agent only offers an alert to a bounded queue (no await, no I/O). A few sender tasks
 drain it: sign, POST, retry transient failures (connection errors, timeouts, 429, 5xx)
-with exponential backoff and jitter. An alert that cannot be delivered, because the
+with exponential backoff and jitter, or after the receiver's Retry-After when it gives
+one (Slack does, on 429), capped at `max_backoff_s`. An alert that cannot be delivered, because the
 receiver refuses it, keeps failing, or is still queued when the worker stops, goes to the
 dead-letter topic with the reason: counted and kept, never silently dropped.
 """
@@ -13,10 +14,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 import aiohttp
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -26,7 +29,7 @@ from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.config import Webhook
 from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign
 
-__all__ = ["DeliveryStats", "GiveUp", "WebhookSink"]
+__all__ = ["DeliveryStats", "GiveUp", "WebhookSink", "retry_after_s"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,27 @@ GiveUp = Callable[[SurgeAlert, DeadLetterReason, str], Awaitable[None]]
 
 class _Transient(Exception):
     """A response worth retrying: the receiver is busy or broken, not refusing us."""
+
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+def retry_after_s(value: str | None, now: float) -> float | None:
+    """Seconds a Retry-After header asks for (delay-seconds or an HTTP-date, RFC 9110);
+    None when absent or unreadable (the backoff applies)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is GMT; a malformed one may carry no zone
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 class _Refused(Exception):
@@ -112,13 +136,28 @@ class WebhookSink:
                 self._in_flight.pop(alert.alert_id, None)
                 self.queue.task_done()
 
+    def _wait(
+        self, backoff: Callable[[RetryCallState], float]
+    ) -> Callable[[RetryCallState], float]:
+        """The backoff, or the receiver's Retry-After if it asks for longer (up to the cap)."""
+
+        def wait(state: RetryCallState) -> float:
+            failure = state.outcome.exception() if state.outcome else None
+            asked = getattr(failure, "retry_after", None)
+            waited = backoff(state)
+            return waited if asked is None else min(max(asked, waited), self.config.max_backoff_s)
+
+        return wait
+
     async def _deliver(self, alert: SurgeAlert) -> None:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_attempts),
-            wait=wait_exponential_jitter(
-                multiplier=self.config.backoff_s,
-                max=self.config.max_backoff_s,
-                jitter=self.config.backoff_s,
+            wait=self._wait(
+                wait_exponential_jitter(
+                    multiplier=self.config.backoff_s,
+                    max=self.config.max_backoff_s,
+                    jitter=self.config.backoff_s,
+                )
             ),
             retry=retry_if_exception_type((_Transient, aiohttp.ClientError, TimeoutError)),
             reraise=True,
@@ -144,5 +183,6 @@ class WebhookSink:
                 return
             detail = f"HTTP {response.status} from webhook"
             if response.status == 429 or response.status >= 500:
-                raise _Transient(detail)
+                asked = retry_after_s(response.headers.get("Retry-After"), time.time())
+                raise _Transient(detail, asked)
             raise _Refused(detail)
