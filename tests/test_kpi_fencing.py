@@ -1,4 +1,5 @@
-"""KPI partials are fenced: a worker that lost a partition cannot overwrite the new owner.
+"""KPI partials and account views are fenced: a worker that lost a partition cannot
+overwrite the new owner.
 
 Two KpiViews against the real (embedded) Redis play the handover: the old owner keeps
 flushing after the new one took the partition over and rewrote it whole, as a worker
@@ -9,7 +10,11 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from streams.logic.state import AccountState
 from streams.sinks.kpi_view import KpiView
+from streams.sinks.redis_view import RedisView
+from tests import factories
+from tests.factories import replay
 from tests.harness import pipeline_settings
 
 
@@ -71,3 +76,60 @@ def test_the_previous_owner_cannot_overwrite_the_new_one(stack):
     old.count("a", 0, {"1|accounts": 1})
     flush(settings, old)
     assert partial(settings, 0)[0] == {"1|accounts": "1"}
+
+
+def engaged(account: str, partition: int, meetings: int) -> AccountState:
+    """An account's state on `partition` after `meetings` meetings."""
+    events = [factories.profile(account)] + [
+        factories.engagement(account, at=factories.T0 + n * 60_000, action="meeting")
+        for n in range(meetings)
+    ]
+    state = replay(events)[0]
+    state.partition = partition
+    return state
+
+
+def test_the_previous_owner_cannot_overwrite_account_hashes_or_ranks(stack):
+    """The same handover for the account view: the old owner's late write of an account
+    of the moved partition is refused (hash and rank keep the new owner's), while its
+    writes to the partition it still owns go through."""
+    settings, _ = pipeline_settings(stack)
+    asyncio.run(handover(settings))
+
+
+async def handover(settings) -> None:
+    old, new = RedisView(settings, settings.rules), RedisView(settings, settings.rules)
+    client = Redis.from_url(settings.redis_url, decode_responses=True)
+
+    async def shown(account: str) -> tuple[str | None, float | None]:
+        points = await client.hget(f"{settings.redis_prefix}account:{account}", "engagement_points")
+        return points, await client.zscore(f"{settings.redis_prefix}rank:engagement", account)
+
+    async def write(view: RedisView, *states: AccountState) -> None:
+        for state in states:
+            view.mark(state)
+        assert await view.flush() == len(states)
+        view.lost = False  # a first flush finds no view in Redis; the worker would re-sync
+
+    try:
+        old.kpis.reset([0, 1])
+        await write(old, engaged("a", 0, 1), engaged("b", 1, 1))
+        one = await shown("a")
+        assert float(one[0]) == one[1] > 0
+
+        new.kpis.reset([0])  # partition 0 moves
+        await write(new, engaged("a", 0, 3))
+        three = await shown("a")
+        assert three[1] > one[1]
+
+        await write(old, engaged("a", 0, 2), engaged("b", 1, 2))  # the old owner, shutting down
+        assert await shown("a") == three
+        assert (await shown("b"))[1] == (await shown("a"))[1] * 2 / 3  # b: 2 meetings, kept
+
+        old.kpis.reset([0, 1])  # a later takeover wins again
+        await write(old, engaged("a", 0, 4))
+        assert (await shown("a"))[1] > three[1]
+    finally:
+        await client.aclose()
+        await old.close()
+        await new.close()

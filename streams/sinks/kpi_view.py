@@ -118,6 +118,17 @@ class KpiView:
         self._changed_since_report = True
         self._reported_at = 0.0
 
+    @property
+    def owner_key(self) -> str:
+        """Partition -> the epoch of its current owner: what every fenced write checks."""
+        return f"{self.prefix}kpi:owner"
+
+    def epoch(self, partition: int) -> str:
+        """The fencing epoch this worker holds for `partition` ('' when none: Redis then
+        refuses its writes there)."""
+        held = self._epochs.get(partition)
+        return "" if held is None else str(held)
+
     def count(self, owner: str, partition: int, bag: dict[str, int]) -> None:
         self.rollup.update(owner, partition, bag)
         self._changed_since_report = True
@@ -138,7 +149,7 @@ class KpiView:
         if not partitions:
             return
         keys = [
-            f"{self.prefix}kpi:owner",
+            self.owner_key,
             "",
             _clock_key(self.prefix),
             f"{self.prefix}kpi:epoch",

@@ -5,6 +5,12 @@ them into one pipelined batch. Redis round-trips never sit in the per-event path
 batch is put back (newer marks win), and every write is idempotent: a hash is rewritten
 whole, the surge rank is set from state, and an alert enters the capped stream only once
 per alert_id however often it is redelivered.
+
+Account writes are fenced like the KPI partials (kpi_view.py): each carries the epoch its
+worker holds for the account's partition, and Redis refuses it once another worker has
+taken the partition over, so a worker still flushing while it shuts down cannot leave an
+account's hash or rank older than the new owner's. The KPI flush therefore goes first:
+it is where a worker gets its epochs.
 """
 
 import logging
@@ -34,6 +40,25 @@ CHANGES_MAXLEN = 1000
 ALERT_MEMORY_S = 7 * 86_400
 """How long an alert_id is remembered: far longer than any redelivery takes."""
 
+_WRITE_ACCOUNT = """
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+for i = 3, 4 do
+  local score = tonumber(ARGV[i + 1])
+  if score > 0 then
+    redis.call('ZADD', KEYS[i], score, ARGV[3])
+  else
+    redis.call('ZREM', KEYS[i], ARGV[3])
+  end
+end
+return 1
+"""
+"""Rewrite one account's hash and its two ranks, only under the KPI epoch its partition's
+owner holds (KEYS: owner hash, account hash, surge rank, engagement rank; ARGV: partition,
+epoch, account id, surge score, engagement score, then the hash's fields and values)."""
+
 _ADD_ALERT_ONCE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
@@ -42,27 +67,6 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 end
 return 0
 """
-
-
-class _Rank:
-    """One sorted set's updates of a batch, sent as one ZADD and one ZREM (not one per
-    account: command packing is the view's main cost)."""
-
-    def __init__(self) -> None:
-        self.scores: dict[str, float] = {}
-        self.gone: list[str] = []
-
-    def score(self, member: str, value: float) -> None:
-        if value > 0:
-            self.scores[member] = value
-        else:
-            self.gone.append(member)
-
-    def queue(self, pipe: Pipeline, key: str) -> None:
-        if self.scores:
-            pipe.zadd(key, self.scores)
-        if self.gone:
-            pipe.zrem(key, *self.gone)
 
 
 class RedisView:
@@ -79,6 +83,7 @@ class RedisView:
         self.changes: list[TierChange] = []
         self.kpis = KpiView(settings, rules)
         self._add_alert_once = self.redis.register_script(_ADD_ALERT_ONCE)
+        self._write_account = self.redis.register_script(_WRITE_ACCOUNT)
         self.errors = 0
         self.lost = False
         """Redis no longer holds our view (it restarted empty): the owner must re-sync."""
@@ -133,6 +138,10 @@ class RedisView:
     def engagement_rank_key(self) -> str:
         return f"{self.prefix}rank:engagement"
 
+    @property
+    def rank_keys(self) -> tuple[str, str]:
+        return self.surge_rank_key, self.engagement_rank_key
+
     def _count(self, owner: str, state: AccountState, bag: dict[str, int]) -> None:
         if state.partition is not None:
             self.kpis.count(owner, state.partition, bag)
@@ -150,24 +159,49 @@ class RedisView:
         campaigns = {i: self.campaigns.pop(i) for i in list(islice(self.campaigns, max_batch))}
         alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
         changes, self.changes = self.changes, []
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.exists(self.sentinel_key)
-        pipe.set(self.sentinel_key, "1")
-        ranks = {self.surge_rank_key: _Rank(), self.engagement_rank_key: _Rank()}
+        writes: list[tuple[str, int | None, dict[str, str]]] = []
         for account_id, marked in batch.items():
             state = marked or self.load(account_id)
             if state is None:
                 continue
-            snapshot = account_snapshot(state, self.rules)
-            pipe.hset(self.account_key(account_id), mapping=snapshot)
-            surging = float(snapshot["surge_strength"]) if snapshot["surging"] else 0.0
-            ranks[self.surge_rank_key].score(account_id, surging)
-            ranks[self.engagement_rank_key].score(account_id, float(snapshot["engagement_points"]))
+            writes.append((account_id, state.partition, account_snapshot(state, self.rules)))
             self._count(account_id, state, contribution(state, self.rules))
-        for key, rank in ranks.items():
-            rank.queue(pipe, key)
         for campaign_id, state in campaigns.items():
             self._count(f"#{campaign_id}", state, spend_contribution(state.spend))
+        try:
+            await self.kpis.flush(self.redis)  # first: it gets the epochs the writes carry
+            pipe = self.redis.pipeline(transaction=False)
+            await self._queue(pipe, writes, alerts, changes)
+            held = (await pipe.execute())[0]
+        except (RedisError, OSError) as exc:
+            self.changes[:0] = changes
+            self._failed(batch, campaigns, alerts, exc)
+            return 0
+        self._backoff_s = 0.0
+        if not held:
+            self.lost = True
+            log.warning("redis holds no view (restarted empty?): re-syncing from table state")
+        return len(batch) + len(campaigns) + len(alerts)
+
+    async def _queue(
+        self,
+        pipe: Pipeline,
+        writes: list[tuple[str, int | None, dict[str, str]]],
+        alerts: list[SurgeAlert],
+        changes: list[TierChange],
+    ) -> None:
+        """One batch's commands: the sentinel, fenced account writes, alerts, changes."""
+        pipe.exists(self.sentinel_key)
+        pipe.set(self.sentinel_key, "1")
+        for account_id, partition, snapshot in writes:
+            fence = ["", ""] if partition is None else [partition, self.kpis.epoch(partition)]
+            surging = snapshot["surge_strength"] if snapshot["surging"] else "0"
+            await self._write_account(
+                keys=[self.kpis.owner_key, self.account_key(account_id), *self.rank_keys],
+                args=[*fence, account_id, surging, snapshot["engagement_points"]]
+                + [x for field in snapshot.items() for x in field],
+                client=pipe,
+            )
         for alert in alerts:
             await self._add_alert_once(
                 keys=[f"{self.prefix}alert:{alert.alert_id}", self.alerts_key],
@@ -188,18 +222,6 @@ class RedisView:
                 maxlen=CHANGES_MAXLEN,
                 approximate=True,
             )
-        try:
-            held = (await pipe.execute())[0]
-            await self.kpis.flush(self.redis)
-        except (RedisError, OSError) as exc:
-            self.changes[:0] = changes
-            self._failed(batch, campaigns, alerts, exc)
-            return 0
-        self._backoff_s = 0.0
-        if not held:
-            self.lost = True
-            log.warning("redis holds no view (restarted empty?): re-syncing from table state")
-        return len(batch) + len(campaigns) + len(alerts)
 
     def _failed(
         self,
