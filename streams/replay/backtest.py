@@ -112,7 +112,7 @@ def backtest_table(result: dict[str, Any]) -> str:
     alerts = result["alerts"]
     lines = [
         f"{result['records']:,} records, {result['accounts']:,} accounts, "
-        f"{result['seconds']:.1f}s ({result['workers']} processes)",
+        f"{result['seconds']:.1f}s ({shards.processes(result['workers'])})",
         f"{len(result['moved']):,} accounts change tier"
         + (
             ": " + ", ".join(f"{k}: {n}" for k, n in result["moves"].items())

@@ -60,7 +60,7 @@ def replay_table(result: dict[str, Any]) -> str:
     rejected = ", ".join(f"{n} {reason}" for reason, n in result["rejected"].items()) or "none"
     lines = [
         f"{result['records']:,} records in {result['seconds']:.1f}s "
-        f"({result['events_per_s']:,} events/s, {result['workers']} processes); "
+        f"({result['events_per_s']:,} events/s, {shards.processes(result['workers'])}); "
         f"applied {result['applied']:,}, "
         f"duplicates {result['duplicates']:,}, rejected: {rejected}; "
         f"outside the range {result['outside_range']:,}",

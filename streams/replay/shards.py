@@ -23,7 +23,7 @@ from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Counts, Window, drive
 from streams.replay.sources import Shard, file_items, topic_items
 
-__all__ = ["Job", "default_workers", "run"]
+__all__ = ["Job", "default_workers", "processes", "run"]
 
 WATCH_S = 0.2
 Slots = MutableSequence[int]
@@ -41,6 +41,10 @@ class Job:
     ticks: bool
     wall_now: int
     """The time now for every shard: events after it (and a margin) are refused."""
+
+
+def processes(workers: int) -> str:
+    return "1 process" if workers == 1 else f"{workers} processes"
 
 
 def default_workers(settings: Settings) -> int:
