@@ -55,28 +55,41 @@ def to_units(value: float) -> int:
     return round(value * SCALE)
 
 
-def _engagement(state: AccountState, add: Adder) -> None:
+_ACTION_METRICS = {
+    Action.EMAIL_DELIVERED: "delivered",
+    Action.EMAIL_OPEN: "opens",
+    Action.EMAIL_CLICK: "clicks",
+    Action.AD_IMPRESSION: "ad_impressions",
+    Action.AD_CLICK: "ad_clicks",
+} | dict.fromkeys(SOCIAL, "social")
+"""The day counters each action adds to (social: the three kinds together)."""
+
+
+def _engagement(state: AccountState, bag: Bag, prefix: str) -> None:
+    """Per-day counters, written straight into the bag: this runs for every account at
+    every view flush, so it walks each day's actions instead of asking for each metric."""
     last_engaged: int | None = None
     contact_last: dict[str, int] = {}
     for day, bucket in state.engagement.items():
-        actions = bucket.actions
         if bucket.points > 0:
             last_engaged = day if last_engaged is None else max(last_engaged, day)
-            add(f"engaged|{day}", 1)
-        add(f"points|{day}", to_units(bucket.points))
-        add(f"delivered|{day}", actions.get(Action.EMAIL_DELIVERED, 0))
-        add(f"opens|{day}", actions.get(Action.EMAIL_OPEN, 0))
-        add(f"clicks|{day}", actions.get(Action.EMAIL_CLICK, 0))
-        add(f"ad_impressions|{day}", actions.get(Action.AD_IMPRESSION, 0))
-        add(f"ad_clicks|{day}", actions.get(Action.AD_CLICK, 0))
-        add(f"social|{day}", sum(actions.get(a, 0) for a in SOCIAL))
-        add(f"time_ms|{day}", round(bucket.time_on_site_s * 1000))
+            bag[f"{prefix}engaged|{day}"] = 1
+        if points := to_units(bucket.points):
+            bag[f"{prefix}points|{day}"] = points
+        for action, n in bucket.actions.items():
+            metric = _ACTION_METRICS.get(action)
+            if metric is not None and n:
+                key = f"{prefix}{metric}|{day}"
+                bag[key] = bag.get(key, 0) + n
+        if time_ms := round(bucket.time_on_site_s * 1000):
+            bag[f"{prefix}time_ms|{day}"] = time_ms
         for contact in bucket.contacts:
             contact_last[contact] = max(contact_last.get(contact, day), day)
     if last_engaged is not None:
-        add(f"last_engaged|{last_engaged}", 1)
+        bag[f"{prefix}last_engaged|{last_engaged}"] = 1
     for day in contact_last.values():
-        add(f"contact_last|{day}", 1)
+        key = f"{prefix}contact_last|{day}"
+        bag[key] = bag.get(key, 0) + 1
 
 
 def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
@@ -128,7 +141,7 @@ def contribution(state: AccountState, rules: Rules) -> Bag:
             bag[key] = bag.get(key, 0) + value
 
     add("accounts", 1)
-    _engagement(state, add)
+    _engagement(state, bag, prefix)
     _opportunities(state, rules, add)
     for day, units in state.spend.items():
         add(f"spend|{day}", units)
