@@ -93,7 +93,7 @@ async def ceiling_raw(settings: Settings, total: int) -> dict[str, float]:
 
 async def replay(settings: Settings, workers: int) -> dict[str, float]:
     """`abm replay`'s pass with `workers` processes, to the KPI report."""
-    job = Job(settings, (settings.rules,), None, Window(), True, int(time.time() * 1000))
+    job = Job(settings, (settings.rules,), None, Window(), ticks=True)
     (outcome,), counts = await shards.run(job, workers, show=False)
     outcome.kpis(settings.rules)
     return _rate(counts.read, counts.seconds) | {"workers": workers}

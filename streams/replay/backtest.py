@@ -7,7 +7,6 @@ lost, and what that means per tier for accounts, pipeline, win rate and cycle ti
 
 import asyncio
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -87,10 +86,14 @@ def backtest(
 ) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rules = (baseline, candidate)
-        job = Job(settings, rules, input_dir, window, ticks, int(time.time() * 1000))
+        job = Job(settings, rules, input_dir, window, ticks)
         (base, cand), counts = await shards.run(job, workers, show=sys.stderr.isatty())
         as_of = window.end if window.end is not None else max(base.as_of(), cand.as_of())
-        read = {"records": counts.read, "seconds": round(counts.seconds, 3), "workers": workers}
+        read = {
+            "records": counts.read,
+            "seconds": round(counts.seconds, 3),
+            "workers": counts.workers,
+        }
         return read | compare(base, cand, rules, as_of)
 
     return asyncio.run(run())

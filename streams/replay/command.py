@@ -2,7 +2,6 @@
 
 import asyncio
 import sys
-import time
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
@@ -42,7 +41,7 @@ def replay(
     """What `rules` decide over the history; also written under `publish_to` if given."""
 
     async def run() -> dict[str, Any]:
-        job = Job(settings, (rules,), input_dir, window, ticks, int(time.time() * 1000))
+        job = Job(settings, (rules,), input_dir, window, ticks)
         (outcome,), counts = await shards.run(job, workers, show=sys.stderr.isatty())
         result = summary(outcome, rules, counts, window.end)
         if publish_to is not None:

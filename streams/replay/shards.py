@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import MutableSequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,7 +39,7 @@ class Job:
     input_dir: Path | None
     window: Window
     ticks: bool
-    wall_now: int
+    wall_now: int = field(default_factory=lambda: int(time.time() * 1000))
     """The time now for every shard: events after it (and a margin) are refused."""
 
 
@@ -123,16 +123,17 @@ async def run(job: Job, workers: int, show: bool) -> tuple[list[Outcome], Counts
     """Every rule set's outcome over the whole history, using `workers` processes (1: this
     one), and what was read in how long."""
     started = time.monotonic()
-    if workers == 1:
-        slots: Slots = [0, 0]
-    else:
-        slots = multiprocessing.get_context("spawn").Array("q", 2 * workers, lock=False)
+    one = workers == 1
+    slots: Slots = (
+        [0, 0] if one else multiprocessing.get_context("spawn").Array("q", 2 * workers, lock=False)
+    )
     watcher = asyncio.create_task(_watch(slots, started)) if show else None
     try:
-        if workers == 1:
-            shards = [await _pass(job, Shard(0, 1), slots)]
-        else:
-            shards = await _in_processes(job, workers, slots)
+        shards = (
+            [await _pass(job, Shard(0, 1), slots)]
+            if one
+            else await _in_processes(job, workers, slots)
+        )
     finally:
         if watcher is not None:
             watcher.cancel()
