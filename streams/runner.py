@@ -8,6 +8,7 @@ import faust
 from streams.admin import ensure_topics
 from streams.app import create_app, quiet_client_loggers
 from streams.config import Settings
+from streams.gc_tuning import tune_for_state
 
 __all__ = ["run_worker"]
 
@@ -22,4 +23,5 @@ def run_worker(settings: Settings) -> None:
     """Block running a worker until SIGINT/SIGTERM; Faust commits and closes on the way out."""
     asyncio.run(ensure_topics(settings))
     app, _ = create_app(settings)
+    tune_for_state()
     _Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

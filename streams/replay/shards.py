@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streams.config import Rules, Settings
 from streams.embedded import die_with_parent
+from streams.gc_tuning import collect_rarely
 from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Counts, Window, drive
 from streams.replay.sources import Shard, file_items, topic_items
@@ -66,7 +67,8 @@ async def _pass(job: Job, shard: Shard, slots: Slots) -> tuple[list[Outcome], in
         slots[read_slot] = read
 
     replays = [Replay(rules, job.wall_now, ticks=job.ticks) for rules in job.rules]
-    read, outside = await drive(chunks, replays, job.window, progress)
+    with collect_rarely():
+        read, outside = await drive(chunks, replays, job.window, progress)
     return [replay.outcome() for replay in replays], read, outside
 
 
