@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb reliability vendor clean
+.PHONY: kernel demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,18 +13,24 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The pure logic compiled with mypyc (streams/kernel.py): built again only when its sources
+# change; without a C compiler it says so and everything runs interpreted.
+kernel: $(STAMP)
+	$(BIN)/abm kernel
+
+demo: kernel
 	$(BIN)/abm demo
 
-test: $(STAMP)
+test: kernel
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy streams/logic
 	$(BIN)/abm schemas --check
 
-bench-surges: $(STAMP)
+bench-surges: kernel
 	$(BIN)/python -m bench.surge_latency
 
 # Quix Streams (the peer_quix contender) pins pydantic below our pin: its own virtualenv.
@@ -39,31 +45,31 @@ $(QUIX_STAMP): bench/requirements-quix.txt
 
 bench-quix-env: $(QUIX_STAMP)
 
-bench-soak: $(STAMP)
+bench-soak: kernel
 	$(BIN)/python -m bench.soak
 
-bench-scale-out: $(STAMP)
+bench-scale-out: kernel
 	$(BIN)/python -m bench.scale_out
 
-bench-rocksdb: $(STAMP)
+bench-rocksdb: kernel
 	$(BIN)/python -m bench.rocksdb_scale
 
-bench: $(STAMP) $(QUIX_STAMP)
+bench: kernel $(QUIX_STAMP)
 	$(BIN)/python -m bench.harness
 
-bench-replay: $(STAMP) $(QUIX_STAMP)
+bench-replay: kernel $(QUIX_STAMP)
 	$(BIN)/python -m bench.harness --only ceiling_raw,replay,replay_one_process,peer_quix --latency-s 0
 
-reliability: $(STAMP)
+reliability: kernel
 	$(BIN)/python drills/reliability.py
 
 schemas: $(STAMP)
 	$(BIN)/abm schemas
 
-stack: $(STAMP)
+stack: kernel
 	$(BIN)/abm stack
 
-worker: $(STAMP)
+worker: kernel
 	$(BIN)/abm worker
 
 # Chart.js for the dashboard, vendored (committed) so the page works offline: this refetches
@@ -80,4 +86,4 @@ vendor:
 	rm -rf .vendor
 
 clean:
-	rm -rf $(VENV) $(QUIX_VENV) .abm-data test-artifacts .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(QUIX_VENV) build .abm-data test-artifacts .pytest_cache .ruff_cache .hypothesis

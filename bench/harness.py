@@ -44,6 +44,7 @@ from streams.config import Settings, Topics
 from streams.demo import send_rows
 from streams.embedded import EmbeddedStack, die_with_parent, free_port
 from streams.kafka import client_options
+from streams.kernel import compiled
 from streams.replay import shards
 from streams.replay.run import Window
 from streams.replay.shards import Job, default_workers
@@ -63,6 +64,8 @@ QUIX_PYTHON = Path(".venv-quix/bin/python")
 PEERS = {"ceiling_faust": "noop", "naive_faust": "naive"}
 """Contender -> BENCH_KIND of bench/peers.py."""
 ARTIFACTS = Path("bench-artifacts")
+LOGIC = "compiled" if compiled() else "interpreted"
+"""How the pure logic runs here, and so in every contender that uses it."""
 RESULTS = Path("bench/results.json")
 _runs = itertools.count()
 
@@ -334,6 +337,7 @@ def main(
         asyncio.run(send_rows(settings, rows))
         total = len(rows)
         click.echo(f"{total:,} records produced in {time.monotonic() - started:.1f}s")
+        click.echo(f"logic: {LOGIC} (see streams/kernel.py)")
         for n in range(repeats):
             for name in chosen:
                 if name == "ceiling_raw":
@@ -371,6 +375,7 @@ def main(
             "records": total,
             "repeats": repeats,
             "drain_s": drain_s,
+            "logic": LOGIC,
         },
     )
 

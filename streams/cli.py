@@ -282,6 +282,7 @@ def replay(
     from streams.replay.command import replay as run_replay
     from streams.replay.command import replay_table
     from streams.replay.publish import namespace
+    from streams.replay.shards import ShardError
     from streams.replay.sources import ReplayReadError
 
     settings = _settings()
@@ -294,7 +295,7 @@ def replay(
         result = run_replay(
             settings, rules, input_dir, window, ticks, _workers_for(settings, workers), publish_to
         )
-    except (FileNotFoundError, KafkaError, RedisError, ReplayReadError, OSError) as exc:
+    except (FileNotFoundError, KafkaError, RedisError, ReplayReadError, ShardError, OSError) as exc:
         raise click.ClickException(f"cannot replay: {exc}") from None
     click.echo(
         orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else replay_table(result)
@@ -345,6 +346,7 @@ def backtest(
 
     from streams.replay.backtest import backtest as run_backtest
     from streams.replay.backtest import backtest_table
+    from streams.replay.shards import ShardError
     from streams.replay.sources import ReplayReadError
 
     settings = _settings()
@@ -354,7 +356,7 @@ def backtest(
         result = run_backtest(
             settings, baseline, candidate, input_dir, window, ticks, _workers_for(settings, workers)
         )
-    except (FileNotFoundError, KafkaError, ReplayReadError, OSError) as exc:
+    except (FileNotFoundError, KafkaError, ReplayReadError, ShardError, OSError) as exc:
         raise click.ClickException(f"cannot backtest: {exc}") from None
     shown = orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else backtest_table(result)
     click.echo(shown)
@@ -388,6 +390,24 @@ def schemas(check: bool, out: Path | None) -> None:
         return
     for path in export_json_schemas(directory):
         click.echo(str(path))
+
+
+@cli.command()
+@click.option("--strict", is_flag=True, help="Fail when it cannot be built.")
+def kernel(strict: bool) -> None:
+    """Compile the pure logic with mypyc (again only when its sources change); without a
+    C compiler (or mypy) the logic runs interpreted, the same decisions, slower."""
+    from streams.kernel import KernelBuildError, build
+
+    try:
+        where = build()
+    except (KernelBuildError, OSError) as exc:
+        message = f"the compiled logic could not be built; it runs interpreted:\n{exc}"
+        if strict:
+            raise click.ClickException(message) from None
+        click.echo(message, err=True)
+        return
+    click.echo(f"compiled logic: {where}", err=True)
 
 
 @cli.command()

@@ -121,7 +121,7 @@ class SurgeRules(_Strict):
         return self
 
 
-DEFAULT_WEIGHTS: dict[str, float] = {
+DEFAULT_WEIGHTS: dict[Action, float] = {
     Action.PAGE_VIEW: 1,
     Action.EMAIL_DELIVERED: 0,
     Action.EMAIL_OPEN: 1,

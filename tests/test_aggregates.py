@@ -1,6 +1,8 @@
 """The per-day window cache moved event by event equals the windows recomputed from the
 buckets, exactly, whatever the weights, arrival order, lateness and ticks."""
 
+import inspect
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +18,16 @@ WEIGHTS = {"page_view": 0.1, "email_click": 1 / 3, "meeting": 7.7, "form_submit"
 RULES = Rules(weights=WEIGHTS)
 
 
+FIELDS = [
+    name
+    for name, attr in vars(Aggregates).items()
+    if inspect.isdatadescriptor(attr) and not name.startswith("__") and name != "rules"
+]
+"""Every attribute (slot, or a compiled class's descriptor) and derived property."""
+
+
 def _fields(a: Aggregates) -> dict:
-    return {name: getattr(a, name) for name in Aggregates.__slots__ if name != "rules"}
+    return {name: getattr(a, name) for name in FIELDS}
 
 
 @st.composite

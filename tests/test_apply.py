@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.common import to_ms
 from schemas.outputs import DeadLetterReason
 from streams.config import Rules
 from streams.logic.apply import apply_event, apply_tick
@@ -102,7 +103,7 @@ def test_late_event_beyond_retention_is_rejected_but_inside_is_applied():
     state, _ = run([engagement(at=T0 + 40 * DAY)])
     inside = engagement(at=T0 + 40 * DAY - 34 * DAY, action="meeting")
     run([inside], state)
-    assert state.engagement[day_of(inside.occurred_at.timestamp() * 1000 // 1)].points == 8
+    assert state.engagement[day_of(to_ms(inside.occurred_at))].points == 8
     with pytest.raises(Rejected) as caught:
         apply_event(state, engagement(at=T0 + 4 * DAY), coords(), RULES, WALL)
     assert caught.value.reason == DeadLetterReason.LATE

@@ -8,6 +8,7 @@ duplicate and campaign-only records (JSON-lines input: no broker needed).
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.cli import cli
-from streams.config import Settings
+from streams.config import Rules, Settings
+from streams.replay import shards
 from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Window, drive
+from streams.replay.shards import Job, ShardError
 from streams.replay.sources import Shard, file_items
 from tests.history import DAY, generate
 
@@ -104,6 +107,19 @@ def test_a_shards_error_reaches_the_user(tmp_path):
     )
     assert result.exit_code == 1
     assert f"cannot replay: {tmp_path}: none of engagement.jsonl" in result.output
+
+
+class _DiesWhereUnpickled:
+    """Kills the process that unpickles it: a shard dying before it can report."""
+
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+
+def test_a_shard_that_dies_stops_the_replay_with_a_clear_error(history):
+    job = Job(Settings(), (Rules(),), history, _DiesWhereUnpickled(), ticks=True)  # type: ignore[arg-type]
+    with pytest.raises(ShardError, match=r"process \d of 2 ended without a result \(exit code 3\)"):
+        asyncio.run(shards.run(job, workers=2, show=False))
 
 
 @pytest.mark.parametrize("workers", ["0", "-1", "many"])

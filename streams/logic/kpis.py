@@ -55,14 +55,15 @@ def to_units(value: float) -> int:
     return round(value * SCALE)
 
 
-_ACTION_METRICS = {
-    Action.EMAIL_DELIVERED: "delivered",
-    Action.EMAIL_OPEN: "opens",
-    Action.EMAIL_CLICK: "clicks",
-    Action.AD_IMPRESSION: "ad_impressions",
-    Action.AD_CLICK: "ad_clicks",
-} | dict.fromkeys(SOCIAL, "social")
-"""The day counters each action adds to (social: the three kinds together)."""
+_ACTION_METRICS: dict[str, str] = {
+    Action.EMAIL_DELIVERED.value: "delivered",
+    Action.EMAIL_OPEN.value: "opens",
+    Action.EMAIL_CLICK.value: "clicks",
+    Action.AD_IMPRESSION.value: "ad_impressions",
+    Action.AD_CLICK.value: "ad_clicks",
+} | dict.fromkeys((action.value for action in SOCIAL), "social")
+"""The day counters each action adds to (social: the three kinds together), by the
+action's name as a day bucket keeps it."""
 
 
 def _engagement(state: AccountState, bag: Bag, prefix: str) -> None:

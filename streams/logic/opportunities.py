@@ -21,10 +21,11 @@ def _order(stages: list[str]) -> dict[str, int]:
 
 def record(opp: Opportunity | None, e: DealEvent, at: int, stages: list[str]) -> Opportunity:
     """Add one stage event and re-derive the opportunity's facts from all of them."""
-    entry = [at, e.stage, e.amount, str(e.deal_type), e.currency]
+    deal_type = str(e.deal_type)
+    entry = [at, e.stage, e.amount, deal_type, e.currency]
     if opp is None:
         opp = Opportunity(
-            stage=e.stage, amount=e.amount, deal_type=entry[3], currency=e.currency, first_seen=at
+            stage=e.stage, amount=e.amount, deal_type=deal_type, currency=e.currency, first_seen=at
         )
     opp.history.append(entry)
     order = _order(stages)
@@ -36,7 +37,7 @@ def record(opp: Opportunity | None, e: DealEvent, at: int, stages: list[str]) ->
         # Closed since the first event of the final run in this stage: a repeated
         # closed_won does not move the close, a reopened deal closes anew.
         opp.closed_at = _at
-        for h in reversed(opp.history):
+        for h in opp.history[::-1]:
             if h[1] != opp.stage:
                 break
             opp.closed_at = h[0]

@@ -13,6 +13,8 @@ import os
 import time
 from collections.abc import MutableSequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -24,7 +26,7 @@ from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Counts, Window, drive
 from streams.replay.sources import Shard, file_items, topic_items
 
-__all__ = ["Job", "default_workers", "processes", "run"]
+__all__ = ["Job", "ShardError", "default_workers", "processes", "run"]
 
 WATCH_S = 0.2
 Slots = MutableSequence[int]
@@ -72,36 +74,62 @@ async def _pass(job: Job, shard: Shard, slots: Slots) -> tuple[list[Outcome], in
     return [replay.outcome() for replay in replays], read, outside
 
 
-_slots: Slots = []
+class ShardError(RuntimeError):
+    """A shard's process ended without an outcome (killed, or crashed in native code), or
+    failed with an error that could not be sent back as it was."""
 
 
-def _adopt(slots: Slots) -> None:
-    """Pool initializer: shared memory can only reach a process as it starts; and a shard
-    must not outlive a parent killed without the chance to stop it."""
-    global _slots
-    _slots = slots
+def _shard(job: Job, shard: Shard, slots: Slots, results: Connection) -> None:
+    """A shard's process: its outcome, or its error, goes back through `results`. It must
+    not outlive a parent killed without the chance to stop it."""
     die_with_parent()
-
-
-def _child(job: Job, shard: Shard) -> tuple[list[Outcome], int, int]:
-    return asyncio.run(_pass(job, shard, _slots))
+    try:
+        results.send((True, asyncio.run(_pass(job, shard, slots))))
+    except Exception as exc:
+        try:
+            results.send((False, exc))
+        except Exception:  # an error that does not pickle still says what it was
+            results.send((False, ShardError(f"{type(exc).__name__}: {exc}")))
 
 
 async def _in_processes(
     job: Job, workers: int, slots: Slots
 ) -> list[tuple[list[Outcome], int, int]]:
+    """One process per shard (not a Pool: a Pool replaces a worker that dies and waits
+    for its task forever); the first error or death stops them all."""
     context = multiprocessing.get_context("spawn")  # the parent runs an event loop
-    pool = context.Pool(workers, initializer=_adopt, initargs=(slots,))
+    running: list[tuple[BaseProcess, Connection]] = []
+    done: dict[int, tuple[list[Outcome], int, int]] = {}
     try:
-        pending = [pool.apply_async(_child, (job, Shard(n, workers))) for n in range(workers)]
-        while not all(p.ready() for p in pending):
-            for failed in (p for p in pending if p.ready() and not p.successful()):
-                failed.get()  # raises the shard's error; the others are stopped below
+        for n in range(workers):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_shard, args=(job, Shard(n, workers), slots, send))
+            process.start()
+            send.close()
+            running.append((process, receive))
+        while len(done) < workers:
+            for n, (process, receive) in enumerate(running):
+                if n in done or not receive.poll():
+                    continue
+                try:  # the pipe ends when the process does: with a result, or without
+                    ok, value = receive.recv()
+                except EOFError:
+                    process.join()
+                    raise ShardError(
+                        f"replay process {n + 1} of {workers} ended without a result "
+                        f"(exit code {process.exitcode})"
+                    ) from None
+                if not ok:
+                    raise value
+                done[n] = value
             await asyncio.sleep(WATCH_S)
-        return [p.get() for p in pending]
+        return [done[n] for n in range(workers)]
     finally:
-        pool.terminate()
-        pool.join()
+        for process, receive in running:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+            receive.close()
 
 
 async def _watch(slots: Slots, started: float) -> None:
