@@ -13,7 +13,6 @@ ABM_PURE_PYTHON=1 runs the interpreted source regardless.
 """
 
 import hashlib
-import importlib.machinery
 import os
 import shutil
 import subprocess
@@ -86,12 +85,10 @@ def activate(package_path: list[str], logic: Path = LOGIC, kernels: Path = KERNE
 
 
 def compiled() -> bool:
-    """Whether this process runs the compiled logic."""
-    from streams.logic import apply
-
-    return apply.__file__ is not None and apply.__file__.endswith(
-        tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    )
+    """Whether this process runs the compiled logic: the logic package activates a build,
+    if any, as it is imported (so any caller that uses the logic has imported it)."""
+    logic = sys.modules.get("streams.logic")
+    return logic is not None and any(p.startswith(str(KERNELS)) for p in logic.__path__)
 
 
 def build(logic: Path = LOGIC, kernels: Path = KERNELS) -> Path:
