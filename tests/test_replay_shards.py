@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -107,6 +108,23 @@ def test_a_shards_error_reaches_the_user(tmp_path):
     )
     assert result.exit_code == 1
     assert f"cannot replay: {tmp_path}: none of engagement.jsonl" in result.output
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_bad_lines_in_files_are_counted_by_reason_and_lose_nothing(history, tmp_path, workers):
+    for path in history.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    bad = [b"{not json", b'{"event_id": 7}', b"", b"   "]  # blank lines are not records
+    with (tmp_path / "engagement.jsonl").open("ab") as f:
+        f.write(b"\n".join(bad) + b"\n")
+    clean = invoke("replay", "--input-dir", str(history), "--workers", workers)
+    dirty = invoke("replay", "--input-dir", str(tmp_path), "--workers", workers)
+    lines = sum(len(p.read_bytes().splitlines()) for p in history.iterdir())
+    assert clean["records"] == lines
+    assert dirty["records"] == lines + 2
+    expected = Counter(clean["rejected"]) + Counter({"invalid_json": 1, "invalid_payload": 1})
+    assert dirty["rejected"] == dict(expected)
+    assert dirty["tiers"] == clean["tiers"]
 
 
 class _DiesWhereUnpickled:

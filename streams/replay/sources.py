@@ -11,6 +11,7 @@ this is event-time order across topics.
 
 import heapq
 import time
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -137,6 +138,10 @@ def file_items(
         raise FileNotFoundError(f"{directory}: none of {names}")
     partition_of = _Partitions(settings.partitions)
     wanted = {p for p in range(settings.partitions) if shard is None or shard.holds(p)}
+    # One pass finds every line's partition; the runs then skip the other partitions'
+    # lines without parsing them again (a run per partition reads the file once each).
+    # Lines appended after it are not replayed, as records after the high-water marks.
+    index = {kind: _index(path, partition_of) for kind, path in present.items()}
 
     def records(kind: str, partition: int) -> Iterator[Record]:
         """One partition's records: its subsequence of the file, at the offsets the topic
@@ -144,9 +149,9 @@ def file_items(
         each account's order) does not depend on which other partitions are replayed."""
         topic, offset = getattr(settings.topics, kind), 0
         produced_at = int(present[kind].stat().st_mtime * 1000)
-        for key, line in _keyed_lines(present[kind]):
-            if partition_of(key) == partition:
-                yield key, line, Coords(topic, partition, offset, produced_at)
+        for line, p in zip(_lines(present[kind]), index[kind], strict=False):
+            if p == partition:
+                yield _owner_key(line), line, Coords(topic, partition, offset, produced_at)
                 offset += 1
 
     def runs_of(kind: str) -> list[Run]:
@@ -154,8 +159,7 @@ def file_items(
             return []
         return [Run(kind, _batches(records(kind, p))) for p in sorted(wanted)]
 
-    keys = (key for path in present.values() for key, _ in _keyed_lines(path))
-    total = sum(partition_of(key) in wanted for key in keys)
+    total = sum(p in wanted for partitions in index.values() for p in partitions)
     return _ordered(runs_of), total
 
 
@@ -184,11 +188,16 @@ class _Partitions:
         return partition
 
 
-def _keyed_lines(path: Path) -> Iterator[tuple[bytes | None, bytes]]:
+def _lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as f:
         for line in f:
             if line := line.strip():
-                yield _owner_key(line), line
+                yield line
+
+
+def _index(path: Path, partition_of: _Partitions) -> "array[int]":
+    """The partition of each line of `path`, in order (2 bytes a line)."""
+    return array("H", (partition_of(_owner_key(line)) for line in _lines(path)))
 
 
 def _owner_key(line: bytes) -> bytes | None:
