@@ -113,7 +113,7 @@ def build(logic: Path = LOGIC, kernels: Path = KERNELS) -> Path:
             raise KernelBuildError("\n".join(tail))
         staged = Path(work, "kernel")
         (staged / "runtime").mkdir(parents=True)
-        for shared in out.glob("*.so"):
+        for shared in out.glob("*__mypyc.*"):
             shared.rename(staged / "runtime" / shared.name)
         (out / "streams" / "logic").rename(staged / "logic")
         try:
