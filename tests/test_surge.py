@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from streams.config import Rules, SurgeRules
 from streams.logic.aggregates import aggregate
 from streams.logic.state import AccountState, DayBucket
-from streams.logic.surge import read_engagement
+from streams.logic.surge import (
+    engagement_enters,
+    engagement_stays,
+    intent_enters,
+    intent_stays,
+    read_engagement,
+    read_intent,
+)
 from tests.factories import DAY, T0, engagement, intent, profile, replay
 
 RULES = Rules()
@@ -163,3 +170,27 @@ def test_tier_filter_suppresses_alerts_for_other_tiers():
     events = [profile(acv=10_000), intent(score=90)]  # tier 2
     _, _, alerts = replay(events, rules=rules)
     assert alerts == []
+
+
+scores = st.floats(0, 100, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    highs=st.dictionaries(
+        st.sampled_from(["crm", "erp", "security"]), st.lists(scores, min_size=5, max_size=5)
+    ),
+    week=st.floats(0, 500, allow_nan=False),
+    before=st.floats(0, 2000, allow_nan=False),
+)
+def test_the_quick_answers_agree_with_the_readings(highs, week, before):
+    """Evaluations ask only "does it enter / stay?" and build a reading only for an alert:
+    both ways must say the same, at every threshold (zero baselines and ties included)."""
+    rules = RULES.surge
+    intent = read_intent(highs, rules)
+    assert (intent_enters(highs, rules), intent_stays(highs, rules)) == (intent.enter, intent.stay)
+    engaged = read_engagement(week, before, rules)
+    assert (engagement_enters(week, before, rules), engagement_stays(week, before, rules)) == (
+        engaged.enter,
+        engaged.stay,
+    )

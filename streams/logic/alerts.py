@@ -8,7 +8,17 @@ from schemas.outputs import ChannelPoints, SurgeAlert, SurgeTopic
 from streams.config import Rules
 from streams.logic.aggregates import Aggregates, windows_of
 from streams.logic.state import AccountState, SurgeEpisode
-from streams.logic.surge import Reading, read_engagement, read_intent, step, strength
+from streams.logic.surge import (
+    Reading,
+    engagement_enters,
+    engagement_stays,
+    enter,
+    intent_enters,
+    intent_stays,
+    read_engagement,
+    read_intent,
+    strength,
+)
 from streams.logic.windows import WEEK_DAYS, in_window
 
 __all__ = ["Standing", "alert_id", "detect_surges", "standing"]
@@ -68,13 +78,20 @@ def _read(kind: str, windows: Aggregates, rules: Rules) -> Reading:
     return read_engagement(windows.week, windows.before, rules.surge)
 
 
-def _could_enter(kind: str, windows: Aggregates, rules: Rules) -> bool:
-    """False when no reading of `kind` can enter: below every floor. Most evaluations of
-    quiet accounts stop here, before building readings."""
+def _enters(kind: str, windows: Aggregates, rules: Rules) -> bool:
     r = rules.surge
     if kind == "engagement":
-        return windows.week >= r.engagement_min_points
-    return windows.week_top >= min(r.intent_enter_score, r.intent_min_score)
+        return engagement_enters(windows.week, windows.before, r)
+    # Below every floor no topic can enter: most quiet accounts' evaluations stop here.
+    if windows.week_top < min(r.intent_enter_score, r.intent_min_score):
+        return False
+    return intent_enters(windows.highs, r)
+
+
+def _stays(kind: str, windows: Aggregates, rules: Rules) -> bool:
+    if kind == "engagement":
+        return engagement_stays(windows.week, windows.before, rules.surge)
+    return intent_stays(windows.highs, rules.surge)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +124,14 @@ def detect_surges(
     alerts = []
     for kind in KINDS:
         episode = state.surges.get(kind)
-        if (episode is None or not episode.active) and not _could_enter(kind, windows, rules):
+        if episode is not None and episode.active:
+            if not _stays(kind, windows, rules):
+                episode.active = False
             continue
-        reading = _read(kind, windows, rules)
+        if not _enters(kind, windows, rules):
+            continue  # and a quiet account's state stays small
         if episode is None:
-            if not reading.enter:
-                continue  # keep quiet accounts' state small
             episode = state.surges[kind] = SurgeEpisode()
-        allowed = state.tier in rules.surge.alert_tiers
-        if step(episode, reading, now, rules.surge, may_alert=allowed):
-            alerts.append(_alert(state, reading, now, rules))
+        if enter(episode, now, rules.surge, may_alert=state.tier in rules.surge.alert_tiers):
+            alerts.append(_alert(state, _read(kind, windows, rules), now, rules))
     return alerts

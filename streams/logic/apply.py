@@ -4,8 +4,6 @@ These functions are the whole of the live path's decisions: agents and replay ca
 with the same arguments and get the same state, tier changes and rejections.
 """
 
-from dataclasses import dataclass, field
-
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
@@ -18,7 +16,7 @@ from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
 from streams.logic.state import AccountState, DayBucket, Profile
 from streams.logic.tiering import decide, measure
-from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, window_start
+from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, sooner, window_start
 
 __all__ = ["CLOSED_STAGES", "Applied", "Event", "apply_event", "apply_tick", "evaluate"]
 
@@ -30,15 +28,27 @@ _KIND = {EngagementEvent: "e", IntentEvent: "i", DealEvent: "d", SpendEvent: "s"
 """Event ids are unique per source system, not across them: de-duplicate per kind."""
 
 
-@dataclass(slots=True)
 class Applied:
-    """What an event did: `write` says the state changed and must be stored."""
+    """What an event did: `write` says the state changed and must be stored.
 
-    state: AccountState
-    write: bool
-    change: TierChange | None = None
-    alerts: list[SurgeAlert] = field(default_factory=list)
-    duplicate: bool = False
+    A plain class for the reason `Signals` is one: one is made per event.
+    """
+
+    __slots__ = ("alerts", "change", "duplicate", "state", "write")
+
+    def __init__(
+        self,
+        state: AccountState,
+        write: bool,
+        change: TierChange | None = None,
+        alerts: list[SurgeAlert] | None = None,
+        duplicate: bool = False,
+    ) -> None:
+        self.state = state
+        self.write = write
+        self.change = change
+        self.alerts: list[SurgeAlert] = [] if alerts is None else alerts
+        self.duplicate = duplicate
 
 
 def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
@@ -79,17 +89,16 @@ def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
             version=state.version,
         )
     alerts = detect_surges(state, rules, now, windows)
-    dues = [t for t in (signals.due_at, _surge_due(state, windows)) if t is not None]
-    state.due_at = min(dues, default=None)
+    state.due_at = sooner(signals.due_at, _surge_due(state, windows))
     return Applied(state, write=True, change=change, alerts=alerts)
 
 
 def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
-    """Drop what no window can see any more, so state stays bounded per account.
+    """Drop the days no window can see any more, so state stays bounded per account.
 
     Each kind ages by its own newest event (so one source running ahead of another, as in
     a backfill, cannot age the other's data), and all of them by a tick, which says what
-    time it is. Event ids are forgotten 7 days of their own kind after they were applied.
+    time it is.
     """
     # Each loop runs only when a cheap min() says it has something to drop.
     oldest_engagement = window_start(max(state.clocks.get("e", 0), tick), rules.retention_days)
@@ -105,13 +114,15 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
         if not days:
             del state.intent[topic]
         state.windows = None
-    _forget(state)
 
 
 def _forget(state: AccountState) -> None:
     """Forget event ids 7 days of their kind after they were applied. Each kind's ids were
     remembered with a day that never decreases, in order: the old ones of every kind lead
-    the dict, so the scan stops at the first id of each kind still remembered."""
+    the dict, so the scan stops at the first id of each kind still remembered.
+
+    Only a new day of a kind's newest event makes ids old (an id is remembered with that
+    day), so ticks, which move no kind's clock, never need this."""
     if not state.seen:
         return
     forget = {kind: at // DAY_MS - DEDUP_DAYS for kind, at in state.clocks.items()}
@@ -189,11 +200,10 @@ def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:
 
 
 def _check_time(
-    state: AccountState, event: TimedEvent, kind: str, rules: Rules, wall_now: int
+    state: AccountState, event: TimedEvent, at: int, kind: str, rules: Rules, wall_now: int
 ) -> None:
     """Future events are refused; so are events older than the retention behind the newest
     of their own kind, except deal stages (lifetime facts, applied idempotently)."""
-    at = to_ms(event.occurred_at)
     if at > wall_now + rules.max_future_minutes * 60_000:
         raise Rejected(DeadLetterReason.FUTURE, f"occurred_at {event.occurred_at} is ahead")
     newest = state.clocks.get(kind, 0)
@@ -226,11 +236,11 @@ def apply_event(
         now = state.clock or coords.timestamp
     else:
         kind = _KIND[type(event)]
-        _check_time(state, event, kind, rules, wall_now)
+        at = to_ms(event.occurred_at)
+        _check_time(state, event, at, kind, rules, wall_now)
         seen_key = f"{kind}:{event.event_id}"
         if seen_key in state.seen:
             return Applied(state, write=False, duplicate=True)
-        at = to_ms(event.occurred_at)
         if isinstance(event, EngagementEvent):
             _engagement(state, event, rules, at)
         elif isinstance(event, IntentEvent):
@@ -252,6 +262,7 @@ def apply_event(
             # Only a new day (or a day already out of retention) gives _prune work: it
             # scans every stored day and id, too much to do for each event.
             _prune(state, rules)
+            _forget(state)
     state.applied[source] = coords.offset
     state.partition = coords.partition
     return evaluate(state, rules, now)

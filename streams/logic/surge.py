@@ -1,7 +1,8 @@
 """Surge detection (design.md section 5): this week against the account's own trailing weeks.
 
-`read_*` judge an account's windows at a moment (aggregates.py); `step` moves its per-kind
-episode through enter -> (stay) -> exit with hysteresis and a cool-down, and says when to
+`read_*` judge an account's windows at a moment (aggregates.py), and `*_enters` / `*_stays`
+answer the only question most moments ask without building a reading; an episode goes
+enter -> (stay) -> exit with hysteresis, and `enter` applies the cool-down and says when to
 alert.
 Everything is a function of event time, so a replay raises the same alerts.
 """
@@ -15,9 +16,13 @@ from streams.logic.windows import DAY_MS
 __all__ = [
     "Reading",
     "TopicReading",
+    "engagement_enters",
+    "engagement_stays",
+    "enter",
+    "intent_enters",
+    "intent_stays",
     "read_engagement",
     "read_intent",
-    "step",
     "strength",
 ]
 
@@ -52,6 +57,45 @@ def _above(score: float, baseline: float, ratio: float, floor: float) -> bool:
     return score >= floor and score >= ratio * baseline
 
 
+def _baseline(weekly: list[float], weeks: int) -> float:
+    """The mean of the weekly highs before this week (`weekly[0]`)."""
+    total = 0.0
+    for n in range(1, len(weekly)):
+        total += weekly[n]
+    return total / weeks
+
+
+def _topic_enters(score: float, baseline: float, rules: SurgeRules) -> bool:
+    # A topic seen for the first time (no baseline) surges on score alone.
+    return score >= rules.intent_enter_score or (
+        baseline > 0 and _above(score, baseline, rules.intent_enter_ratio, rules.intent_min_score)
+    )
+
+
+def _topic_stays(score: float, baseline: float, rules: SurgeRules) -> bool:
+    return score >= rules.intent_exit_score or (
+        baseline > 0 and _above(score, baseline, rules.intent_exit_ratio, rules.intent_min_score)
+    )
+
+
+def intent_enters(highs: dict[str, list[float]], rules: SurgeRules) -> bool:
+    """`read_intent(...).enter` without building the reading: most evaluations only ask."""
+    weeks = rules.baseline_weeks
+    for weekly in highs.values():
+        if _topic_enters(weekly[0], _baseline(weekly, weeks), rules):
+            return True
+    return False
+
+
+def intent_stays(highs: dict[str, list[float]], rules: SurgeRules) -> bool:
+    """`read_intent(...).stay`, without building the reading."""
+    weeks = rules.baseline_weeks
+    for weekly in highs.values():
+        if _topic_stays(weekly[0], _baseline(weekly, weeks), rules):
+            return True
+    return False
+
+
 def read_intent(highs: dict[str, list[float]], rules: SurgeRules) -> Reading:
     """Per topic (`highs`: its weekly highs, this week first): this week's highest score
     against the mean of the weekly highs before it."""
@@ -59,21 +103,31 @@ def read_intent(highs: dict[str, list[float]], rules: SurgeRules) -> Reading:
     entering = False
     staying = []
     for topic, weekly in highs.items():
-        score, baseline = weekly[0], sum(weekly[1:]) / weeks
-        known = baseline > 0  # a topic seen for the first time surges on score alone
-        if score >= rules.intent_enter_score or (
-            known and _above(score, baseline, rules.intent_enter_ratio, rules.intent_min_score)
-        ):
-            entering = True
-        if score >= rules.intent_exit_score or (
-            known and _above(score, baseline, rules.intent_exit_ratio, rules.intent_min_score)
-        ):
+        score, baseline = weekly[0], _baseline(weekly, weeks)
+        entering = entering or _topic_enters(score, baseline, rules)
+        if _topic_stays(score, baseline, rules):
             staying.append(TopicReading(topic, score, baseline, _ratio(score, baseline)))
     top = sorted(staying, key=lambda r: (-r.score, r.topic))
     best = top[0] if top else TopicReading("", 0.0, 0.0, None)
     return Reading(
-        "intent", entering, bool(staying), best.score, best.baseline, best.ratio, tuple(top)
+        "intent",
+        entering,
+        bool(staying),
+        best.score,
+        best.baseline,
+        best.ratio,
+        tuple(top),
     )
+
+
+def engagement_enters(week: float, before: float, rules: SurgeRules) -> bool:
+    baseline = before / rules.baseline_weeks
+    return _above(week, baseline, rules.engagement_enter_ratio, rules.engagement_min_points)
+
+
+def engagement_stays(week: float, before: float, rules: SurgeRules) -> bool:
+    baseline = before / rules.baseline_weeks
+    return _above(week, baseline, rules.engagement_exit_ratio, rules.engagement_exit_min_points)
 
 
 def read_engagement(week: float, before: float, rules: SurgeRules) -> Reading:
@@ -81,29 +135,21 @@ def read_engagement(week: float, before: float, rules: SurgeRules) -> Reading:
     baseline = before / rules.baseline_weeks
     return Reading(
         "engagement",
-        enter=_above(week, baseline, rules.engagement_enter_ratio, rules.engagement_min_points),
-        stay=_above(week, baseline, rules.engagement_exit_ratio, rules.engagement_exit_min_points),
+        enter=engagement_enters(week, before, rules),
+        stay=engagement_stays(week, before, rules),
         score=week,
         baseline=baseline,
         ratio=_ratio(week, baseline),
     )
 
 
-def step(
-    episode: SurgeEpisode, reading: Reading, now: int, rules: SurgeRules, *, may_alert: bool = True
-) -> bool:
-    """Advance one kind's episode; True when this moment deserves an alert.
+def enter(episode: SurgeEpisode, now: int, rules: SurgeRules, *, may_alert: bool = True) -> bool:
+    """Open an episode whose reading entered; True when this moment deserves an alert.
 
-    Entering needs the enter threshold; leaving needs falling below the exit one. An
-    entry within the cool-down of the last alert is a surge all the same (it shows in
-    the view) but raises no new alert.
+    Entering needs the enter threshold; leaving (the caller, when a reading no longer
+    stays) needs falling below the exit one. An entry within the cool-down of the last
+    alert is a surge all the same (it shows in the view) but raises no new alert.
     """
-    if episode.active:
-        if not reading.stay:
-            episode.active = False
-        return False
-    if not reading.enter:
-        return False
     episode.active = True
     episode.entered_at = now
     cooled = may_alert and (

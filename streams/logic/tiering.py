@@ -4,30 +4,72 @@
 them. Splitting the two lets a backtest run two rule sets over the same measurements.
 """
 
-from dataclasses import dataclass
-
 from streams.config import Rules, TierRule
 from streams.logic.aggregates import Aggregates, aggregate
 from streams.logic.state import AccountState
-from streams.logic.windows import DAY_MS
+from streams.logic.windows import DAY_MS, sooner
 
 __all__ = ["UNTIERED_RULE", "Signals", "decide", "measure"]
 
 UNTIERED_RULE = "untiered"
 
 
-@dataclass(slots=True)
+_FIELDS = (
+    "acv",
+    "due_at",
+    "engaged_contacts",
+    "engagement_points",
+    "fit",
+    "intent_max",
+    "intent_topics",
+    "recent_engagement",
+    "recent_intent",
+)
+"""Signals' attributes, for comparing and showing them (a compiled class has no `__slots__`
+attribute to read them from)."""
+
+
 class Signals:
-    fit: float | None
-    acv: float
-    intent_max: float
-    intent_topics: tuple[str, ...]
-    engagement_points: float
-    engaged_contacts: int
-    recent_intent: bool
-    recent_engagement: bool
-    due_at: int | None
-    """When a window next drops data: the earliest time these signals can go stale."""
+    """An account's signals at one moment, measured at every evaluation.
+
+    A plain class, not a dataclass: compiled (streams/kernel.py), its constructor is C,
+    while a dataclass's is generated Python that costs more than the measuring.
+    """
+
+    __slots__ = _FIELDS
+
+    def __init__(
+        self,
+        fit: float | None,
+        acv: float,
+        intent_max: float,
+        intent_topics: tuple[str, ...],
+        engagement_points: float,
+        engaged_contacts: int,
+        recent_intent: bool,
+        recent_engagement: bool,
+        due_at: int | None,
+    ) -> None:
+        self.fit = fit
+        self.acv = acv
+        self.intent_max = intent_max
+        self.intent_topics = intent_topics
+        self.engagement_points = engagement_points
+        self.engaged_contacts = engaged_contacts
+        self.recent_intent = recent_intent
+        self.recent_engagement = recent_engagement
+        self.due_at = due_at
+        """When a window next drops data: the earliest time these signals can go stale."""
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Signals) and self._values() == other._values()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Signals({fields})"
 
 
 def _acv(state: AccountState) -> float:
@@ -49,28 +91,28 @@ def measure(
 ) -> Signals:
     """The signals at `now`, from the account's `windows` (aggregated here if not given)."""
     a = windows or aggregate(state, rules, now)
-    topic_max = a.topic_max
-    hot = tuple(sorted(t for t, s in topic_max.items() if s >= rules.intent_min_score))
+    intent_max = 0.0
+    hot: list[str] = []
+    for topic, score in a.topic_max.items():
+        intent_max = max(intent_max, score)
+        if score >= rules.intent_min_score:
+            hot.append(topic)
+    hot.sort()
     points, contacts = a.points, len(a.contacts)
-    dues = [
-        d
-        for d in (
-            _due(a.intent_first, rules.intent_window_days),
-            _due(a.engagement_first, rules.engagement_window_days),
-        )
-        if d is not None
-    ]
     return Signals(
         fit=state.profile.fit if state.profile else None,
         acv=_acv(state),
-        intent_max=max(topic_max.values()) if topic_max else 0.0,
-        intent_topics=hot,
+        intent_max=intent_max,
+        intent_topics=tuple(hot),
         engagement_points=points,
         engaged_contacts=contacts,
         recent_intent=bool(hot),
         recent_engagement=points >= rules.engagement_min_points
         or contacts >= rules.engagement_min_contacts,
-        due_at=min(dues) if dues else None,
+        due_at=sooner(
+            _due(a.intent_first, rules.intent_window_days),
+            _due(a.engagement_first, rules.engagement_window_days),
+        ),
     )
 
 

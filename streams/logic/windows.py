@@ -5,7 +5,7 @@ Keeping whole days, rather than Faust windowed tables, keeps the answer a functi
 event time alone (Faust expires windows on the wall clock), so replay equals live.
 """
 
-__all__ = ["DAY_MS", "WEEK_DAYS", "day_of", "in_window", "window_start"]
+__all__ = ["DAY_MS", "WEEK_DAYS", "day_of", "in_window", "sooner", "window_start"]
 
 DAY_MS = 86_400_000
 WEEK_DAYS = 7
@@ -23,3 +23,10 @@ def window_start(now_ms: int, days: int) -> int:
 
 def in_window(day: int, now_ms: int, days: int) -> bool:
     return window_start(now_ms, days) <= day <= day_of(now_ms)
+
+
+def sooner(a: int | None, b: int | None) -> int | None:
+    """The earlier of two due times, either of which may be None (not due)."""
+    if a is None:
+        return b
+    return a if b is None or a <= b else b

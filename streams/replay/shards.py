@@ -69,9 +69,9 @@ async def _pass(job: Job, shard: Shard, slots: Slots) -> tuple[list[Outcome], in
         slots[read_slot] = read
 
     replays = [Replay(rules, job.wall_now, ticks=job.ticks) for rules in job.rules]
-    with collect_rarely():
+    with collect_rarely():  # the outcomes too: they allocate as much again
         read, outside = await drive(chunks, replays, job.window, progress)
-    return [replay.outcome() for replay in replays], read, outside
+        return [replay.outcome() for replay in replays], read, outside
 
 
 class ShardError(RuntimeError):
