@@ -2,9 +2,11 @@
 
 Tiering reads the intent and engagement windows, surge detection this week against the
 weeks before, and the staleness timer the oldest day in each window. These run on every
-event and every tick, live and in replay. Computed from the day buckets at the first
-evaluation of a day and then moved by each event of that day (one bucket changes), an
-evaluation reads them in O(1) instead of scanning every stored day.
+event and every tick, live and in replay. Computed once from the day buckets, moved by
+each event (one bucket changes) and rolled forward a day at a time (only the days that
+cross a window's edge are read), an evaluation reads them in O(1) instead of scanning
+every stored day: most events are an account's first of its day, so a recompute at each
+new day cost a quarter of a replay.
 
 Points are summed as integer thousandths of each day's total, so a sum moved event by
 event equals one recomputed from the buckets (after a restart, or in a replay), exactly.
@@ -17,7 +19,7 @@ from streams.config import Rules
 from streams.logic.windows import WEEK_DAYS, day_of
 
 if TYPE_CHECKING:
-    from streams.logic.state import AccountState
+    from streams.logic.state import AccountState, DayBucket
 
 __all__ = ["Aggregates", "aggregate", "milli", "windows_of"]
 
@@ -50,8 +52,9 @@ class Aggregates:
         self.today = today
         self.points_m = 0
         """Engagement points (thousandths) in the tier window."""
-        self.contacts: set[str] = set()
-        """Distinct engaged contacts in the tier window."""
+        self.contacts: dict[str, int] = {}
+        """Engaged contacts in the tier window, each with the number of its days there (so a
+        day leaving the window takes away only the contacts seen on no other day)."""
         self.engagement_first: int | None = None
         """The oldest day with engagement in the tier window."""
         self.topic_max: dict[str, float] = {}
@@ -88,7 +91,7 @@ class Aggregates:
         if age < self.rules.engagement_window_days:
             self.points_m += delta_m
             if contact is not None:
-                self.contacts.add(contact)
+                self.contacts[contact] = self.contacts.get(contact, 0) + 1
             if self.engagement_first is None or day < self.engagement_first:
                 self.engagement_first = day
         if age < WEEK_DAYS:
@@ -123,6 +126,87 @@ class Aggregates:
             if self.intent_first is None or day < self.intent_first:
                 self.intent_first = day
 
+    def _add_intents(self, state: "AccountState") -> None:
+        weeks = self.rules.surge.baseline_weeks
+        for topic, days in state.intent.items():
+            self.highs[topic] = [0.0] * (weeks + 1)
+            for day, score in days.items():
+                self.add_intent(topic, day, score)
+
+    def drop_engagement(self, day: int, bucket: "DayBucket") -> None:
+        """`day` is leaving the state (pruned): take it out of the windows that count it."""
+        age = self.today - day
+        if age < 0:
+            return
+        points = milli(bucket.points)
+        if age < self.rules.engagement_window_days:
+            self.points_m -= points
+            self._uncount(bucket.contacts)
+        if age < WEEK_DAYS:
+            self.week_m -= points
+        elif age < WEEK_DAYS * (self.rules.surge.baseline_weeks + 1):
+            self.before_m -= points
+
+    def _uncount(self, contacts: list[str]) -> None:
+        for contact in contacts:
+            left = self.contacts[contact] - 1
+            if left:
+                self.contacts[contact] = left
+            else:
+                del self.contacts[contact]
+
+    def roll(self, state: "AccountState", today: int) -> bool:
+        """Move the windows forward to `today`, less than a week (and the tier window) on;
+        False (nothing changed) when it is further: recomputing is then no dearer.
+
+        Engagement moves by the days that cross an edge (out of the tier window, from this
+        week into the weeks before, out of those) and the days after the old today; the
+        oldest days are found again only when theirs left. Intent is recomputed: a week's
+        high cannot be moved by a day, and an account has few intent days.
+        """
+        old, rules, engagement = self.today, self.rules, state.engagement
+        window = rules.engagement_window_days
+        if not 0 < today - old < min(WEEK_DAYS, window):
+            return False
+        baseline_days = WEEK_DAYS * (rules.surge.baseline_weeks + 1)
+        for day in range(old - window + 1, today - window + 1):
+            bucket = engagement.get(day)
+            if bucket is not None:
+                self.points_m -= milli(bucket.points)
+                self._uncount(bucket.contacts)
+        for day in range(old - WEEK_DAYS + 1, today - WEEK_DAYS + 1):
+            bucket = engagement.get(day)
+            if bucket is not None:
+                points = milli(bucket.points)
+                self.week_m -= points
+                self.before_m += points
+        for day in range(old - baseline_days + 1, today - baseline_days + 1):
+            bucket = engagement.get(day)
+            if bucket is not None:
+                self.before_m -= milli(bucket.points)
+        self.today = today
+        start = today - window + 1
+        if self.engagement_first is not None and self.engagement_first < start:
+            self.engagement_first = _first_day(engagement, start, old)
+        for day in range(old + 1, today + 1):
+            bucket = engagement.get(day)
+            if bucket is not None:
+                self.add_engagement(day, milli(bucket.points), None)
+                for contact in bucket.contacts:
+                    self.contacts[contact] = self.contacts.get(contact, 0) + 1
+        self.week_first = _first_day(engagement, today - WEEK_DAYS + 1, today)
+        self.topic_max, self.intent_first, self.highs, self.week_top = {}, None, {}, 0.0
+        self._add_intents(state)
+        return True
+
+
+def _first_day(days: "dict[int, DayBucket]", first: int, last: int) -> int | None:
+    """The oldest of `days` in [first, last]."""
+    for day in range(first, last + 1):
+        if day in days:
+            return day
+    return None
+
 
 def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
     """The windows at `now`, from the buckets (the loops of `add_*`, inlined: this runs at
@@ -138,8 +222,8 @@ def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
         points = round(bucket.points * 1000)
         if age < window:
             a.points_m += points
-            if bucket.contacts:
-                a.contacts.update(bucket.contacts)
+            for contact in bucket.contacts:
+                a.contacts[contact] = a.contacts.get(contact, 0) + 1
             if a.engagement_first is None or day < a.engagement_first:
                 a.engagement_first = day
         if age < WEEK_DAYS:
@@ -148,18 +232,17 @@ def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
                 a.week_first = day
         elif age < baseline_days:
             a.before_m += points
-    for topic, days in state.intent.items():
-        a.highs[topic] = [0.0] * (weeks + 1)
-        for day, score in days.items():
-            a.add_intent(topic, day, score)
+    a._add_intents(state)
     return a
 
 
 def windows_of(state: "AccountState", rules: Rules, now: int) -> Aggregates:
-    """The account's windows at `now`: its cached aggregates when they are for that day and
-    these rules, else recomputed (and cached for the events of the day to move)."""
+    """The account's windows at `now`: its cached aggregates for these rules, rolled
+    forward to now's day, else recomputed (and cached for the events to move)."""
     cached = state.windows
-    if cached is not None and cached.rules is rules and cached.today == day_of(now):
-        return cached
+    if cached is not None and cached.rules is rules:
+        today = day_of(now)
+        if cached.today == today or cached.roll(state, today):
+            return cached
     state.windows = fresh = aggregate(state, rules, now)
     return fresh

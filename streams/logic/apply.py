@@ -102,10 +102,14 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
     """
     # Each loop runs only when a cheap min() says it has something to drop.
     oldest_engagement = window_start(max(state.clocks.get("e", 0), tick), rules.retention_days)
+    windows = state.windows
     if state.engagement and min(state.engagement) < oldest_engagement:
         for day in [d for d in state.engagement if d < oldest_engagement]:
-            del state.engagement[day]
-        state.windows = None  # no window sees these days, but do not rely on it
+            bucket = state.engagement.pop(day)
+            if windows is not None:
+                windows.drop_engagement(day, bucket)
+    # Intent days dropped here are in no window at the next evaluation (the windows are
+    # recomputed if they were): only a topic gone entirely leaves a trace to remove.
     oldest_intent = window_start(max(state.clocks.get("i", 0), tick), rules.retention_days)
     for topic in [t for t, days in state.intent.items() if not days or min(days) < oldest_intent]:
         days = state.intent[topic]
@@ -113,7 +117,8 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
             del days[day]
         if not days:
             del state.intent[topic]
-        state.windows = None
+            if windows is not None:
+                windows.highs.pop(topic, None)
 
 
 def _forget(state: AccountState) -> None:
