@@ -2,18 +2,21 @@ import gc
 
 import pytest
 
-from streams.gc_tuning import THRESHOLDS, collect_rarely
+from streams.gc_tuning import collector_off
 
 
-def test_a_pass_collects_rarely_and_gives_the_thresholds_back() -> None:
-    before = gc.get_threshold()
-    with collect_rarely():
-        assert gc.get_threshold() == THRESHOLDS
-    assert gc.get_threshold() == before
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_pass_runs_without_collections_and_gives_the_setting_back(enabled: bool) -> None:
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with collector_off():
+            assert not gc.isenabled()
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable()
 
 
-def test_the_thresholds_come_back_when_a_pass_fails() -> None:
-    before = gc.get_threshold()
-    with pytest.raises(RuntimeError), collect_rarely():
+def test_the_setting_comes_back_when_a_pass_fails() -> None:
+    with pytest.raises(RuntimeError), collector_off():
         raise RuntimeError("shard failed")
-    assert gc.get_threshold() == before
+    assert gc.isenabled()

@@ -127,6 +127,21 @@ def test_bad_lines_in_files_are_counted_by_reason_and_lose_nothing(history, tmp_
     assert dirty["tiers"] == clean["tiers"]
 
 
+def test_rejected_records_are_kept_without_their_tracebacks(tmp_path):
+    """A replay runs with the collector off (gc_tuning): a rejection's traceback would hold
+    the reader's frame and so its whole batch, in a cycle only a collection frees."""
+    (tmp_path / "engagement.jsonl").write_bytes(b"{not json\n" * 30 + b'{"event_id": 7}\n')
+
+    async def read() -> list:
+        chunks, _ = file_items(Settings(), tmp_path)
+        return [item async for chunk in chunks for item in chunk]
+
+    items = asyncio.run(read())
+    assert len(items) == 31
+    assert all(item.rejected is not None for item in items)
+    assert all(item.rejected.__traceback__ is None for item in items)
+
+
 class _DiesWhereUnpickled:
     """Kills the process that unpickles it: a shard dying before it can report."""
 

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streams.config import Rules, Settings
 from streams.embedded import die_with_parent
-from streams.gc_tuning import collect_rarely
+from streams.gc_tuning import collector_off
 from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Counts, Window, drive
 from streams.replay.sources import Shard, file_items, topic_items
@@ -69,7 +69,7 @@ async def _pass(job: Job, shard: Shard, slots: Slots) -> tuple[list[Outcome], in
         slots[read_slot] = read
 
     replays = [Replay(rules, job.wall_now, ticks=job.ticks) for rules in job.rules]
-    with collect_rarely():  # the outcomes too: they allocate as much again
+    with collector_off():  # the outcomes too: they allocate as much again
         read, outside = await drive(chunks, replays, job.window, progress)
         return [replay.outcome() for replay in replays], read, outside
 

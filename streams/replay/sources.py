@@ -79,7 +79,9 @@ class Run:
                 try:
                     event = decode(model, key, value)
                 except Rejected as why:
-                    self.items.append(Item(kind, coords, last, rejected=why))
+                    # Kept without its traceback, whose frames hold this batch: a cycle
+                    # that only a collection frees, and a replay runs without them.
+                    self.items.append(Item(kind, coords, last, rejected=why.with_traceback(None)))
                     continue
                 at = getattr(event, "occurred_at", None)
                 last = to_ms(at) if at is not None else last
