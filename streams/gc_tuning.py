@@ -34,11 +34,17 @@ def tune_for_state() -> None:
 
 @contextmanager
 def collector_off() -> Iterator[None]:
-    """For a bounded pass (a replay): no collections, then the caller's setting back."""
+    """For a bounded pass (a replay): no collections, then the caller's setting back.
+
+    What the pass made is then moved to the oldest generation: left young, the first
+    allocation after it would start a young collection of every state it built (measured:
+    half a second after 210,000 events)."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()  # every tracked object out of the generations, the young count reset
+        gc.unfreeze()  # and back, all into the oldest
         if was:
             gc.enable()

@@ -20,3 +20,12 @@ def test_the_setting_comes_back_when_a_pass_fails() -> None:
     with pytest.raises(RuntimeError), collector_off():
         raise RuntimeError("shard failed")
     assert gc.isenabled()
+
+
+def test_what_a_pass_built_is_not_left_young() -> None:
+    """Else the first allocation after the pass would scan all of it in a young collection."""
+    young = gc.get_stats()[0]["collections"]
+    with collector_off():
+        built = [[n] for n in range(100_000)]
+    assert gc.get_stats()[0]["collections"] == young
+    assert len(built) == 100_000
