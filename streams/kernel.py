@@ -1,8 +1,10 @@
 """The pure logic (streams/logic) compiled to C with mypyc, when a C compiler is at hand.
 
 Every decision (windows, tiers, surges, KPI contributions) is plain Python and bounds a
-replay's speed: compiled from the same annotated source it runs ~1.25x faster per process
-(README, Benchmarks) and decides exactly the same (tests/test_kernel.py). The sources stay
+replay's speed: compiled from the same annotated source it runs ~1.4x faster per process
+(README, Benchmarks) and decides exactly the same (tests/test_kernel.py). Classes made at
+every event are plain classes, not dataclasses: mypyc compiles their constructors, while
+a dataclass's is generated Python. The sources stay
 the truth; a build is only a cache of them.
 
 `abm kernel` (run by `make` before the demo, the tests and the benchmarks) builds it into
