@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import Rules
-from streams.logic.aggregates import Aggregates, aggregate
+from streams.logic.aggregates import Aggregates, aggregate, cached
 from streams.logic.apply import apply_event, apply_tick
 from streams.logic.decode import Rejected
 from tests.factories import DAY, T0, WALL, coords, engagement, intent, profile
@@ -77,6 +77,6 @@ def test_cached_windows_equal_recomputed_ones(rules, steps):
                 apply_event(state, what, coords(offset=offset), rules, WALL)
             except Rejected:
                 continue
-        cached = state.windows
-        assert cached is not None
-        assert _fields(cached) == _fields(aggregate(state, rules, cached.today * DAY))
+        windows = cached(state)
+        assert windows is not None
+        assert _fields(windows) == _fields(aggregate(state, rules, windows.today * DAY))

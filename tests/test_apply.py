@@ -4,6 +4,7 @@ The property tests compare the state machine with a brute-force oracle that reco
 every signal from the raw list of accepted events.
 """
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from schemas.outputs import DeadLetterReason
 from streams.config import Rules
 from streams.logic.apply import apply_event, apply_tick
 from streams.logic.decode import Rejected
+from streams.logic.state import AccountState
 from streams.logic.tiering import measure
 from streams.logic.windows import day_of
 from tests.factories import DAY, T0, WALL, coords, deal, engagement, intent, profile, replay
@@ -235,3 +237,17 @@ def test_same_event_id_on_different_topics_is_not_a_duplicate():
     applied = apply_event(state, intent(event_id="x1", score=90), coords(), RULES, WALL)
     assert applied.write
     assert measure(state, RULES, T0).intent_max == 90
+
+
+def test_the_stored_state_leaves_its_windows_out_and_refuses_anything_foreign():
+    state, _ = run([profile(fit=80), engagement(at=T0), intent(at=T0, score=70)])
+    assert state.windows is not None  # kept up in memory
+    raw = state.to_json()
+    assert orjson.loads(raw)["windows"] is None
+    restored = AccountState.from_json(raw)
+    assert restored == state  # everything but the windows, which are rebuilt on demand
+    assert restored.windows is None
+    assert measure(restored, RULES, restored.clock) == measure(state, RULES, state.clock)
+    state.outbox.append([object()])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="not JSON serializable: object"):
+        state.to_json()

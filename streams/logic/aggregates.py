@@ -16,12 +16,13 @@ The aggregates are a cache of the state, never stored: `AccountState.to_json` wr
 from typing import TYPE_CHECKING
 
 from streams.config import Rules
+from streams.logic.cache import Derived
 from streams.logic.windows import WEEK_DAYS, day_of
 
 if TYPE_CHECKING:
     from streams.logic.state import AccountState, DayBucket
 
-__all__ = ["Aggregates", "aggregate", "milli", "windows_of"]
+__all__ = ["Aggregates", "aggregate", "cached", "milli", "windows_of"]
 
 
 def milli(points: float) -> int:
@@ -29,7 +30,7 @@ def milli(points: float) -> int:
     return round(points * 1000)
 
 
-class Aggregates:
+class Aggregates(Derived):
     """An account's windows on day `today`; days after it are not counted."""
 
     __slots__ = (
@@ -239,10 +240,16 @@ def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
 def windows_of(state: "AccountState", rules: Rules, now: int) -> Aggregates:
     """The account's windows at `now`: its cached aggregates for these rules, rolled
     forward to now's day, else recomputed (and cached for the events to move)."""
-    cached = state.windows
-    if cached is not None and cached.rules is rules:
+    windows = cached(state)
+    if windows is not None and windows.rules is rules:
         today = day_of(now)
-        if cached.today == today or cached.roll(state, today):
-            return cached
+        if windows.today == today or windows.roll(state, today):
+            return windows
     state.windows = fresh = aggregate(state, rules, now)
     return fresh
+
+
+def cached(state: "AccountState") -> Aggregates | None:
+    """The windows kept on the state, if it has them (not after a restart, say)."""
+    windows = state.windows
+    return windows if isinstance(windows, Aggregates) else None

@@ -8,7 +8,7 @@ from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
 from streams.config import Rules
-from streams.logic.aggregates import Aggregates, milli, windows_of
+from streams.logic.aggregates import Aggregates, cached, milli, windows_of
 from streams.logic.alerts import detect_surges
 from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.fit import fit_score
@@ -102,7 +102,7 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
     """
     # Each loop runs only when a cheap min() says it has something to drop.
     oldest_engagement = window_start(max(state.clocks.get("e", 0), tick), rules.retention_days)
-    windows = state.windows
+    windows = cached(state)
     if state.engagement and min(state.engagement) < oldest_engagement:
         for day in [d for d in state.engagement if d < oldest_engagement]:
             bucket = state.engagement.pop(day)
@@ -168,16 +168,18 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
         added = e.contact_id
     else:
         added = None
-    if state.windows is not None:
-        state.windows.add_engagement(day, milli(bucket.points) - before_m, added)
+    windows = cached(state)
+    if windows is not None:
+        windows.add_engagement(day, milli(bucket.points) - before_m, added)
 
 
 def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
     days = state.intent.setdefault(e.topic, {})
     day = day_of(at)
     days[day] = max(days.get(day, 0.0), e.score)
-    if state.windows is not None:
-        state.windows.add_intent(e.topic, day, days[day])
+    windows = cached(state)
+    if windows is not None:
+        windows.add_intent(e.topic, day, days[day])
 
 
 def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:

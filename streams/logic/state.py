@@ -9,14 +9,14 @@ from typing import Any
 
 import orjson
 
-from streams.logic.aggregates import Aggregates
+from streams.logic.cache import Derived
 
 __all__ = ["AccountState", "DayBucket", "Opportunity", "Profile", "SurgeEpisode"]
 
 
 def _transient(value: object) -> None:
-    """orjson's fallback: the only non-dataclass value in a state is its window cache."""
-    if not isinstance(value, Aggregates):
+    """orjson's fallback: the only non-dataclass value in a state is its derived cache."""
+    if not isinstance(value, Derived):
         raise TypeError(f"{type(value).__name__} is not part of an account's stored state")
 
 
@@ -94,8 +94,9 @@ class AccountState:
     outbox: list[list[str]] = field(default_factory=list)
     """[output id, kind, JSON] of tier changes and alerts not yet known to be delivered:
     written with the state that produced them, re-sent after a crash (see agents/emit)."""
-    windows: Aggregates | None = field(default=None, compare=False, repr=False)
-    """The windows the rules read, cached for the day (aggregates.py); stored as null."""
+    windows: Derived | None = field(default=None, compare=False, repr=False)
+    """The windows the rules read, kept up as events land (aggregates.py); stored as
+    null."""
 
     def to_json(self) -> bytes:
         return orjson.dumps(self, default=_transient, option=orjson.OPT_NON_STR_KEYS)
