@@ -210,8 +210,8 @@ def _first_day(days: "dict[int, DayBucket]", first: int, last: int) -> int | Non
 
 
 def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
-    """The windows at `now`, from the buckets (the loops of `add_*`, inlined: this runs at
-    an account's first evaluation of each day)."""
+    """The windows at `now`, from the buckets (the engagement loop of `add_engagement`,
+    inlined: this runs for every account after a restart, and after a week's gap)."""
     a = Aggregates(rules, day_of(now))
     today, window = a.today, rules.engagement_window_days
     weeks = rules.surge.baseline_weeks
