@@ -7,6 +7,7 @@ alert.
 Everything is a function of event time, so a replay raises the same alerts.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from streams.config import SurgeRules
@@ -78,22 +79,23 @@ def _topic_stays(score: float, baseline: float, rules: SurgeRules) -> bool:
     )
 
 
+def _any_topic(
+    highs: dict[str, list[float]],
+    rules: SurgeRules,
+    holds: Callable[[float, float, SurgeRules], bool],
+) -> bool:
+    weeks = rules.baseline_weeks
+    return any(holds(weekly[0], _baseline(weekly, weeks), rules) for weekly in highs.values())
+
+
 def intent_enters(highs: dict[str, list[float]], rules: SurgeRules) -> bool:
     """`read_intent(...).enter` without building the reading: most evaluations only ask."""
-    weeks = rules.baseline_weeks
-    for weekly in highs.values():
-        if _topic_enters(weekly[0], _baseline(weekly, weeks), rules):
-            return True
-    return False
+    return _any_topic(highs, rules, _topic_enters)
 
 
 def intent_stays(highs: dict[str, list[float]], rules: SurgeRules) -> bool:
     """`read_intent(...).stay`, without building the reading."""
-    weeks = rules.baseline_weeks
-    for weekly in highs.values():
-        if _topic_stays(weekly[0], _baseline(weekly, weeks), rules):
-            return True
-    return False
+    return _any_topic(highs, rules, _topic_stays)
 
 
 def read_intent(highs: dict[str, list[float]], rules: SurgeRules) -> Reading:
