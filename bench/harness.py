@@ -44,7 +44,7 @@ from streams.config import Settings, Topics
 from streams.demo import send_rows
 from streams.embedded import EmbeddedStack, die_with_parent, free_port
 from streams.kafka import client_options
-from streams.kernel import compiled
+from streams.kernel import mode
 from streams.replay import shards
 from streams.replay.run import Window
 from streams.replay.shards import Job, default_workers
@@ -64,7 +64,7 @@ QUIX_PYTHON = Path(".venv-quix/bin/python")
 PEERS = {"ceiling_faust": "noop", "naive_faust": "naive"}
 """Contender -> BENCH_KIND of bench/peers.py."""
 ARTIFACTS = Path("bench-artifacts")
-LOGIC = "compiled" if compiled() else "interpreted"
+LOGIC = mode()
 """How the pure logic runs here, and so in every contender that uses it."""
 RESULTS = Path("bench/results.json")
 _runs = itertools.count()

@@ -23,7 +23,16 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-__all__ = ["KernelBuildError", "activate", "build", "built", "compiled", "digest", "sources"]
+__all__ = [
+    "KernelBuildError",
+    "activate",
+    "build",
+    "built",
+    "compiled",
+    "digest",
+    "mode",
+    "sources",
+]
 
 LOGIC = Path(__file__).resolve().parent / "logic"
 KERNELS = Path(__file__).resolve().parent.parent / "build" / "kernel"
@@ -91,6 +100,11 @@ def compiled() -> bool:
     if any, as it is imported (so any caller that uses the logic has imported it)."""
     logic = sys.modules.get("streams.logic")
     return logic is not None and any(p.startswith(str(KERNELS)) for p in logic.__path__)
+
+
+def mode() -> str:
+    """How the logic runs in this process, as replay summaries and benchmarks report it."""
+    return "compiled" if compiled() else "interpreted"
 
 
 def build(logic: Path = LOGIC, kernels: Path = KERNELS) -> Path:

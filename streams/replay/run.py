@@ -8,7 +8,7 @@ from typing import Any
 from schemas.common import from_ms
 from schemas.inputs import AccountProfile
 from streams.config import Rules
-from streams.kernel import compiled
+from streams.kernel import mode
 from streams.replay.engine import Item, Outcome, Replay
 
 __all__ = ["Counts", "Window", "drive", "summary"]
@@ -80,7 +80,7 @@ def summary(outcome: Outcome, rules: Rules, counts: Counts, as_of: int | None) -
         "seconds": round(counts.seconds, 3),
         "events_per_s": round(counts.rate),
         "workers": counts.workers,
-        "logic": "compiled" if compiled() else "interpreted",
+        "logic": mode(),
         "as_of": from_ms(at).isoformat().replace("+00:00", "Z") if at else None,
         "tiers": {a: {"tier": t, "rule": r} for a, (t, r) in outcome.tiers.items()},
         "transitions": outcome.changes,
