@@ -109,6 +109,7 @@ def _opportunity(rng: random.Random, account: str, opp: str, start: int, end: in
 def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, dict]]:
     rng = random.Random(seed)
     start = (end - days * DAY) // DAY * DAY
+    end = start + days * DAY  # whole days: the history depends on the date, not the hour
     profiles, timed = [], []
     n = [0]
     for i in range(accounts):

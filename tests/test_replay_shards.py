@@ -26,9 +26,10 @@ from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Window, drive
 from streams.replay.shards import Job, ShardError
 from streams.replay.sources import Shard, file_items
-from tests.history import DAY, generate
+from tests.history import generate
 
 NOW = int(time.time() * 1000)
+END = 1_767_225_600_000  # 2026-01-01: a fixed history, so what the candidate moves is fixed
 TIMING = ("seconds", "events_per_s", "workers")
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -37,7 +38,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 def history(tmp_path_factory):
     directory = tmp_path_factory.mktemp("history")
     rows: dict[str, list[bytes]] = {}
-    for kind, payload in generate(5, accounts=60, days=45, end=NOW - DAY):
+    for kind, payload in generate(5, accounts=100, days=45, end=END):
         rows.setdefault(kind, []).append(orjson.dumps(payload))
     for kind, lines in rows.items():
         (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
