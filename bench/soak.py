@@ -36,9 +36,11 @@ RESULTS = Path("bench/soak.json")
 FIELDS = ("s", "sent", "processed", "rss_mib")
 
 
-async def paced(settings: Settings, rows: list[Row], rate: int, worker: ChildWorker) -> list:
+async def paced(
+    settings: Settings, rows: list[Row], rate: int, worker: ChildWorker, linger_ms: int
+) -> list:
     """Send `rows` at `rate`/s; sample (elapsed s, sent, processed, RSS MiB) every 10 s."""
-    producer = AIOKafkaProducer(**client_options(settings), linger_ms=5)
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=linger_ms)
     await producer.start()
     samples, sent, started, next_sample = [], 0, time.monotonic(), 0.0
     try:
@@ -69,7 +71,13 @@ async def paced(settings: Settings, rows: list[Row], rate: int, worker: ChildWor
 @click.option("--rate", default=1000, show_default=True, help="events per second")
 @click.option("--accounts", default=10_000, show_default=True)
 @click.option("--days", default=90, show_default=True, help="event time covered by the run")
-def main(minutes: float, rate: int, accounts: int, days: int) -> None:
+@click.option(
+    "--linger-ms",
+    default=100,
+    show_default=True,
+    help="how long the sender gathers events into one batch (as a web collector would)",
+)
+def main(minutes: float, rate: int, accounts: int, days: int, linger_ms: int) -> None:
     events = int(minutes * 60 * rate)
     rows = workload(events, accounts, int(time.time() * 1000), days=days)
     profiles = [r for r in rows if r[0] == "accounts"]
@@ -80,8 +88,8 @@ def main(minutes: float, rate: int, accounts: int, days: int) -> None:
         worker = start_worker(env, Path("bench-artifacts/bench-soak.log"))
         try:
             worker.wait_ready(90)
-            asyncio.run(paced(settings, profiles, 5000, worker))
-            samples = asyncio.run(paced(settings, rows[len(profiles) :], rate, worker))
+            asyncio.run(paced(settings, profiles, 5000, worker, linger_ms))
+            samples = asyncio.run(paced(settings, rows[len(profiles) :], rate, worker, linger_ms))
             deadline = time.monotonic() + 60
             while processed_records(worker.web_port) < len(rows) and time.monotonic() < deadline:
                 time.sleep(1)
