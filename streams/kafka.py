@@ -1,13 +1,14 @@
 """Kafka connection options from settings, shared by the admin, producers, readers and Faust."""
 
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faust
 from aiokafka.helpers import create_ssl_context
-from faust.types.auth import CredentialsT
 
 from streams.config import KafkaSecurity, Settings
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
 
 __all__ = ["bootstrap_servers", "client_options", "faust_credentials"]
 
@@ -44,8 +45,13 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def faust_credentials(settings: Settings) -> CredentialsT | None:
-    """The same security for the worker's own clients (Faust takes credentials objects)."""
+def faust_credentials(settings: Settings) -> "CredentialsT | None":
+    """The same security for the worker's own clients (Faust takes credentials objects).
+
+    Faust is imported here, not with the module: replay processes, which read with plain
+    aiokafka, would otherwise spend 130 ms of their start importing it."""
+    import faust
+
     security = settings.kafka_security
     context = _ssl_context(security)
     if security.sasl:

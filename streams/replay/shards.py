@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import MutableSequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -108,8 +108,12 @@ async def _in_processes(
             send.close()
             running.append((process, receive))
         while len(done) < workers:
+            # Waited for in a thread: the loop stays free for the progress bar, and a
+            # result is taken the moment it arrives (a poll every WATCH_S took 0.2-0.4 s).
+            waiting = [receive for n, (_, receive) in enumerate(running) if n not in done]
+            ready = await asyncio.to_thread(wait, waiting, WATCH_S)
             for n, (process, receive) in enumerate(running):
-                if n in done or not receive.poll():
+                if receive not in ready:
                     continue
                 try:  # the pipe ends when the process does: with a result, or without
                     ok, value = receive.recv()
@@ -122,7 +126,6 @@ async def _in_processes(
                 if not ok:
                     raise value
                 done[n] = value
-            await asyncio.sleep(WATCH_S)
         return [done[n] for n in range(workers)]
     finally:
         for process, receive in running:

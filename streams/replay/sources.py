@@ -4,9 +4,17 @@ JSON-lines files; and the order it is applied in.
 Profiles come first (the accounts' current firmographics, as a CRM sync before the
 events), then the other topics merged by event time. Each topic-partition is read in
 offset order and merged lazily with the others (a k-way merge over their heads), so
-memory stays at one batch per partition, and a late event is applied where it arrived in
-its own stream, as live. All topics are co-partitioned by owner, so within one account
-this is event-time order across topics.
+memory stays at one batch per partition and one chunk, and a late event is applied where
+it arrived in its own stream, as live. All topics are co-partitioned by owner, so within
+one account this is event-time order across topics.
+
+Accounts are independent of each other (nothing one decides reads another's state), so
+the merge runs one partition after another, and each of its chunks is grouped by owner,
+keeping every owner's own order. That changes no outcome; it is for the memory: taken in
+event-time order, consecutive events belong to accounts whose states lie anywhere in a
+heap of hundreds of MB, and waiting on those reads was 40% of a replay's time (18.6 ->
+10.7 us per event over the bench's 210,000 events, all grouped; 13.3 in chunks of 20,000
+over every partition at once).
 """
 
 import heapq
@@ -26,14 +34,15 @@ from streams.config import Settings
 from streams.io import owner_key
 from streams.kafka import client_options
 from streams.lag import highwaters
-from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode
+from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
 from streams.replay.engine import Item
 
 __all__ = ["Chunks", "ReplayReadError", "Shard", "file_items", "merge", "topic_items"]
 
 FETCH_RECORDS = 5000
-CHUNK = 2000
-"""Items handed to the engine at once: per-item async steps cost more than the logic."""
+CHUNK = 50_000
+"""Items handed to the engine at once, grouped by owner: the more, the more of each
+account's events are applied together (about 1 KB of memory each)."""
 STALL_S = 30.0
 PROFILES = "accounts"
 
@@ -62,8 +71,11 @@ class Run:
     """One topic-partition (or file) in offset order: records fetched a batch at a time,
     decoded once into items (a rejected record keeps the previous event time)."""
 
-    def __init__(self, kind: str, fetch: Callable[[], Awaitable[list[Record] | None]]) -> None:
+    def __init__(
+        self, kind: str, partition: int, fetch: Callable[[], Awaitable[list[Record] | None]]
+    ) -> None:
         self.kind = kind
+        self.partition = partition
         self.fetch = fetch
         self.items: deque[Item] = deque()
         self.last = 0
@@ -90,8 +102,18 @@ class Run:
         return True
 
 
+def _owner(item: Item) -> str:
+    return "" if item.event is None else owner_of(item.event)
+
+
+def by_owner(items: list[Item]) -> list[Item]:
+    """`items` grouped by owner, each owner's in their order (a stable sort); a rejected
+    record has no owner and only counts, so the rejected go first."""
+    return sorted(items, key=_owner)
+
+
 async def merge(runs: list[Run]) -> Chunks:
-    """Merge runs by event time (ties in run order), in chunks of items."""
+    """Merge runs by event time (ties in run order), in chunks grouped by owner."""
     heap: list[tuple[int, int]] = []
     for n, run in enumerate(runs):
         if await run.fill():
@@ -101,19 +123,15 @@ async def merge(runs: list[Run]) -> Chunks:
     while heap:
         run = runs[heap[0][1]]
         out.append(run.items.popleft())
-        if not run.items:
-            if out:
-                yield out
-                out = []
-            if not await run.fill():
-                heapq.heappop(heap)
-                continue
+        if not run.items and not await run.fill():
+            heapq.heappop(heap)
+            continue
         heapq.heapreplace(heap, (run.items[0].at, heap[0][1]))
         if len(out) >= CHUNK:
-            yield out
+            yield by_owner(out)
             out = []
     if out:
-        yield out
+        yield by_owner(out)
 
 
 async def _ordered(runs_of: Callable[[str], list[Run]]) -> Chunks:
@@ -122,8 +140,9 @@ async def _ordered(runs_of: Callable[[str], list[Run]]) -> Chunks:
             yield list(run.items)
             run.items.clear()
     others = [run for kind in INPUT_MODELS if kind != PROFILES for run in runs_of(kind)]
-    async for chunk in merge(others):
-        yield chunk
+    for partition in sorted({run.partition for run in others}):
+        async for chunk in merge([run for run in others if run.partition == partition]):
+            yield chunk
 
 
 def file_items(
@@ -159,7 +178,7 @@ def file_items(
     def runs_of(kind: str) -> list[Run]:
         if kind not in present:
             return []
-        return [Run(kind, _batches(records(kind, p))) for p in sorted(wanted)]
+        return [Run(kind, p, _batches(records(kind, p))) for p in sorted(wanted)]
 
     total = sum(p in wanted for partitions in index.values() for p in partitions)
     return _ordered(runs_of), total
@@ -259,7 +278,7 @@ async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[C
         return fetch
 
     def runs_of(kind: str) -> list[Run]:
-        return [Run(kind, fetcher(tp)) for tp in tps[kind]]
+        return [Run(kind, tp.partition, fetcher(tp)) for tp in tps[kind]]
 
     async def chunks() -> Chunks:
         try:
