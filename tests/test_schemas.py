@@ -1,6 +1,6 @@
 """Schemas: valid and invalid payloads, timestamp forms, and the published JSON Schema files."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -120,6 +120,24 @@ def test_epoch_ms_roundtrips_through_iso(ms):
     event = parse(occurred_at=ms)
     again = parse(occurred_at=orjson.loads(event.model_dump_json())["occurred_at"])
     assert again.occurred_at == event.occurred_at
+
+
+FIRST_MS, END_MS = 946_684_800_000, 4_102_444_800_000  # 2000-01-01, 2100-01-01
+
+
+@given(
+    st.sampled_from([FIRST_MS - 1, FIRST_MS, END_MS - 1, END_MS, 0, -1])
+    | st.integers(FIRST_MS - 10**9, END_MS + 10**9)
+    | st.integers(-(2**63), 2**63 - 1)
+)
+def test_epoch_ms_is_accepted_exactly_within_the_plausible_range(ms):
+    if FIRST_MS <= ms < END_MS:
+        at = parse(occurred_at=ms).occurred_at
+        assert at == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        assert at.tzinfo is UTC
+    else:
+        with pytest.raises(ValidationError, match=r"outside 2000-01-01\.\.2100-01-01|out of range"):
+            parse(occurred_at=ms)
 
 
 def test_profile_defaults_and_limits():
