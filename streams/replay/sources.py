@@ -37,7 +37,7 @@ from streams.lag import highwaters
 from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
 from streams.replay.engine import Item
 
-__all__ = ["Chunks", "ReplayReadError", "Shard", "file_items", "merge", "topic_items"]
+__all__ = ["Chunks", "ReplayReadError", "Shard", "by_owner", "file_items", "merge", "topic_items"]
 
 FETCH_RECORDS = 5000
 CHUNK = 50_000
