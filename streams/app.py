@@ -1,6 +1,7 @@
 """Building the Faust app from settings: topics, the account table, agents, timers, web."""
 
 import logging
+import time
 
 import faust
 from redis.exceptions import RedisError
@@ -178,9 +179,10 @@ def register_view_flush(p: Pipeline) -> None:
         if p.view.lost:  # Redis came back empty: rewrite all of it
             p.view.lost = False
             resync_view(p)
-        with p.metrics.redis_flush.time():
-            while await p.view.flush():
-                pass
+        if p.view.due(time.monotonic()):
+            with p.metrics.redis_flush.time():
+                while await p.view.flush():
+                    pass
         try:
             await p.view.kpis.publish(p.view.redis, p.settings.kpi_interval_s)
         except (RedisError, OSError) as exc:

@@ -364,6 +364,12 @@ class Settings(BaseSettings):
         "burst over timer rounds instead of queueing live events behind it",
     )
     redis_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    redis_flush_busy_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=2.0,
+        description="how long a busy worker (more accounts waiting than one Redis batch "
+        "holds) lets changed accounts gather before writing the view: an account changed "
+        "again meanwhile is written once (at 4,000 events/s, 2 s: ~10% more events/s)",
+    )
     state_flush_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=0.5,
         description="how often account states are stored (one changelog record per account "
