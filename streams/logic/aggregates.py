@@ -148,6 +148,10 @@ class Aggregates(Derived):
         elif age < WEEK_DAYS * (self.rules.surge.baseline_weeks + 1):
             self.before_m -= points
 
+    def _count(self, contacts: list[str]) -> None:
+        for contact in contacts:
+            self.contacts[contact] = self.contacts.get(contact, 0) + 1
+
     def _uncount(self, contacts: list[str]) -> None:
         for contact in contacts:
             left = self.contacts[contact] - 1
@@ -193,8 +197,7 @@ class Aggregates(Derived):
             bucket = engagement.get(day)
             if bucket is not None:
                 self.add_engagement(day, milli(bucket.points), None)
-                for contact in bucket.contacts:
-                    self.contacts[contact] = self.contacts.get(contact, 0) + 1
+                self._count(bucket.contacts)
         self.week_first = _first_day(engagement, today - WEEK_DAYS + 1, today)
         self.topic_max, self.intent_first, self.highs, self.week_top = {}, None, {}, 0.0
         self._add_intents(state)
@@ -223,8 +226,7 @@ def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
         points = round(bucket.points * 1000)
         if age < window:
             a.points_m += points
-            for contact in bucket.contacts:
-                a.contacts[contact] = a.contacts.get(contact, 0) + 1
+            a._count(bucket.contacts)
             if a.engagement_first is None or day < a.engagement_first:
                 a.engagement_first = day
         if age < WEEK_DAYS:

@@ -18,7 +18,7 @@ from schemas.inputs import AccountProfile, SpendEvent
 from schemas.outputs import SurgeAlert, TierChange
 from streams.config import Rules
 from streams.logic.apply import Applied, apply_event, apply_tick
-from streams.logic.decode import Coords, Rejected, owner_of
+from streams.logic.decode import Coords, Rejected
 from streams.logic.kpis import contribution, report, spend_contribution
 from streams.logic.state import AccountState
 
@@ -35,6 +35,8 @@ class Item:
     """Event time (ms) the merge orders by; a profile's is its place in its own stream."""
     event: BaseModel | None = None
     rejected: Rejected | None = None
+    owner: str = ""
+    """Whose state the event changes (decode's `owner_of`, once); "" when rejected."""
 
 
 def _by_account(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,7 +105,7 @@ class Replay:
         event = item.event
         campaign = isinstance(event, SpendEvent) and event.account_id is None
         table = self.campaigns if campaign else self.accounts
-        owner = owner_of(event)
+        owner = item.owner
         state = table.get(owner)
         if self.ticks and state is not None and not isinstance(event, AccountProfile):
             self._tick_until(state, item.at)

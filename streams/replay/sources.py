@@ -23,6 +23,7 @@ from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 import orjson
@@ -97,19 +98,15 @@ class Run:
                     continue
                 at = getattr(event, "occurred_at", None)
                 last = to_ms(at) if at is not None else last
-                self.items.append(Item(kind, coords, last, event=event))
+                self.items.append(Item(kind, coords, last, event=event, owner=owner_of(event)))
             self.last = last
         return True
-
-
-def _owner(item: Item) -> str:
-    return "" if item.event is None else owner_of(item.event)
 
 
 def by_owner(items: list[Item]) -> list[Item]:
     """`items` grouped by owner, each owner's in their order (a stable sort); a rejected
     record has no owner and only counts, so the rejected go first."""
-    return sorted(items, key=_owner)
+    return sorted(items, key=attrgetter("owner"))
 
 
 async def merge(runs: list[Run]) -> Chunks:
