@@ -10,6 +10,9 @@ import asyncio
 import json
 import os
 import random
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter, deque
 from pathlib import Path
@@ -45,6 +48,14 @@ def history(tmp_path_factory):
     for kind, lines in rows.items():
         (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     return directory
+
+
+@pytest.fixture(params=["fork", "spawn"])
+def start(request, monkeypatch):
+    """Shard processes started either way: forked (the CLI's) or spawned (a parent with
+    other threads)."""
+    monkeypatch.setattr(shards, "start_method", lambda: request.param)
+    return request.param
 
 
 def one_pass(settings: Settings, directory, shard: Shard | None) -> Outcome:
@@ -116,7 +127,7 @@ def invoke(*args: str) -> dict:
     return json.loads(result.output)
 
 
-def test_replay_in_processes_equals_one_process(history):
+def test_replay_in_processes_equals_one_process(history, start):
     alone = invoke("replay", "--input-dir", str(history), "--workers", "1")
     shared = invoke("replay", "--input-dir", str(history), "--workers", "3")
     assert shared["workers"] == 3
@@ -125,7 +136,7 @@ def test_replay_in_processes_equals_one_process(history):
     }
 
 
-def test_backtest_in_processes_equals_one_process(history):
+def test_backtest_in_processes_equals_one_process(history, start):
     args = [
         "backtest",
         "--input-dir",
@@ -182,17 +193,36 @@ def test_rejected_records_are_kept_without_their_tracebacks(tmp_path):
     assert all(item.rejected.__traceback__ is None for item in items)
 
 
-class _DiesWhereUnpickled:
-    """Kills the process that unpickles it: a shard dying before it can report."""
+class _Dies:
+    """A window that kills the process using it: a shard dying before it can report (a
+    spawned one as it unpickles the job, a forked one as it reads the window)."""
 
     def __reduce__(self):
         return (os._exit, (3,))
 
+    @property
+    def start(self):
+        os._exit(3)
 
-def test_a_shard_that_dies_stops_the_replay_with_a_clear_error(history):
-    job = Job(Settings(), (Rules(),), history, _DiesWhereUnpickled(), ticks=True)  # type: ignore[arg-type]
+
+def test_a_shard_that_dies_stops_the_replay_with_a_clear_error(history, start):
+    job = Job(Settings(), (Rules(),), history, _Dies(), ticks=True)  # type: ignore[arg-type]
     with pytest.raises(ShardError, match=r"process \d of 2 ended without a result \(exit code 3\)"):
         asyncio.run(shards.run(job, workers=2, show=False))
+
+
+def test_shards_fork_only_from_a_process_with_one_thread():
+    one = [sys.executable, "-c", "from streams.replay.shards import start_method as m; print(m())"]
+    alone = subprocess.run(one, capture_output=True, text=True, check=True)
+    assert alone.stdout.strip() == "fork"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert shards.start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
 
 
 @pytest.mark.parametrize("workers", ["0", "-1", "many"])
