@@ -2,14 +2,17 @@
 
 from collections import Counter
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.common import from_ms
 from streams.config import Rules
+from streams.logic.decode import INPUT_MODELS
 from streams.logic.kpis import contribution, report, spend_contribution
 from tests.factories import DAY, T0, deal, engagement, profile, replay, spend
+from tests.history import generate
 
 RULES = Rules()
 
@@ -229,3 +232,23 @@ def test_campaign_spend_counts_overall_and_in_no_tier():
     k = report(dict(total), T0 + 30 * DAY, RULES)
     assert k["overall"]["spend"] == 15_000
     assert sum(t["spend"] for t in k["tiers"].values()) == 10_000
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_bags_added_into_one_equal_the_sum_of_each_accounts_bag(seed):
+    """A replay adds every account's counters into one bag; it must equal the sum of their
+    own bags (as the live view sums them), whichever days and tiers they share."""
+    histories: dict[str, list] = {}
+    for kind, payload in generate(seed, accounts=6, days=20, end=T0 + 20 * DAY):
+        if kind != "spend" or payload.get("account_id"):
+            histories.setdefault(payload["account_id"], []).append(
+                INPUT_MODELS[kind].model_validate_json(orjson.dumps(payload))
+            )
+    states = [replay(events)[0] for events in histories.values()]
+    summed: Counter[str] = Counter()
+    one: dict[str, int] = {}
+    for state in states:
+        summed.update(contribution(state, RULES))
+        assert contribution(state, RULES, one) is one
+    assert one == dict(summed)

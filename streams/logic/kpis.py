@@ -66,6 +66,10 @@ _ACTION_METRICS: dict[str, str] = {
 action's name as a day bucket keeps it."""
 
 
+def _add(bag: Bag, key: str, value: int) -> None:
+    bag[key] = bag.get(key, 0) + value
+
+
 def _engagement(state: AccountState, bag: Bag, prefix: str) -> None:
     """Per-day counters, written straight into the bag: this runs for every account at
     every view flush, so it walks each day's actions instead of asking for each metric."""
@@ -74,23 +78,21 @@ def _engagement(state: AccountState, bag: Bag, prefix: str) -> None:
     for day, bucket in state.engagement.items():
         if bucket.points > 0:
             last_engaged = day if last_engaged is None else max(last_engaged, day)
-            bag[f"{prefix}engaged|{day}"] = 1
+            _add(bag, f"{prefix}engaged|{day}", 1)
         if points := to_units(bucket.points):
-            bag[f"{prefix}points|{day}"] = points
+            _add(bag, f"{prefix}points|{day}", points)
         for action, n in bucket.actions.items():
             metric = _ACTION_METRICS.get(action)
             if metric is not None and n:
-                key = f"{prefix}{metric}|{day}"
-                bag[key] = bag.get(key, 0) + n
+                _add(bag, f"{prefix}{metric}|{day}", n)
         if time_ms := round(bucket.time_on_site_s * 1000):
-            bag[f"{prefix}time_ms|{day}"] = time_ms
+            _add(bag, f"{prefix}time_ms|{day}", time_ms)
         for contact in bucket.contacts:
             contact_last[contact] = max(contact_last.get(contact, day), day)
     if last_engaged is not None:
-        bag[f"{prefix}last_engaged|{last_engaged}"] = 1
+        _add(bag, f"{prefix}last_engaged|{last_engaged}", 1)
     for day in contact_last.values():
-        key = f"{prefix}contact_last|{day}"
-        bag[key] = bag.get(key, 0) + 1
+        _add(bag, f"{prefix}contact_last|{day}", 1)
 
 
 def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
@@ -131,15 +133,18 @@ def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
         add("customers", 1)
 
 
-def contribution(state: AccountState, rules: Rules) -> Bag:
-    """The counters one account adds to its tier's KPIs (zeros left out)."""
-    bag: Bag = {}
+def contribution(state: AccountState, rules: Rules, bag: Bag | None = None) -> Bag:
+    """The counters one account adds to its tier's KPIs (zeros left out), added into
+    `bag` when given: a replay sums 10,000 accounts' bags in one (merging them afterwards
+    cost as much again as making them)."""
+    if bag is None:
+        bag = {}
+    into = bag
     prefix = f"{state.tier}|"
 
     def add(name: str, value: int) -> None:
         if value:
-            key = prefix + name
-            bag[key] = bag.get(key, 0) + value
+            _add(into, prefix + name, value)
 
     add("accounts", 1)
     _engagement(state, bag, prefix)

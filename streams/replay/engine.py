@@ -19,7 +19,7 @@ from schemas.outputs import SurgeAlert, TierChange
 from streams.config import Rules
 from streams.logic.apply import Applied, apply_event, apply_tick
 from streams.logic.decode import Coords, Rejected
-from streams.logic.kpis import contribution, report, spend_contribution
+from streams.logic.kpis import Bag, contribution, report, spend_contribution
 from streams.logic.state import AccountState
 
 __all__ = ["Item", "Outcome", "Replay"]
@@ -146,9 +146,10 @@ class Replay:
                 self._tick_until(state, now)
 
     def outcome(self) -> Outcome:
-        counters: Counter[str] = Counter()
+        bag: Bag = {}
         for state in self.accounts.values():
-            counters.update(contribution(state, self.rules))
+            contribution(state, self.rules, bag)
+        counters = Counter(bag)
         for state in self.campaigns.values():
             counters.update(spend_contribution(state.spend))
         return Outcome(
