@@ -211,10 +211,31 @@ def test_a_shard_that_dies_stops_the_replay_with_a_clear_error(history, start):
         asyncio.run(shards.run(job, workers=2, show=False))
 
 
-def test_shards_fork_only_from_a_process_with_one_thread():
-    one = [sys.executable, "-c", "from streams.replay.shards import start_method as m; print(m())"]
-    alone = subprocess.run(one, capture_output=True, text=True, check=True)
-    assert alone.stdout.strip() == "fork"
+FORKS = """
+import asyncio, sys
+from pathlib import Path
+from streams.config import Rules, Settings
+from streams.replay import shards
+from streams.replay.run import Window
+chosen, method = [], shards.start_method
+shards.start_method = lambda: chosen.append(method()) or chosen[-1]
+job = shards.Job(Settings(), (Rules(),), Path(sys.argv[1]), Window(), ticks=True)
+asyncio.run(shards.run(job, workers=2, show=True))
+print(chosen)
+"""
+
+
+def test_shards_fork_only_from_a_process_with_one_thread(history):
+    # The CLI's path, progress bar on: its thread (and the result waiter's) start after
+    # the shards, so they fork; with another thread alive, they spawn.
+    ran = subprocess.run(
+        [sys.executable, "-c", FORKS, str(history)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert ran.stdout.strip().splitlines()[-1] == "['fork']"
     release = threading.Event()
     other = threading.Thread(target=release.wait)
     other.start()

@@ -10,6 +10,7 @@ one process would have decided (engine.Outcome.combine), whatever the number of 
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, MutableSequence
@@ -104,8 +105,10 @@ class ShardError(RuntimeError):
 
 def _shard(job: Job, shard: Shard, slots: Slots, results: Connection) -> None:
     """A shard's process: its outcome, or its error, goes back through `results`. It must
-    not outlive a parent killed without the chance to stop it."""
+    not outlive a parent killed without the chance to stop it. Ctrl-C is the parent's to
+    handle (it stops its shards): a forked shard would otherwise run the parent's handler."""
     die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         asyncio.run(_pass(job, shard, slots, lambda result: results.send((True, result))))
     except Exception as exc:
