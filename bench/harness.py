@@ -38,11 +38,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.surge_latency import measure_latency
+from bench.worker import worker_env
 from bench.workload import workload
 from streams.admin import ensure_topics
 from streams.config import Settings, Topics
 from streams.demo import send_rows
-from streams.embedded import EmbeddedStack, die_with_parent, free_port
+from streams.embedded import EmbeddedStack, die_with_parent
 from streams.kafka import client_options
 from streams.kernel import mode
 from streams.replay import shards
@@ -104,24 +105,6 @@ async def replay(settings: Settings, workers: int) -> dict[str, float]:
 
 def _rate(events: int, seconds: float) -> dict[str, float]:
     return {"events": events, "seconds": round(seconds, 2), "rate": events / seconds}
-
-
-def worker_env(stack: EmbeddedStack, settings: Settings, app_id: str) -> dict[str, str]:
-    """A worker of its own (group, changelogs, Redis keys) over the shared input topics."""
-    return {
-        **stack.env(),
-        "ABM_APP_ID": app_id,
-        "ABM_TOPICS": settings.topics.model_dump_json(),
-        "ABM_REDIS_PREFIX": f"{app_id}:",
-        "ABM_WEB_PORT": str(free_port()),
-        "ABM_SESSION_TIMEOUT_S": "6",
-        "ABM_HEARTBEAT_INTERVAL_S": "1",
-        "ABM_LOG_LEVEL": "warning",
-        # The production batch size: the stack's one-record batches (right changelog ends
-        # for recovery on the embedded broker) cost a quarter of the rate, and no worker
-        # here recovers a partition from another.
-        "ABM_PRODUCER_MAX_BATCH_BYTES": str(Settings().producer_max_batch_bytes),
-    }
 
 
 def memory_mib(pid: int, field: str = "VmHWM") -> float | None:

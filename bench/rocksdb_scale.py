@@ -22,7 +22,8 @@ import click
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import memory_mib, worker_env
+from bench.harness import memory_mib
+from bench.worker import worker_env
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
 from streams.admin import ensure_topics
 from streams.config import Rules, Settings, Topics

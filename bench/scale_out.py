@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import orjson
 
-from bench.harness import worker_env
+from bench.worker import worker_env
 from bench.workload import workload
 from streams.admin import ensure_topics
 from streams.config import Settings, Topics

@@ -21,7 +21,8 @@ import click
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import memory_mib, worker_env
+from bench.harness import memory_mib
+from bench.worker import worker_env
 from bench.workload import workload
 from streams.admin import ensure_topics
 from streams.config import Settings
