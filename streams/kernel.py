@@ -2,7 +2,7 @@
 
 Every decision (windows, tiers, surges, KPI contributions) is plain Python and bounds a
 replay's speed: compiled from the same annotated source it runs ~1.4x faster per process
-(README, Benchmarks) and decides exactly the same (tests/test_kernel.py). Classes made at
+(bench/HISTORY.md) and decides exactly the same (tests/test_kernel.py). Classes made at
 every event are plain classes, not dataclasses: mypyc compiles their constructors, while
 a dataclass's is generated Python. The sources stay
 the truth; a build is only a cache of them.
