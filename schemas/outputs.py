@@ -93,6 +93,7 @@ class DeadLetterReason(StrEnum):
     LATE = "late"
     FUTURE = "future"
     UNKNOWN_STAGE = "unknown_stage"
+    UNKNOWN_CURRENCY = "unknown_currency"
     PROCESSING_ERROR = "processing_error"
     WEBHOOK_FAILED = "webhook_failed"
     WEBHOOK_OVERFLOW = "webhook_overflow"

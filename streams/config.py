@@ -54,6 +54,19 @@ class TierRule(_Strict):
     match: Literal["all", "any"] = "all"
 
 
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Currencies(_Strict):
+    """Deals in several currencies, summed in one. A deal's amount is converted to `base`
+    when its event is applied, at the rate configured then (units of `base` per unit of
+    the deal's currency): pipeline, won revenue and tier ACV thresholds all read it in
+    `base`. With no rates, amounts are summed as given (one currency assumed)."""
+
+    base: CurrencyCode = "USD"
+    rates: dict[CurrencyCode, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = {}
+
+
 class Icp(_Strict):
     """Ideal customer profile, used when a profile carries no fit_score.
 
@@ -179,6 +192,7 @@ class Rules(_Strict):
     )
     max_future_minutes: Annotated[int, Field(ge=0)] = 24 * 60
     max_contacts_per_day: Annotated[int, Field(ge=1, le=10_000)] = 500
+    currencies: Currencies = Currencies()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

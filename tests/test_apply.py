@@ -101,6 +101,38 @@ def test_unknown_stage_is_rejected_and_changes_nothing():
     assert state.opportunities == {}
 
 
+EUR = Rules(currencies={"base": "USD", "rates": {"EUR": 1.25, "GBP": 1.5}})
+
+
+def test_deal_amounts_are_converted_to_the_base_currency_as_applied():
+    state, _, _ = replay(
+        [
+            profile(fit=85, acv=10_000),
+            deal(opp="o1", amount=40_000, currency="EUR"),
+            deal(opp="o2", amount=10_000, currency="USD"),
+            deal(opp="o3", amount=1_000, currency="GBP", stage="closed_won"),
+        ],
+        rules=EUR,
+    )
+    amounts = {o: (opp.amount, opp.currency) for o, opp in state.opportunities.items()}
+    assert amounts == {"o1": (50_000, "EUR"), "o2": (10_000, "USD"), "o3": (1_500, "GBP")}
+    assert measure(state, EUR, T0).acv == 50_000  # the open deal in base currency
+
+
+def test_a_deal_in_a_currency_without_a_rate_is_rejected_and_changes_nothing():
+    state, _, _ = replay([profile()], rules=EUR)
+    with pytest.raises(Rejected) as caught:
+        apply_event(state, deal(currency="JPY"), coords(), EUR, WALL)
+    assert caught.value.reason == DeadLetterReason.UNKNOWN_CURRENCY
+    assert "'JPY' has no rate to USD" in caught.value.error
+    assert state.opportunities == {}
+
+
+def test_with_no_rates_amounts_are_summed_as_given():
+    state, _, _ = replay([profile(), deal(amount=40_000, currency="JPY")])
+    assert state.opportunities["o1"].amount == 40_000
+
+
 def test_late_event_beyond_retention_is_rejected_but_inside_is_applied():
     state, _ = run([engagement(at=T0 + 40 * DAY)])
     inside = engagement(at=T0 + 40 * DAY - 34 * DAY, action="meeting")

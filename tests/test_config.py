@@ -42,6 +42,9 @@ meeting = 20
         ("[rules]\ntypo_key = 1", "typo_key"),
         ("[rules.icp]\nweight_tech = 50", "icp weights must sum to 100"),
         ("[rules\n", "not valid TOML"),
+        ("[rules.currencies]\nbase = 'usd'", "currencies.base"),
+        ("[rules.currencies]\nrates = { EUR = 0 }", "currencies.rates.EUR"),
+        ("[rules.currencies]\nrates = { euro = 1.1 }", "currencies.rates.euro"),
     ],
 )
 def test_bad_rules_name_the_file_and_key(tmp_path, monkeypatch, toml, message):

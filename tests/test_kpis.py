@@ -252,3 +252,35 @@ def test_bags_added_into_one_equal_the_sum_of_each_accounts_bag(seed):
         summed.update(contribution(state, RULES))
         assert contribution(state, RULES, one) is one
     assert one == dict(summed)
+
+
+RATES = {"USD": 1.0, "EUR": 1.25, "GBP": 0.8}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**7), st.sampled_from(sorted(RATES)), st.booleans()),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_pipeline_and_won_revenue_are_in_the_base_currency(deals):
+    rules = Rules(currencies={"base": "USD", "rates": {"EUR": 1.25, "GBP": 0.8}})
+    events = [profile(account="a")] + [
+        deal(
+            account="a",
+            opp=f"o{n}",
+            amount=float(amount),
+            currency=currency,
+            stage="closed_won" if won else "proposal",
+            at=T0 + n,
+        )
+        for n, (amount, currency, won) in enumerate(deals)
+    ]
+    state, _, _ = replay(events, rules=rules)
+    overall = report(contribution(state, rules), T0 + 30 * DAY, rules)["overall"]
+    open_value = sum(a * RATES[c] for a, c, won in deals if not won)
+    won_value = sum(a * RATES[c] for a, c, won in deals if won)
+    assert overall["open_pipeline_value"] == pytest.approx(open_value, abs=1e-5)
+    assert overall["won_revenue"] == pytest.approx(won_value, abs=1e-5)

@@ -7,7 +7,7 @@ with the same arguments and get the same state, tier changes and rejections.
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
-from streams.config import Rules
+from streams.config import Currencies, Rules
 from streams.logic.aggregates import Aggregates, cached, milli, windows_of
 from streams.logic.alerts import detect_surges
 from streams.logic.decode import Coords, Rejected, owner_of
@@ -187,8 +187,22 @@ def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:
         raise Rejected(
             DeadLetterReason.UNKNOWN_STAGE, f"stage {e.stage!r} not in configured {rules.stages}"
         )
+    amount = _in_base(e, rules.currencies)
     opp = state.opportunities.get(e.opportunity_id)
-    state.opportunities[e.opportunity_id] = record(opp, e, at, rules.stages)
+    state.opportunities[e.opportunity_id] = record(opp, e, at, rules.stages, amount)
+
+
+def _in_base(e: DealEvent, currencies: Currencies) -> float:
+    """The deal's amount in the base currency (as given when no rates are configured)."""
+    if not currencies.rates or e.currency == currencies.base:
+        return e.amount
+    rate = currencies.rates.get(e.currency)
+    if rate is None:
+        raise Rejected(
+            DeadLetterReason.UNKNOWN_CURRENCY,
+            f"currency {e.currency!r} has no rate to {currencies.base} in currencies.rates",
+        )
+    return e.amount * rate
 
 
 def _spend(state: AccountState, e: SpendEvent, at: int) -> None:

@@ -19,13 +19,16 @@ def _order(stages: list[str]) -> dict[str, int]:
     return {stage: i for i, stage in enumerate(stages)}
 
 
-def record(opp: Opportunity | None, e: DealEvent, at: int, stages: list[str]) -> Opportunity:
-    """Add one stage event and re-derive the opportunity's facts from all of them."""
+def record(
+    opp: Opportunity | None, e: DealEvent, at: int, stages: list[str], amount: float
+) -> Opportunity:
+    """Add one stage event, its `amount` in the base currency, and re-derive the
+    opportunity's facts from all of them."""
     deal_type = str(e.deal_type)
-    entry = [at, e.stage, e.amount, deal_type, e.currency]
+    entry = [at, e.stage, amount, deal_type, e.currency]
     if opp is None:
         opp = Opportunity(
-            stage=e.stage, amount=e.amount, deal_type=deal_type, currency=e.currency, first_seen=at
+            stage=e.stage, amount=amount, deal_type=deal_type, currency=e.currency, first_seen=at
         )
     opp.history.append(entry)
     order = _order(stages)

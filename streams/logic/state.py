@@ -37,12 +37,15 @@ class Opportunity:
 
     stage: str
     amount: float
+    """In the base currency (config `currencies`), converted as its event was applied."""
     deal_type: str
     currency: str
+    """The deal's own currency, as its event gave it."""
     first_seen: int
     closed_at: int | None = None
     history: list[list[Any]] = field(default_factory=list)
-    """[occurred_at ms, stage, amount, deal_type, currency] per stage event, sorted."""
+    """[occurred_at ms, stage, amount (base currency), deal_type, currency] per stage
+    event, sorted."""
 
 
 @dataclass(slots=True)
