@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# The pure logic compiled with mypyc (streams/kernel.py): built again only when its sources
+# The pure logic compiled with mypyc (streams/dev/kernel.py): built again only when its sources
 # change; without a C compiler it says so and everything runs interpreted.
 kernel: $(STAMP)
 	$(BIN)/abm kernel

@@ -40,16 +40,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench.surge_latency import measure_latency
 from bench.worker import worker_env
 from bench.workload import workload
-from streams.admin import ensure_topics
+from streams.clients.admin import ensure_topics
+from streams.clients.kafka import client_options
 from streams.config import Settings, Topics
-from streams.demo import send_rows
-from streams.embedded import EmbeddedStack, die_with_parent
-from streams.kafka import client_options
-from streams.kernel import mode
+from streams.dev.demo import send_rows
+from streams.dev.embedded import EmbeddedStack, die_with_parent
+from streams.dev.supervise import processed_records, scrape, start_worker
+from streams.logic.compiled import mode
 from streams.replay import shards
 from streams.replay.run import Window
 from streams.replay.shards import Job, default_workers
-from streams.supervise import processed_records, scrape, start_worker
 
 CONTENDERS = [
     "ceiling_raw",
@@ -320,7 +320,7 @@ def main(
         asyncio.run(send_rows(settings, rows))
         total = len(rows)
         click.echo(f"{total:,} records produced in {time.monotonic() - started:.1f}s")
-        click.echo(f"logic: {LOGIC} (see streams/kernel.py)")
+        click.echo(f"logic: {LOGIC} (see streams/dev/kernel.py)")
         for n in range(repeats):
             for name in chosen:
                 if name == "ceiling_raw":

@@ -25,14 +25,15 @@ from aiokafka import AIOKafkaProducer
 from bench.harness import memory_mib
 from bench.worker import worker_env
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent
-from streams.admin import ensure_topics
-from streams.config import Rules, Settings, Topics
-from streams.embedded import EmbeddedStack
-from streams.kafka import client_options
+from streams.clients.admin import ensure_topics
+from streams.clients.kafka import client_options
+from streams.config import Settings, Topics
+from streams.dev.embedded import EmbeddedStack
+from streams.dev.supervise import start_worker
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState
-from streams.supervise import start_worker
 
 DAY_MS = 86_400_000
 TEMPLATE = "acct-template"

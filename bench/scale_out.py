@@ -19,11 +19,11 @@ import orjson
 
 from bench.worker import worker_env
 from bench.workload import workload
-from streams.admin import ensure_topics
+from streams.clients.admin import ensure_topics
 from streams.config import Settings, Topics
-from streams.demo import send_rows
-from streams.embedded import EmbeddedStack
-from streams.supervise import ChildWorker, processed_records, start_worker
+from streams.dev.demo import send_rows
+from streams.dev.embedded import EmbeddedStack
+from streams.dev.supervise import ChildWorker, processed_records, start_worker
 
 PARTITIONS = 8
 POLL_S = 0.5

@@ -24,13 +24,13 @@ from aiokafka import AIOKafkaProducer
 from bench.harness import memory_mib
 from bench.worker import worker_env
 from bench.workload import workload
-from streams.admin import ensure_topics
+from streams.clients.admin import ensure_topics
+from streams.clients.kafka import client_options
+from streams.clients.produce_tail import owner_key
 from streams.config import Settings
-from streams.embedded import EmbeddedStack
-from streams.io import owner_key
-from streams.kafka import client_options
-from streams.supervise import ChildWorker, processed_records, start_worker
-from streams.synth import Row
+from streams.dev.embedded import EmbeddedStack
+from streams.dev.supervise import ChildWorker, processed_records, start_worker
+from streams.dev.synth import Row
 
 SAMPLE_S = 10.0
 RESULTS = Path("bench/soak.json")

@@ -24,11 +24,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.worker import worker_env
-from streams.admin import ensure_topics
+from streams.clients.admin import ensure_topics
+from streams.clients.kafka import client_options
 from streams.config import Settings
-from streams.embedded import EmbeddedStack
-from streams.kafka import client_options
-from streams.supervise import start_worker
+from streams.dev.embedded import EmbeddedStack
+from streams.dev.supervise import start_worker
 
 TICK_S = 0.01
 

@@ -2,7 +2,7 @@
 input topics, batching its produce requests as in production."""
 
 from streams.config import Settings
-from streams.embedded import EmbeddedStack, free_port
+from streams.dev.embedded import EmbeddedStack, free_port
 
 __all__ = ["worker_env"]
 

@@ -8,7 +8,7 @@ order, plus one profile per account (sent first, as a CRM sync would be) with a 
 import random
 from typing import Any
 
-from streams.synth import Row
+from streams.dev.synth import Row
 
 __all__ = ["workload"]
 

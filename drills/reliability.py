@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.admin import ensure_topics
-from streams.agents.watchdog import EXIT_NO_PROGRESS
+from streams.clients.admin import ensure_topics
 from streams.config import Settings
-from streams.embedded import EmbeddedStack
+from streams.dev.embedded import EmbeddedStack
+from streams.worker.agents.watchdog import EXIT_NO_PROGRESS
 from tests.harness import (
     Worker,
     launch,

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
-from streams.config import ConfigError, Rules, Settings, load_settings
+from streams.config import ConfigError, Settings, load_rules, load_settings
+from streams.logic.rules import Rules
 
 __all__ = ["main"]
 
@@ -45,9 +46,9 @@ def stack() -> None:
 
     Prints the ABM_* settings to export in other shells; creates every topic up front.
     """
-    from streams.admin import ensure_topics
-    from streams.embedded import EmbeddedStack, StackError
-    from streams.supervise import wait_for_stop
+    from streams.clients.admin import ensure_topics
+    from streams.dev.embedded import EmbeddedStack, StackError
+    from streams.dev.supervise import wait_for_stop
 
     try:
         embedded = EmbeddedStack().start()
@@ -69,7 +70,7 @@ def stack() -> None:
 @cli.command()
 def worker() -> None:
     """Run a stream worker (Faust) against ABM_KAFKA_BROKER and ABM_REDIS_URL."""
-    from streams.runner import run_worker
+    from streams.worker.runner import run_worker
 
     run_worker(_settings())
 
@@ -79,8 +80,8 @@ def worker() -> None:
 @click.argument("file", type=click.File("rb"))
 def produce(topic: str, file: click.utils.LazyFile) -> None:
     """Send a JSON-lines FILE ('-' for stdin) to TOPIC, keyed by each line's account_id."""
-    from streams.io import BadLine, keyed_lines
-    from streams.io import produce as send
+    from streams.clients.produce_tail import BadLine, keyed_lines
+    from streams.clients.produce_tail import produce as send
 
     settings = _settings()
     try:
@@ -102,7 +103,7 @@ def tail(
     topic: str, from_beginning: bool, max_records: int | None, timeout_s: float | None
 ) -> None:
     """Print TOPIC's records as JSON lines (no consumer group; commits nothing)."""
-    from streams.io import read_topic
+    from streams.clients.produce_tail import read_topic
 
     settings = _settings()
 
@@ -130,7 +131,7 @@ def tail(
 @click.argument("account_id")
 def account(account_id: str) -> None:
     """Print an account's snapshot from Redis as JSON."""
-    from streams.redis_conn import sync_redis
+    from streams.clients.redis import sync_redis
 
     settings = _settings()
     client = sync_redis(settings, decode_responses=True)
@@ -146,8 +147,8 @@ def kpis(as_json: bool) -> None:
     """Print the ABM KPIs, overall and per tier, summed from every partition's partial."""
     from redis.exceptions import RedisError
 
+    from streams.clients.redis import async_redis
     from streams.kpi_table import kpi_table
-    from streams.redis_conn import async_redis
     from streams.sinks.kpi_view import read_report
 
     settings = _settings()
@@ -183,7 +184,7 @@ def lag(group: str | None, samples: int, interval_s: float, as_json: bool) -> No
     (the log ends before the committed offset)."""
     from aiokafka.errors import KafkaError
 
-    from streams.lag import LagReadError, group_lag
+    from streams.clients.group_lag import LagReadError, group_lag
 
     settings = _settings()
     topics = [*settings.topics.inputs(), settings.topics.clock]
@@ -208,7 +209,7 @@ def _rules(settings: Settings, path: Path | None) -> Rules:
     if path is None:
         return settings.rules
     try:
-        return Rules.from_toml(path)
+        return load_rules(path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -397,7 +398,7 @@ def schemas(check: bool, out: Path | None) -> None:
 def kernel(strict: bool) -> None:
     """Compile the pure logic with mypyc (again only when its sources change); without a
     C compiler (or mypy) the logic runs interpreted, the same decisions, slower."""
-    from streams.kernel import KernelBuildError, build
+    from streams.dev.kernel import KernelBuildError, build
 
     try:
         where = build()
@@ -423,7 +424,7 @@ def kernel(strict: bool) -> None:
 @click.option("--exit-after", is_flag=True, help="Stop once the history is loaded.")
 def demo(accounts: int, days: int, live_minutes: float, exit_after: bool) -> None:
     """Embedded stack + worker + synthetic ABM history, then live traffic and alerts."""
-    from streams.demo import run_demo
+    from streams.dev.demo import run_demo
 
     run_demo(accounts, days, live_minutes, keep_running=not exit_after)
 

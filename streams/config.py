@@ -1,7 +1,7 @@
-"""One validated settings object: connection settings from ABM_* env vars, rules from TOML.
+"""One validated settings object: process settings from ABM_* env vars, rules from TOML.
 
-Everything a team may tune (thresholds, weights, windows, stages) lives in `Rules`, so a
-candidate rule set is a file that replay and backtest can load beside the live one.
+The rules themselves (what a team tunes) are pure models in streams/logic/rules.py; this
+module reads them from a file and fails with a message naming the file and the key.
 """
 
 import tomllib
@@ -9,228 +9,23 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.inputs import Action
+from streams.logic.rules import FrozenModel, Rules
 
 __all__ = [
     "ConfigError",
-    "Icp",
     "KafkaSecurity",
-    "Rules",
     "Settings",
-    "SurgeRules",
-    "TierRule",
     "Topics",
     "Webhook",
+    "load_rules",
     "load_settings",
 ]
 
-Signal = Literal["intent", "engagement"]
-PositiveDays = Annotated[int, Field(ge=1, le=365)]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TierRule(_Strict):
-    """One row of the first-match tier table; `signals` must hold per `match`."""
-
-    tier: Annotated[int, Field(ge=1, le=3)]
-    name: str
-    min_fit: Annotated[float, Field(ge=0, le=100)] = 70
-    min_acv: Annotated[float, Field(ge=0)] = 0
-    signals: list[Signal] = []
-    match: Literal["all", "any"] = "all"
-
-
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-
-
-class Currencies(_Strict):
-    """Deals in several currencies, summed in one. A deal's amount is converted to `base`
-    when its event is applied, at the rate configured then (units of `base` per unit of
-    the deal's currency): pipeline, won revenue and tier ACV thresholds all read it in
-    `base`. With no rates, amounts are summed as given (one currency assumed)."""
-
-    base: CurrencyCode = "USD"
-    rates: dict[CurrencyCode, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = {}
-
-
-class Icp(_Strict):
-    """Ideal customer profile, used when a profile carries no fit_score.
-
-    Fit is the sum of the weights of the criteria an account meets (0-100). An empty
-    criterion list counts as met, so a team can use only the criteria it has data for.
-    """
-
-    industries: list[str] = ["software", "fintech", "saas", "healthcare", "manufacturing"]
-    countries: list[str] = ["US", "CA", "GB", "DE", "FR", "NL"]
-    min_employees: int = 200
-    min_annual_revenue: float = 5_000_000
-    required_tech: list[str] = []
-    weight_industry: float = 30
-    weight_country: float = 20
-    weight_employees: float = 20
-    weight_revenue: float = 20
-    weight_tech: float = 10
-
-    @model_validator(mode="after")
-    def _weights_sum_to_100(self) -> Self:
-        total = (
-            self.weight_industry
-            + self.weight_country
-            + self.weight_employees
-            + self.weight_revenue
-            + self.weight_tech
-        )
-        if abs(total - 100) > 1e-9:
-            raise ValueError(f"icp weights must sum to 100, got {total:g}")
-        return self
-
-
-class SurgeRules(_Strict):
-    """Surge detection against each account's own baseline (design.md section 5).
-
-    A week is the 7 days ending today; the baseline is the mean of the 4 weeks before it.
-    Separate enter and exit thresholds (hysteresis) keep an account hovering near a
-    threshold from alerting over and over; the cool-down spaces alerts of one kind.
-    """
-
-    intent_enter_score: Annotated[float, Field(gt=0, le=100)] = 60
-    intent_exit_score: Annotated[float, Field(ge=0, le=100)] = 50
-    intent_enter_ratio: Annotated[float, Field(gt=1)] = 1.5
-    intent_exit_ratio: Annotated[float, Field(ge=1)] = 1.2
-    intent_min_score: Annotated[float, Field(ge=0, le=100)] = 30
-    engagement_enter_ratio: Annotated[float, Field(gt=1)] = 2.0
-    engagement_exit_ratio: Annotated[float, Field(ge=1)] = 1.5
-    engagement_min_points: Annotated[float, Field(gt=0)] = 10
-    engagement_exit_min_points: Annotated[float, Field(ge=0)] = 5
-    baseline_weeks: Annotated[int, Field(ge=1, le=12)] = 4
-    cooldown_days: Annotated[float, Field(ge=0)] = 14
-    alert_tiers: list[Annotated[int, Field(ge=0, le=3)]] = [0, 1, 2, 3]
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> Self:
-        pairs = [
-            ("intent_exit_score", "intent_enter_score"),
-            ("intent_exit_ratio", "intent_enter_ratio"),
-            ("engagement_exit_ratio", "engagement_enter_ratio"),
-            ("engagement_exit_min_points", "engagement_min_points"),
-        ]
-        for low, high in pairs:
-            if getattr(self, low) > getattr(self, high):
-                raise ValueError(f"{low} must not exceed {high} (exit below enter)")
-        return self
-
-
-DEFAULT_WEIGHTS: dict[Action, float] = {
-    Action.PAGE_VIEW: 1,
-    Action.EMAIL_DELIVERED: 0,
-    Action.EMAIL_OPEN: 1,
-    Action.EMAIL_CLICK: 3,
-    Action.AD_IMPRESSION: 0,
-    Action.AD_CLICK: 2,
-    Action.FORM_SUBMIT: 5,
-    Action.CONTENT_DOWNLOAD: 4,
-    Action.SOCIAL_LIKE: 1,
-    Action.SOCIAL_SHARE: 2,
-    Action.SOCIAL_COMMENT: 2,
-    Action.EVENT_REGISTERED: 3,
-    Action.EVENT_ATTENDED: 5,
-    Action.DIRECT_MAIL_SENT: 0,
-    Action.DIRECT_MAIL_RESPONSE: 4,
-    Action.MEETING: 8,
-}
-
-DEFAULT_TIERS = [
-    TierRule(
-        tier=1,
-        name="just-right",
-        min_fit=70,
-        min_acv=50_000,
-        signals=["intent", "engagement"],
-        match="all",
-    ),
-    TierRule(tier=2, name="too-big", min_fit=70, signals=["intent", "engagement"], match="any"),
-    TierRule(tier=3, name="too-small", min_fit=70),
-]
-
-
-class Rules(_Strict):
-    """Decision rules (design.md sections 4 and 5); the defaults are the documented ones."""
-
-    tiers: list[TierRule] = DEFAULT_TIERS
-    intent_window_days: PositiveDays = 14
-    intent_min_score: Annotated[float, Field(ge=0, le=100)] = 60
-    engagement_window_days: PositiveDays = 14
-    engagement_min_points: Annotated[float, Field(gt=0)] = 10
-    engagement_min_contacts: Annotated[int, Field(ge=1)] = 2
-    weights: dict[Action, Annotated[float, Field(ge=0, le=1000)]] = DEFAULT_WEIGHTS
-    icp: Icp = Icp()
-    surge: SurgeRules = SurgeRules()
-    stages: list[str] = [
-        "prospecting",
-        "qualification",
-        "proposal",
-        "negotiation",
-        "closed_won",
-        "closed_lost",
-    ]
-    retention_days: PositiveDays = Field(
-        default=35, description="how far back late events are still applied (>= every window)"
-    )
-    max_future_minutes: Annotated[int, Field(ge=0)] = 24 * 60
-    max_contacts_per_day: Annotated[int, Field(ge=1, le=10_000)] = 500
-    currencies: Currencies = Currencies()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if not self.tiers:
-            raise ValueError("tiers: at least one rule is needed")
-        longest = max(
-            self.intent_window_days,
-            self.engagement_window_days,
-            7 * (self.surge.baseline_weeks + 1),
-        )
-        if self.retention_days < longest:
-            raise ValueError(
-                f"retention_days ({self.retention_days}) must cover the longest window "
-                f"({longest} days)"
-            )
-        missing = {"closed_won", "closed_lost"} - set(self.stages)
-        if missing:
-            raise ValueError(f"stages must include {sorted(missing)}")
-        if len(set(self.stages)) != len(self.stages):
-            raise ValueError("stages must not repeat")
-        return self
-
-    @classmethod
-    def from_toml(cls, path: Path) -> "Rules":
-        """Load a rules file; every error names the file and the offending key."""
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        try:
-            return cls.model_validate(data.get("rules", data))
-        except ValidationError as exc:
-            raise ConfigError(f"{path}: invalid rules:\n{_explain(exc)}") from exc
-
-
-class Topics(_Strict):
+class Topics(FrozenModel):
     engagement: str = "abm.engagement.v1"
     intent: str = "abm.intent.v1"
     deals: str = "abm.deals.v1"
@@ -254,7 +49,7 @@ class Topics(_Strict):
         ]
 
 
-class Webhook(_Strict):
+class Webhook(FrozenModel):
     """Where surge alerts are POSTed (Slack-compatible JSON), if anywhere.
 
     Delivery runs beside the agents, never in their way: a bounded queue, a few senders,
@@ -287,7 +82,7 @@ class Webhook(_Strict):
         return self
 
 
-class KafkaSecurity(_Strict):
+class KafkaSecurity(FrozenModel):
     """How clients authenticate to Kafka: TLS, SASL or both (PLAINTEXT for the embedded broker)."""
 
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -434,6 +229,20 @@ def _explain(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def load_rules(path: Path) -> Rules:
+    """A rules file (its `[rules]` table, or the whole file); errors name the file and key."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Rules.model_validate(data.get("rules", data))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid rules:\n{_explain(exc)}") from exc
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, rules from ABM_CONFIG_FILE; fail with a precise message."""
     try:
@@ -441,6 +250,6 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         raise ConfigError(f"invalid ABM_* settings:\n{_explain(exc)}") from exc
     if settings.config_file is not None:
-        rules = Rules.from_toml(settings.config_file)
+        rules = load_rules(settings.config_file)
         settings = settings.model_copy(update={"rules": rules})
     return settings

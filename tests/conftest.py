@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.embedded import EmbeddedStack
+from streams.dev.embedded import EmbeddedStack
 from tests.harness import Worker, launch, pipeline_settings
 
 

@@ -5,9 +5,9 @@ import itertools
 import orjson
 
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
-from streams.config import Rules
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords, Rejected
+from streams.logic.rules import Rules
 
 _ids = itertools.count()
 _offsets = itertools.count()

@@ -18,13 +18,13 @@ from aiokafka import AIOKafkaProducer
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from streams.admin import ensure_topics
+from streams.clients.admin import ensure_topics
+from streams.clients.kafka import client_options
+from streams.clients.produce_tail import Keyed, owner_key, produce, read_topic
 from streams.config import Settings, Topics
-from streams.embedded import EmbeddedStack, free_port
-from streams.io import Keyed, owner_key, produce, read_topic
-from streams.kafka import client_options
+from streams.dev.embedded import EmbeddedStack, free_port
+from streams.dev.supervise import ChildWorker, scrape, start_worker
 from streams.sinks.kpi_view import read_report
-from streams.supervise import ChildWorker, scrape, start_worker
 from tests.history import ground_truth
 from tests.kpi_compare import kpi_differences
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.config import Rules
+from streams.logic.rules import Rules
 
 __all__ = ["DAY", "generate", "ground_truth"]
 

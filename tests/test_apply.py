@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from schemas.common import to_ms
 from schemas.outputs import DeadLetterReason
-from streams.config import Rules
 from streams.logic.apply import apply_event, apply_tick
 from streams.logic.decode import Rejected
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.tiering import measure
 from streams.logic.windows import day_of

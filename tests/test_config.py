@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.config import ConfigError, load_settings
+from streams.config import ConfigError, load_rules, load_settings
 
 
 def test_env_overrides(monkeypatch):
@@ -82,7 +82,7 @@ def test_missing_rules_file(monkeypatch, tmp_path):
 def test_example_rules_file_documents_the_defaults(monkeypatch):
     from pathlib import Path
 
-    from streams.config import Rules
+    from streams.logic.rules import Rules
 
     example = Path(__file__).parent.parent / "examples" / "abm.toml"
-    assert Rules.from_toml(example) == Rules()
+    assert load_rules(example) == Rules()

@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import cli
-from streams.embedded import die_with_parent
+from streams.dev.embedded import die_with_parent
 from tests.harness import ARTIFACTS, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.kafka import client_options
+from streams.clients.kafka import client_options
 from tests.harness import pipeline_settings
 
 pytestmark = pytest.mark.e2e

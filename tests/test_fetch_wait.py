@@ -2,8 +2,8 @@
 
 import pytest
 
-from streams.app import create_app
 from streams.config import Settings
+from streams.worker.app import create_app
 
 
 @pytest.mark.parametrize("wait_ms", [7, 1500])

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaProducer
 from redis import Redis
 
 from schemas.inputs import DealEvent, EngagementEvent
-from streams.config import Rules
-from streams.kafka import client_options
+from streams.clients.kafka import client_options
 from streams.logic.apply import apply_event
 from streams.logic.decode import Coords, Rejected, decode
+from streams.logic.rules import Rules
 from tests.harness import (
     launch,
     metric_sum,

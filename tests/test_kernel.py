@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.kernel import PURE_ENV, activate, built, compiled, digest
+from streams.logic.compiled import PURE_ENV, activate, built, compiled, digest
 from tests.history import DAY, generate
 
 NOW = int(time.time() * 1000)

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.common import from_ms
-from streams.config import Rules
 from streams.logic.decode import INPUT_MODELS
 from streams.logic.kpis import contribution, report, spend_contribution
+from streams.logic.rules import Rules
 from tests.factories import DAY, T0, deal, engagement, profile, replay, spend
 from tests.history import generate
 

@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from schemas.inputs import SpendEvent
-from streams.config import Rules
 from streams.logic.apply import apply_event
 from streams.logic.decode import INPUT_MODELS, Coords, decode, owner_of
 from streams.logic.kpis import contribution, report, spend_contribution
+from streams.logic.rules import Rules
 from tests.factories import WALL
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis

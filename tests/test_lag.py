@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.logic.lag import LagStatus, Sample, evaluate, lag_of, rewound, stalled
+from streams.logic.partition_status import LagStatus, Sample, evaluate, lag_of, rewound, stalled
 
 offsets = st.integers(min_value=0, max_value=10**9)
 steps = st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=12)

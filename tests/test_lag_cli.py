@@ -14,7 +14,7 @@ from aiokafka.structs import OffsetAndMetadata
 from click.testing import CliRunner
 
 from streams.cli import cli
-from streams.kafka import client_options
+from streams.clients.kafka import client_options
 from tests.harness import pipeline_settings
 
 pytestmark = pytest.mark.e2e

@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio.connection import Connection, SSLConnection
 
+from streams.clients.redis import async_redis
 from streams.config import Settings
-from streams.redis_conn import async_redis
 
 arguments = st.one_of(
     st.text(),

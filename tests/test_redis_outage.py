@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from streams.embedded import EmbeddedStack
+from streams.dev.embedded import EmbeddedStack
 from tests.harness import launch, pipeline_settings, send_rows, view_differences
 from tests.history import DAY, generate
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from redis import Redis
 
-from streams.embedded import free_port
+from streams.dev.embedded import free_port
 from tests.harness import (
     launch,
     pipeline_settings,

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import cli
-from streams.redis_conn import sync_redis
+from streams.clients.redis import sync_redis
 from tests.harness import pipeline_settings, read_all
 from tests.history import generate
 

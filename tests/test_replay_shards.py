@@ -24,8 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.cli import cli
-from streams.config import Rules, Settings
+from streams.config import Settings
 from streams.logic.decode import owner_of
+from streams.logic.rules import Rules
 from streams.replay import shards, sources
 from streams.replay.engine import Item, Outcome, Replay
 from streams.replay.run import Window, drive
@@ -214,7 +215,8 @@ def test_a_shard_that_dies_stops_the_replay_with_a_clear_error(history, start):
 FORKS = """
 import asyncio, sys
 from pathlib import Path
-from streams.config import Rules, Settings
+from streams.config import Settings
+from streams.logic.rules import Rules
 from streams.replay import shards
 from streams.replay.run import Window
 chosen, method = [], shards.start_method

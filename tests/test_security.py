@@ -6,10 +6,10 @@ import subprocess
 import pytest
 import redis
 
+from streams.clients.kafka import client_options, faust_credentials
+from streams.clients.redis import sync_redis
 from streams.config import ConfigError, load_settings
-from streams.embedded import _redis_binary, free_port, wait_for_port
-from streams.kafka import client_options, faust_credentials
-from streams.redis_conn import sync_redis
+from streams.dev.embedded import _redis_binary, free_port, wait_for_port
 
 SECRET = "correct-horse-battery-staple"
 

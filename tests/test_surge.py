@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.config import Rules, SurgeRules
 from streams.logic.aggregates import aggregate
+from streams.logic.rules import Rules, SurgeRules
 from streams.logic.state import AccountState, DayBucket
 from streams.logic.surge import (
     engagement_enters,

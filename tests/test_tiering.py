@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.inputs import AccountProfile
-from streams.config import Icp, Rules, TierRule
 from streams.logic.fit import fit_score
+from streams.logic.rules import Icp, Rules, TierRule
 from streams.logic.tiering import Signals, decide
 
 RULES = Rules()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from streams.write_behind import WriteBehind
+from streams.worker.write_behind import WriteBehind
 
 
 @dataclass

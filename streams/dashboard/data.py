@@ -11,8 +11,8 @@ import orjson
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
+from streams.clients.group_lag import LagHistory, LagReadError
 from streams.config import Settings
-from streams.lag import LagHistory, LagReadError
 from streams.sinks.kpi_view import read_report
 
 __all__ = ["LagWatch", "dashboard_data", "top_surging"]

@@ -11,7 +11,7 @@ from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
 from streams.dashboard.data import LagWatch, dashboard_data
-from streams.pipeline import Pipeline
+from streams.worker.context import Pipeline
 
 __all__ = ["register_dashboard"]
 

@@ -1,8 +1,9 @@
 """Pure decision logic: no Kafka, no Redis, no clocks. Live agents and replay both call it.
 
-Compiled with mypyc when a build of exactly these sources exists (see streams/kernel.py).
+Nothing here imports the project outside this package (and `schemas`), so it is tested
+fast and compiled with mypyc when a build of exactly these sources exists (compiled.py).
 """
 
-from streams.kernel import activate
+from streams.logic.compiled import activate
 
 activate(__path__)

@@ -15,8 +15,8 @@ The aggregates are a cache of the state, never stored: `AccountState.to_json` wr
 
 from typing import TYPE_CHECKING
 
-from streams.config import Rules
 from streams.logic.cache import Derived
+from streams.logic.rules import Rules
 from streams.logic.windows import WEEK_DAYS, day_of
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from schemas.common import from_ms
 from schemas.outputs import ChannelPoints, SurgeAlert, SurgeTopic
-from streams.config import Rules
 from streams.logic.aggregates import Aggregates, windows_of
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState, SurgeEpisode
 from streams.logic.surge import (
     Reading,

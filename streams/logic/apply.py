@@ -7,13 +7,13 @@ with the same arguments and get the same state, tier changes and rejections.
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
-from streams.config import Currencies, Rules
 from streams.logic.aggregates import Aggregates, cached, milli, windows_of
 from streams.logic.alerts import detect_surges
 from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.fit import fit_score
 from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
+from streams.logic.rules import Currencies, Rules
 from streams.logic.state import AccountState, DayBucket, Profile
 from streams.logic.tiering import decide, measure
 from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, sooner, window_start

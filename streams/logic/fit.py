@@ -1,7 +1,7 @@
 """Fit of an account against the ideal customer profile, when the CRM gives no fit_score."""
 
 from schemas.inputs import AccountProfile
-from streams.config import Icp
+from streams.logic.rules import Icp
 
 __all__ = ["fit_score"]
 

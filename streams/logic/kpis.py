@@ -19,8 +19,8 @@ from typing import Any
 
 from schemas.common import from_ms
 from schemas.inputs import Action, DealType
-from streams.config import Rules
 from streams.logic.opportunities import LOST, WON, reached
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.windows import DAY_MS, day_of
 

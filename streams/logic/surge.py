@@ -10,7 +10,7 @@ Everything is a function of event time, so a replay raises the same alerts.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streams.config import SurgeRules
+from streams.logic.rules import SurgeRules
 from streams.logic.state import SurgeEpisode
 from streams.logic.windows import DAY_MS
 

@@ -4,8 +4,8 @@
 them. Splitting the two lets a backtest run two rule sets over the same measurements.
 """
 
-from streams.config import Rules, TierRule
 from streams.logic.aggregates import Aggregates, aggregate
+from streams.logic.rules import Rules, TierRule
 from streams.logic.state import AccountState
 from streams.logic.windows import DAY_MS, sooner
 
@@ -32,7 +32,7 @@ attribute to read them from)."""
 class Signals:
     """An account's signals at one moment, measured at every evaluation.
 
-    A plain class, not a dataclass: compiled (streams/kernel.py), its constructor is C,
+    A plain class, not a dataclass: compiled (streams/dev/kernel.py), its constructor is C,
     while a dataclass's is generated Python that costs more than the measuring.
     """
 

@@ -1,10 +1,10 @@
 """The account snapshot written to Redis: absolute values only, so rewriting is harmless."""
 
 from schemas.common import from_ms
-from streams.config import Rules
 from streams.logic.aggregates import windows_of
 from streams.logic.alerts import standing
 from streams.logic.apply import CLOSED_STAGES
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.tiering import measure
 

@@ -11,7 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams.config import Rules, Settings
+from streams.config import Settings
+from streams.logic.rules import Rules
 from streams.replay import shards
 from streams.replay.engine import Outcome
 from streams.replay.run import Window

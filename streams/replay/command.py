@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from schemas.common import to_ms
-from streams.config import Rules, Settings
+from streams.config import Settings
 from streams.kpi_table import kpi_table
+from streams.logic.rules import Rules
 from streams.replay import shards
 from streams.replay.publish import Namespace, publish
 from streams.replay.run import Window, summary

@@ -16,10 +16,10 @@ from pydantic import BaseModel
 
 from schemas.inputs import AccountProfile, SpendEvent
 from schemas.outputs import SurgeAlert, TierChange
-from streams.config import Rules
 from streams.logic.apply import Applied, apply_event, apply_tick
 from streams.logic.decode import Coords, Rejected
 from streams.logic.kpis import Bag, contribution, report, spend_contribution
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 
 __all__ = ["Item", "Outcome", "Replay"]

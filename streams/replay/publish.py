@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from streams.admin import ensure_topics
+from streams.clients.admin import ensure_topics
+from streams.clients.produce_tail import Keyed, produce
+from streams.clients.redis import async_redis
 from streams.config import Settings
-from streams.io import Keyed, produce
-from streams.redis_conn import async_redis
 from streams.sinks.kpi_view import kpi_hashes
 
 __all__ = ["Namespace", "namespace", "publish"]

@@ -7,8 +7,8 @@ from typing import Any
 
 from schemas.common import from_ms
 from schemas.inputs import AccountProfile
-from streams.config import Rules
-from streams.kernel import mode
+from streams.logic.compiled import mode
+from streams.logic.rules import Rules
 from streams.replay.engine import Item, Outcome, Replay
 
 __all__ = ["Counts", "Window", "drive", "summary"]

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from streams.config import Rules, Settings
-from streams.embedded import die_with_parent
+from streams.config import Settings
+from streams.dev.embedded import die_with_parent
 from streams.gc_tuning import collector_off
+from streams.logic.rules import Rules
 from streams.replay.engine import Outcome, Replay
 from streams.replay.run import Counts, Window, drive
 from streams.replay.sources import Shard, file_items, topic_items

@@ -31,10 +31,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.common import to_ms
+from streams.clients.group_lag import highwaters
+from streams.clients.kafka import client_options
+from streams.clients.produce_tail import owner_key
 from streams.config import Settings
-from streams.io import owner_key
-from streams.kafka import client_options
-from streams.lag import highwaters
 from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
 from streams.replay.engine import Item
 

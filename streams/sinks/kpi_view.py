@@ -20,9 +20,10 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from streams.config import Rules, Settings
+from streams.config import Settings
 from streams.logic.kpis import report
 from streams.logic.rollup import Rollup
+from streams.logic.rules import Rules
 
 __all__ = ["KpiView", "kpi_hashes", "read_report"]
 

@@ -23,11 +23,12 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from schemas.outputs import SurgeAlert, TierChange
-from streams.config import Rules, Settings
+from streams.clients.redis import async_redis
+from streams.config import Settings
 from streams.logic.kpis import contribution, spend_contribution
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.views import account_snapshot
-from streams.redis_conn import async_redis
 from streams.sinks.kpi_view import KpiView
 
 __all__ = ["RedisView"]

@@ -6,13 +6,14 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from streams.config import Rules, Settings
-from streams.logic.lag import Sample
+from streams.config import Settings
+from streams.logic.partition_status import Sample
+from streams.logic.rules import Rules
 from streams.logic.state import AccountState
-from streams.metrics import Metrics
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
-from streams.write_behind import WriteBehind
+from streams.worker.metrics import Metrics
+from streams.worker.write_behind import WriteBehind
 
 __all__ = ["Pipeline"]
 

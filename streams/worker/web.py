@@ -6,8 +6,8 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from streams.logic.views import account_snapshot
-from streams.metrics import Live
-from streams.pipeline import Pipeline
+from streams.worker.context import Pipeline
+from streams.worker.metrics import Live
 
 __all__ = ["is_ready", "register_web"]
 

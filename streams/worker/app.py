@@ -7,23 +7,23 @@ import faust
 from redis.exceptions import RedisError
 
 from schemas.outputs import DeadLetterReason, SurgeAlert
-from streams.agents.clock import register_clock
-from streams.agents.emit import reject_alert, resend_outboxes
-from streams.agents.ingest import register_ingest_agents
-from streams.agents.watchdog import register_watchdog
+from streams.clients.kafka import faust_credentials
 from streams.config import Settings
 from streams.dashboard.pages import register_dashboard
-from streams.fetch_wait import set_fetch_max_wait
-from streams.kafka import faust_credentials
 from streams.logic.decode import INPUT_MODELS
 from streams.logic.state import AccountState
-from streams.metrics import Metrics
-from streams.pipeline import Pipeline
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
-from streams.table import state_table
-from streams.web import register_web
-from streams.write_behind import WriteBehind
+from streams.worker.agents.clock import register_clock
+from streams.worker.agents.emit import reject_alert, resend_outboxes
+from streams.worker.agents.ingest import register_ingest_agents
+from streams.worker.agents.watchdog import register_watchdog
+from streams.worker.context import Pipeline
+from streams.worker.fetch_wait import set_fetch_max_wait
+from streams.worker.metrics import Metrics
+from streams.worker.tables import state_table
+from streams.worker.web import register_web
+from streams.worker.write_behind import WriteBehind
 
 __all__ = ["create_app"]
 

@@ -17,17 +17,17 @@ from aiokafka import AIOKafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from schemas.outputs import SurgeAlert
-from streams.admin import ensure_topics
+from streams.clients.admin import ensure_topics
+from streams.clients.kafka import client_options
+from streams.clients.produce_tail import owner_key, read_topic
+from streams.clients.redis import async_redis
 from streams.config import Settings
 from streams.dashboard.data import top_surging
-from streams.embedded import EmbeddedStack, free_port
-from streams.io import owner_key, read_topic
-from streams.kafka import client_options
+from streams.dev.embedded import EmbeddedStack, free_port
+from streams.dev.supervise import ChildWorker, processed_records, start_worker, wait_for_stop
+from streams.dev.synth import Row, World
 from streams.logic.notify import message
-from streams.redis_conn import async_redis
 from streams.sinks.kpi_view import read_report
-from streams.supervise import ChildWorker, processed_records, start_worker, wait_for_stop
-from streams.synth import Row, World
 
 __all__ = ["run_demo", "send_rows"]
 

@@ -5,10 +5,10 @@ import logging
 
 import faust
 
-from streams.admin import ensure_topics
-from streams.app import create_app, quiet_client_loggers
+from streams.clients.admin import ensure_topics
 from streams.config import Settings
 from streams.gc_tuning import tune_for_state
+from streams.worker.app import create_app, quiet_client_loggers
 
 __all__ = ["run_worker"]
 

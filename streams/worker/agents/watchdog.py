@@ -17,9 +17,9 @@ from collections import deque
 
 from faust.types import TP
 
-from streams.logic.lag import Sample, rewound, stalled
-from streams.pipeline import Pipeline
-from streams.web import is_ready
+from streams.logic.partition_status import Sample, rewound, stalled
+from streams.worker.context import Pipeline
+from streams.worker.web import is_ready
 
 __all__ = ["EXIT_NO_PROGRESS", "note_read", "register_watchdog"]
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.clients.kafka import client_options
 from streams.config import Settings
-from streams.kafka import client_options
 
 __all__ = ["ensure_topics"]
 

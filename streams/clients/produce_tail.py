@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.clients.kafka import client_options
 from streams.config import Settings
-from streams.kafka import client_options
 
 __all__ = ["BadLine", "keyed_lines", "owner_key", "produce", "read_topic"]
 

@@ -19,7 +19,7 @@ from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
 from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
 from streams.logic.state import AccountState
-from streams.pipeline import Pipeline
+from streams.worker.context import Pipeline
 
 __all__ = ["commit", "commit_campaign", "reject", "reject_alert", "resend_outboxes"]
 

@@ -9,11 +9,11 @@ from pydantic import BaseModel
 
 from schemas.inputs import SpendEvent
 from schemas.outputs import DeadLetterReason
-from streams.agents.emit import commit, commit_campaign, now_ms, reject
-from streams.agents.watchdog import note_read
 from streams.logic.apply import apply_event
 from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
-from streams.pipeline import Pipeline
+from streams.worker.agents.emit import commit, commit_campaign, now_ms, reject
+from streams.worker.agents.watchdog import note_read
+from streams.worker.context import Pipeline
 
 __all__ = ["register_ingest_agents"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.clients.kafka import client_options
 from streams.config import Settings
-from streams.kafka import client_options
-from streams.logic.lag import LagStatus, Sample, evaluate, lag_of
+from streams.logic.partition_status import LagStatus, Sample, evaluate, lag_of
 
 __all__ = [
     "LagHistory",

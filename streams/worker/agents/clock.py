@@ -13,11 +13,11 @@ import time
 
 import orjson
 
-from streams.agents.emit import commit
-from streams.agents.watchdog import note_read
 from streams.logic.apply import apply_tick
 from streams.logic.ticks import due_now, pick_due
-from streams.pipeline import Pipeline
+from streams.worker.agents.emit import commit
+from streams.worker.agents.watchdog import note_read
+from streams.worker.context import Pipeline
 
 __all__ = ["register_clock"]
 
