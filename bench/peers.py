@@ -3,7 +3,8 @@
 `noop` (ceiling_faust): one agent over the input topics, raw bytes, does nothing: the
 ceiling of faust's per-event machinery. `naive` (naive_faust): what a first Faust
 implementation does: decode each event with its pydantic model and write one table
-record per event (faust defaults otherwise). Each reports how many events it has seen and
+record per event. Both consume as the worker does (its consumer settings: broker, poll
+size, fetch wait), faust defaults otherwise. Each reports how many events it has seen and
 when the first and the latest arrived to a JSON file, twice a second (off the event path).
 
     BENCH_KIND=noop|naive BENCH_REPORT=file ABM_* (broker, app id, topics) python -m bench.peers
@@ -20,21 +21,12 @@ import orjson
 
 from streams.config import load_settings
 from streams.logic.decode import INPUT_MODELS
+from streams.worker.app import consumer_config
 
 KIND = os.environ["BENCH_KIND"]
 REPORT = Path(os.environ["BENCH_REPORT"])
 settings = load_settings()
-app = faust.App(
-    settings.app_id,
-    broker=settings.kafka_broker,
-    store="memory://",
-    autodiscover=False,
-    topic_partitions=settings.partitions,
-    broker_session_timeout=settings.session_timeout_s,
-    broker_heartbeat_interval=settings.heartbeat_interval_s,
-    consumer_auto_offset_reset="earliest",
-    web_enabled=False,
-)
+app = faust.App(settings.app_id, **consumer_config(settings), store="memory://", web_enabled=False)
 by_topic = {getattr(settings.topics, kind): model for kind, model in INPUT_MODELS.items()}
 inputs = app.topic(*by_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
 table = app.Table("latest", partitions=settings.partitions)

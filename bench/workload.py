@@ -1,6 +1,6 @@
 """The benchmark's events: realistic shares of each kind over many accounts, unique ids.
 
-About 80% engagement (weighted like real traffic: page views and email the bulk), 15%
+About 80% engagement (the synthetic world's mix: page views and email the bulk), 15%
 intent, 5% deal stages, spread evenly over the last 30 days (or `days`) in event-time
 order, plus one profile per account (sent first, as a CRM sync would be) with a fit score.
 """
@@ -8,24 +8,12 @@ order, plus one profile per account (sent first, as a CRM sync would be) with a 
 import random
 from typing import Any
 
-from streams.dev.synth import Row
+from streams.dev.synth import STAGES, TOPICS, Row, draw_action
 
 __all__ = ["workload"]
 
 DAY_MS = 86_400_000
-ACTIONS = [
-    ("page_view", "web", 45),
-    ("email_open", "email", 20),
-    ("email_click", "email", 8),
-    ("ad_click", "ads", 8),
-    ("content_download", "web", 6),
-    ("form_submit", "web", 3),
-    ("social_like", "social", 6),
-    ("meeting", "sales", 2),
-    ("event_attended", "event", 2),
-]
-TOPICS = ["crm", "data platform", "marketing automation", "erp", "security", "analytics"]
-STAGES = ["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
+DEAL_STAGES = [*STAGES, "closed_won", "closed_lost"]
 
 
 def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int = 30) -> list[Row]:
@@ -48,7 +36,6 @@ def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int =
         )
         for name in names
     ]
-    actions, channels, weights = zip(*ACTIONS, strict=True)
     start = end_ms - days * DAY_MS
     step = (end_ms - start) / max(events, 1)
     for n in range(events):
@@ -59,12 +46,12 @@ def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int =
         base: dict[str, Any] = {"event_id": f"b{n}", "account_id": account, "occurred_at": at}
         draw = rng.random()
         if draw < 0.80:
-            i = rng.choices(range(len(actions)), weights)[0]
+            action, channel, _ = draw_action(rng)
             contact = f"{account}-c{rng.randrange(6)}"
             rows.append(
                 (
                     "engagement",
-                    {**base, "contact_id": contact, "channel": channels[i], "action": actions[i]},
+                    {**base, "contact_id": contact, "channel": channel, "action": action},
                 )
             )
         elif draw < 0.95:
@@ -82,7 +69,7 @@ def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int =
                     {
                         **base,
                         "opportunity_id": f"{account}-o{rng.randrange(3)}",
-                        "stage": rng.choice(STAGES),
+                        "stage": rng.choice(DEAL_STAGES),
                         "amount": rng.choice([20_000, 60_000, 150_000]),
                         "deal_type": "new",
                     },

@@ -132,10 +132,11 @@ def tail(
 def account(account_id: str) -> None:
     """Print an account's snapshot from Redis as JSON."""
     from streams.clients.redis import sync_redis
+    from streams.sinks.redis_keys import RedisKeys
 
     settings = _settings()
     client = sync_redis(settings, decode_responses=True)
-    snapshot = client.hgetall(f"{settings.redis_prefix}account:{account_id}")
+    snapshot = client.hgetall(RedisKeys(settings.redis_prefix).account(account_id))
     if not snapshot:
         raise click.ClickException(f"no snapshot for account {account_id!r} in Redis")
     click.echo(orjson.dumps(snapshot, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))

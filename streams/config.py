@@ -177,7 +177,7 @@ class Settings(BaseSettings):
         default=2.0,
         description="how long a busy worker (more accounts waiting than one Redis batch "
         "holds) lets changed accounts gather before writing the view: an account changed "
-        "again meanwhile is written once (at ~4,000 events/s, 2 s: ~8% more events/s)",
+        "again meanwhile is written once (its measured gain: bench/README.md)",
     )
     state_flush_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=0.5,

@@ -7,11 +7,11 @@ third of a replay's time went to it. A worker collects every 50,000 allocations,
 modules loaded at start frozen out of the scans, and stays collecting for the cycles
 libraries do make (asyncio, Faust, aiokafka) for as long as it runs.
 
-A replay pass is bounded, and its logic makes no cycles (measured: a collection after
-210,000 events found 0 objects), so it runs with the collector off. Even young
-collections cost there: each follows the new objects' references into a heap of
-hundreds of MB, and took 4 ms rising to 28 ms as the states grew (0.7 s of a 5 s pass
-over 210,000 events, 19 collections). What a pass's reader makes in cycles waits for the
+A replay pass is bounded, and its logic makes no cycles (a collection after a whole
+benchmark pass found none), so it runs with the collector off. Even young collections
+cost there: each follows the new objects' references into a heap of hundreds of MB, and
+each took longer as the states grew (bench/README.md). What a pass's reader makes in
+cycles waits for the
 end of the pass, which is why a rejected record is kept without its traceback
 (replay/sources.py): that would tie the record's whole batch into a cycle.
 """
@@ -37,8 +37,7 @@ def collector_off() -> Iterator[None]:
     """For a bounded pass (a replay): no collections, then the caller's setting back.
 
     What the pass made is then moved to the oldest generation: left young, the first
-    allocation after it would start a young collection of every state it built (measured:
-    half a second after 210,000 events)."""
+    allocation after it would start a young collection of every state it built."""
     was = gc.isenabled()
     gc.disable()
     try:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from streams.clients.group_lag import LagHistory, LagReadError
 from streams.config import Settings
 from streams.sinks.kpi_view import read_report
+from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["LagWatch", "dashboard_data", "top_surging"]
 
@@ -40,18 +41,18 @@ class LagWatch:
         }
 
 
-async def top_surging(redis: Redis, prefix: str, n: int = TOP_SURGING) -> list[dict[str, Any]]:
+async def top_surging(redis: Redis, keys: RedisKeys, n: int = TOP_SURGING) -> list[dict[str, Any]]:
     """The `n` accounts surging hardest, each with its latest alert's evidence."""
-    ranked = await redis.zrevrange(f"{prefix}rank:surge", 0, n - 1, withscores=True)
+    ranked = await redis.zrevrange(keys.surge_rank, 0, n - 1, withscores=True)
     if not ranked:
         return []
     latest: dict[str, dict] = {}
-    for _id, fields in await redis.xrevrange(f"{prefix}alerts", count=ALERTS_SCANNED):
+    for _id, fields in await redis.xrevrange(keys.alerts, count=ALERTS_SCANNED):
         account = fields[b"account_id"].decode()
         latest.setdefault(account, orjson.loads(fields[b"alert"]))
     pipe = redis.pipeline(transaction=False)
     for member, _ in ranked:
-        pipe.hmget(f"{prefix}account:{member.decode()}", "name", "tier", "owner", "surging")
+        pipe.hmget(keys.account(member.decode()), "name", "tier", "owner", "surging")
     out = []
     for (member, strength), (name, tier, owner, kinds) in zip(
         ranked, await pipe.execute(), strict=True
@@ -71,11 +72,11 @@ async def top_surging(redis: Redis, prefix: str, n: int = TOP_SURGING) -> list[d
     return out
 
 
-async def _changes(redis: Redis, prefix: str) -> list[dict[str, Any]]:
+async def _changes(redis: Redis, keys: RedisKeys) -> list[dict[str, Any]]:
     """The latest tier changes to arrive, repeats (outputs are at least once) dropped,
     newest event time first."""
     seen, out = set(), []
-    for _id, fields in await redis.xrevrange(f"{prefix}changes", count=RECENT_CHANGES * 3):
+    for _id, fields in await redis.xrevrange(keys.changes, count=RECENT_CHANGES * 3):
         change = orjson.loads(fields[b"change"])
         if (key := (change["account_id"], change["version"])) not in seen:
             seen.add(key)
@@ -85,10 +86,11 @@ async def _changes(redis: Redis, prefix: str) -> list[dict[str, Any]]:
 
 async def dashboard_data(redis: Redis, settings: Settings, lag: LagWatch) -> dict[str, Any]:
     kpis = await read_report(redis, settings, settings.rules)
+    keys = RedisKeys(settings.redis_prefix)
     return {
         "kpis": kpis,
         "tiers": {tier: scope["accounts"] for tier, scope in kpis["tiers"].items()},
-        "surging": await top_surging(redis, settings.redis_prefix),
-        "changes": await _changes(redis, settings.redis_prefix),
+        "surging": await top_surging(redis, keys),
+        "changes": await _changes(redis, keys),
         "lag": await lag.read(),
     }

@@ -11,7 +11,7 @@ from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
 from streams.dashboard.data import LagWatch, dashboard_data
-from streams.worker.context import Pipeline
+from streams.worker.context import WorkerContext
 
 __all__ = ["register_dashboard"]
 
@@ -23,7 +23,7 @@ ASSETS = {
 }
 
 
-def register_dashboard(p: Pipeline) -> None:
+def register_dashboard(p: WorkerContext) -> None:
     app = p.app
     lag = LagWatch(p.settings)
     assets = {name: (STATIC / name).read_bytes() for name in ASSETS}

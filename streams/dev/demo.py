@@ -28,6 +28,7 @@ from streams.dev.supervise import ChildWorker, processed_records, start_worker, 
 from streams.dev.synth import Row, World
 from streams.logic.notify import message
 from streams.sinks.kpi_view import read_report
+from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["run_demo", "send_rows"]
 
@@ -78,7 +79,7 @@ async def _report(settings: Settings) -> tuple[dict, list[dict]]:
     client = async_redis(settings)
     try:
         kpis = await read_report(client, settings, settings.rules)
-        return kpis, await top_surging(client, settings.redis_prefix, 5)
+        return kpis, await top_surging(client, RedisKeys(settings.redis_prefix), 5)
     finally:
         await client.aclose()
 

@@ -1,4 +1,6 @@
-"""A synthetic but plausible ABM world for the demo: accounts, their buying signals, deals.
+"""A synthetic but plausible ABM world: accounts, their buying signals, deals. The demo
+runs it; the tests' generated history and the benchmark's workload draw their engagement
+mix, topics and stages from the same tables, so all three speak of one world.
 
 Accounts get firmographics (most fit the default ICP, some do not), an expected deal size
 and an interest level that sets how much their people engage, with a weekly rhythm
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Row", "World"]
+__all__ = ["ACTIONS", "STAGES", "TOPICS", "Row", "World", "draw_action"]
 
 Row = tuple[str, dict[str, Any]]
 """(input kind, payload), as `abm produce` and the demo send them."""
@@ -29,7 +31,7 @@ INDUSTRIES = ["software", "fintech", "saas", "healthcare", "manufacturing", "ret
 COUNTRIES = ["US", "US", "US", "GB", "DE", "CA", "FR", "NL", "BR", "IN", "JP"]
 TOPICS = ["crm", "data platform", "marketing automation", "erp", "security", "analytics"]
 PROVIDERS = ["bombora", "g2", "6sense"]
-ACTIONS = [  # (action, channel, weight, seconds on site)
+ACTIONS = [  # (action, channel, share of engagement events, typical seconds on site)
     ("page_view", "web", 40, 60),
     ("email_delivered", "email", 18, 0),
     ("email_open", "email", 10, 0),
@@ -41,13 +43,23 @@ ACTIONS = [  # (action, channel, weight, seconds on site)
     ("content_download", "web", 3, 240),
     ("form_submit", "web", 1, 90),
     ("event_attended", "event", 1, 0),
+    ("direct_mail_sent", "direct_mail", 1, 0),
     ("meeting", "sales", 1, 0),
 ]
+_SHARES = [share for _, _, share, _ in ACTIONS]
 LEVELS = [(0.0, 35), (0.2, 35), (0.8, 22), (2.0, 8)]
 """(engagement events per weekday, share of accounts): most accounts are quiet."""
 CAMPAIGNS = [("abm-tier1", 30_000), ("abm-tier2", 15_000), ("brand", 10_000)]
 """Weekly spend per campaign."""
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
+"""The open stages, in order; deals close `closed_won` or `closed_lost`."""
+
+
+def draw_action(rng: random.Random) -> tuple[str, str, int]:
+    """One engagement action of the world's mix: (action, channel, typical seconds on
+    site, 0 where there is no visit)."""
+    action, channel, _, seconds = rng.choices(ACTIONS, _SHARES)[0]
+    return action, channel, seconds
 
 
 @dataclass
@@ -169,7 +181,7 @@ class World:
 
     def _engagement(self, account: Account, at: int, contact: str | None = None) -> Row:
         rng = self.rng
-        action, channel, _, seconds = rng.choices(ACTIONS, [a[2] for a in ACTIONS])[0]
+        action, channel, seconds = draw_action(rng)
         payload: dict[str, Any] = {
             "event_id": self._id("e"),
             "account_id": account.account_id,

@@ -11,7 +11,15 @@ from schemas.common import MAX_PAYLOAD_BYTES
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetter, DeadLetterReason
 
-__all__ = ["INPUT_MODELS", "Coords", "Rejected", "dead_letter", "decode", "owner_of"]
+__all__ = [
+    "INPUT_MODELS",
+    "Coords",
+    "Rejected",
+    "dead_letter",
+    "decode",
+    "is_campaign_spend",
+    "owner_of",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,6 +65,12 @@ def owner_of(event: BaseModel) -> str:
     return getattr(event, "account_id", None) or event.campaign_id  # type: ignore[attr-defined]
 
 
+def is_campaign_spend(event: BaseModel) -> bool:
+    """Spend not tied to an account: its state is the campaign's (own table, keyed by
+    campaign_id), counted in the overall ROI only."""
+    return isinstance(event, SpendEvent) and event.account_id is None
+
+
 def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:
     """Validate one record; the key must be its owner's id (ordering relies on it)."""
     if value is None:
@@ -88,15 +102,24 @@ def _text(raw: bytes) -> tuple[str, bool]:
 
 
 def dead_letter(
-    coords: Coords, key: bytes | None, value: bytes | None, rejected: Rejected, now_ms: int
+    source: str,
+    where: Coords | None,
+    key: bytes | None,
+    value: bytes | None,
+    rejected: Rejected,
+    now_ms: int,
 ) -> DeadLetter:
-    """The dead-letter record: raw bytes kept whole (base64 when not UTF-8), nothing lost."""
+    """The dead-letter record: raw bytes kept whole (base64 when not UTF-8), nothing lost.
+
+    `where` is the input record's place in its topic; None for an output that could not
+    be delivered (an alert the webhook refused), which has no input offset.
+    """
     key_text = None if key is None else _text(key)[0]
     value_text, is_utf8 = _text(value or b"")
     return DeadLetter(
-        source_topic=coords.topic,
-        partition=coords.partition,
-        offset=coords.offset,
+        source_topic=source,
+        partition=None if where is None else where.partition,
+        offset=None if where is None else where.offset,
         key=key_text,
         value=value_text,
         encoding="utf-8" if is_utf8 else "base64",

@@ -1,4 +1,4 @@
-"""ABM KPIs (design.md section 6) as sums of integer counters each account contributes.
+"""ABM KPIs as sums of integer counters each account contributes.
 
 Every KPI is a sum or a ratio of sums over accounts, so each account contributes a small
 bag of counters, filed under its current tier. A partition's partial is the sum of its

@@ -1,4 +1,4 @@
-"""Surge detection (design.md section 5): this week against the account's own trailing weeks.
+"""Surge detection: this week against the account's own trailing weeks.
 
 `read_*` judge an account's windows at a moment (aggregates.py), and `*_enters` / `*_stays`
 answer the only question most moments ask without building a reading; an episode goes

@@ -11,10 +11,31 @@ ceil(due / budget) rounds, and a tick-driven change is late by at most that many
 
 from collections.abc import Mapping
 
-__all__ = ["Due", "due_now", "pick_due"]
+__all__ = ["Due", "advance", "due_now", "pick_due", "track_due"]
 
 Due = tuple[int, int | None]
 """(due_at ms, partition) of an account in the index."""
+
+
+def advance(stream_time: dict[int, int], partition: int | None, at: int) -> None:
+    """Move a partition's stream time (the newest event time applied there) on to `at`.
+
+    Stream time only moves forward: it is 'now' for the staleness timer in event-clock
+    mode and for replay's final ticks, so a late event must not pull it back.
+    """
+    if partition is not None and at > stream_time.get(partition, 0):
+        stream_time[partition] = at
+
+
+def track_due(
+    index: dict[str, Due], account_id: str, due_at: int | None, partition: int | None
+) -> None:
+    """Keep an account's entry in the due index in step with its state: the timer reads
+    the index, not the table (a RocksDB table would be decoded whole every round)."""
+    if due_at is None:
+        index.pop(account_id, None)
+    else:
+        index[account_id] = (due_at, partition)
 
 
 def due_now(entry: Due | None, now: Mapping[int, int]) -> int | None:

@@ -1,4 +1,4 @@
-"""Tiering (design.md section 4): first matching rule wins, and the rule and inputs are kept.
+"""Tiering: first matching rule wins, and the rule and inputs are kept.
 
 `measure` reads the account's signals at a moment; `decide` applies the rule table to
 them. Splitting the two lets a backtest run two rule sets over the same measurements.

@@ -14,13 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.inputs import AccountProfile, SpendEvent
+from schemas.inputs import AccountProfile
 from schemas.outputs import SurgeAlert, TierChange
 from streams.logic.apply import Applied, apply_event, apply_tick
-from streams.logic.decode import Coords, Rejected
+from streams.logic.decode import Coords, Rejected, is_campaign_spend
 from streams.logic.kpis import Bag, contribution, report, spend_contribution
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState
+from streams.logic.ticks import advance
 
 __all__ = ["Item", "Outcome", "Replay"]
 
@@ -103,8 +104,7 @@ class Replay:
             self.rejected[str(reason)] += 1
             return
         event = item.event
-        campaign = isinstance(event, SpendEvent) and event.account_id is None
-        table = self.campaigns if campaign else self.accounts
+        table = self.campaigns if is_campaign_spend(event) else self.accounts
         owner = item.owner
         state = table.get(owner)
         if self.ticks and state is not None and not isinstance(event, AccountProfile):
@@ -125,9 +125,7 @@ class Replay:
         if applied.change is not None:
             self.changes.append(applied.change)
         self.alerts.extend(applied.alerts)
-        state = applied.state
-        if state.partition is not None and state.clock > self.stream_time.get(state.partition, 0):
-            self.stream_time[state.partition] = state.clock
+        advance(self.stream_time, applied.state.partition, applied.state.clock)
 
     def _tick_until(self, state: AccountState, until: int) -> None:
         while state.due_at is not None and state.due_at <= until:

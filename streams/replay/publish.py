@@ -19,6 +19,7 @@ from streams.clients.produce_tail import Keyed, produce
 from streams.clients.redis import async_redis
 from streams.config import Settings
 from streams.sinks.kpi_view import kpi_hashes
+from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["Namespace", "namespace", "publish"]
 
@@ -66,12 +67,13 @@ async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) 
     await ensure_topics(settings, [names.tier_changes, names.surge_alerts])
     changes = await produce(settings, names.tier_changes, _keyed(result["transitions"]))
     alerts = await produce(settings, names.surge_alerts, _keyed(result["alerts"]))
-    hashes = kpi_hashes(names.redis_prefix, result["kpis"])
-    tiers_key = f"{names.redis_prefix}tiers"
+    keys = RedisKeys(names.redis_prefix)
+    hashes = kpi_hashes(keys, result["kpis"])
+    tiers_key = keys.tiers
     tiers = {account: orjson.dumps(t) for account, t in result["tiers"].items()}
     redis = async_redis(settings)
     try:
-        stale = [k async for k in redis.scan_iter(match=f"{names.redis_prefix}kpi*")]
+        stale = [k async for k in redis.scan_iter(match=keys.kpi_all)]
         pipe = redis.pipeline(transaction=True)
         for key in {*stale, tiers_key}:
             pipe.delete(key)

@@ -12,9 +12,8 @@ Accounts are independent of each other (nothing one decides reads another's stat
 the merge runs one partition after another, and each of its chunks is grouped by owner,
 keeping every owner's own order. That changes no outcome; it is for the memory: taken in
 event-time order, consecutive events belong to accounts whose states lie anywhere in a
-heap of hundreds of MB, and waiting on those reads was 40% of a replay's time (18.6 ->
-10.7 us per event over the bench's 210,000 events, all grouped; 13.3 in chunks of 20,000
-over every partition at once).
+heap of hundreds of MB, and waiting on those reads was a large share of a replay's time
+(the figures are in bench/README.md).
 """
 
 import heapq

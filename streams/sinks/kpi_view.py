@@ -24,16 +24,9 @@ from streams.config import Settings
 from streams.logic.kpis import report
 from streams.logic.rollup import Rollup
 from streams.logic.rules import Rules
+from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["KpiView", "kpi_hashes", "read_report"]
-
-
-def _clock_key(prefix: str) -> str:
-    return f"{prefix}kpi:clock"
-
-
-def _partial_key(prefix: str, partition: int) -> str:
-    return f"{prefix}kpi:part:{partition}"
 
 
 _WRITE_PARTIAL = """
@@ -67,10 +60,11 @@ async def read_report(
 ) -> dict[str, Any]:
     """The KPI report from the partials in Redis, as of the wall clock or (with the event
     clock) the newest event time any partition has seen."""
+    keys = RedisKeys(settings.redis_prefix)
     pipe = redis.pipeline(transaction=True)
     for partition in range(settings.partitions):
-        pipe.hgetall(_partial_key(settings.redis_prefix, partition))
-    pipe.hgetall(_clock_key(settings.redis_prefix))
+        pipe.hgetall(keys.kpi_partial(partition))
+    pipe.hgetall(keys.kpi_clock)
     *partials, clocks = await pipe.execute()
     total: Counter[str] = Counter()
     for partial in partials:
@@ -95,34 +89,33 @@ def _flat(kpis: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def kpi_hashes(prefix: str, kpis: dict[str, Any]) -> dict[str, dict[str, str]]:
+def kpi_hashes(keys: RedisKeys, kpis: dict[str, Any]) -> dict[str, dict[str, str]]:
     """A KPI report as Redis hashes: `kpi` (overall), `kpi:tier:{n}`, `kpi:daily:{date}`."""
-    hashes = {f"{prefix}kpi": {"as_of": kpis["as_of"], **_flat(kpis["overall"])}}
+    hashes = {keys.kpi: {"as_of": kpis["as_of"], **_flat(kpis["overall"])}}
     for tier, scope in kpis["tiers"].items():
-        hashes[f"{prefix}kpi:tier:{tier}"] = _flat(scope)
+        hashes[keys.kpi_tier(tier)] = _flat(scope)
     for day, row in kpis["daily"].items():
-        hashes[f"{prefix}kpi:daily:{day}"] = _flat(row)
+        hashes[keys.kpi_daily(day)] = _flat(row)
     return hashes
 
 
 class KpiView:
-    def __init__(self, settings: Settings, rules: Rules) -> None:
+    def __init__(
+        self, settings: Settings, rules: Rules, clocks: dict[int, int] | None = None
+    ) -> None:
         self.settings = settings
         self.rules = rules
-        self.prefix = settings.redis_prefix
+        self.keys = RedisKeys(settings.redis_prefix)
         self.rollup = Rollup()
-        self.clocks: dict[int, int] = {}
+        self.clocks = clocks if clocks is not None else {}
+        """Newest event time per partition (the worker's stream time), written with the
+        partials: the KPIs' 'now' with the event clock."""
         self._clocks_written: dict[int, int] = {}
         self._epochs: dict[int, int] = {}
         """The fencing epoch this worker holds per partition (from its last whole write)."""
         self._published: dict[str, dict[str, str]] = {}
         self._changed_since_report = True
         self._reported_at = 0.0
-
-    @property
-    def owner_key(self) -> str:
-        """Partition -> the epoch of its current owner: what every fenced write checks."""
-        return f"{self.prefix}kpi:owner"
 
     def epoch(self, partition: int) -> str:
         """The fencing epoch this worker holds for `partition` ('' when none: Redis then
@@ -149,12 +142,7 @@ class KpiView:
         partitions = sorted(set(whole) | set(fields) | set(clocks))
         if not partitions:
             return
-        keys = [
-            self.owner_key,
-            "",
-            _clock_key(self.prefix),
-            f"{self.prefix}kpi:epoch",
-        ]
+        keys = [self.keys.kpi_owner, "", self.keys.kpi_clock, self.keys.kpi_epoch]
         pipe = redis.pipeline(transaction=True)
         for p in partitions:
             counters = whole.get(p, fields.get(p, {}))
@@ -162,7 +150,7 @@ class KpiView:
             args.append(clocks.get(p, ""))
             for name, value in counters.items():
                 args += [name, value]
-            keys[1] = _partial_key(self.prefix, p)
+            keys[1] = self.keys.kpi_partial(p)
             pipe.eval(_WRITE_PARTIAL, 4, *keys, *args)
         try:
             results = await pipe.execute()
@@ -185,7 +173,7 @@ class KpiView:
         self._changed_since_report = False
         self._reported_at = time.monotonic()
         kpis = await read_report(redis, self.settings, self.rules)
-        hashes = kpi_hashes(self.prefix, kpis)
+        hashes = kpi_hashes(self.keys, kpis)
         changed = {k: v for k, v in hashes.items() if self._published.get(k) != v}
         pipe = redis.pipeline(transaction=True)
         for key, mapping in changed.items():

@@ -30,6 +30,7 @@ from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.views import account_snapshot
 from streams.sinks.kpi_view import KpiView
+from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["RedisView"]
 
@@ -72,19 +73,30 @@ return 0
 """
 
 
+Load = Callable[[str], AccountState | None]
+
+
 class RedisView:
-    def __init__(self, settings: Settings, rules: Rules) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rules,
+        load: Load | None = None,
+        clocks: dict[int, int] | None = None,
+    ) -> None:
+        """`load` reads an account's current state (for accounts marked by id), `clocks`
+        is the worker's stream time per partition (published with the KPI partials)."""
         self.redis: Redis = async_redis(settings, socket_timeout=5)
-        self.prefix = settings.redis_prefix
+        self.keys = RedisKeys(settings.redis_prefix)
         self.rules = rules
         self.stream_maxlen = settings.alerts_stream_maxlen
         self.dirty: dict[str, AccountState | None] = {}
         """Accounts to rewrite: their state, or None to `load` it at the flush."""
-        self.load: Callable[[str], AccountState | None] = lambda account_id: None
+        self.load: Load = load or (lambda account_id: None)
         self.campaigns: dict[str, AccountState] = {}
         self.alerts: list[SurgeAlert] = []
         self.changes: list[TierChange] = []
-        self.kpis = KpiView(settings, rules)
+        self.kpis = KpiView(settings, rules, clocks)
         self._add_alert_once = self.redis.register_script(_ADD_ALERT_ONCE)
         self._write_account = self.redis.register_script(_WRITE_ACCOUNT)
         self.errors = 0
@@ -120,33 +132,6 @@ class RedisView:
         self.changes.append(change)
         if len(self.changes) > CHANGES_MAXLEN:
             del self.changes[: len(self.changes) - CHANGES_MAXLEN]
-
-    def account_key(self, account_id: str) -> str:
-        return f"{self.prefix}account:{account_id}"
-
-    @property
-    def sentinel_key(self) -> str:
-        return f"{self.prefix}view:alive"
-
-    @property
-    def alerts_key(self) -> str:
-        return f"{self.prefix}alerts"
-
-    @property
-    def changes_key(self) -> str:
-        return f"{self.prefix}changes"
-
-    @property
-    def surge_rank_key(self) -> str:
-        return f"{self.prefix}rank:surge"
-
-    @property
-    def engagement_rank_key(self) -> str:
-        return f"{self.prefix}rank:engagement"
-
-    @property
-    def rank_keys(self) -> tuple[str, str]:
-        return self.surge_rank_key, self.engagement_rank_key
 
     def _count(self, owner: str, state: AccountState, bag: dict[str, int]) -> None:
         if state.partition is not None:
@@ -199,6 +184,18 @@ class RedisView:
             log.warning("redis holds no view (restarted empty?): re-syncing from table state")
         return len(batch) + len(campaigns) + len(alerts)
 
+    async def flush_all(self) -> None:
+        """Write every dirty account and queued alert, a batch at a time."""
+        while await self.flush():
+            pass
+
+    async def publish_kpis(self, min_interval_s: float) -> None:
+        """Republish the KPI hashes from the partials; a failure waits for the next round."""
+        try:
+            await self.kpis.publish(self.redis, min_interval_s)
+        except (RedisError, OSError) as exc:
+            log.warning("publishing the KPI hashes failed (%s); retrying later", exc)
+
     async def _queue(
         self,
         pipe: Pipeline,
@@ -207,20 +204,26 @@ class RedisView:
         changes: list[TierChange],
     ) -> None:
         """One batch's commands: the sentinel, fenced account writes, alerts, changes."""
-        pipe.exists(self.sentinel_key)
-        pipe.set(self.sentinel_key, "1")
+        keys = self.keys
+        pipe.exists(keys.sentinel)
+        pipe.set(keys.sentinel, "1")
         for account_id, partition, snapshot in writes:
             fence = ["", ""] if partition is None else [partition, self.kpis.epoch(partition)]
             surging = snapshot["surge_strength"] if snapshot["surging"] else "0"
             await self._write_account(
-                keys=[self.kpis.owner_key, self.account_key(account_id), *self.rank_keys],
+                keys=[
+                    keys.kpi_owner,
+                    keys.account(account_id),
+                    keys.surge_rank,
+                    keys.engagement_rank,
+                ],
                 args=[*fence, account_id, surging, snapshot["engagement_points"]]
                 + [x for field in snapshot.items() for x in field],
                 client=pipe,
             )
         for alert in alerts:
             await self._add_alert_once(
-                keys=[f"{self.prefix}alert:{alert.alert_id}", self.alerts_key],
+                keys=[keys.alert_seen(alert.alert_id), keys.alerts],
                 args=[
                     ALERT_MEMORY_S,
                     self.stream_maxlen,
@@ -233,7 +236,7 @@ class RedisView:
             )
         for change in changes:
             pipe.xadd(
-                self.changes_key,
+                keys.changes,
                 {"account_id": change.account_id, "change": change.model_dump_json()},
                 maxlen=CHANGES_MAXLEN,
                 approximate=True,

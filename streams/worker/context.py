@@ -1,63 +1,73 @@
-"""What every agent shares: settings, topics, the account table, the Redis view, stream time."""
+"""What one worker's agents, timers and pages share, built whole by `create_app`.
+
+Each mutable piece is owned by the module that changes it: the write-behind (states), the
+view (what Redis must be told), emit (which outputs the broker acknowledged), the clock
+agent and emit (the due index, stream time), the watchdog (read positions).
+"""
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import faust
-from faust.types import TP
+from faust.types import TP, TableT, TopicT
 
 from streams.config import Settings
-from streams.logic.partition_status import Sample
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
+from streams.logic.ticks import Due
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
 from streams.worker.metrics import Metrics
 from streams.worker.write_behind import WriteBehind
 
-__all__ = ["Pipeline"]
+__all__ = ["Delivered", "WorkerContext"]
 
 
-@dataclass
-class Pipeline:
-    """The wiring of one worker, built once by `create_app` and handed to each agent."""
+class Delivered:
+    """Ids of outbox entries the broker has acknowledged, trimmed from an account's outbox
+    at its next write. Bounded: when full it forgets everything, and the worst case is an
+    entry re-sent once more (consumers drop repeats by version and alert_id)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self.ids: set[str] = set()
+
+    def add(self, entry_id: str) -> None:
+        if len(self.ids) >= self.limit:
+            self.ids.clear()
+        self.ids.add(entry_id)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self.ids
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    """The wiring of one worker, handed to each agent, timer and page."""
 
     app: faust.App
     settings: Settings
-    inputs: dict[str, Any]
-    tier_changes: Any
-    surge_alerts: Any
-    dead_letter: Any
-    clock: Any
-    accounts: Any
-    campaigns: Any
+    inputs: dict[str, TopicT]
+    """Input kind (engagement, intent, ...) -> its raw topic."""
+    tier_changes: TopicT
+    surge_alerts: TopicT
+    dead_letter: TopicT
+    clock: TopicT
+    accounts: TableT
+    campaigns: TableT
+    """Spend without an account_id, keyed by campaign: it counts in overall ROI only."""
     states: WriteBehind
     """Reads and writes of both tables go through it (see write_behind)."""
     view: RedisView
     metrics: Metrics
-    webhook: WebhookSink | None = None
-    delivered: set[str] = field(default_factory=set)
-    """Ids of outbox entries the broker has acknowledged: trimmed at the account's next write."""
-    due: dict[str, tuple[int, int | None]] = field(default_factory=dict)
-    """Account -> (due_at, partition) of every account the staleness timer must look at:
-    it reads this, not the table (a RocksDB table would be deserialized whole each tick)."""
-    stream_time: dict[int, int] = field(default_factory=dict)
-    """Newest event time applied per partition: 'now' for the timer in event-clock mode."""
+    webhook: WebhookSink | None
+    stream_time: dict[int, int]
+    """Newest event time applied per partition: 'now' for the timer in event-clock mode
+    (shared with the KPI view, which publishes it as the KPIs' clock)."""
+    delivered: Delivered = field(default_factory=Delivered)
+    due: dict[str, Due] = field(default_factory=dict)
+    """Account -> (due_at, partition) of every account the staleness timer must look at."""
     read_to: dict[TP, int] = field(default_factory=dict)
     """Highest input offset read per topic-partition in this run (see agents/watchdog)."""
-    progress: dict[TP, Sample] = field(default_factory=dict)
-    """The watchdog's last (next offset to read, high-water mark) per owned input partition."""
 
     @property
     def rules(self) -> Rules:
         return self.settings.rules
-
-    def track_due(self, state: AccountState) -> None:
-        if state.due_at is None:
-            self.due.pop(state.account_id, None)
-        else:
-            self.due[state.account_id] = (state.due_at, state.partition)
-
-    def advance(self, partition: int, at: int) -> None:
-        if at > self.stream_time.get(partition, 0):
-            self.stream_time[partition] = at

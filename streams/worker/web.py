@@ -6,7 +6,7 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from streams.logic.views import account_snapshot
-from streams.worker.context import Pipeline
+from streams.worker.context import WorkerContext
 from streams.worker.metrics import Live
 
 __all__ = ["is_ready", "register_web"]
@@ -15,7 +15,7 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 """aiohttp refuses a charset inside content_type; the text format is UTF-8 by definition."""
 
 
-def is_ready(p: Pipeline) -> bool:
+def is_ready(p: WorkerContext) -> bool:
     """Assigned partitions, recovery finished, not rebalancing: events now flow."""
     app = p.app
     if app.rebalancing or not app.tables.recovery.completed.is_set():
@@ -23,7 +23,7 @@ def is_ready(p: Pipeline) -> bool:
     return bool(app.consumer.assignment())
 
 
-def live_figures(p: Pipeline) -> Live:
+def live_figures(p: WorkerContext) -> Live:
     """What /metrics reads from the worker at scrape time: lag from the consumer's own
     fetches, event-time lag from stream time, tiers from the KPI partials."""
     live = Live(redis_write_errors=p.view.errors)
@@ -44,7 +44,7 @@ def live_figures(p: Pipeline) -> Live:
     return live
 
 
-def register_web(p: Pipeline) -> None:
+def register_web(p: WorkerContext) -> None:
     app = p.app
     p.metrics.watch(lambda: live_figures(p))
 

@@ -17,12 +17,12 @@ from streams.logic.apply import apply_tick
 from streams.logic.ticks import due_now, pick_due
 from streams.worker.agents.emit import commit
 from streams.worker.agents.watchdog import note_read
-from streams.worker.context import Pipeline
+from streams.worker.context import WorkerContext
 
 __all__ = ["register_clock"]
 
 
-def _now(p: Pipeline, partition: int) -> int | None:
+def _now(p: WorkerContext, partition: int) -> int | None:
     """'Now' for a partition: its newest event time, or at least the wall clock if so set."""
     event_now = p.stream_time.get(partition)
     if p.settings.clock == "event":
@@ -30,7 +30,7 @@ def _now(p: Pipeline, partition: int) -> int | None:
     return max(int(time.time() * 1000), event_now or 0)
 
 
-def register_clock(p: Pipeline) -> None:
+def register_clock(p: WorkerContext) -> None:
     app, clock_topic = p.app, p.clock
 
     settings = p.settings

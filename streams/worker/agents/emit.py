@@ -13,15 +13,22 @@ the same outputs.
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 
-from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
+from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange
 from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
 from streams.logic.state import AccountState
-from streams.worker.context import Pipeline
+from streams.logic.ticks import advance, track_due
+from streams.worker.context import WorkerContext
 
-__all__ = ["commit", "commit_campaign", "reject", "reject_alert", "resend_outboxes"]
+__all__ = [
+    "commit",
+    "commit_campaign",
+    "register_webhook",
+    "reject",
+    "reject_alert",
+    "resend_outboxes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +37,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-MAX_DELIVERED = 100_000
 TIER_CHANGE, SURGE_ALERT = "tier_change", "surge_alert"
 
 
-async def commit(p: Pipeline, applied: Applied) -> None:
+async def commit(p: WorkerContext, applied: Applied) -> None:
     """Store the state and its outbox (one changelog record), mark the view, publish."""
     if not applied.write:
         return
@@ -50,10 +56,9 @@ async def commit(p: Pipeline, applied: Applied) -> None:
         new.insert(0, [entry_id, TIER_CHANGE, change.model_dump_json()])
     state.outbox.extend(new)
     p.states.put(p.accounts, state.account_id, state, state.partition)
-    p.track_due(state)
+    track_due(p.due, state.account_id, state.due_at, state.partition)
     p.view.mark(state)
-    if state.partition is not None:
-        p.advance(state.partition, state.clock)
+    advance(p.stream_time, state.partition, state.clock)
     for entry in new:
         await send_entry(p, state.account_id, entry)
     if applied.change is not None:
@@ -64,7 +69,7 @@ async def commit(p: Pipeline, applied: Applied) -> None:
             await reject_alert(p, alert, DeadLetterReason.WEBHOOK_OVERFLOW, "webhook queue full")
 
 
-async def send_entry(p: Pipeline, account_id: str, entry: list[str]) -> None:
+async def send_entry(p: WorkerContext, account_id: str, entry: list[str]) -> None:
     """Send one outbox entry; remember it as delivered once the broker acknowledges it."""
     entry_id, kind, value = entry
     topic = p.tier_changes if kind == TIER_CHANGE else p.surge_alerts
@@ -73,19 +78,17 @@ async def send_entry(p: Pipeline, account_id: str, entry: list[str]) -> None:
 
     def acknowledged(done: asyncio.Future) -> None:
         if not done.cancelled() and done.exception() is None:
-            if len(p.delivered) >= MAX_DELIVERED:
-                p.delivered.clear()  # worst case: entries linger and are re-sent once more
             p.delivered.add(entry_id)
 
     future.add_done_callback(acknowledged)
 
 
-def alert_sinks(p: Pipeline, alert: SurgeAlert) -> None:
+def alert_sinks(p: WorkerContext, alert: SurgeAlert) -> None:
     """Beside the topic: the Redis mirror (idempotent by alert_id)."""
     p.view.alert(alert)
 
 
-async def resend_outboxes(p: Pipeline, states: list[AccountState]) -> int:
+async def resend_outboxes(p: WorkerContext, states: list[AccountState]) -> int:
     """After recovery: re-send every entry not known to be delivered; return how many.
 
     Entries this process saw acknowledged are skipped; the rest (after a crash, or from a
@@ -105,41 +108,54 @@ async def resend_outboxes(p: Pipeline, states: list[AccountState]) -> int:
     return sent
 
 
-def commit_campaign(p: Pipeline, applied: Applied) -> None:
+def commit_campaign(p: WorkerContext, applied: Applied) -> None:
     """A campaign's spend record: stored and counted, nothing to publish."""
     if not applied.write:
         return
     state = applied.state
     p.states.put(p.campaigns, state.account_id, state, state.partition)
     p.view.mark_campaign(state)
-    if state.partition is not None:
-        p.advance(state.partition, state.clock)
+    advance(p.stream_time, state.partition, state.clock)
 
 
 async def reject_alert(
-    p: Pipeline, alert: SurgeAlert, reason: DeadLetterReason, error: str
+    p: WorkerContext, alert: SurgeAlert, reason: DeadLetterReason, error: str
 ) -> None:
     """An alert the webhook could not take: dead-lettered whole, so it can be re-sent."""
-    record = DeadLetter(
-        source_topic=p.settings.topics.surge_alerts,
-        partition=None,
-        offset=None,
-        key=alert.account_id,
-        value=alert.model_dump_json(),
-        encoding="utf-8",
-        reason=reason,
-        error=error[:2000],
-        failed_at=datetime.now(UTC),
+    key = alert.account_id.encode()
+    value = alert.model_dump_json().encode()
+    await _send_dead_letter(
+        p, p.settings.topics.surge_alerts, None, key, value, Rejected(reason, error)
     )
-    p.metrics.dead_letters[reason].inc()
-    p.metrics.outputs["dead_letter"].inc()
-    await p.dead_letter.send(key=alert.account_id.encode(), value=record.model_dump_json())
 
 
 async def reject(
-    p: Pipeline, coords: Coords, key: bytes | None, value: bytes | None, why: Rejected
+    p: WorkerContext, coords: Coords, key: bytes | None, value: bytes | None, why: Rejected
 ) -> None:
-    record = dead_letter(coords, key, value, why, now_ms())
+    await _send_dead_letter(p, coords.topic, coords, key, value, why)
+
+
+async def _send_dead_letter(
+    p: WorkerContext,
+    source: str,
+    where: Coords | None,
+    key: bytes | None,
+    value: bytes | None,
+    why: Rejected,
+) -> None:
+    record = dead_letter(source, where, key, value, why, now_ms())
     p.metrics.dead_letters[why.reason].inc()
     p.metrics.outputs["dead_letter"].inc()
     await p.dead_letter.send(key=key, value=record.model_dump_json())
+
+
+def register_webhook(p: WorkerContext) -> None:
+    """Senders start with the app; at shutdown (producer still up) the queue is drained."""
+    sink = p.webhook
+    if sink is None:
+        return
+    p.app.task(sink.run)
+
+    @p.app.on_before_shutdown.connect
+    async def drain_webhook(app: object, **kwargs: object) -> None:
+        await sink.drain(grace_s=p.settings.webhook.timeout_s)

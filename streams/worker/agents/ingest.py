@@ -7,24 +7,26 @@ from collections.abc import AsyncIterator
 from faust.types import EventT
 from pydantic import BaseModel
 
-from schemas.inputs import SpendEvent
 from schemas.outputs import DeadLetterReason
 from streams.logic.apply import apply_event
-from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
+from streams.logic.decode import (
+    INPUT_MODELS,
+    Coords,
+    Rejected,
+    decode,
+    is_campaign_spend,
+    owner_of,
+)
 from streams.worker.agents.emit import commit, commit_campaign, now_ms, reject
 from streams.worker.agents.watchdog import note_read
-from streams.worker.context import Pipeline
+from streams.worker.context import WorkerContext
 
 __all__ = ["register_ingest_agents"]
 
 log = logging.getLogger(__name__)
 
 
-def _is_campaign(event: BaseModel) -> bool:
-    return isinstance(event, SpendEvent) and event.account_id is None
-
-
-def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN202 - faust agent fun
+def _ingest_agent(p: WorkerContext, kind: str, model: type[BaseModel]):  # noqa: ANN202 - faust agent fun
     applied_n = p.metrics.events[kind, "applied"]
     duplicate_n = p.metrics.events[kind, "duplicate"]
     rejected_n = p.metrics.events[kind, "dead_letter"]
@@ -45,7 +47,7 @@ def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN2
         started = time.perf_counter()
         try:
             decoded = decode(model, event.key, event.value)
-            campaign = _is_campaign(decoded)
+            campaign = is_campaign_spend(decoded)
             table = p.campaigns if campaign else p.accounts
             state = p.states.get(table, owner_of(decoded))
             applied = apply_event(state, decoded, coords, p.rules, now_ms())
@@ -71,7 +73,7 @@ def _ingest_agent(p: Pipeline, kind: str, model: type[BaseModel]):  # noqa: ANN2
     return ingest
 
 
-def register_ingest_agents(p: Pipeline) -> None:
+def register_ingest_agents(p: WorkerContext) -> None:
     for kind, model in INPUT_MODELS.items():
         fun = _ingest_agent(p, kind, model)
         fun.__name__ = fun.__qualname__ = f"ingest_{kind}"

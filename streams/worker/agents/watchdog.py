@@ -18,7 +18,7 @@ from collections import deque
 from faust.types import TP
 
 from streams.logic.partition_status import Sample, rewound, stalled
-from streams.worker.context import Pipeline
+from streams.worker.context import WorkerContext
 from streams.worker.web import is_ready
 
 __all__ = ["EXIT_NO_PROGRESS", "note_read", "register_watchdog"]
@@ -45,7 +45,7 @@ def _exit_now(reason: str) -> None:
     os._exit(EXIT_NO_PROGRESS)
 
 
-def note_read(p: Pipeline, tp: TP, offset: int) -> None:
+def note_read(p: WorkerContext, tp: TP, offset: int) -> None:
     """Called by every agent for every record, before it is processed.
 
     A record at or below an offset already read in this run is a redelivery after a
@@ -59,13 +59,13 @@ def note_read(p: Pipeline, tp: TP, offset: int) -> None:
     p.read_to[tp] = offset
 
 
-def _stop_if_rewound(p: Pipeline, tp: TP, read_to: int) -> None:
+def _stop_if_rewound(p: WorkerContext, tp: TP, read_to: int) -> None:
     highwater = p.app.consumer.highwater(tp)
     if highwater is not None and (reason := rewound(_name(tp), highwater, read_to)):
         _exit_now(reason)
 
 
-async def _sample(p: Pipeline, tp: TP) -> Sample | None:
+async def _sample(p: WorkerContext, tp: TP) -> Sample | None:
     highwater = p.app.consumer.highwater(tp)
     if highwater is None:
         return None
@@ -74,7 +74,7 @@ async def _sample(p: Pipeline, tp: TP) -> Sample | None:
     return Sample(position, int(highwater))
 
 
-def register_watchdog(p: Pipeline) -> None:
+def register_watchdog(p: WorkerContext) -> None:
     """A timer samples every owned input partition; a stall over the window exits."""
     settings = p.settings
     window = max(2, math.ceil(settings.watchdog_stall_s / settings.watchdog_interval_s) + 1)
@@ -85,15 +85,11 @@ def register_watchdog(p: Pipeline) -> None:
     async def watch_progress() -> None:
         if not is_ready(p):  # recovering or rebalancing: positions are not ours yet
             history.clear()
-            p.progress.clear()
             return
         owned = sorted(tp for tp in p.app.consumer.assignment() if tp.topic in names)
-        for tp in set(p.progress) - set(owned):
-            del p.progress[tp]
         for tp in owned:
             if (sample := await _sample(p, tp)) is None:
                 continue
-            p.progress[tp] = sample
             if (read_to := p.read_to.get(tp)) is not None:
                 _stop_if_rewound(p, tp, read_to)
             samples = history.setdefault(tp, deque(maxlen=window))

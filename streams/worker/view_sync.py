@@ -1,0 +1,79 @@
+"""Keeping the Redis view in step with the tables: the flush timer, and the re-sync.
+
+The re-sync is what makes Redis a view: whatever a crash or outage left in it, the table
+state rewrites it whole once the worker owns its partitions again (after each rebalance)
+or once Redis is found empty (its sentinel key gone). It is one pass over the owned
+tables, keeping no state, and the same pass rebuilds what the worker keeps beside the
+tables (the due index, stream time) and finds outputs a crash may have left undelivered
+in the outboxes, which are re-sent when recovery is complete and before the streams
+resume, once per consumer generation.
+"""
+
+import logging
+import time
+
+import faust
+
+from streams.logic.state import AccountState
+from streams.logic.ticks import advance, track_due
+from streams.worker.agents.emit import resend_outboxes
+from streams.worker.context import WorkerContext
+
+__all__ = ["register_view_sync", "resync"]
+
+log = logging.getLogger(__name__)
+
+
+def owned_partitions(p: WorkerContext) -> list[int]:
+    """Partitions of the account table this worker owns (inputs are co-partitioned)."""
+    topic = p.inputs["engagement"].get_topic_name()
+    return sorted(tp.partition for tp in p.app.consumer.assignment() if tp.topic == topic)
+
+
+def resync(p: WorkerContext) -> list[AccountState]:
+    """Mark every owned account and campaign for rewriting and recount the KPI partials
+    from table state; return the accounts with outputs in their outbox.
+
+    The view loads each account again when it writes it (a RocksDB table of a million
+    accounts would not fit in memory decoded).
+    """
+    p.view.kpis.reset(owned_partitions(p))
+    p.due.clear()
+    pending = []
+    for state in p.accounts.values():
+        if state is None:
+            continue
+        p.view.mark_id(state.account_id)
+        track_due(p.due, state.account_id, state.due_at, state.partition)
+        if state.outbox:
+            pending.append(state)
+        advance(p.stream_time, state.partition, state.clock)  # stream time is in state
+    for state in p.campaigns.values():
+        if state is not None:
+            p.view.mark_campaign(state)
+            advance(p.stream_time, state.partition, state.clock)
+    return pending
+
+
+def register_view_sync(p: WorkerContext) -> None:
+    """Flush dirty snapshots on a timer; after each rebalance, re-sync every owned account."""
+    app = p.app
+    synced_generation = [-1]
+
+    @app.on_rebalance_complete.connect
+    async def resync_after_rebalance(sender: faust.App, **kwargs: object) -> None:
+        if synced_generation[0] == app.consumer_generation_id:
+            return
+        synced_generation[0] = app.consumer_generation_id
+        if resent := await resend_outboxes(p, resync(p)):
+            log.info("re-sent %d outputs recovered in outboxes", resent)
+
+    @app.timer(interval=p.settings.redis_flush_interval_s, name="flush-redis-view")
+    async def flush_redis_view() -> None:
+        if p.view.lost:  # Redis came back empty: rewrite all of it
+            p.view.lost = False
+            resync(p)
+        if p.view.due(time.monotonic()):
+            with p.metrics.redis_flush.time():
+                await p.view.flush_all()
+        await p.view.publish_kpis(p.settings.kpi_interval_s)
