@@ -8,6 +8,8 @@ import asyncio
 import itertools
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from tests.kpi_compare import kpi_differences
 __all__ = [
     "ARTIFACTS",
     "Worker",
+    "abm",
     "collect",
     "launch",
     "metric_sum",
@@ -60,6 +63,18 @@ class Worker:
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         return self.child.stop(sig)
+
+
+def abm(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+    """`abm ARGS` as a user runs it: a subprocess, with `env` added to this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
 
 
 def wait_until(check: Callable[[], object], timeout: float, what: str, step: float = 0.1):

@@ -15,39 +15,23 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.dev.synth import STAGES, draw_action
 from streams.logic.rules import Rules
 
 __all__ = ["DAY", "generate", "ground_truth"]
 
 DAY = 86_400_000
-ACTIONS = [  # (action, channel, share of engagement events)
-    ("page_view", "web", 40),
-    ("email_delivered", "email", 20),
-    ("email_open", "email", 10),
-    ("email_click", "email", 4),
-    ("ad_impression", "ads", 14),
-    ("ad_click", "ads", 2),
-    ("social_like", "social", 3),
-    ("social_share", "social", 1),
-    ("content_download", "web", 2),
-    ("form_submit", "web", 1),
-    ("event_attended", "event", 1),
-    ("direct_mail_sent", "direct_mail", 1),
-    ("meeting", "sales", 1),
-]
-OPEN_STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 
 
 def _engagement(rng: random.Random, account: str, start: int, days: int, n: list[int]) -> list:
     rows = []
     level = rng.choice([0.0, 0.3, 1.0, 2.5])
-    actions, weights = zip(*[(a[:2], a[2]) for a in ACTIONS], strict=True)
     for d in range(days):
         weekday = datetime.fromtimestamp((start + d * DAY) / 1000, UTC).weekday()
         rate = level * (0.3 if weekday >= 5 else 1.0)
         count = sum(1 for _ in range(6) if rng.random() < rate / 6)
         for _ in range(count):
-            ((action, channel),) = rng.choices(actions, weights)
+            action, channel, _ = draw_action(rng)
             n[0] += 1
             row: dict[str, Any] = {
                 "event_id": f"e{n[0]}",
@@ -69,7 +53,7 @@ def _opportunity(rng: random.Random, account: str, opp: str, start: int, end: in
     amount = round(rng.uniform(5_000, 200_000), 2)
     deal_type = rng.choice(["new", "new", "expansion", "renewal"])
     path = ["prospecting"]
-    for stage in OPEN_STAGES[1:]:
+    for stage in STAGES[1:]:
         if rng.random() < 0.7:
             path.append(stage)  # else skipped
     outcome = rng.random()

@@ -1,6 +1,6 @@
-"""The `abm` command as a user runs it: hand-written files, the embedded stack, bad input."""
+"""The `abm` command as a user runs it against the embedded stack: hand-written files, bad
+input, and `abm stack` itself (help and bad settings, which need no broker: unit/test_cli.py)."""
 
-import os
 import re
 import signal
 import socket
@@ -12,28 +12,9 @@ import orjson
 import pytest
 from redis import Redis
 
-from tests.harness import collect, wait_until
+from tests.harness import abm, collect, wait_until
 
-pytestmark = pytest.mark.e2e
-
-EXAMPLES = Path(__file__).parent.parent / "examples" / "events"
-
-
-def abm(*args, env=None, **kw):
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kw,
-    )
-
-
-def test_help_explains_every_command():
-    out = abm("--help").stdout
-    for command in ("stack", "worker", "produce", "tail", "account", "kpis", "demo", "schemas"):
-        assert re.search(rf"^\s+{command}\s+\S", out, re.M), command
+EXAMPLES = Path(__file__).parents[2] / "examples" / "events"
 
 
 def test_hand_written_example_files_are_accepted(worker):
@@ -82,13 +63,6 @@ def test_produce_refuses_a_bad_file_whole(worker, tmp_path):
     assert result.returncode == 1
     assert f"{bad}:2: not JSON" in result.stderr
     assert "nothing was sent" in result.stderr
-
-
-def test_bad_settings_fail_fast_with_the_setting_named():
-    result = abm("worker", env={"ABM_PARTITIONS": "zero"})
-    assert result.returncode == 1
-    assert "partitions" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def test_tail_of_an_unknown_topic_says_so(worker):

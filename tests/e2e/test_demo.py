@@ -27,8 +27,6 @@ from streams.cli import cli
 from streams.dev.embedded import die_with_parent
 from tests.harness import ARTIFACTS, wait_until
 
-pytestmark = pytest.mark.e2e
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 ACCOUNTS = 300

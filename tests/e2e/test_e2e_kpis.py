@@ -18,8 +18,6 @@ from tests.harness import launch, pipeline_settings, read_kpis, send_rows, wait_
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 
-pytestmark = pytest.mark.e2e
-
 END = int(time.time() * 1000) - DAY
 ROWS = generate(11, accounts=200, days=120, end=END)
 

@@ -13,8 +13,6 @@ from redis import Redis
 
 from tests.harness import collect, launch, pipeline_settings, send, wait_until
 
-pytestmark = pytest.mark.e2e
-
 DAY = 86_400_000
 T = (int(time.time() * 1000) // DAY - 60) * DAY + 9 * 3_600_000  # 60 days ago, 09:00 UTC
 

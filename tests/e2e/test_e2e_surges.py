@@ -18,8 +18,6 @@ from redis import Redis
 from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.harness import launch, pipeline_settings, read_all, send, wait_until
 
-pytestmark = pytest.mark.e2e
-
 DAY = 86_400_000
 T = (int(time.time() * 1000) // DAY - 60) * DAY + 9 * 3_600_000  # 60 days ago, 09:00 UTC
 SECRET = "test-webhook-secret"

@@ -4,13 +4,10 @@ workers: it must be the log's end, or a worker recovering a changelog stops shor
 
 import asyncio
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.clients.kafka import client_options
 from tests.harness import pipeline_settings
-
-pytestmark = pytest.mark.e2e
 
 RECORDS = 500
 

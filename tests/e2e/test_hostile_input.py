@@ -15,7 +15,6 @@ import time
 from collections import Counter
 
 import orjson
-import pytest
 from aiokafka import AIOKafkaProducer
 from redis import Redis
 
@@ -32,8 +31,6 @@ from tests.harness import (
     read_metrics,
     wait_until,
 )
-
-pytestmark = pytest.mark.e2e
 
 NOW = int(time.time() * 1000)
 AT = NOW - 3_600_000

@@ -2,7 +2,6 @@
 
 import time
 
-import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from tests.harness import (
@@ -14,8 +13,6 @@ from tests.harness import (
     send_rows,
     wait_until,
 )
-
-pytestmark = pytest.mark.e2e
 
 NOW = int(time.time() * 1000)
 ACCOUNTS = [f"m-{n}" for n in range(12)]

@@ -7,13 +7,9 @@ gone), rewrites every account and recounts every KPI partial from table state.
 
 import time
 
-import pytest
-
 from streams.dev.embedded import EmbeddedStack
 from tests.harness import launch, pipeline_settings, send_rows, view_differences
 from tests.history import DAY, generate
-
-pytestmark = pytest.mark.e2e
 
 END = int(time.time() * 1000) - DAY
 ROWS = generate(9, accounts=40, days=45, end=END)

@@ -26,8 +26,6 @@ from tests.harness import (
 from tests.history import DAY, generate
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 
-pytestmark = pytest.mark.e2e
-
 END = int(time.time() * 1000) - DAY
 ROWS = [
     r for r in generate(5, accounts=100, days=60, end=END) if r[0] in ("accounts", "engagement")

@@ -36,8 +36,6 @@ from tests.harness import (
 from tests.history import DAY, generate
 from tests.kpi_compare import kpi_differences
 
-pytestmark = pytest.mark.e2e
-
 END = int(time.time() * 1000) - DAY
 _ALL = generate(21, accounts=160, days=60, end=END)
 ACCOUNTS = sorted({p["account_id"] for kind, p in _ALL if kind == "accounts"})

@@ -1,19 +1,17 @@
 """`abm replay --publish PREFIX` on the real broker and Redis: the results land under the
-prefix, equal to the replay's own JSON, and nothing live is written."""
+prefix, equal to the replay's own JSON, and nothing live is written (a refused prefix:
+unit/test_replay_publish.py)."""
 
 import json
 import time
 
 import orjson
-import pytest
 from click.testing import CliRunner
 
 from streams.cli import cli
 from streams.clients.redis import sync_redis
 from tests.harness import pipeline_settings, read_all
 from tests.history import generate
-
-pytestmark = pytest.mark.e2e
 
 
 def write_files(directory, rows) -> None:
@@ -75,19 +73,3 @@ def test_published_results_equal_the_replay_and_stay_out_of_live_keys(stack, tmp
     # Without --publish nothing is written (the topic still holds the one run's records).
     assert "published" not in run()
     assert len(read_all(settings, published["tier_changes"])) == published["transitions"]
-
-
-@pytest.mark.parametrize(
-    ("prefix", "message"),
-    [
-        ("abm", "would write to the live abm.tier-changes.v1, abm.surge-alerts.v1, Redis keys"),
-        ("Backtest:1", "use 1-41 lowercase letters"),
-        ("", "use 1-41 lowercase letters"),
-    ],
-)
-def test_a_prefix_that_is_live_or_malformed_is_refused_before_reading(tmp_path, prefix, message):
-    result = CliRunner().invoke(
-        cli, ["replay", "--input-dir", str(tmp_path), "--publish", prefix], catch_exceptions=False
-    )
-    assert result.exit_code == 2
-    assert message in result.output

@@ -84,5 +84,5 @@ def test_example_rules_file_documents_the_defaults(monkeypatch):
 
     from streams.logic.rules import Rules
 
-    example = Path(__file__).parent.parent / "examples" / "abm.toml"
+    example = Path(__file__).parents[2] / "examples" / "abm.toml"
     assert load_rules(example) == Rules()

@@ -35,16 +35,16 @@ from streams.replay.sources import Shard, file_items
 from tests.history import generate
 
 NOW = int(time.time() * 1000)
-END = 1_767_225_600_000  # 2026-01-01: a fixed history, so what the candidate moves is fixed
+END = 1_767_225_600_000  # 2026-01-01: a fixed history (seed 6: the candidate moves 3 accounts)
 TIMING = ("seconds", "events_per_s", "workers")
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     directory = tmp_path_factory.mktemp("history")
     rows: dict[str, list[bytes]] = {}
-    for kind, payload in generate(5, accounts=100, days=45, end=END):
+    for kind, payload in generate(6, accounts=100, days=45, end=END):
         rows.setdefault(kind, []).append(orjson.dumps(payload))
     for kind, lines in rows.items():
         (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")

@@ -1,15 +1,12 @@
-"""Kafka SASL/TLS and Redis auth/TLS settings: validated, applied, and never printed."""
+"""Kafka SASL/TLS and Redis auth/TLS settings: validated, applied, and never printed (Redis
+auth against a real server: e2e/test_security.py)."""
 
 import ssl
-import subprocess
 
 import pytest
-import redis
 
 from streams.clients.kafka import client_options, faust_credentials
-from streams.clients.redis import sync_redis
 from streams.config import ConfigError, load_settings
-from streams.dev.embedded import _redis_binary, free_port, wait_for_port
 
 SECRET = "correct-horse-battery-staple"
 
@@ -52,31 +49,3 @@ def test_a_password_in_the_redis_url_is_refused_without_echoing_it(monkeypatch):
     with pytest.raises(ConfigError, match="set ABM_REDIS_PASSWORD instead") as caught:
         load_settings()
     assert SECRET not in str(caught.value)
-
-
-def test_redis_auth_against_a_real_server_that_requires_it(monkeypatch):
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            _redis_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--requirepass",
-            SECRET,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, server, "redis-server", 10)
-        monkeypatch.setenv("ABM_REDIS_URL", f"redis://127.0.0.1:{port}/0")
-        with pytest.raises(redis.AuthenticationError):
-            sync_redis(load_settings()).ping()
-        monkeypatch.setenv("ABM_REDIS_PASSWORD", SECRET)
-        assert sync_redis(load_settings()).ping()
-    finally:
-        server.terminate()
-        server.wait(10)

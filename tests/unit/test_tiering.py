@@ -27,7 +27,7 @@ def signals(fit=85.0, acv=60_000.0, intent=True, engagement=True):
 
 
 def spec_tier(fit, acv, intent, engagement):
-    """design.md section 4, written out independently of the rule table."""
+    """The documented default tiers (docs/rules.md), written out independently of the rule table."""
     if fit is None or fit < 70:
         return 0
     if acv >= 50_000 and intent and engagement:
