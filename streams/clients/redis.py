@@ -3,7 +3,7 @@
 The asyncio client packs commands in Python (redis-py's sync client packs with hiredis
 when it is installed, the asyncio one does not): ~35 us for a 20-field HSET, the largest
 single cost of the worker's Redis view. Its connections here pack with hiredis (~3.5 us,
-the same bytes: tests/test_redis_conn.py); hiredis also parses the replies.
+the same bytes: tests/unit/test_redis_conn.py); hiredis also parses the replies.
 """
 
 from functools import cache

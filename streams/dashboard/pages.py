@@ -6,12 +6,14 @@ release from the npm registry and checks its hash), so the page works offline.
 
 from pathlib import Path
 
+import faust
 import orjson
 from faust.web import Request, Response, View
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from streams.config import Settings
 from streams.dashboard.data import LagWatch, dashboard_data
-from streams.worker.context import WorkerContext
 
 __all__ = ["register_dashboard"]
 
@@ -23,9 +25,9 @@ ASSETS = {
 }
 
 
-def register_dashboard(p: WorkerContext) -> None:
-    app = p.app
-    lag = LagWatch(p.settings)
+def register_dashboard(app: faust.App, settings: Settings, redis: Redis) -> None:
+    """Serve the dashboard from a worker's web server; it reads only Redis and the broker."""
+    lag = LagWatch(settings)
     assets = {name: (STATIC / name).read_bytes() for name in ASSETS}
     index = (STATIC / "index.html").read_bytes()
 
@@ -38,7 +40,7 @@ def register_dashboard(p: WorkerContext) -> None:
     class DashboardData(View):
         async def get(self, request: Request) -> Response:
             try:
-                data = await dashboard_data(p.view.redis, p.settings, lag)
+                data = await dashboard_data(redis, settings, lag)
             except (RedisError, OSError) as exc:
                 return self.json({"error": f"cannot read the view from Redis: {exc}"}, status=503)
             return self.bytes(orjson.dumps(data), content_type="application/json")

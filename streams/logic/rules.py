@@ -91,7 +91,7 @@ class Icp(FrozenModel):
 
 
 class SurgeRules(FrozenModel):
-    """Surge detection against each account's own baseline (each account's own baseline).
+    """Surge detection against each account's own baseline (docs/rules.md, Surges).
 
     A week is the 7 days ending today; the baseline is the mean of the 4 weeks before it.
     Separate enter and exit thresholds (hysteresis) keep an account hovering near a
@@ -159,7 +159,8 @@ DEFAULT_TIERS = [
 
 
 class Rules(FrozenModel):
-    """Decision rules ; the defaults are the documented ones."""
+    """Decision rules: tiers, windows, weights, ICP, surges, stages (docs/rules.md); the
+    defaults are the documented ones."""
 
     tiers: list[TierRule] = DEFAULT_TIERS
     intent_window_days: PositiveDays = 14

@@ -120,6 +120,6 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     register_view_sync(context)
     register_webhook(context)
     register_web(context)
-    register_dashboard(context)
+    register_dashboard(app, settings, context.view.redis)
     register_watchdog(context)
     return app, context
