@@ -4,7 +4,7 @@ import asyncio
 import sys
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ def event_time(text: str | None, option: str) -> int | None:
     if text is None:
         return None
     try:
-        return to_ms(datetime.fromisoformat(text))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{option}: {text!r} is not an ISO-8601 date or time") from None
+    # Without an offset, UTC (as event times are stored), never the machine's own zone.
+    return to_ms(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def replay(
