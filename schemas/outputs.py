@@ -1,5 +1,6 @@
 """Output payloads: tier changes for downstream systems and dead letters for operators."""
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -54,6 +55,14 @@ class SurgeTopic(Contract):
     score: float = Field(description="highest score this week")
     baseline: float = Field(description="mean of the weekly highest scores before")
     ratio: float | None = Field(description="score / baseline; null when the baseline is 0")
+    provider: str | None = Field(
+        default=None, description="the provider whose score (weighted) is this week's highest"
+    )
+    seen_on: date | None = Field(
+        default=None,
+        strict=False,  # an ISO date string, as JSON carries it, also from a parsed dict
+        description="the UTC day of that score",
+    )
 
 
 class ChannelPoints(Contract):
@@ -73,6 +82,11 @@ class SurgeAlert(Contract):
     account_name: str | None
     owner: str | None
     kind: Literal["intent", "engagement"]
+    cluster: str | None = Field(
+        default=None,
+        description="intent: the topic cluster that surged (null: topics in no cluster, or "
+        "no catalogue)",
+    )
     score: float = Field(description="intent: top topic's score; engagement: points in 7 days")
     baseline: float = Field(description="the same measure's weekly mean over the baseline weeks")
     ratio: float | None
@@ -111,3 +125,6 @@ class DeadLetter(Contract):
     reason: DeadLetterReason
     error: Annotated[str, Field(max_length=2000)]
     failed_at: EventTime
+    route: str | None = Field(
+        default=None, description="for an alert a route could not deliver: the route's name"
+    )

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
-from streams.config import ConfigError, Settings, load_rules, load_settings
+from streams.config import (
+    ConfigError,
+    Settings,
+    all_routes,
+    load_routes,
+    load_rules,
+    load_settings,
+)
+from streams.logic.routes import Route
 from streams.logic.rules import Rules
 
 __all__ = ["main"]
@@ -72,7 +80,10 @@ def worker() -> None:
     """Run a stream worker (Faust) against ABM_KAFKA_BROKER and ABM_REDIS_URL."""
     from streams.worker.runner import run_worker
 
-    run_worker(_settings())
+    try:
+        run_worker(_settings())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -204,6 +215,17 @@ def lag(group: str | None, samples: int, interval_s: float, as_json: bool) -> No
     for r in rows:
         committed = "-" if r.committed is None else r.committed
         click.echo(line.format(r.topic, r.partition, committed, r.highwater, r.lag, r.status))
+
+
+def _routes(settings: Settings, path: Path | None, otherwise: list[Route]) -> list[Route]:
+    """The routes of a rules file (with the default route), or `otherwise` when it has none."""
+    if path is None:
+        return otherwise
+    try:
+        routes = load_routes(path)
+        return all_routes(settings, routes) if routes else otherwise
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _rules(settings: Settings, path: Path | None) -> Rules:
@@ -353,10 +375,19 @@ def backtest(
 
     settings = _settings()
     baseline, candidate = _rules(settings, baseline_file), _rules(settings, candidate_file)
+    base_routes = _routes(settings, baseline_file, all_routes(settings))
+    routes = (base_routes, _routes(settings, candidate_file, base_routes))
     window = _window(start, end)
     try:
         result = run_backtest(
-            settings, baseline, candidate, input_dir, window, ticks, _workers_for(settings, workers)
+            settings,
+            baseline,
+            candidate,
+            input_dir,
+            window,
+            ticks,
+            _workers_for(settings, workers),
+            routes,
         )
     except (FileNotFoundError, KafkaError, ReplayReadError, ShardError, OSError) as exc:
         raise click.ClickException(f"cannot backtest: {exc}") from None

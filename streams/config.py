@@ -4,14 +4,16 @@ The rules themselves (what a team tunes) are pure models in streams/logic/rules.
 module reads them from a file and fails with a message naming the file and the key.
 """
 
+import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, TypeAdapter, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.logic.routes import DEFAULT_ROUTE, Route, default_route
 from streams.logic.rules import FrozenModel, Rules
 
 __all__ = [
@@ -20,8 +22,11 @@ __all__ = [
     "Settings",
     "Topics",
     "Webhook",
+    "all_routes",
+    "load_routes",
     "load_rules",
     "load_settings",
+    "route_keys",
 ]
 
 
@@ -201,6 +206,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     config_file: Path | None = None
     rules: Rules = Rules()
+    routes: list[Route] = Field(
+        default=[], description="`[[routes]]` of the rules file: where alerts go"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -221,26 +229,78 @@ class ConfigError(Exception):
     """A setting is wrong; the message says which and why, for the person starting us."""
 
 
-def _explain(exc: ValidationError) -> str:
+def _explain(exc: ValidationError, under: str = "") -> str:
     lines = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = ".".join(str(p) for p in (under, *err["loc"]) if p != "") or "(top level)"
         lines.append(f"  {where}: {err['msg']}")
     return "\n".join(lines)
 
 
-def load_rules(path: Path) -> Rules:
-    """A rules file (its `[rules]` table, or the whole file); errors name the file and key."""
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_rules(path: Path) -> Rules:
+    """A rules file (its `[rules]` table, or the whole file); errors name the file and key."""
+    data = _read_toml(path)
     try:
-        return Rules.model_validate(data.get("rules", data))
+        table = (
+            data["rules"] if "rules" in data else {k: v for k, v in data.items() if k != "routes"}
+        )
+        return Rules.model_validate(table)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid rules:\n{_explain(exc)}") from exc
+
+
+_ROUTES = TypeAdapter(list[Route])
+
+
+def load_routes(path: Path) -> list[Route]:
+    """The `[[routes]]` of a rules file (none: no routes); errors name the route's key."""
+    try:
+        routes = _ROUTES.validate_python(_read_toml(path).get("routes", []))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid routes:\n{_explain(exc, 'routes')}") from exc
+    names = [r.name for r in routes]
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise ConfigError(f"{path}: routes: each name once, repeated: {repeated}")
+    return routes
+
+
+def all_routes(settings: Settings, routes: list[Route] | None = None) -> list[Route]:
+    """The routes of the file (or `routes`), and the default route of ABM_WEBHOOK__URL."""
+    found = list(settings.routes if routes is None else routes)
+    if settings.webhook.url is not None:
+        default = default_route(str(settings.webhook.url))
+        if any(route.name == default.name for route in found):
+            raise ConfigError(f"routes: the name {default.name!r} is the ABM_WEBHOOK__URL route's")
+        found.append(default)
+    return found
+
+
+def route_keys(settings: Settings) -> list[tuple[Route, bytes]]:
+    """Every route with its HMAC key, each read from the variable it names (the default
+    route's is ABM_WEBHOOK__SECRET); a route without its key stops the start."""
+    keyed = []
+    default_key = settings.webhook.secret
+    for route in all_routes(settings):
+        if route.name == DEFAULT_ROUTE and default_key is not None:
+            key = default_key.get_secret_value()
+        else:
+            key = os.environ.get(route.secret_env, "")
+        if not key:
+            raise ConfigError(
+                f"routes.{route.name}.secret_env: the environment variable "
+                f"{route.secret_env} is not set (it holds the route's HMAC key)"
+            )
+        keyed.append((route, key.encode()))
+    return keyed
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -251,5 +311,6 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"invalid ABM_* settings:\n{_explain(exc)}") from exc
     if settings.config_file is not None:
         rules = load_rules(settings.config_file)
-        settings = settings.model_copy(update={"rules": rules})
+        routes = load_routes(settings.config_file)
+        settings = settings.model_copy(update={"rules": rules, "routes": routes})
     return settings

@@ -4,8 +4,9 @@ import itertools
 
 import orjson
 
+from schemas.common import to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
-from streams.logic.apply import apply_event
+from streams.logic.apply import apply_event, apply_tick
 from streams.logic.decode import Coords, Rejected
 from streams.logic.rules import Rules
 
@@ -35,12 +36,12 @@ def engagement(account="acme", at=T0, action="page_view", contact="c1", channel=
     )
 
 
-def intent(account="acme", at=T0, topic="crm", score=70.0, **kw):
+def intent(account="acme", at=T0, topic="crm", score=70.0, provider="bombora", **kw):
     return _parse(
         IntentEvent,
         event_id=kw.pop("event_id", f"i{next(_ids)}"),
         account_id=account,
-        provider="bombora",
+        provider=provider,
         topic=topic,
         score=score,
         occurred_at=at,
@@ -89,14 +90,26 @@ def coords(topic="abm.engagement.v1", partition=0, offset=None, timestamp=T0):
 WALL = T0 + 400 * DAY  # the wall clock is far ahead: nothing in these tests is "future"
 
 
-def replay(events, state=None, rules=None, wall=WALL):
-    """Apply events in order as an agent does (rejections skipped).
+def replay(events, state=None, rules=None, wall=WALL, ticks=False):
+    """Apply events in order as an agent does (rejections skipped); with `ticks`, the
+    staleness timer too, at each account's due times before each event (as replay does).
 
     Returns the final state, every tier change and every surge alert.
     """
     rules = rules or Rules()
     changes, alerts = [], []
     for event in events:
+        at = getattr(event, "occurred_at", None)
+        while ticks and state is not None and at is not None and state.due_at is not None:
+            due = state.due_at
+            if due > to_ms(at):
+                break
+            ticked = apply_tick(state, rules, due)
+            if ticked.change:
+                changes.append(ticked.change)
+            alerts.extend(ticked.alerts)
+            if state.due_at == due:
+                break
         try:
             applied = apply_event(state, event, coords(), rules, wall)
         except Rejected:

@@ -79,7 +79,8 @@ async def _report(settings: Settings) -> tuple[dict, list[dict]]:
     client = async_redis(settings)
     try:
         kpis = await read_report(client, settings, settings.rules)
-        return kpis, await top_surging(client, RedisKeys(settings.redis_prefix), 5)
+        surging = await top_surging(client, RedisKeys(settings.redis_prefix), 50)
+        return kpis, [s for s in surging if s["tier"] != 0][:5]  # sales hears of targets
     finally:
         await client.aclose()
 
@@ -100,7 +101,7 @@ def _summary(settings: Settings) -> None:
         f"{k['open_pipeline_value']:,.0f}, won {k['won_revenue']:,.0f}, win rate {rate}, "
         f"spend {k['spend']:,.0f}, ROI {roi}  (abm kpis shows them all)"
     )
-    click.echo("Surging now:")
+    click.echo("Target accounts surging now:")
     for s in surging:
         click.echo(
             f"  {s['name']:<32} tier {s['tier']}  {s['kinds']:<18} strength {s['strength']:.2f}"
@@ -113,6 +114,8 @@ async def _live(settings: Settings, world: World, minutes: float, alive: list[bo
     async def alerts() -> None:
         async for _key, value in read_topic(settings, settings.topics.surge_alerts):
             alert = SurgeAlert.model_validate_json(value)
+            if alert.tier == 0:  # outside the ICP: on the topic for systems, not for sales
+                continue
             click.echo(
                 f"  ALERT {alert.detected_at:%m-%d %H:%M}  {orjson.loads(message(alert))['text']}"
             )

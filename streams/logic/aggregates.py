@@ -59,7 +59,8 @@ class Aggregates(Derived):
         self.engagement_first: int | None = None
         """The oldest day with engagement in the tier window."""
         self.topic_max: dict[str, float] = {}
-        """Highest score per intent topic in the tier window."""
+        """Highest score per intent topic in the tier window. Here and below, only topics
+        that count (rules.intent), with each provider's score weighted."""
         self.intent_first: int | None = None
         self.week_m = 0
         """Engagement points (thousandths) in the 7 days ending today."""
@@ -102,8 +103,16 @@ class Aggregates(Derived):
         elif age < WEEK_DAYS * (self.rules.surge.baseline_weeks + 1):
             self.before_m += delta_m
 
+    def add_intent_event(self, topic: str, provider: str, day: int, raw: float) -> None:
+        """A provider scored a topic `raw` on `day` (its highest that day so far or not)."""
+        intent = self.rules.intent
+        weight = intent.weight(provider)
+        if weight > 0 and intent.clusters_of(topic):
+            self.add_intent(topic, day, intent.weighted(provider, raw))
+
     def add_intent(self, topic: str, day: int, score: float) -> None:
-        """A topic scored `score` on `day` (the day's highest so far or not)."""
+        """A topic that counts scored `score` (weighted) on `day` (the day's highest so
+        far or not)."""
         weeks = self.rules.surge.baseline_weeks
         weekly = self.highs.get(topic)
         if weekly is None:
@@ -129,10 +138,17 @@ class Aggregates(Derived):
 
     def _add_intents(self, state: "AccountState") -> None:
         weeks = self.rules.surge.baseline_weeks
-        for topic, days in state.intent.items():
+        intent = self.rules.intent
+        for topic, providers in state.intent.items():
+            if not intent.clusters_of(topic):
+                continue  # kept in state for a later catalogue; counts for nothing now
             self.highs[topic] = [0.0] * (weeks + 1)
-            for day, score in days.items():
-                self.add_intent(topic, day, score)
+            for provider, days in providers.items():
+                weight = intent.weight(provider)
+                if weight <= 0:
+                    continue
+                for day, raw in days.items():
+                    self.add_intent(topic, day, intent.weighted(provider, raw))
 
     def drop_engagement(self, day: int, bucket: "DayBucket") -> None:
         """`day` is leaving the state (pruned): take it out of the windows that count it."""

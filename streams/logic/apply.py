@@ -111,11 +111,15 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
     # Intent days dropped here are in no window at the next evaluation (the windows are
     # recomputed if they were): only a topic gone entirely leaves a trace to remove.
     oldest_intent = window_start(max(state.clocks.get("i", 0), tick), rules.retention_days)
-    for topic in [t for t, days in state.intent.items() if not days or min(days) < oldest_intent]:
-        days = state.intent[topic]
-        for day in [d for d in days if d < oldest_intent]:
-            del days[day]
-        if not days:
+    for topic, providers in list(state.intent.items()):
+        for provider, days in list(providers.items()):
+            if days and min(days) >= oldest_intent:
+                continue
+            for day in [d for d in days if d < oldest_intent]:
+                del days[day]
+            if not days:
+                del providers[provider]
+        if not providers:
             del state.intent[topic]
             if windows is not None:
                 windows.highs.pop(topic, None)
@@ -174,12 +178,12 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
 
 
 def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
-    days = state.intent.setdefault(e.topic, {})
+    days = state.intent.setdefault(e.topic, {}).setdefault(e.provider, {})
     day = day_of(at)
     days[day] = max(days.get(day, 0.0), e.score)
     windows = cached(state)
     if windows is not None:
-        windows.add_intent(e.topic, day, days[day])
+        windows.add_intent_event(e.topic, e.provider, day, days[day])
 
 
 def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:

@@ -31,10 +31,10 @@ LOGIC = Path(__file__).resolve().parent
 KERNELS = LOGIC.parent.parent / "build" / "kernel"
 PURE_ENV = "ABM_PURE_PYTHON"
 
-INTERPRETED = ("__init__.py", "compiled.py", "rules.py", "state.py")
+INTERPRETED = ("__init__.py", "compiled.py", "routes.py", "rules.py", "state.py")
 """Modules left to the interpreter. state.py: orjson writes a dataclass from its slots,
 and a compiled class has none of the layout it expects (the worker crashed storing one).
-rules.py: pydantic models, which mypyc cannot compile into native classes."""
+rules.py, routes.py: pydantic models, which mypyc cannot compile into native classes."""
 
 
 def sources(logic: Path = LOGIC) -> list[Path]:

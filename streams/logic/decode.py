@@ -108,6 +108,7 @@ def dead_letter(
     value: bytes | None,
     rejected: Rejected,
     now_ms: int,
+    route: str | None = None,
 ) -> DeadLetter:
     """The dead-letter record: raw bytes kept whole (base64 when not UTF-8), nothing lost.
 
@@ -126,4 +127,5 @@ def dead_letter(
         reason=rejected.reason,
         error=rejected.error[:2000],
         failed_at=datetime.fromtimestamp(now_ms / 1000, tz=UTC),
+        route=route,
     )

@@ -11,9 +11,23 @@ import hmac
 
 import orjson
 
-from schemas.outputs import SurgeAlert
+from schemas.outputs import SurgeAlert, SurgeTopic, TierChange
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "message", "sign", "verify"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "Delivery",
+    "delivery_id",
+    "message",
+    "render",
+    "sign",
+    "tier_message",
+    "verify",
+]
+
+Delivery = SurgeAlert | TierChange
+"""What a route delivers: a surge alert, or a tier change (an account entering a better
+tier)."""
 
 SIGNATURE_HEADER = "X-ABM-Signature"
 TIMESTAMP_HEADER = "X-ABM-Timestamp"
@@ -23,6 +37,8 @@ _TIERS = {0: "untiered", 1: "Tier 1", 2: "Tier 2", 3: "Tier 3"}
 def _headline(alert: SurgeAlert) -> str:
     who = alert.account_name or alert.account_id
     kind = "Intent" if alert.kind == "intent" else "Engagement"
+    if alert.cluster:
+        kind = f"{kind} ({alert.cluster})"
     owner = f", owner {alert.owner}" if alert.owner else ""
     return f"{kind} surge: {who} ({_TIERS[alert.tier]}{owner})"
 
@@ -31,9 +47,19 @@ def _ratio(ratio: float | None) -> str:
     return "new" if ratio is None else f"{ratio:.1f}x"
 
 
+def _source(topic: SurgeTopic) -> str:
+    """Who said it and when, where known: sales trusts a named source."""
+    if topic.provider is None:
+        return ""
+    day = f" on {topic.seen_on:%b %d}" if topic.seen_on is not None else ""
+    return f", {topic.provider}{day}"
+
+
 def _evidence(alert: SurgeAlert) -> str:
     if alert.kind == "intent":
-        what = ", ".join(f"{t.topic} {t.score:g} ({_ratio(t.ratio)})" for t in alert.topics[:5])
+        what = ", ".join(
+            f"{t.topic} {t.score:g} ({_ratio(t.ratio)}{_source(t)})" for t in alert.topics[:5]
+        )
     elif alert.ratio is None:
         what = f"{alert.score:g} points in 7 days, none in the weeks before"
     else:
@@ -61,6 +87,45 @@ def message(alert: SurgeAlert) -> bytes:
             "alert": alert.model_dump(mode="json"),
         }
     )
+
+
+def tier_message(change: TierChange) -> bytes:
+    """A tier change as a person reads it in Slack, with the whole change under `change`."""
+    headline = (
+        f"Tier up: {change.account_id} is now {_TIERS[change.tier]} "
+        f"(was {_TIERS[change.previous_tier]}), rule {change.rule}"
+    )
+    i = change.inputs
+    detail = (
+        f"fit {i.fit if i.fit is not None else '-'}, ACV {i.acv:,.0f}, "
+        f"intent {'yes' if i.recent_intent else 'no'}"
+        + (f" ({', '.join(i.intent_topics[:5])})" if i.intent_topics else "")
+        + f", engagement {i.engagement_points:g} points, {i.engaged_contacts} contacts"
+    )
+    return orjson.dumps(
+        {
+            "text": f"{headline}: {detail}",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": detail}},
+            ],
+            "change": change.model_dump(mode="json"),
+        }
+    )
+
+
+def render(item: Delivery, format: str) -> bytes:
+    """A route's POST body: `json` is the output contract itself, `slack` a message."""
+    if format == "json":
+        return item.model_dump_json().encode()
+    return message(item) if isinstance(item, SurgeAlert) else tier_message(item)
+
+
+def delivery_id(item: Delivery) -> str:
+    """What a receiver de-duplicates on (sent as X-ABM-Alert-Id)."""
+    if isinstance(item, SurgeAlert):
+        return item.alert_id
+    return f"tier:{item.account_id}:{item.version}"
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:

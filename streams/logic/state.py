@@ -20,6 +20,18 @@ def _transient(value: object) -> None:
         raise TypeError(f"{type(value).__name__} is not part of an account's stored state")
 
 
+def _intent_of(stored: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """One topic's scores by provider; a record stored before providers were kept maps
+    days to scores directly, read as from an unnamed provider."""
+    if stored and not isinstance(next(iter(stored.values())), dict):
+        return {UNNAMED_PROVIDER: {int(d): s for d, s in stored.items()}}
+    return {p: {int(d): s for d, s in days.items()} for p, days in stored.items()}
+
+
+UNNAMED_PROVIDER = ""
+"""The provider of intent stored before providers were kept (it weighs 1.0)."""
+
+
 @dataclass(slots=True)
 class DayBucket:
     """Engagement of one account on one UTC day."""
@@ -79,7 +91,10 @@ class AccountState:
     account_id: str
     profile: Profile | None = None
     engagement: dict[int, DayBucket] = field(default_factory=dict)
-    intent: dict[str, dict[int, float]] = field(default_factory=dict)
+    intent: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    """topic -> provider -> day -> the provider's highest raw score for the topic that day.
+    Raw: weights and the topic catalogue apply when the windows are read, so a replay can
+    try another catalogue on the same state."""
     opportunities: dict[str, Opportunity] = field(default_factory=dict)
     surges: dict[str, SurgeEpisode] = field(default_factory=dict)
     spend: dict[int, int] = field(default_factory=dict)
@@ -110,9 +125,7 @@ class AccountState:
         data.pop("windows", None)
         data["profile"] = Profile(**data["profile"]) if data.get("profile") else None
         data["engagement"] = {int(d): DayBucket(**b) for d, b in data["engagement"].items()}
-        data["intent"] = {
-            t: {int(d): s for d, s in days.items()} for t, days in data["intent"].items()
-        }
+        data["intent"] = {t: _intent_of(by) for t, by in data["intent"].items()}
         data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
         data["spend"] = {int(d): units for d, units in data["spend"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}

@@ -79,42 +79,52 @@ def _topic_stays(score: float, baseline: float, rules: SurgeRules) -> bool:
     )
 
 
-def _any_topic(
+def _enough_topics(
     highs: dict[str, list[float]],
     rules: SurgeRules,
     holds: Callable[[float, float, SurgeRules], bool],
+    needed: int,
 ) -> bool:
     weeks = rules.baseline_weeks
-    return any(holds(weekly[0], _baseline(weekly, weeks), rules) for weekly in highs.values())
+    found = 0
+    for weekly in highs.values():
+        if holds(weekly[0], _baseline(weekly, weeks), rules):
+            found += 1
+            if found >= needed:
+                return True
+    return False
 
 
-def intent_enters(highs: dict[str, list[float]], rules: SurgeRules) -> bool:
+def intent_enters(highs: dict[str, list[float]], rules: SurgeRules, needed: int = 1) -> bool:
     """`read_intent(...).enter` without building the reading: most evaluations only ask."""
-    return _any_topic(highs, rules, _topic_enters)
+    return _enough_topics(highs, rules, _topic_enters, needed)
 
 
-def intent_stays(highs: dict[str, list[float]], rules: SurgeRules) -> bool:
+def intent_stays(highs: dict[str, list[float]], rules: SurgeRules, needed: int = 1) -> bool:
     """`read_intent(...).stay`, without building the reading."""
-    return _any_topic(highs, rules, _topic_stays)
+    return _enough_topics(highs, rules, _topic_stays, needed)
 
 
-def read_intent(highs: dict[str, list[float]], rules: SurgeRules) -> Reading:
+def read_intent(highs: dict[str, list[float]], rules: SurgeRules, needed: int = 1) -> Reading:
     """Per topic (`highs`: its weekly highs, this week first): this week's highest score
-    against the mean of the weekly highs before it."""
+    against the mean of the weekly highs before it. The topics surge together once
+    `needed` of them are above the enter threshold, and stay while `needed` are above
+    the exit one."""
     weeks = rules.baseline_weeks
-    entering = False
+    entering = 0
     staying = []
     for topic, weekly in highs.items():
         score, baseline = weekly[0], _baseline(weekly, weeks)
-        entering = entering or _topic_enters(score, baseline, rules)
+        if _topic_enters(score, baseline, rules):
+            entering += 1
         if _topic_stays(score, baseline, rules):
             staying.append(TopicReading(topic, score, baseline, _ratio(score, baseline)))
     top = sorted(staying, key=lambda r: (-r.score, r.topic))
     best = top[0] if top else TopicReading("", 0.0, 0.0, None)
     return Reading(
         "intent",
-        entering,
-        bool(staying),
+        entering >= needed,
+        len(staying) >= needed,
         best.score,
         best.baseline,
         best.ratio,

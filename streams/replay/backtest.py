@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
+from streams.logic.routes import Route, matching
 from streams.logic.rules import Rules
 from streams.replay import shards
 from streams.replay.engine import Outcome
 from streams.replay.run import Window
 from streams.replay.shards import Job
 
-__all__ = ["KPI_DELTAS", "backtest", "backtest_table", "compare"]
+__all__ = ["KPI_DELTAS", "backtest", "backtest_table", "channel_of", "compare"]
 
 KPI_DELTAS = (
     "accounts",
@@ -31,12 +32,62 @@ KPI_DELTAS = (
 """Per-tier figures whose change a rule change explains (the tier split moves them)."""
 
 
+def channel_of(alert: dict[str, Any]) -> str:
+    """What an alert is about: `engagement`, `intent`, or `intent:<cluster>`."""
+    cluster = alert.get("cluster")
+    return f"{alert['kind']}:{cluster}" if cluster else alert["kind"]
+
+
+def _by_channel(
+    base: dict[str, dict[str, Any]], cand: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, int]]:
+    """Alerts per channel in each rule set, and how many each gained and lost."""
+    out: dict[str, dict[str, int]] = {}
+    for side, alerts, other in (("baseline", base, cand), ("candidate", cand, base)):
+        for alert_id, alert in alerts.items():
+            row = out.setdefault(
+                channel_of(alert), {"baseline": 0, "candidate": 0, "gained": 0, "lost": 0}
+            )
+            row[side] += 1
+            if alert_id not in other:
+                row["gained" if side == "candidate" else "lost"] += 1
+    return dict(sorted(out.items()))
+
+
+def _by_route(
+    base: dict[str, dict[str, Any]],
+    cand: dict[str, dict[str, Any]],
+    routes: tuple[list[Route], list[Route]],
+) -> dict[str, dict[str, int]]:
+    """Per route: the alerts it would have posted under each rule set (and routes), and
+    how many the candidate gains and loses there."""
+    out: dict[str, dict[str, int]] = {}
+    heard: list[set[tuple[str, str]]] = []
+    for alerts, side_routes in ((base, routes[0]), (cand, routes[1])):
+        pairs = set()
+        for alert_id, a in alerts.items():
+            for r in matching(side_routes, a["kind"], a["owner"], a["tier"], a.get("cluster")):
+                pairs.add((r.name, alert_id))
+        heard.append(pairs)
+    for side, pairs, other in (("baseline", *heard), ("candidate", heard[1], heard[0])):
+        for name, alert_id in pairs:
+            row = out.setdefault(name, {"baseline": 0, "candidate": 0, "gained": 0, "lost": 0})
+            row[side] += 1
+            if (name, alert_id) not in other:
+                row["gained" if side == "candidate" else "lost"] += 1
+    return dict(sorted(out.items()))
+
+
 def _delta(base: float | None, cand: float | None) -> float | None:
     return None if base is None or cand is None else cand - base
 
 
 def compare(
-    baseline: Outcome, candidate: Outcome, rules: tuple[Rules, Rules], as_of: int
+    baseline: Outcome,
+    candidate: Outcome,
+    rules: tuple[Rules, Rules],
+    as_of: int,
+    routes: tuple[list[Route], list[Route]] = ([], []),
 ) -> dict[str, Any]:
     base_tiers, cand_tiers = baseline.tiers, candidate.tiers
     moved = [
@@ -66,6 +117,8 @@ def compare(
         "alerts": {"baseline": len(base_alerts), "candidate": len(cand_alerts)},
         "alerts_gained": [cand_alerts[i] for i in sorted(set(cand_alerts) - set(base_alerts))],
         "alerts_lost": [base_alerts[i] for i in sorted(set(base_alerts) - set(cand_alerts))],
+        "alerts_by_channel": _by_channel(base_alerts, cand_alerts),
+        "alerts_by_route": _by_route(base_alerts, cand_alerts, routes),
         "kpis": {
             scope: {
                 name: {"baseline": b[name], "candidate": c[name], "delta": _delta(b[name], c[name])}
@@ -84,6 +137,7 @@ def backtest(
     window: Window,
     ticks: bool,
     workers: int,
+    routes: tuple[list[Route], list[Route]] = ([], []),
 ) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rules = (baseline, candidate)
@@ -95,7 +149,7 @@ def backtest(
             "seconds": round(counts.seconds, 3),
             "workers": counts.workers,
         }
-        return read | compare(base, cand, rules, as_of)
+        return read | compare(base, cand, rules, as_of, routes)
 
     return asyncio.run(run())
 
@@ -134,6 +188,12 @@ def backtest_table(result: dict[str, Any]) -> str:
         f"alerts: {alerts['baseline']:,} -> {alerts['candidate']:,} "
         f"({len(result['alerts_gained'])} gained, {len(result['alerts_lost'])} lost)"
     )
+    for label, rows in (("", result["alerts_by_channel"]), ("route ", result["alerts_by_route"])):
+        for name, n in rows.items():
+            lines.append(
+                f"  {label + name:<24} {n['baseline']:,} -> {n['candidate']:,} "
+                f"({n['gained']} gained, {n['lost']} lost)"
+            )
     lines.append("")
     lines.append(
         f"{'KPI change (candidate - baseline)':<28}" + "".join(f"{s:>14}" for s in result["kpis"])

@@ -1,5 +1,7 @@
-"""Surge alerts POSTed to a webhook, beside the agents and never in their way.
+"""Alerts POSTed to a route's webhook, beside the agents and never in their way.
 
+One sink per route (`[[routes]]`, and the default route of ABM_WEBHOOK__URL), each with
+its own queue and senders, so a slow or dead destination holds up only its own route.
 The agent only offers an alert to a bounded queue (no await, no I/O). A few sender tasks
 drain it: sign, POST, retry transient failures (connection errors, timeouts, 429, 5xx)
 with exponential backoff and jitter, or after the receiver's Retry-After when it gives
@@ -27,13 +29,21 @@ from tenacity import (
 
 from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.config import Webhook
-from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign
+from streams.logic.notify import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Delivery,
+    delivery_id,
+    render,
+    sign,
+)
+from streams.logic.routes import Route, default_route
 
 __all__ = ["DeliveryStats", "GiveUp", "WebhookSink", "retry_after_s"]
 
 log = logging.getLogger(__name__)
 
-GiveUp = Callable[[SurgeAlert, DeadLetterReason, str], Awaitable[None]]
+GiveUp = Callable[[Delivery, DeadLetterReason, str], Awaitable[None]]
 """Where an undeliverable alert goes: the dead-letter topic, with reason and error."""
 
 
@@ -75,29 +85,51 @@ class DeliveryStats:
     too_old: int = 0
 
 
+def _happened_at(item: Delivery) -> float:
+    return (item.detected_at if isinstance(item, SurgeAlert) else item.changed_at).timestamp()
+
+
 class WebhookSink:
-    def __init__(self, config: Webhook, give_up: GiveUp) -> None:
-        if config.url is None or config.secret is None:
-            raise ValueError("WebhookSink needs a url and a secret")
-        self.url = str(config.url)
-        self.secret = config.secret.get_secret_value().encode()
+    def __init__(
+        self,
+        config: Webhook,
+        give_up: GiveUp,
+        route: Route | None = None,
+        key: bytes | None = None,
+    ) -> None:
+        """A route's sink; without `route`, the default route of `config`'s url and secret.
+        `config` sets the delivery policy (timeouts, retries, queue, senders, age)."""
+        if route is None:
+            if config.url is None or config.secret is None:
+                raise ValueError("WebhookSink needs a url and a secret")
+            route = default_route(str(config.url))
+            key = config.secret.get_secret_value().encode()
+        if not key:
+            raise ValueError(f"route {route.name} needs a key to sign with")
+        self.route = route
+        self.url = str(route.url)
+        self.secret = key
         self.config = config
         self.give_up = give_up
-        self.queue: asyncio.Queue[SurgeAlert] = asyncio.Queue(config.queue_size)
+        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(config.queue_size)
         self.stats = DeliveryStats()
         self._session: aiohttp.ClientSession | None = None
-        self._in_flight: dict[str, SurgeAlert] = {}
+        self._in_flight: dict[str, Delivery] = {}
 
-    def offer(self, alert: SurgeAlert) -> bool:
+    @property
+    def name(self) -> str:
+        return self.route.name
+
+    def offer(self, item: Delivery) -> bool:
         """Queue an alert without waiting; False when the queue is full (caller dead-letters).
 
         An alert older than `max_age_s` (history being loaded) is accepted and not posted.
         """
-        if time.time() - alert.detected_at.timestamp() > self.config.max_age_s:
+        if time.time() - _happened_at(item) > self.config.max_age_s:
             self.stats.too_old += 1
             return True
         try:
-            self.queue.put_nowait(alert)
+            self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.stats.overflowed += 1
             return False
@@ -117,23 +149,24 @@ class WebhookSink:
         left = list(self._in_flight.values())
         while not self.queue.empty():
             left.append(self.queue.get_nowait())
-        for alert in left:
+        for item in left:
             self.stats.failed += 1
-            await self.give_up(alert, DeadLetterReason.WEBHOOK_FAILED, "worker stopped first")
+            await self.give_up(item, DeadLetterReason.WEBHOOK_FAILED, "worker stopped first")
 
     async def _sender(self) -> None:
         while True:
-            alert = await self.queue.get()
-            self._in_flight[alert.alert_id] = alert
+            item = await self.queue.get()
+            item_id = delivery_id(item)
+            self._in_flight[item_id] = item
             try:
-                await self._deliver(alert)
+                await self._deliver(item)
                 self.stats.delivered += 1
             except (_Refused, _Transient, aiohttp.ClientError, TimeoutError) as exc:
                 self.stats.failed += 1
-                log.warning("webhook gave up on alert %s: %s", alert.alert_id, exc)
-                await self.give_up(alert, DeadLetterReason.WEBHOOK_FAILED, str(exc) or repr(exc))
+                log.warning("route %s gave up on %s: %s", self.name, item_id, exc)
+                await self.give_up(item, DeadLetterReason.WEBHOOK_FAILED, str(exc) or repr(exc))
             finally:
-                self._in_flight.pop(alert.alert_id, None)
+                self._in_flight.pop(item_id, None)
                 self.queue.task_done()
 
     def _wait(
@@ -149,7 +182,7 @@ class WebhookSink:
 
         return wait
 
-    async def _deliver(self, alert: SurgeAlert) -> None:
+    async def _deliver(self, item: Delivery) -> None:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_attempts),
             wait=self._wait(
@@ -162,26 +195,27 @@ class WebhookSink:
             retry=retry_if_exception_type((_Transient, aiohttp.ClientError, TimeoutError)),
             reraise=True,
         )
-        body = message(alert)
+        body = render(item, self.route.format)
         async for attempt in retrying:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     self.stats.retries += 1
-                await self._post(alert, body)
+                await self._post(item, body)
 
-    async def _post(self, alert: SurgeAlert, body: bytes) -> None:
+    async def _post(self, item: Delivery, body: bytes) -> None:
         assert self._session is not None
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(self.secret, timestamp, body),
-            "X-ABM-Alert-Id": alert.alert_id,
+            "X-ABM-Alert-Id": delivery_id(item),
+            "X-ABM-Route": self.name,
         }
         async with self._session.post(self.url, data=body, headers=headers) as response:
             if response.status < 300:
                 return
-            detail = f"HTTP {response.status} from webhook"
+            detail = f"HTTP {response.status} from route {self.name}"
             if response.status == 429 or response.status >= 500:
                 asked = retry_after_s(response.headers.get("Retry-After"), time.time())
                 raise _Transient(detail, asked)

@@ -6,15 +6,16 @@ from typing import Any
 
 import faust
 
-from schemas.outputs import DeadLetterReason, SurgeAlert
+from schemas.outputs import DeadLetterReason
 from streams.clients.kafka import faust_credentials
-from streams.config import Settings
+from streams.config import Settings, route_keys
 from streams.dashboard.pages import register_dashboard
 from streams.logic.decode import INPUT_MODELS
+from streams.logic.notify import Delivery
 from streams.sinks.redis_view import RedisView
-from streams.sinks.webhook import WebhookSink
+from streams.sinks.webhook import GiveUp, WebhookSink
 from streams.worker.agents.clock import register_clock
-from streams.worker.agents.emit import register_webhook, reject_alert
+from streams.worker.agents.emit import register_webhooks, reject_output
 from streams.worker.agents.ingest import register_ingest_agents
 from streams.worker.agents.watchdog import register_watchdog
 from streams.worker.context import WorkerContext
@@ -90,8 +91,11 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     stream_time: dict[int, int] = {}
     topics = settings.topics
 
-    async def give_up(alert: SurgeAlert, reason: DeadLetterReason, error: str) -> None:
-        await reject_alert(context, alert, reason, error)
+    def give_up(route: str) -> GiveUp:
+        async def dead_letter(item: Delivery, reason: DeadLetterReason, error: str) -> None:
+            await reject_output(context, item, reason, error, route)
+
+        return dead_letter
 
     context = WorkerContext(
         app=app,
@@ -111,14 +115,17 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
             clocks=stream_time,
         ),
         metrics=Metrics(list(INPUT_MODELS)),
-        webhook=None if settings.webhook.url is None else WebhookSink(settings.webhook, give_up),
+        webhooks=[
+            WebhookSink(settings.webhook, give_up(route.name), route, key)
+            for route, key in route_keys(settings)
+        ],
         stream_time=stream_time,
     )
     app.task(lambda: states.run(settings.state_flush_interval_s))
     register_ingest_agents(context)
     register_clock(context)
     register_view_sync(context)
-    register_webhook(context)
+    register_webhooks(context)
     register_web(context)
     register_dashboard(app, settings, context.view.redis)
     register_watchdog(context)

@@ -58,7 +58,8 @@ class WorkerContext:
     """Reads and writes of both tables go through it (see write_behind)."""
     view: RedisView
     metrics: Metrics
-    webhook: WebhookSink | None
+    webhooks: list[WebhookSink]
+    """One per route (`[[routes]]`, and ABM_WEBHOOK__URL's default route)."""
     stream_time: dict[int, int]
     """Newest event time applied per partition: 'now' for the timer in event-clock mode
     (shared with the KPI view, which publishes it as the KPIs' clock)."""

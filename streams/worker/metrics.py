@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from schemas.outputs import DeadLetterReason
+from streams.sinks.webhook import DeliveryStats
 
 __all__ = ["Live", "Metrics"]
 
@@ -27,6 +28,8 @@ class Live:
     event_time_lag_s: dict[int, float] = field(default_factory=dict)
     tier_accounts: dict[int, int] = field(default_factory=dict)
     redis_write_errors: int = 0
+    routes: dict[str, tuple[DeliveryStats, int]] = field(default_factory=dict)
+    """Per route: its delivery counts and how many alerts wait in its queue."""
 
 
 class _LiveCollector(Collector):
@@ -58,7 +61,31 @@ class _LiveCollector(Collector):
             "abm_redis_write_errors", "Redis view writes that failed (and were retried)"
         )
         errors.add_metric([], live.redis_write_errors)
-        yield from (lag, event_lag, tiers, errors)
+        yield from (lag, event_lag, tiers, errors, *_route_metrics(live.routes))
+
+
+def _route_metrics(routes: dict[str, tuple[DeliveryStats, int]]) -> Iterator[Metric]:
+    deliveries = CounterMetricFamily(
+        "abm_route_deliveries",
+        "Alerts per route by outcome: sent, retried (attempts after the first), failed "
+        "(dead-lettered after the last attempt or at shutdown), dropped (queue full, "
+        "dead-lettered), skipped (too old to post: history being loaded)",
+        labels=["route", "outcome"],
+    )
+    depth = GaugeMetricFamily(
+        "abm_route_queue_depth", "Alerts waiting in a route's queue", labels=["route"]
+    )
+    for name, (stats, waiting) in sorted(routes.items()):
+        for outcome, value in (
+            ("sent", stats.delivered),
+            ("retried", stats.retries),
+            ("failed", stats.failed),
+            ("dropped", stats.overflowed),
+            ("skipped", stats.too_old),
+        ):
+            deliveries.add_metric([name, outcome], value)
+        depth.add_metric([name], waiting)
+    yield from (deliveries, depth)
 
 
 class Metrics:

@@ -21,7 +21,7 @@ class _Worker(faust.Worker):
 
 def run_worker(settings: Settings) -> None:
     """Block running a worker until SIGINT/SIGTERM; Faust commits and closes on the way out."""
+    app, _ = create_app(settings)  # first: a bad route stops us before the broker is touched
     asyncio.run(ensure_topics(settings))
-    app, _ = create_app(settings)
     tune_for_state()
     _Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

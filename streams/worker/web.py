@@ -26,7 +26,10 @@ def is_ready(p: WorkerContext) -> bool:
 def live_figures(p: WorkerContext) -> Live:
     """What /metrics reads from the worker at scrape time: lag from the consumer's own
     fetches, event-time lag from stream time, tiers from the KPI partials."""
-    live = Live(redis_write_errors=p.view.errors)
+    live = Live(
+        redis_write_errors=p.view.errors,
+        routes={sink.name: (sink.stats, sink.queue.qsize()) for sink in p.webhooks},
+    )
     inputs = {t.get_topic_name() for t in p.inputs.values()}
     for tp in p.app.consumer.assignment():
         highwater = p.app.consumer.highwater(tp)

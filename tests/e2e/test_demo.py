@@ -8,6 +8,7 @@ everything. The browser part skips only where Chromium and its driver are not in
 (.ci/run installs them).
 """
 
+import itertools
 import json
 import math
 import os
@@ -95,7 +96,10 @@ def test_the_demo_loads_history_and_says_where_to_look(demo):
     assert tiers, text
     assert sum(map(int, tiers.groups())) == ACCOUNTS, text
     assert re.search(r"KPIs: \d+ accounts engaged in 7 days, \d+ opportunities", text)
-    assert "Surging now:" in text
+    assert "Target accounts surging now:" in text
+    start = demo.lines.index("Target accounts surging now:") + 1
+    rows = list(itertools.takewhile(lambda line: " strength " in line, demo.lines[start:]))
+    assert all(re.search(r" tier [123] ", row) for row in rows), rows  # sales hears of targets
     assert demo.url.startswith("http://127.0.0.1:")
     assert demo.url.endswith("/dashboard")
 

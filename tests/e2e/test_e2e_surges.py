@@ -199,6 +199,7 @@ def test_a_failing_webhook_is_retried_then_dead_lettered_without_stalling_the_st
 ):
     s = worker.settings
     intent = {"provider": "bombora", "topic": "crm software", "score": 90, "occurred_at": T}
+    send(s, s.topics.accounts, profile("broken-hook"), profile("healthy-hook"))
     send(s, s.topics.intent, {**intent, "event_id": "b-1", "account_id": "broken-hook"})
     send(s, s.topics.intent, {**intent, "event_id": "h-1", "account_id": "healthy-hook"})
 
@@ -220,3 +221,17 @@ def test_a_failing_webhook_is_retried_then_dead_lettered_without_stalling_the_st
     (alert,) = alerts_for(worker, "broken-hook")
     assert orjson.loads(letter["value"]) == alert
     assert len(receiver.for_account("broken-hook")) == ATTEMPTS
+
+
+def test_the_default_route_tells_sales_of_target_accounts_only(worker, receiver):
+    """An account outside the ICP (untiered) surges on the topic, for downstream systems,
+    but the default route (ABM_WEBHOOK__URL) posts only tiers 1-3."""
+    s = worker.settings
+    intent = {"provider": "bombora", "topic": "crm software", "score": 90, "occurred_at": T}
+    send(s, s.topics.accounts, profile("target-hook"), {**profile("outside"), "fit_score": 20})
+    send(s, s.topics.intent, {**intent, "event_id": "o-1", "account_id": "outside"})
+    send(s, s.topics.intent, {**intent, "event_id": "t-1", "account_id": "target-hook"})
+    wait_until(lambda: receiver.for_account("target-hook"), 10, "the target's POST")
+    (alert,) = wait_until(lambda: alerts_for(worker, "outside"), 10, "the outside alert")
+    assert alert["tier"] == 0
+    assert receiver.for_account("outside") == []

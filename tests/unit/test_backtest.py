@@ -163,3 +163,49 @@ def test_the_html_report_is_self_contained_and_holds_the_same_diff(tmp_path):
     embedded = json.loads(page[start : page.index("</script>", start)].replace("<\\/", "</"))
     assert embedded["moved"] == result["moved"]
     assert {m["account_id"] for m in embedded["moved"]} == {"acct-1", "acct-2"}
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(min_value=1, max_value=8))
+def test_a_topic_catalogue_moves_alerts_into_their_cluster(tmp_path_factory, accounts):
+    """Every account's one intent surge (on "crm") is, under a catalogue listing "crm" in
+    a cluster, that cluster's alert: lost from plain intent, gained under the cluster."""
+    directory = tmp_path_factory.mktemp("history")
+    write_history(directory, [60_000] * accounts)
+    candidate = directory / "catalogue.toml"
+    candidate.write_text('[rules.intent.clusters]\nsales = ["CRM"]\n')
+    result = backtest(directory, "--candidate", str(candidate))
+    channels = result["alerts_by_channel"]
+    assert channels["intent"] == {
+        "baseline": accounts,
+        "candidate": 0,
+        "gained": 0,
+        "lost": accounts,
+    }
+    assert channels["intent:sales"] == {
+        "baseline": 0,
+        "candidate": accounts,
+        "gained": accounts,
+        "lost": 0,
+    }
+    assert {a["cluster"] for a in result["alerts_gained"]} == {"sales"}
+    assert sum(c["gained"] for c in channels.values()) == len(result["alerts_gained"])
+
+
+def test_routes_in_a_candidate_count_the_alerts_each_would_have_posted(tmp_path):
+    write_history(tmp_path, [20_000, 60_000, 150_000])
+    candidate = tmp_path / "routes.toml"
+    candidate.write_text(
+        "".join(
+            f'[[routes]]\nname = "{name}"\n{match}url = "https://hooks.example/{name}"\n'
+            f'secret_env = "UNSET_IN_A_BACKTEST"\n\n'
+            for name, match in (("everything", ""), ("intent-only", 'kinds = ["intent"]\n'))
+        )
+    )
+    result = backtest(tmp_path, "--candidate", str(candidate))
+    total = result["alerts"]["candidate"]
+    assert total > 0
+    routes = result["alerts_by_route"]
+    assert routes["everything"] == {"baseline": 0, "candidate": total, "gained": total, "lost": 0}
+    intent = result["alerts_by_channel"]["intent"]["candidate"]
+    assert routes["intent-only"]["candidate"] == intent < total

@@ -1,8 +1,11 @@
 """Config: env vars and a TOML rules file; bad settings fail with a precise message."""
 
+from pathlib import Path
+
 import pytest
 
 from streams.config import ConfigError, load_rules, load_settings
+from streams.logic.rules import Rules
 
 
 def test_env_overrides(monkeypatch):
@@ -80,9 +83,34 @@ def test_missing_rules_file(monkeypatch, tmp_path):
 
 
 def test_example_rules_file_documents_the_defaults(monkeypatch):
-    from pathlib import Path
-
-    from streams.logic.rules import Rules
-
     example = Path(__file__).parents[2] / "examples" / "abm.toml"
     assert load_rules(example) == Rules()
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[2] / "examples").glob("*.toml")), ids=lambda p: p.name
+)
+def test_every_example_rules_file_loads(path):
+    assert isinstance(load_rules(path), Rules)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[rules.intent]\nonly_listed = true\n", "only_listed needs clusters"),
+        ("[rules.intent]\nonly_known_providers = true\n", "only_known_providers needs providers"),
+        ('[rules.intent.clusters]\n"Bad Name" = ["crm"]\n', "intent.clusters.Bad Name"),
+        ("[rules.intent.clusters]\nabm = []\n", "clusters.abm: list at least one topic"),
+        ("[rules.intent.providers]\nbombora = -1\n", "intent.providers.bombora"),
+        (
+            '[[rules.tiers]]\ntier = 1\nname = "x"\nintent_clusters = ["abm"]\n',
+            "tier rule 'x': intent_clusters ['abm'] are not in intent.clusters []",
+        ),
+    ],
+)
+def test_a_bad_intent_catalogue_is_refused_with_the_key_named(tmp_path, toml, message):
+    path = tmp_path / "rules.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match="invalid rules") as refused:
+        load_rules(path)
+    assert message in str(refused.value)

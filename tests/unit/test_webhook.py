@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import date
 from email.utils import formatdate
 
 import orjson
@@ -115,7 +116,7 @@ async def test_a_refusal_is_not_retried_and_is_dead_lettered():
         await deliver_all(sink)
     assert len(bodies) == 1
     assert letters.items == [
-        (alert.alert_id, DeadLetterReason.WEBHOOK_FAILED, "HTTP 404 from webhook")
+        (alert.alert_id, DeadLetterReason.WEBHOOK_FAILED, "HTTP 404 from route default")
     ]
 
 
@@ -214,3 +215,12 @@ def test_retry_after_as_an_http_date(offset):
 @pytest.mark.parametrize("header", [None, "", "soon", "-5", "1.5", "Wed, 99 Foo 2026"])
 def test_an_absent_or_unreadable_retry_after_leaves_the_backoff(header):
     assert retry_after_s(header, 0.0) is None
+
+
+def test_a_cluster_alert_names_its_cluster_and_each_topic_its_source():
+    alert = make_alert()
+    topic = alert.topics[0].model_copy(update={"provider": "g2", "seen_on": date(2026, 11, 3)})
+    alert = alert.model_copy(update={"cluster": "abm", "topics": [topic]})
+    text = orjson.loads(message(alert))["text"]
+    assert text.startswith("Intent (abm) surge: Acme Corp (Tier 1, owner sam@example.com)")
+    assert "crm 72 (2.4x, g2 on Nov 03)" in text

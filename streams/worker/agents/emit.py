@@ -14,9 +14,11 @@ import asyncio
 import logging
 import time
 
-from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange
+from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
 from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
+from streams.logic.notify import Delivery
+from streams.logic.routes import tier_up
 from streams.logic.state import AccountState
 from streams.logic.ticks import advance, track_due
 from streams.worker.context import WorkerContext
@@ -24,10 +26,11 @@ from streams.worker.context import WorkerContext
 __all__ = [
     "commit",
     "commit_campaign",
-    "register_webhook",
+    "register_webhooks",
     "reject",
-    "reject_alert",
+    "reject_output",
     "resend_outboxes",
+    "route",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,8 +68,21 @@ async def commit(p: WorkerContext, applied: Applied) -> None:
         p.view.change(applied.change)
     for alert in applied.alerts:
         alert_sinks(p, alert)
-        if p.webhook is not None and not p.webhook.offer(alert):
-            await reject_alert(p, alert, DeadLetterReason.WEBHOOK_OVERFLOW, "webhook queue full")
+        await route(p, alert, alert.kind, alert.owner, alert.tier, alert.cluster)
+    change = applied.change
+    if change is not None and p.webhooks and tier_up(change.previous_tier, change.tier):
+        owner = state.profile.owner if state.profile else None
+        await route(p, change, "tier_up", owner, change.tier, None)
+
+
+async def route(
+    p: WorkerContext, item: Delivery, kind: str, owner: str | None, tier: int, cluster: str | None
+) -> None:
+    """Offer an output to every route it matches; a full queue dead-letters it there."""
+    for sink in p.webhooks:
+        if sink.route.matches(kind, owner, tier, cluster) and not sink.offer(item):
+            error = f"route {sink.name}: queue full"
+            await reject_output(p, item, DeadLetterReason.WEBHOOK_OVERFLOW, error, sink.name)
 
 
 async def send_entry(p: WorkerContext, account_id: str, entry: list[str]) -> None:
@@ -118,15 +134,17 @@ def commit_campaign(p: WorkerContext, applied: Applied) -> None:
     advance(p.stream_time, state.partition, state.clock)
 
 
-async def reject_alert(
-    p: WorkerContext, alert: SurgeAlert, reason: DeadLetterReason, error: str
+async def reject_output(
+    p: WorkerContext, item: Delivery, reason: DeadLetterReason, error: str, route: str
 ) -> None:
-    """An alert the webhook could not take: dead-lettered whole, so it can be re-sent."""
-    key = alert.account_id.encode()
-    value = alert.model_dump_json().encode()
-    await _send_dead_letter(
-        p, p.settings.topics.surge_alerts, None, key, value, Rejected(reason, error)
-    )
+    """An output a route could not take: dead-lettered whole (with the route), so it can
+    be re-sent."""
+    topics = p.settings.topics
+    source = topics.surge_alerts if isinstance(item, SurgeAlert) else topics.tier_changes
+    key = item.account_id.encode()
+    value = item.model_dump_json().encode()
+    record = dead_letter(source, None, key, value, Rejected(reason, error), now_ms(), route)
+    await _send(p, record, key)
 
 
 async def reject(
@@ -143,19 +161,22 @@ async def _send_dead_letter(
     value: bytes | None,
     why: Rejected,
 ) -> None:
-    record = dead_letter(source, where, key, value, why, now_ms())
-    p.metrics.dead_letters[why.reason].inc()
+    await _send(p, dead_letter(source, where, key, value, why, now_ms()), key)
+
+
+async def _send(p: WorkerContext, record: DeadLetter, key: bytes | None) -> None:
+    p.metrics.dead_letters[record.reason].inc()
     p.metrics.outputs["dead_letter"].inc()
     await p.dead_letter.send(key=key, value=record.model_dump_json())
 
 
-def register_webhook(p: WorkerContext) -> None:
-    """Senders start with the app; at shutdown (producer still up) the queue is drained."""
-    sink = p.webhook
-    if sink is None:
-        return
-    p.app.task(sink.run)
+def register_webhooks(p: WorkerContext) -> None:
+    """Each route's senders start with the app; at shutdown (producer still up) every
+    route's queue is drained, all at once."""
+    for sink in p.webhooks:
+        p.app.task(sink.run)
 
     @p.app.on_before_shutdown.connect
-    async def drain_webhook(app: object, **kwargs: object) -> None:
-        await sink.drain(grace_s=p.settings.webhook.timeout_s)
+    async def drain_webhooks(app: object, **kwargs: object) -> None:
+        grace = p.settings.webhook.timeout_s
+        await asyncio.gather(*(sink.drain(grace_s=grace) for sink in p.webhooks))
