@@ -13,6 +13,7 @@ from streams.config import (
     ConfigError,
     Settings,
     all_routes,
+    check_routes,
     load_routes,
     load_rules,
     load_settings,
@@ -221,18 +222,15 @@ def _routes(settings: Settings, path: Path | None, otherwise: list[Route]) -> li
     """The routes of a rules file (with the default route), or `otherwise` when it has none."""
     if path is None:
         return otherwise
-    try:
-        routes = load_routes(path)
-        return all_routes(settings, routes) if routes else otherwise
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    routes = load_routes(path)
+    return all_routes(settings, routes) if routes else otherwise
 
 
 def _rules(settings: Settings, path: Path | None) -> Rules:
     if path is None:
         return settings.rules
     try:
-        return load_rules(path)
+        return load_rules(path, settings.rules)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -375,8 +373,13 @@ def backtest(
 
     settings = _settings()
     baseline, candidate = _rules(settings, baseline_file), _rules(settings, candidate_file)
-    base_routes = _routes(settings, baseline_file, all_routes(settings))
-    routes = (base_routes, _routes(settings, candidate_file, base_routes))
+    try:
+        base_routes = _routes(settings, baseline_file, all_routes(settings))
+        routes = (base_routes, _routes(settings, candidate_file, base_routes))
+        check_routes(routes[0], baseline)
+        check_routes(routes[1], candidate)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     window = _window(start, end)
     try:
         result = run_backtest(

@@ -23,6 +23,7 @@ __all__ = [
     "Topics",
     "Webhook",
     "all_routes",
+    "check_routes",
     "load_routes",
     "load_rules",
     "load_settings",
@@ -246,13 +247,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def load_rules(path: Path) -> Rules:
-    """A rules file (its `[rules]` table, or the whole file); errors name the file and key."""
+def load_rules(path: Path, otherwise: Rules | None = None) -> Rules:
+    """A rules file (its `[rules]` table, or the whole file); errors name the file and key.
+    A file of routes alone sets no rules: `otherwise` (the defaults if None)."""
     data = _read_toml(path)
+    table = data["rules"] if "rules" in data else {k: v for k, v in data.items() if k != "routes"}
+    if not table and otherwise is not None:
+        return otherwise
     try:
-        table = (
-            data["rules"] if "rules" in data else {k: v for k, v in data.items() if k != "routes"}
-        )
         return Rules.model_validate(table)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid rules:\n{_explain(exc)}") from exc
@@ -271,6 +273,17 @@ def load_routes(path: Path) -> list[Route]:
     if repeated := sorted({n for n in names if names.count(n) > 1}):
         raise ConfigError(f"{path}: routes: each name once, repeated: {repeated}")
     return routes
+
+
+def check_routes(routes: list[Route], rules: Rules) -> None:
+    """A route naming a cluster the rules do not have would never hear of it: refused."""
+    for route in routes:
+        unknown = sorted(set(route.clusters) - set(rules.intent.clusters))
+        if unknown:
+            raise ConfigError(
+                f"routes.{route.name}.clusters: {unknown} are not in rules.intent.clusters "
+                f"{sorted(rules.intent.clusters)}"
+            )
 
 
 def all_routes(settings: Settings, routes: list[Route] | None = None) -> list[Route]:
@@ -312,5 +325,6 @@ def load_settings(**overrides: object) -> Settings:
     if settings.config_file is not None:
         rules = load_rules(settings.config_file)
         routes = load_routes(settings.config_file)
+        check_routes(routes, rules)
         settings = settings.model_copy(update={"rules": rules, "routes": routes})
     return settings

@@ -16,6 +16,7 @@ The aggregates are a cache of the state, never stored: `AccountState.to_json` wr
 from typing import TYPE_CHECKING
 
 from streams.logic.cache import Derived
+from streams.logic.catalogue import catalogue
 from streams.logic.rules import Rules
 from streams.logic.windows import WEEK_DAYS, day_of
 
@@ -35,6 +36,8 @@ class Aggregates(Derived):
 
     __slots__ = (
         "before_m",
+        "by_cluster",
+        "catalogue",
         "contacts",
         "engagement_first",
         "highs",
@@ -50,6 +53,7 @@ class Aggregates(Derived):
 
     def __init__(self, rules: Rules, today: int) -> None:
         self.rules = rules
+        self.catalogue = catalogue(rules.intent)
         self.today = today
         self.points_m = 0
         """Engagement points (thousandths) in the tier window."""
@@ -68,6 +72,9 @@ class Aggregates(Derived):
         """Engagement points (thousandths) in the `baseline_weeks` weeks before them."""
         self.highs: dict[str, list[float]] = {}
         """Per intent topic: the highest score of each week, this one first."""
+        self.by_cluster: dict[str, dict[str, list[float]]] = {}
+        """With a catalogue: `highs` per cluster (the same lists), so a surge check reads
+        its cluster's topics without sorting every topic at every event."""
         self.week_top = 0.0
         """The highest intent score of any topic this week (surge checks start from it)."""
         self.week_first: int | None = None
@@ -105,18 +112,23 @@ class Aggregates(Derived):
 
     def add_intent_event(self, topic: str, provider: str, day: int, raw: float) -> None:
         """A provider scored a topic `raw` on `day` (its highest that day so far or not)."""
-        intent = self.rules.intent
-        weight = intent.weight(provider)
-        if weight > 0 and intent.clusters_of(topic):
-            self.add_intent(topic, day, intent.weighted(provider, raw))
+        cat = self.catalogue
+        if cat.plain:
+            self.add_intent(topic, day, raw)
+        elif cat.weight(provider) > 0 and cat.clusters_of(topic):
+            self.add_intent(cat.key(topic), day, cat.weighted(provider, raw))
 
     def add_intent(self, topic: str, day: int, score: float) -> None:
-        """A topic that counts scored `score` (weighted) on `day` (the day's highest so
-        far or not)."""
+        """A topic that counts (under its key) scored `score` (weighted) on `day` (the
+        day's highest so far or not)."""
         weeks = self.rules.surge.baseline_weeks
         weekly = self.highs.get(topic)
         if weekly is None:
             weekly = self.highs[topic] = [0.0] * (weeks + 1)
+            cat = self.catalogue
+            if cat.named:
+                for cluster in cat.clusters_of(topic):
+                    self.by_cluster.setdefault(cluster, {})[topic] = weekly
         age = self.today - day
         if age < 0:
             return
@@ -137,18 +149,31 @@ class Aggregates(Derived):
                 self.intent_first = day
 
     def _add_intents(self, state: "AccountState") -> None:
-        weeks = self.rules.surge.baseline_weeks
-        intent = self.rules.intent
+        cat = self.catalogue
         for topic, providers in state.intent.items():
-            if not intent.clusters_of(topic):
+            if cat.plain:
+                for days in providers.values():
+                    for day, raw in days.items():
+                        self.add_intent(topic, day, raw)
+                continue
+            if not cat.clusters_of(topic):
                 continue  # kept in state for a later catalogue; counts for nothing now
-            self.highs[topic] = [0.0] * (weeks + 1)
+            key = cat.key(topic)
             for provider, days in providers.items():
-                weight = intent.weight(provider)
-                if weight <= 0:
+                if cat.weight(provider) <= 0:
                     continue
                 for day, raw in days.items():
-                    self.add_intent(topic, day, intent.weighted(provider, raw))
+                    self.add_intent(key, day, cat.weighted(provider, raw))
+
+    def forget_topic(self, topic: str, state: "AccountState") -> None:
+        """A topic left the state (pruned): drop its windows unless another spelling of
+        the same topic is still there."""
+        key = self.catalogue.key(topic)
+        if any(self.catalogue.key(t) == key for t in state.intent):
+            return
+        self.highs.pop(key, None)
+        for topics in self.by_cluster.values():
+            topics.pop(key, None)
 
     def drop_engagement(self, day: int, bucket: "DayBucket") -> None:
         """`day` is leaving the state (pruned): take it out of the windows that count it."""
@@ -216,6 +241,7 @@ class Aggregates(Derived):
                 self._count(bucket.contacts)
         self.week_first = _first_day(engagement, today - WEEK_DAYS + 1, today)
         self.topic_max, self.intent_first, self.highs, self.week_top = {}, None, {}, 0.0
+        self.by_cluster = {}
         self._add_intents(state)
         return True
 

@@ -122,7 +122,7 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
         if not providers:
             del state.intent[topic]
             if windows is not None:
-                windows.highs.pop(topic, None)
+                windows.forget_topic(topic, state)
 
 
 def _forget(state: AccountState) -> None:

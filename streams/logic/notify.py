@@ -74,19 +74,24 @@ def _evidence(alert: SurgeAlert) -> str:
     return f"{what}; {contacts}; top channels: {channels}"
 
 
-def message(alert: SurgeAlert) -> bytes:
-    """The POST body: readable in Slack as is, complete for any other consumer."""
-    headline, evidence = _headline(alert), _evidence(alert)
+def _slack(headline: str, detail: str, name: str, whole: SurgeAlert | TierChange) -> bytes:
+    """A Slack message (a bold headline, then the detail) with the whole output under
+    `name`: readable in Slack as is, complete for any other consumer."""
     return orjson.dumps(
         {
-            "text": f"{headline}: {evidence}",
+            "text": f"{headline}: {detail}",
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": evidence}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": detail}},
             ],
-            "alert": alert.model_dump(mode="json"),
+            name: whole.model_dump(mode="json"),
         }
     )
+
+
+def message(alert: SurgeAlert) -> bytes:
+    """The POST body of an alert, the whole alert under `alert`."""
+    return _slack(_headline(alert), _evidence(alert), "alert", alert)
 
 
 def tier_message(change: TierChange) -> bytes:
@@ -102,16 +107,7 @@ def tier_message(change: TierChange) -> bytes:
         + (f" ({', '.join(i.intent_topics[:5])})" if i.intent_topics else "")
         + f", engagement {i.engagement_points:g} points, {i.engaged_contacts} contacts"
     )
-    return orjson.dumps(
-        {
-            "text": f"{headline}: {detail}",
-            "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": detail}},
-            ],
-            "change": change.model_dump(mode="json"),
-        }
-    )
+    return _slack(headline, detail, "change", change)
 
 
 def render(item: Delivery, format: str) -> bytes:

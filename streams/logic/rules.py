@@ -8,7 +8,7 @@ models: one rule set is shared by every account's decisions and never changes un
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.inputs import Action
 
@@ -102,20 +102,24 @@ Topic = Annotated[str, Field(min_length=1, max_length=200)]
 IMPLICIT_CLUSTER = ""
 """The cluster of every topic listed in none (when such topics count): with no catalogue,
 every topic is in it, and intent surges as one kind, as it always has."""
-_IMPLICIT = (IMPLICIT_CLUSTER,)
 
 
 class IntentRules(FrozenModel):
     """Which intent counts, and how much: providers report thousands of topics and a
     seller cares about a few.
 
-    `clusters` names groups of provider topics (matched case-insensitively); each cluster
+    The index the hot path reads is streams/logic/catalogue.py.
+
+    `clusters` names groups of provider topics (matched case-insensitively and trimmed,
+    and with a catalogue two spellings of one topic are one topic); each cluster
     surges on its own (its own episode: hysteresis and cool-down), once
     `min_surging_topics` of its topics are above the enter threshold. A topic in no
     cluster falls in the implicit cluster, or with `only_listed` counts for nothing: it is
     kept in state (a later catalogue may list it) but never counts as recent intent and
     never surges. A provider's scores are multiplied by its weight in `providers` (capped
     at 100); a provider not listed weighs 1.0, or with `only_known_providers` 0.
+    Provider names match exactly; intent stored before providers were kept is under the
+    provider "" (weigh it with `"" = w`).
     """
 
     clusters: dict[ClusterName, list[Topic]] = {}
@@ -123,7 +127,6 @@ class IntentRules(FrozenModel):
     only_listed: bool = False
     only_known_providers: bool = False
     min_surging_topics: Annotated[int, Field(ge=1, le=100)] = 1
-    _topic_clusters: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
@@ -134,39 +137,13 @@ class IntentRules(FrozenModel):
         for name, topics in self.clusters.items():
             if not topics:
                 raise ValueError(f"clusters.{name}: list at least one topic")
+            distinct = {t.strip().lower() for t in topics}
+            if len(distinct) < self.min_surging_topics:
+                raise ValueError(
+                    f"clusters.{name} has {len(distinct)} distinct topics: it could never "
+                    f"surge with min_surging_topics = {self.min_surging_topics}"
+                )
         return self
-
-    def model_post_init(self, context: object) -> None:
-        by_topic: dict[str, list[str]] = {}
-        for name, topics in self.clusters.items():
-            for topic in topics:
-                names = by_topic.setdefault(topic.strip().lower(), [])
-                if name not in names:
-                    names.append(name)
-        self._topic_clusters.update({t: tuple(names) for t, names in by_topic.items()})
-
-    def clusters_of(self, topic: str) -> tuple[str, ...]:
-        """The clusters a topic counts in: its named ones; the implicit one if it is in
-        none; none at all (it counts for nothing) if it is in none and `only_listed`."""
-        if not self.clusters:  # no catalogue (only_listed needs one): every topic counts
-            return _IMPLICIT
-        found = self._topic_clusters.get(topic.strip().lower(), ())
-        if not found and not self.only_listed:
-            return _IMPLICIT
-        return found
-
-    def weight(self, provider: str) -> float:
-        return self.providers.get(provider, 0.0 if self.only_known_providers else 1.0)
-
-    def weighted(self, provider: str, score: float) -> float:
-        """A provider's score as it counts: times its weight, capped at 100."""
-        w = self.weight(provider)
-        return score if w == 1.0 else min(100.0, score * w)
-
-    def cluster_names(self) -> tuple[str, ...]:
-        """Every cluster a topic can count in, the implicit one first when there is one."""
-        named = tuple(self.clusters)
-        return named if self.only_listed else (IMPLICIT_CLUSTER, *named)
 
 
 class SurgeRules(FrozenModel):

@@ -5,7 +5,8 @@ them. Splitting the two lets a backtest run two rule sets over the same measurem
 """
 
 from streams.logic.aggregates import Aggregates, aggregate
-from streams.logic.rules import IntentRules, Rules, TierRule
+from streams.logic.catalogue import catalogue
+from streams.logic.rules import Rules, TierRule
 from streams.logic.state import AccountState
 from streams.logic.windows import DAY_MS, sooner
 
@@ -116,21 +117,22 @@ def measure(
     )
 
 
-def _recent_intent(rule: TierRule, s: Signals, intent: IntentRules) -> bool:
+def _recent_intent(rule: TierRule, s: Signals, rules: Rules) -> bool:
     """Recent intent as the rule means it: any topic that counts, or with
     `intent_clusters`, a topic in one of those clusters."""
     if not rule.intent_clusters or not s.recent_intent:
         return s.recent_intent
-    return any(c in rule.intent_clusters for t in s.intent_topics for c in intent.clusters_of(t))
+    cat = catalogue(rules.intent)
+    return any(c in rule.intent_clusters for t in s.intent_topics for c in cat.clusters_of(t))
 
 
-def _matches(rule: TierRule, s: Signals, intent: IntentRules) -> bool:
+def _matches(rule: TierRule, s: Signals, rules: Rules) -> bool:
     if s.fit is None or s.fit < rule.min_fit or s.acv < rule.min_acv:
         return False
     if not rule.signals:
         return True
     wanted = (
-        _recent_intent(rule, s, intent) if name == "intent" else s.recent_engagement
+        _recent_intent(rule, s, rules) if name == "intent" else s.recent_engagement
         for name in rule.signals
     )
     return all(wanted) if rule.match == "all" else any(wanted)
@@ -139,6 +141,6 @@ def _matches(rule: TierRule, s: Signals, intent: IntentRules) -> bool:
 def decide(signals: Signals, rules: Rules) -> tuple[int, str]:
     """(tier, rule name) of the first rule that matches; (0, "untiered") if none does."""
     for rule in rules.tiers:
-        if _matches(rule, signals, rules.intent):
+        if _matches(rule, signals, rules):
             return rule.tier, rule.name
     return 0, UNTIERED_RULE

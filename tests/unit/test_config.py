@@ -114,3 +114,20 @@ def test_a_bad_intent_catalogue_is_refused_with_the_key_named(tmp_path, toml, me
     with pytest.raises(ConfigError, match="invalid rules") as refused:
         load_rules(path)
     assert message in str(refused.value)
+
+
+def test_a_cluster_too_small_for_min_surging_topics_is_refused(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        '[rules.intent]\nmin_surging_topics = 3\n[rules.intent.clusters]\nabm = ["a", "A ", "b"]\n'
+    )
+    with pytest.raises(ConfigError, match=r"clusters\.abm has 2 distinct topics"):
+        load_rules(path)
+
+
+def test_a_file_of_routes_alone_keeps_the_rules_it_is_given(tmp_path):
+    path = tmp_path / "routes.toml"
+    path.write_text('[[routes]]\nname = "r"\nurl = "https://r.example"\nsecret_env = "K"\n')
+    live = Rules(intent_min_score=70)
+    assert load_rules(path, live) is live
+    assert load_rules(path) == Rules()

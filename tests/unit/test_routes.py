@@ -7,7 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.outputs import SurgeAlert, TierChange, TierInputs
-from streams.config import ConfigError, Settings, Webhook, load_routes, load_rules, route_keys
+from streams.config import (
+    ConfigError,
+    Settings,
+    Webhook,
+    load_routes,
+    load_rules,
+    load_settings,
+    route_keys,
+)
 from streams.logic.notify import render
 from streams.logic.routes import Route, default_route, matching, tier_up
 from streams.sinks.webhook import WebhookSink
@@ -192,3 +200,14 @@ async def test_a_route_sink_posts_its_format_signed_with_its_key():
 def test_the_default_route_is_what_the_webhook_always_posted():
     sink = WebhookSink(Webhook(url="https://hooks.example/x", secret="k"), Letters())
     assert sink.route == default_route("https://hooks.example/x")
+
+
+def test_a_route_naming_a_cluster_the_rules_lack_is_refused(tmp_path, monkeypatch):
+    path = write(tmp_path, ROUTE + 'clusters = ["abm"]\n')
+    monkeypatch.setenv("ABM_CONFIG_FILE", str(path))
+    with pytest.raises(ConfigError, match=r"routes\.alice\.clusters: \['abm'\] are not in"):
+        load_settings()
+    path.write_text(
+        '[rules.intent.clusters]\nabm = ["abm software"]\n' + ROUTE + 'clusters = ["abm"]\n'
+    )
+    assert [r.clusters for r in load_settings().routes] == [["abm"]]
