@@ -107,7 +107,7 @@ def _alert(
     )
 
 
-def _highs(windows: Aggregates, rules: Rules, cluster: str) -> dict[str, list[float]]:
+def _highs(windows: Aggregates, cluster: str) -> dict[str, list[float]]:
     """The weekly highs of the topics in one cluster (all of them without a catalogue)."""
     if not windows.catalogue.named:
         return windows.highs
@@ -119,8 +119,8 @@ _NONE: dict[str, list[float]] = {}
 
 def _read(kind: str, cluster: str, windows: Aggregates, rules: Rules) -> Reading:
     if kind == "intent":
-        highs = _highs(windows, rules, cluster)
-        return read_intent(highs, rules.surge, rules.intent.min_surging_topics)
+        highs = _highs(windows, cluster)
+        return read_intent(highs, rules.surge, windows.catalogue.min_topics)
     return read_engagement(windows.week, windows.before, rules.surge)
 
 
@@ -131,15 +131,15 @@ def _enters(kind: str, cluster: str, windows: Aggregates, rules: Rules) -> bool:
     # Below every floor no topic can enter: most quiet accounts' evaluations stop here.
     if windows.week_top < min(r.intent_enter_score, r.intent_min_score):
         return False
-    highs = _highs(windows, rules, cluster)
-    return intent_enters(highs, r, rules.intent.min_surging_topics)
+    highs = _highs(windows, cluster)
+    return intent_enters(highs, r, windows.catalogue.min_topics)
 
 
 def _stays(kind: str, cluster: str, windows: Aggregates, rules: Rules) -> bool:
     if kind == "engagement":
         return engagement_stays(windows.week, windows.before, rules.surge)
-    highs = _highs(windows, rules, cluster)
-    return intent_stays(highs, rules.surge, rules.intent.min_surging_topics)
+    highs = _highs(windows, cluster)
+    return intent_stays(highs, rules.surge, windows.catalogue.min_topics)
 
 
 @dataclass(frozen=True, slots=True)
