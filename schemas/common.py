@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "ID_PATTERN",
     "MAX_PAYLOAD_BYTES",
     "Amount",
     "Contract",
@@ -99,9 +100,8 @@ EventTime = Annotated[
     ),
 ]
 
-Id = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@/+-]+$")
-]
+ID_PATTERN = r"^[A-Za-z0-9_.:@/+-]{1,128}$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
 """Identifiers travel as Redis key parts and Kafka keys: no spaces, no control characters."""
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -1,16 +1,21 @@
-"""Input payloads: first-party engagement, third-party intent, CRM deals, profiles, spend."""
+"""Input payloads: first-party engagement, third-party intent, CRM deals, profiles, spend,
+and the contact rosters of accounts."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.common import Amount, Contract, EventTime, Id, Label, Score
 
 __all__ = [
+    "MAX_ROSTER_BYTES",
+    "MAX_ROSTER_CONTACTS",
     "AccountProfile",
     "Action",
     "Channel",
+    "Contact",
+    "ContactRoster",
     "DealEvent",
     "DealType",
     "EngagementEvent",
@@ -115,3 +120,41 @@ class SpendEvent(Contract):
     account_id: Id | None = None
     amount: Amount
     occurred_at: EventTime
+
+
+MAX_ROSTER_CONTACTS = 500
+MAX_ROSTER_BYTES = 512 * 1024
+"""A roster is one record for up to 500 contacts: it may be larger than an event."""
+
+Short = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Contact(Contract):
+    """One person at the account, as the CRM knows them: what persona rules read. No email
+    or name: the engine needs neither, and what it never holds it cannot leak."""
+
+    contact_id: Id
+    title: Label | None = None
+    department: Short | None = None
+    seniority: Short | None = Field(
+        default=None, description="e.g. c_level, vp, director, manager, senior, entry"
+    )
+
+
+class ContactRoster(Contract):
+    """An account's whole roster (abm.contacts.v1, compacted, keyed by account_id): the
+    latest record is the truth, so a contact left out is removed and a tombstone (a null
+    value) clears the roster."""
+
+    account_id: Id
+    contacts: list[Contact] = Field(max_length=MAX_ROSTER_CONTACTS)
+    updated_at: EventTime
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        seen: set[str] = set()
+        for contact in self.contacts:
+            if contact.contact_id in seen:
+                raise ValueError(f"contact_id {contact.contact_id!r} is listed twice")
+            seen.add(contact.contact_id)
+        return self

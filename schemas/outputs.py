@@ -9,7 +9,9 @@ from pydantic import Field
 from schemas.common import Contract, EventTime, Id, Label
 
 __all__ = [
+    "PERSONAS",
     "ChannelPoints",
+    "CommitteeMember",
     "DeadLetter",
     "DeadLetterReason",
     "SurgeAlert",
@@ -19,6 +21,9 @@ __all__ = [
 ]
 
 Tier = Annotated[int, Field(ge=0, le=3, description="1-3, or 0 for untiered")]
+Persona = Literal["decision_maker", "champion", "influencer", "user", "unknown"]
+PERSONAS: tuple[str, ...] = ("decision_maker", "champion", "influencer", "user", "unknown")
+"""Most senior first: the order alerts list the buying committee in."""
 
 
 class TierInputs(Contract):
@@ -32,6 +37,11 @@ class TierInputs(Contract):
     engaged_contacts: int
     recent_intent: bool
     recent_engagement: bool
+    personas: dict[Persona, int] = Field(
+        default={},
+        description="engaged contacts in the engagement window per persona (unknown: not "
+        "on the account's roster, or matched by no persona rule)",
+    )
 
 
 class TierChange(Contract):
@@ -65,6 +75,17 @@ class SurgeTopic(Contract):
     )
 
 
+class CommitteeMember(Contract):
+    """An engaged contact as sales sees them: persona and title, never an email."""
+
+    contact_id: str | None = Field(
+        description="the CRM's contact id; null when the id is an email address"
+    )
+    persona: Persona
+    title: str | None
+    seniority: str | None
+
+
 class ChannelPoints(Contract):
     channel: str
     points: float
@@ -95,6 +116,10 @@ class SurgeAlert(Contract):
     tier: Tier
     engaged_contacts: int = Field(description="distinct engaged contacts in the last 7 days")
     contacts: list[str] = Field(description="up to 10 of them")
+    committee: list[CommitteeMember] = Field(
+        default=[],
+        description="up to 10 engaged contacts of the last 7 days, most senior persona first",
+    )
     top_channels: list[ChannelPoints] = Field(description="engagement points by channel, 7 days")
     detected_at: EventTime
 

@@ -5,7 +5,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
+from schemas.inputs import (
+    AccountProfile,
+    ContactRoster,
+    DealEvent,
+    EngagementEvent,
+    IntentEvent,
+    SpendEvent,
+)
 from schemas.outputs import DeadLetter, SurgeAlert, TierChange
 
 __all__ = ["JSON_DIR", "TOPIC_MODELS", "export_json_schemas", "json_schema_text"]
@@ -18,6 +25,7 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     "abm.deals.v1": DealEvent,
     "abm.accounts.v1": AccountProfile,
     "abm.spend.v1": SpendEvent,
+    "abm.contacts.v1": ContactRoster,
     "abm.tier-changes.v1": TierChange,
     "abm.surge-alerts.v1": SurgeAlert,
     "abm.dead-letter.v1": DeadLetter,

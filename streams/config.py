@@ -37,13 +37,18 @@ class Topics(FrozenModel):
     deals: str = "abm.deals.v1"
     accounts: str = "abm.accounts.v1"
     spend: str = "abm.spend.v1"
+    contacts: str = "abm.contacts.v1"
     tier_changes: str = "abm.tier-changes.v1"
     surge_alerts: str = "abm.surge-alerts.v1"
     dead_letter: str = "abm.dead-letter.v1"
     clock: str = "abm.clock.v1"
 
     def inputs(self) -> list[str]:
-        return [self.engagement, self.intent, self.deals, self.accounts, self.spend]
+        return [self.engagement, self.intent, self.deals, self.accounts, self.spend, self.contacts]
+
+    def compacted(self) -> list[str]:
+        """Topics whose latest record per key is the truth (profiles, rosters)."""
+        return [self.accounts, self.contacts]
 
     def all(self) -> list[str]:
         return [

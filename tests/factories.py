@@ -5,9 +5,17 @@ import itertools
 import orjson
 
 from schemas.common import to_ms
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
-from streams.logic.apply import apply_event, apply_tick
+from schemas.inputs import (
+    AccountProfile,
+    ContactRoster,
+    DealEvent,
+    EngagementEvent,
+    IntentEvent,
+    SpendEvent,
+)
+from streams.logic.apply import apply_event, apply_roster, apply_tick
 from streams.logic.decode import Coords, Rejected
+from streams.logic.roster import received
 from streams.logic.rules import Rules
 
 _ids = itertools.count()
@@ -83,6 +91,15 @@ def profile(account="acme", fit=85.0, acv=80_000.0, **kw):
     )
 
 
+def roster(account="acme", contacts=(), at=T0):
+    """`contacts`: (contact_id, title, seniority) triples (None leaves a field out)."""
+    people = [
+        {k: v for k, v in (("contact_id", c), ("title", t), ("seniority", s)) if v is not None}
+        for c, t, s in contacts
+    ]
+    return _parse(ContactRoster, account_id=account, contacts=people, updated_at=at)
+
+
 def coords(topic="abm.engagement.v1", partition=0, offset=None, timestamp=T0):
     return Coords(topic, partition, next(_offsets) if offset is None else offset, timestamp)
 
@@ -90,28 +107,39 @@ def coords(topic="abm.engagement.v1", partition=0, offset=None, timestamp=T0):
 WALL = T0 + 400 * DAY  # the wall clock is far ahead: nothing in these tests is "future"
 
 
-def replay(events, state=None, rules=None, wall=WALL, ticks=False):
-    """Apply events in order as an agent does (rejections skipped); with `ticks`, the
-    staleness timer too, at each account's due times before each event (as replay does).
+def replay(events, state=None, rules=None, wall=WALL, ticks=False, rosters=None):
+    """Apply events in order as an agent does (rejections skipped; a roster replaces the
+    account's in `rosters` and re-tiers it); with `ticks`, the staleness timer too, at
+    each account's due times before each event (as replay does).
 
     Returns the final state, every tier change and every surge alert.
     """
     rules = rules or Rules()
+    rosters = {} if rosters is None else rosters
     changes, alerts = [], []
     for event in events:
+        if isinstance(event, ContactRoster):
+            c = coords("abm.contacts.v1")
+            aid = event.account_id
+            rosters[aid] = received(rosters.get(aid), aid, event, c.topic, c.offset, c.timestamp)
+            if state is not None:
+                retiered = apply_roster(state, rules, rosters)
+                changes += [retiered.change] if retiered.change else []
+                alerts.extend(retiered.alerts)
+            continue
         at = getattr(event, "occurred_at", None)
         while ticks and state is not None and at is not None and state.due_at is not None:
             due = state.due_at
             if due > to_ms(at):
                 break
-            ticked = apply_tick(state, rules, due)
+            ticked = apply_tick(state, rules, due, rosters)
             if ticked.change:
                 changes.append(ticked.change)
             alerts.extend(ticked.alerts)
             if state.due_at == due:
                 break
         try:
-            applied = apply_event(state, event, coords(), rules, wall)
+            applied = apply_event(state, event, coords(), rules, wall, rosters)
         except Rejected:
             continue
         state = applied.state

@@ -4,8 +4,11 @@
 then four months of engagement with a weekly rhythm, intent, opportunities moving through
 stages (some skipping, some reopened, some closing twice), account and campaign spend;
 then a few percent of the events are delivered late (up to two days) and a few percent
-twice. `ground_truth` computes every KPI from the distinct rows in plain Python, without
-the pipeline's code: only the tiers, which the rules decide, are taken from the pipeline.
+twice. Contact rosters come with the profiles for some accounts, in the middle of the
+stream for others (after their contacts engaged), and a few are replaced later.
+`ground_truth` computes every KPI from the distinct rows in plain Python, without the
+pipeline's code: only the tiers, which the rules decide, are taken from the pipeline,
+and a contact's persona is the one its title was drawn for (TITLES).
 """
 
 import itertools
@@ -18,9 +21,21 @@ from typing import Any
 from streams.dev.synth import STAGES, draw_action
 from streams.logic.rules import Rules
 
-__all__ = ["DAY", "generate", "ground_truth"]
+__all__ = ["DAY", "TITLES", "generate", "ground_truth"]
 
 DAY = 86_400_000
+TITLES: dict[tuple[str, str | None], str] = {
+    ("Chief Revenue Officer", "c_level"): "decision_maker",
+    ("VP Marketing", None): "decision_maker",
+    ("Head of Growth", "director"): "decision_maker",
+    ("Director, Demand Generation", "director"): "champion",
+    ("Senior Director of Sales", None): "champion",
+    ("Marketing Operations Manager", "manager"): "influencer",
+    ("Senior Data Analyst", None): "influencer",
+    ("Account Executive", None): "user",
+    ("Sales Development Representative", "entry"): "user",
+}
+"""(title, seniority) -> the persona the default persona rules give it (docs/rules.md)."""
 
 
 def _engagement(rng: random.Random, account: str, start: int, days: int, n: list[int]) -> list:
@@ -153,6 +168,9 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
             )
         )
 
+    rosters = [_roster(rng, f"acct-{i:04d}", start, end) for i in range(accounts)]
+    rosters = [r for r in rosters if r is not None]
+
     # Delivery order: event time, but 5% arrive up to two days late and 5% twice.
     def delivered_at(row: dict) -> int:
         late = rng.randrange(2 * DAY) if rng.random() < 0.05 else 0
@@ -164,12 +182,51 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
         stream.append(item)
         if rng.random() < 0.05:
             order.insert(min(len(order), i + 1 + rng.randrange(50)), item)
-    return profiles + stream
+    first = []
+    for roster in rosters:
+        if rng.random() < 0.6:
+            first.append(roster)
+        else:  # after some of its contacts engaged
+            stream.insert(rng.randrange(len(stream) + 1), roster)
+        if rng.random() < 0.15:  # replaced later: people change titles or leave
+            account = roster[1]["account_id"]
+            stream.insert(rng.randrange(len(stream) + 1), _roster(rng, account, start, end, True))
+    return profiles + first + stream
+
+
+def _roster(
+    rng: random.Random, account: str, start: int, end: int, always: bool = False
+) -> tuple[str, dict] | None:
+    """Some of the account's six contacts (the others stay unknown), with titles."""
+    if not always and rng.random() < 0.3:
+        return None
+    contacts = []
+    for c in range(6):
+        if rng.random() < 0.75:
+            title, seniority = rng.choice(list(TITLES))
+            contact = {"contact_id": f"{account}-c{c}", "title": title}
+            if seniority is not None:
+                contact["seniority"] = seniority
+            contacts.append(contact)
+    payload = {"account_id": account, "contacts": contacts, "updated_at": rng.randrange(start, end)}
+    return ("contacts", payload)
+
+
+def _personas(rows: list[tuple[str, dict]]) -> dict[tuple[str, str], str]:
+    """(account, contact) -> persona, by each account's last roster."""
+    last = {r["account_id"]: r for kind, r in rows if kind == "contacts"}
+    return {
+        (account, c["contact_id"]): TITLES[c["title"], c.get("seniority")]
+        for account, r in last.items()
+        for c in r["contacts"]
+    }
 
 
 def _distinct(rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     seen, out = set(), []
     for kind, row in rows:
+        if kind == "contacts":
+            continue  # read by _personas
         key = (kind, row.get("event_id") or row["account_id"])
         if key not in seen:
             seen.add(key)
@@ -223,6 +280,7 @@ def _scope_kpis(
     today: int,
     rules: Rules,
     conversion: tuple[set[str], set[str]],
+    personas: dict[tuple[str, str], str],
     campaign_spend: float = 0.0,
 ) -> dict[str, Any]:
     """KPIs of the accounts in `members`; `conversion` is (accounts whose opportunities
@@ -267,6 +325,12 @@ def _scope_kpis(
     funnel_stages = [s for s in rules.stages if s != "closed_lost"]
     funnel = {s: sum(1 for f in facts if f["furthest"] >= i) for i, s in enumerate(funnel_stages)}
     engaged_30 = sum(1 for d in last_engaged.values() if d >= window)
+    by_persona = {
+        p: len(
+            {a for (a, c), d in contact_last.items() if d >= window and personas.get((a, c)) == p}
+        )
+        for p in ("decision_maker", "champion", "influencer", "user")
+    }
     social = sum(sums[a] for a in ("social_like", "social_share", "social_comment"))
     return {
         "accounts": len(members),
@@ -275,6 +339,9 @@ def _scope_kpis(
         "engaged_contacts_per_account_30d": _ratio(
             sum(1 for d in contact_last.values() if d >= window), engaged_30
         ),
+        "accounts_engaged_by_persona_30d": by_persona,
+        "decision_maker_coverage_30d": _ratio(by_persona["decision_maker"], engaged_30),
+        "personas_per_engaged_account_30d": _ratio(sum(by_persona.values()), engaged_30),
         "engagement_points_30d": sums["points"],
         "time_on_site_s_30d": sums["time"],
         "email_open_rate_30d": _ratio(sums["email_open"], sums["email_delivered"]),
@@ -308,6 +375,7 @@ def _scope_kpis(
 def ground_truth(sent: list[tuple[str, dict]], tiers: dict[str, int], rules: Rules) -> dict:
     """Every KPI of the report, from the distinct rows; `tiers` maps account -> final tier."""
     rows = _distinct(sent)
+    personas = _personas(sent)
     as_of = max(r["occurred_at"] for k, r in rows if k != "accounts")
     today = _day(as_of)
     campaign = sum(r["amount"] for k, r in rows if k == "spend" and "account_id" not in r)
@@ -316,11 +384,13 @@ def ground_truth(sent: list[tuple[str, dict]], tiers: dict[str, int], rules: Rul
     for t in (0, 1, 2, 3):
         members = {a for a, x in tiers.items() if x == t}
         scopes[str(t)] = _scope_kpis(
-            rows, members, today, rules, (members, members if t > 0 else set())
+            rows, members, today, rules, (members, members if t > 0 else set()), personas
         )
     return {
         "as_of": datetime.fromtimestamp(as_of / 1000, UTC).isoformat().replace("+00:00", "Z"),
-        "overall": _scope_kpis(rows, set(tiers), today, rules, (tiered, tiered), campaign),
+        "overall": _scope_kpis(
+            rows, set(tiers), today, rules, (tiered, tiered), personas, campaign
+        ),
         "tiers": scopes,
         "daily": _daily(rows, today, rules),
     }

@@ -20,20 +20,19 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
 
     Every input, output and internal topic gets the same partition count: the account
     table's changelog must line up partition for partition with the inputs. The
-    profiles topic is compacted, as only the latest profile of an account matters.
+    profiles and rosters topics are compacted, as only an account's latest one matters.
     """
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        compacted = settings.topics.compacted()
         wanted = [
             NewTopic(
                 name=name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replicas,
-                topic_configs=(
-                    {"cleanup.policy": "compact"} if name == settings.topics.accounts else {}
-                ),
+                topic_configs=({"cleanup.policy": "compact"} if name in compacted else {}),
             )
             for name in (settings.topics.all() if names is None else names)
             if name not in existing

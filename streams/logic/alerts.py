@@ -7,6 +7,8 @@ from schemas.common import from_ms
 from schemas.outputs import ChannelPoints, SurgeAlert, SurgeTopic
 from streams.logic.aggregates import Aggregates, windows_of
 from streams.logic.catalogue import catalogue
+from streams.logic.committee import members
+from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Rules
 from streams.logic.state import UNNAMED_PROVIDER, AccountState, SurgeEpisode
 from streams.logic.surge import (
@@ -83,9 +85,16 @@ def _topics(state: AccountState, reading: Reading, now: int, rules: Rules) -> li
 
 
 def _alert(
-    state: AccountState, reading: Reading, now: int, rules: Rules, key: str, cluster: str
+    state: AccountState,
+    reading: Reading,
+    now: int,
+    rules: Rules,
+    key: str,
+    cluster: str,
+    rosters: Rosters,
 ) -> SurgeAlert:
     contacts, channels = _evidence(state, now)
+    roster = rosters.get(state.account_id) if contacts else None
     profile = state.profile
     return SurgeAlert(
         alert_id=alert_id(state.account_id, key, now),
@@ -102,6 +111,7 @@ def _alert(
         tier=state.tier,
         engaged_contacts=len(contacts),
         contacts=contacts[:MAX_CONTACTS],
+        committee=members(contacts, roster, rules, MAX_CONTACTS),
         top_channels=channels,
         detected_at=from_ms(now),
     )
@@ -170,7 +180,11 @@ def standing(state: AccountState, rules: Rules) -> Standing:
 
 
 def detect_surges(
-    state: AccountState, rules: Rules, now: int, windows: Aggregates
+    state: AccountState,
+    rules: Rules,
+    now: int,
+    windows: Aggregates,
+    rosters: Rosters = NO_ROSTERS,
 ) -> list[SurgeAlert]:
     """Step each surge's episode at `now` (with the account's `windows` then); alert on
     entries the tier filter allows.
@@ -193,7 +207,7 @@ def detect_surges(
             episode = state.surges[key] = SurgeEpisode()
         if enter(episode, now, rules.surge, may_alert=state.tier in rules.surge.alert_tiers):
             reading = _read(kind, cluster, windows, rules)
-            alerts.append(_alert(state, reading, now, rules, key, cluster))
+            alerts.append(_alert(state, reading, now, rules, key, cluster, rosters))
     if state.surges:
         for key, episode in state.surges.items():
             if episode.active and key not in cat.channel_keys:

@@ -9,16 +9,26 @@ from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEve
 from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
 from streams.logic.aggregates import Aggregates, cached, milli, windows_of
 from streams.logic.alerts import detect_surges
+from streams.logic.committee import persona_counts
 from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.fit import fit_score
 from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
+from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Currencies, Rules
 from streams.logic.state import AccountState, DayBucket, Profile
 from streams.logic.tiering import decide, measure
 from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, sooner, window_start
 
-__all__ = ["CLOSED_STAGES", "Applied", "Event", "apply_event", "apply_tick", "evaluate"]
+__all__ = [
+    "CLOSED_STAGES",
+    "Applied",
+    "Event",
+    "apply_event",
+    "apply_roster",
+    "apply_tick",
+    "evaluate",
+]
 
 TimedEvent = EngagementEvent | IntentEvent | DealEvent | SpendEvent
 Event = TimedEvent | AccountProfile
@@ -60,16 +70,21 @@ def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
     return None
 
 
-def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
-    """Re-tier and re-check surges at `now`; return what to publish (state to be written)."""
+def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_ROSTERS) -> Applied:
+    """Re-tier and re-check surges at `now`; return what to publish (state to be written).
+    `rosters` holds the account's roster, read only if a decision needs personas."""
     windows = windows_of(state, rules, now)
-    signals = measure(state, rules, now, windows)
+    signals = measure(state, rules, now, windows, rosters)
     tier, rule = decide(signals, rules)
     state.rule = rule
     change = None
     if tier != state.tier:
         previous, state.tier = state.tier, tier
         state.version += 1
+        personas = signals.personas
+        if personas is None:
+            roster = rosters.get(state.account_id)
+            personas = persona_counts(list(windows.contacts), roster, rules)
         change = TierChange(
             account_id=state.account_id,
             previous_tier=previous,
@@ -84,11 +99,12 @@ def evaluate(state: AccountState, rules: Rules, now: int) -> Applied:
                 engaged_contacts=signals.engaged_contacts,
                 recent_intent=signals.recent_intent,
                 recent_engagement=signals.recent_engagement,
+                personas=personas,  # type: ignore[arg-type]
             ),
             changed_at=from_ms(now),
             version=state.version,
         )
-    alerts = detect_surges(state, rules, now, windows)
+    alerts = detect_surges(state, rules, now, windows, rosters)
     state.due_at = sooner(signals.due_at, _surge_due(state, windows))
     return Applied(state, write=True, change=change, alerts=alerts)
 
@@ -242,7 +258,12 @@ def _check_time(
 
 
 def apply_event(
-    state: AccountState | None, event: Event, coords: Coords, rules: Rules, wall_now: int
+    state: AccountState | None,
+    event: Event,
+    coords: Coords,
+    rules: Rules,
+    wall_now: int,
+    rosters: Rosters = NO_ROSTERS,
 ) -> Applied:
     """Apply one decoded event; raise Rejected for late, future or unknown-stage events.
 
@@ -290,13 +311,22 @@ def apply_event(
             _forget(state)
     state.applied[source] = coords.offset
     state.partition = coords.partition
-    return evaluate(state, rules, now)
+    return evaluate(state, rules, now, rosters)
 
 
-def apply_tick(state: AccountState, rules: Rules, now: int) -> Applied:
+def apply_tick(
+    state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_ROSTERS
+) -> Applied:
     """Let time pass: re-tier an account whose windows have dropped data by `now`."""
     if state.due_at is None or now < state.due_at:
         return Applied(state, write=False)
     state.clock = max(state.clock, now)
     _prune(state, rules, tick=state.clock)
-    return evaluate(state, rules, state.clock)
+    return evaluate(state, rules, state.clock, rosters)
+
+
+def apply_roster(state: AccountState, rules: Rules, rosters: Rosters) -> Applied:
+    """The account's roster changed (it is in `rosters` already): re-tier at the account's
+    own clock, as a profile does, so contacts that engaged before are counted as their
+    personas now (a roster moves no clock: it says who people are, not when they acted)."""
+    return evaluate(state, rules, state.clock, rosters)

@@ -31,9 +31,9 @@ LOGIC = Path(__file__).resolve().parent
 KERNELS = LOGIC.parent.parent / "build" / "kernel"
 PURE_ENV = "ABM_PURE_PYTHON"
 
-INTERPRETED = ("__init__.py", "compiled.py", "routes.py", "rules.py", "state.py")
-"""Modules left to the interpreter. state.py: orjson writes a dataclass from its slots,
-and a compiled class has none of the layout it expects (the worker crashed storing one).
+INTERPRETED = ("__init__.py", "compiled.py", "roster.py", "routes.py", "rules.py", "state.py")
+"""Modules left to the interpreter. state.py, roster.py: orjson writes a dataclass from
+its slots, and a compiled class has none of the layout it expects (the worker crashed storing one).
 rules.py, routes.py: pydantic models, which mypyc cannot compile into native classes."""
 
 

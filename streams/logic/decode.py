@@ -1,14 +1,23 @@
 """Bytes to a validated event, or a precise reason why not: the gate every input passes."""
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.common import MAX_PAYLOAD_BYTES
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
+from schemas.common import ID_PATTERN, MAX_PAYLOAD_BYTES
+from schemas.inputs import (
+    MAX_ROSTER_BYTES,
+    AccountProfile,
+    ContactRoster,
+    DealEvent,
+    EngagementEvent,
+    IntentEvent,
+    SpendEvent,
+)
 from schemas.outputs import DeadLetter, DeadLetterReason
 
 __all__ = [
@@ -17,6 +26,7 @@ __all__ = [
     "Rejected",
     "dead_letter",
     "decode",
+    "decode_roster",
     "is_campaign_spend",
     "owner_of",
 ]
@@ -40,8 +50,12 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "deals": DealEvent,
     "accounts": AccountProfile,
     "spend": SpendEvent,
+    "contacts": ContactRoster,
 }
 """Input kind (a field of `Topics`) -> payload model."""
+ROSTERS = "contacts"
+"""The input kind whose records replace a roster (decode_roster) instead of being
+applied to an account's state."""
 
 
 class Rejected(Exception):
@@ -75,10 +89,9 @@ def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:
     """Validate one record; the key must be its owner's id (ordering relies on it)."""
     if value is None:
         raise Rejected(DeadLetterReason.INVALID_JSON, "record has no value (tombstone)")
-    if len(value) > MAX_PAYLOAD_BYTES:
-        raise Rejected(
-            DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > limit of {MAX_PAYLOAD_BYTES}"
-        )
+    limit = MAX_ROSTER_BYTES if model is ContactRoster else MAX_PAYLOAD_BYTES
+    if len(value) > limit:
+        raise Rejected(DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > limit of {limit}")
     try:
         event = model.model_validate_json(value)
     except ValidationError as exc:
@@ -92,6 +105,24 @@ def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:
         shown = key[:64].decode("utf-8", "replace")
         raise Rejected(DeadLetterReason.KEY_MISMATCH, f"key {shown!r} differs from {owner!r}")
     return event
+
+
+_ID = re.compile(ID_PATTERN)
+
+
+def decode_roster(key: bytes | None, value: bytes | None) -> tuple[str, ContactRoster | None]:
+    """(account, roster) of a contacts record; None for a tombstone, which clears the
+    account's roster (its key names the account)."""
+    if value is not None:
+        roster = decode(ContactRoster, key, value)
+        return roster.account_id, roster
+    account = (key or b"").decode("utf-8", "replace")
+    if not _ID.match(account):
+        shown = account[:64] or "no key"
+        raise Rejected(
+            DeadLetterReason.KEY_MISMATCH, f"a tombstone's key must be an account id, not {shown!r}"
+        )
+    return account, None
 
 
 def _text(raw: bytes) -> tuple[str, bool]:

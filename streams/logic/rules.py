@@ -1,11 +1,12 @@
 """The decision rules a team tunes: tiers, ICP fit, surges, windows, weights, stages,
-currencies, with their validation.
+currencies, intent relevance and personas, with their validation.
 
 Everything a team may tune lives in `Rules`, so a candidate rule set is a file that replay
 and backtest can load beside the live one (streams/config.py reads the file). Frozen
 models: one rule set is shared by every account's decisions and never changes under them.
 """
 
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.inputs import Action
 
 __all__ = [
+    "DEFAULT_PERSONAS",
     "DEFAULT_TIERS",
     "DEFAULT_WEIGHTS",
     "IMPLICIT_CLUSTER",
@@ -20,12 +22,14 @@ __all__ = [
     "FrozenModel",
     "Icp",
     "IntentRules",
+    "PersonaRule",
     "Rules",
     "SurgeRules",
     "TierRule",
 ]
 
 Signal = Literal["intent", "engagement"]
+Persona = Literal["decision_maker", "champion", "influencer", "user"]
 PositiveDays = Annotated[int, Field(ge=1, le=365)]
 
 
@@ -50,6 +54,17 @@ class TierRule(FrozenModel):
         description="clusters whose topics count as this rule's recent intent (empty: any "
         "topic that counts)",
     )
+    require_personas: list[Persona] = Field(
+        default=[],
+        description="personas that must each have an engaged contact in the engagement window",
+    )
+    min_personas: Annotated[int, Field(ge=0, le=4)] = Field(
+        default=0, description="distinct personas (unknown not counted) engaged in the window"
+    )
+
+    @property
+    def needs_personas(self) -> bool:
+        return bool(self.require_personas) or self.min_personas > 0
 
 
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -144,6 +159,57 @@ class IntentRules(FrozenModel):
                     f"surge with min_surging_topics = {self.min_surging_topics}"
                 )
         return self
+
+
+Keyword = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class PersonaRule(FrozenModel):
+    """One row of the first-match persona table (docs/rules.md, Personas).
+
+    A contact matches when its title holds one of `titles` (whole words or phrases,
+    case-insensitive: "cto" does not match "director"), or matches one of
+    `title_patterns` (regular expressions, case-insensitive, searched anywhere), or its
+    seniority is one of `seniorities`; and, if `departments` is not empty, its department
+    is one of them. A rule with no titles, patterns or seniorities matches on department
+    alone (or everyone on the roster, with no departments either).
+    """
+
+    persona: Persona
+    titles: list[Keyword] = []
+    title_patterns: list[Annotated[str, Field(min_length=1, max_length=500)]] = []
+    seniorities: list[Keyword] = []
+    departments: list[Keyword] = []
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Self:
+        for pattern in self.title_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"title_patterns: {pattern!r} is not a regex: {exc}") from None
+        return self
+
+
+DEFAULT_PERSONAS = [
+    PersonaRule(
+        persona="decision_maker",
+        titles=[
+            *("chief", "ceo", "cfo", "cmo", "cro", "cto", "cio", "coo", "president"),
+            *("vp", "svp", "evp", "vice president", "head of", "founder", "managing director"),
+        ],
+        seniorities=["c_level", "vp", "owner", "founder"],
+    ),
+    PersonaRule(persona="champion", titles=["director"], seniorities=["director"]),
+    PersonaRule(
+        persona="influencer",
+        titles=["manager", "lead", "principal", "architect", "analyst", "consultant"],
+        seniorities=["manager", "senior"],
+    ),
+    PersonaRule(persona="user"),
+]
+"""Seniority decides, as B2B buying-group models do: executives sign, directors sponsor,
+managers and specialists shape the choice, everyone else on the roster uses it."""
 
 
 class SurgeRules(FrozenModel):
@@ -242,6 +308,7 @@ class Rules(FrozenModel):
     max_future_minutes: Annotated[int, Field(ge=0)] = 24 * 60
     max_contacts_per_day: Annotated[int, Field(ge=1, le=10_000)] = 500
     currencies: Currencies = Currencies()
+    personas: list[PersonaRule] = DEFAULT_PERSONAS
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

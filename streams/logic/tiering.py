@@ -6,6 +6,8 @@ them. Splitting the two lets a backtest run two rule sets over the same measurem
 
 from streams.logic.aggregates import Aggregates, aggregate
 from streams.logic.catalogue import catalogue
+from streams.logic.committee import UNKNOWN, persona_counts, tiers_read_personas
+from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Rules, TierRule
 from streams.logic.state import AccountState
 from streams.logic.windows import DAY_MS, sooner
@@ -23,6 +25,7 @@ _FIELDS = (
     "fit",
     "intent_max",
     "intent_topics",
+    "personas",
     "recent_engagement",
     "recent_intent",
 )
@@ -50,6 +53,7 @@ class Signals:
         recent_intent: bool,
         recent_engagement: bool,
         due_at: int | None,
+        personas: dict[str, int] | None = None,
     ) -> None:
         self.fit = fit
         self.acv = acv
@@ -61,6 +65,9 @@ class Signals:
         self.recent_engagement = recent_engagement
         self.due_at = due_at
         """When a window next drops data: the earliest time these signals can go stale."""
+        self.personas = personas
+        """Engaged contacts per persona in the engagement window; None when no tier rule
+        reads them (counted then only for a tier change's inputs)."""
 
     def _values(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in _FIELDS)
@@ -88,9 +95,14 @@ def _due(first: int | None, window: int) -> int | None:
 
 
 def measure(
-    state: AccountState, rules: Rules, now: int, windows: Aggregates | None = None
+    state: AccountState,
+    rules: Rules,
+    now: int,
+    windows: Aggregates | None = None,
+    rosters: Rosters = NO_ROSTERS,
 ) -> Signals:
-    """The signals at `now`, from the account's `windows` (aggregated here if not given)."""
+    """The signals at `now`, from the account's `windows` (aggregated here if not given)
+    and, when a tier rule reads personas, its roster in `rosters`."""
     a = windows or aggregate(state, rules, now)
     intent_max = 0.0
     hot: list[str] = []
@@ -114,6 +126,9 @@ def measure(
             _due(a.intent_first, rules.intent_window_days),
             _due(a.engagement_first, rules.engagement_window_days),
         ),
+        personas=persona_counts(list(a.contacts), rosters.get(state.account_id), rules)
+        if tiers_read_personas(rules)
+        else None,
     )
 
 
@@ -126,8 +141,18 @@ def _recent_intent(rule: TierRule, s: Signals, rules: Rules) -> bool:
     return any(c in rule.intent_clusters for t in s.intent_topics for c in cat.clusters_of(t))
 
 
+def _committee(rule: TierRule, personas: dict[str, int]) -> bool:
+    """The personas the rule asks for are engaged (unknown is no persona)."""
+    if any(not personas.get(p) for p in rule.require_personas):
+        return False
+    known = sum(1 for p, n in personas.items() if n and p != UNKNOWN)
+    return known >= rule.min_personas
+
+
 def _matches(rule: TierRule, s: Signals, rules: Rules) -> bool:
     if s.fit is None or s.fit < rule.min_fit or s.acv < rule.min_acv:
+        return False
+    if rule.needs_personas and not _committee(rule, s.personas or {}):
         return False
     if not rule.signals:
         return True

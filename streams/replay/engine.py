@@ -16,9 +16,10 @@ from pydantic import BaseModel
 
 from schemas.inputs import AccountProfile
 from schemas.outputs import SurgeAlert, TierChange
-from streams.logic.apply import Applied, apply_event, apply_tick
-from streams.logic.decode import Coords, Rejected, is_campaign_spend
+from streams.logic.apply import Applied, apply_event, apply_roster, apply_tick
+from streams.logic.decode import ROSTERS, Coords, Rejected, is_campaign_spend
 from streams.logic.kpis import Bag, contribution, report, spend_contribution
+from streams.logic.roster import Roster, received
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.ticks import advance
@@ -35,6 +36,7 @@ class Item:
     at: int
     """Event time (ms) the merge orders by; a profile's is its place in its own stream."""
     event: BaseModel | None = None
+    """None when rejected, or for a roster's tombstone."""
     rejected: Rejected | None = None
     owner: str = ""
     """Whose state the event changes (decode's `owner_of`, once); "" when rejected."""
@@ -91,6 +93,7 @@ class Replay:
     ticks: bool = True
     accounts: dict[str, AccountState] = field(default_factory=dict)
     campaigns: dict[str, AccountState] = field(default_factory=dict)
+    rosters: dict[str, Roster] = field(default_factory=dict)
     changes: list[TierChange] = field(default_factory=list)
     alerts: list[SurgeAlert] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
@@ -99,6 +102,9 @@ class Replay:
     stream_time: dict[int, int] = field(default_factory=dict)
 
     def feed(self, item: Item) -> None:
+        if item.rejected is None and item.kind == ROSTERS:
+            self._roster(item)
+            return
         if item.rejected is not None or item.event is None:
             reason = item.rejected.reason if item.rejected else "invalid_payload"
             self.rejected[str(reason)] += 1
@@ -110,7 +116,14 @@ class Replay:
         if self.ticks and state is not None and not isinstance(event, AccountProfile):
             self._tick_until(state, item.at)
         try:
-            applied = apply_event(state, event, item.coords, self.rules, self.wall_now)  # type: ignore[arg-type]
+            applied = apply_event(
+                state,
+                event,  # type: ignore[arg-type]
+                item.coords,
+                self.rules,
+                self.wall_now,
+                self.rosters,
+            )
         except Rejected as why:
             self.rejected[str(why.reason)] += 1
             return
@@ -121,6 +134,27 @@ class Replay:
         table[owner] = applied.state
         self._publish(applied)
 
+    def _roster(self, item: Item) -> None:
+        """A roster replaces the account's; an account with state is re-tiered."""
+        owner, coords = item.owner, item.coords
+        source = f"{coords.topic}:{coords.partition}"
+        roster = received(
+            self.rosters.get(owner),
+            owner,
+            item.event,
+            source,
+            coords.offset,
+            coords.timestamp,  # type: ignore[arg-type]
+        )
+        if roster is None:
+            self.duplicates += 1
+            return
+        self.applied += 1
+        self.rosters[owner] = roster
+        state = self.accounts.get(owner)
+        if state is not None:
+            self._publish(apply_roster(state, self.rules, self.rosters))
+
     def _publish(self, applied: Applied) -> None:
         if applied.change is not None:
             self.changes.append(applied.change)
@@ -130,7 +164,7 @@ class Replay:
     def _tick_until(self, state: AccountState, until: int) -> None:
         while state.due_at is not None and state.due_at <= until:
             due = state.due_at
-            self._publish(apply_tick(state, self.rules, due))
+            self._publish(apply_tick(state, self.rules, due, self.rosters))
             if state.due_at == due:  # nothing moved it on: it would tick forever
                 break
 
@@ -145,8 +179,8 @@ class Replay:
 
     def outcome(self) -> Outcome:
         bag: Bag = {}
-        for state in self.accounts.values():
-            contribution(state, self.rules, bag)
+        for account_id, state in self.accounts.items():
+            contribution(state, self.rules, bag, self.rosters.get(account_id))
         counters = Counter(bag)
         for state in self.campaigns.values():
             counters.update(spend_contribution(state.spend))

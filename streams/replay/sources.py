@@ -1,8 +1,9 @@
 """Where replayed history comes from: the input topics (a batched, group-less reader) or
 JSON-lines files; and the order it is applied in.
 
-Profiles come first (the accounts' current firmographics, as a CRM sync before the
-events), then the other topics merged by event time. Each topic-partition is read in
+Profiles and rosters come first (the accounts' current firmographics and contacts, as a
+CRM sync before the events: both topics are compacted, so only the latest is there
+anyway), then the other topics merged by event time. Each topic-partition is read in
 offset order and merged lazily with the others (a k-way merge over their heads), so
 memory stays at one batch per partition and one chunk, and a late event is applied where
 it arrived in its own stream, as live. All topics are co-partitioned by owner, so within
@@ -34,7 +35,15 @@ from streams.clients.group_lag import highwaters
 from streams.clients.kafka import client_options
 from streams.clients.produce_tail import owner_key
 from streams.config import Settings
-from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
+from streams.logic.decode import (
+    INPUT_MODELS,
+    ROSTERS,
+    Coords,
+    Rejected,
+    decode,
+    decode_roster,
+    owner_of,
+)
 from streams.replay.engine import Item
 
 __all__ = ["Chunks", "ReplayReadError", "Shard", "by_owner", "file_items", "merge", "topic_items"]
@@ -45,6 +54,8 @@ CHUNK = 50_000
 account's events are applied together (about 1 KB of memory each)."""
 STALL_S = 30.0
 PROFILES = "accounts"
+FIRST = (PROFILES, ROSTERS)
+"""Applied before the events, in this order."""
 
 Record = tuple[bytes | None, bytes | None, Coords]
 Chunks = AsyncIterator[list[Item]]
@@ -89,6 +100,10 @@ class Run:
             model, kind, last = INPUT_MODELS[self.kind], self.kind, self.last
             for key, value, coords in batch:
                 try:
+                    if kind == ROSTERS:
+                        owner, roster = decode_roster(key, value)
+                        self.items.append(Item(kind, coords, last, event=roster, owner=owner))
+                        continue
                     event = decode(model, key, value)
                 except Rejected as why:
                     # Kept without its traceback, whose frames hold this batch: a cycle
@@ -131,11 +146,12 @@ async def merge(runs: list[Run]) -> Chunks:
 
 
 async def _ordered(runs_of: Callable[[str], list[Run]]) -> Chunks:
-    for run in runs_of(PROFILES):
-        while await run.fill():
-            yield list(run.items)
-            run.items.clear()
-    others = [run for kind in INPUT_MODELS if kind != PROFILES for run in runs_of(kind)]
+    for kind in FIRST:
+        for run in runs_of(kind):
+            while await run.fill():
+                yield list(run.items)
+                run.items.clear()
+    others = [run for kind in INPUT_MODELS if kind not in FIRST for run in runs_of(kind)]
     for partition in sorted({run.partition for run in others}):
         async for chunk in merge([run for run in others if run.partition == partition]):
             yield chunk

@@ -26,6 +26,7 @@ from schemas.outputs import SurgeAlert, TierChange
 from streams.clients.redis import async_redis
 from streams.config import Settings
 from streams.logic.kpis import contribution, spend_contribution
+from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.views import account_snapshot
@@ -83,9 +84,11 @@ class RedisView:
         rules: Rules,
         load: Load | None = None,
         clocks: dict[int, int] | None = None,
+        rosters: Rosters = NO_ROSTERS,
     ) -> None:
         """`load` reads an account's current state (for accounts marked by id), `clocks`
-        is the worker's stream time per partition (published with the KPI partials)."""
+        is the worker's stream time per partition (published with the KPI partials),
+        `rosters` the accounts' rosters (the KPIs count engaged contacts by persona)."""
         self.redis: Redis = async_redis(settings, socket_timeout=5)
         self.keys = RedisKeys(settings.redis_prefix)
         self.rules = rules
@@ -93,6 +96,7 @@ class RedisView:
         self.dirty: dict[str, AccountState | None] = {}
         """Accounts to rewrite: their state, or None to `load` it at the flush."""
         self.load: Load = load or (lambda account_id: None)
+        self.rosters = rosters
         self.campaigns: dict[str, AccountState] = {}
         self.alerts: list[SurgeAlert] = []
         self.changes: list[TierChange] = []
@@ -166,7 +170,8 @@ class RedisView:
             if state is None:
                 continue
             writes.append((account_id, state.partition, account_snapshot(state, self.rules)))
-            self._count(account_id, state, contribution(state, self.rules))
+            roster = self.rosters.get(account_id)
+            self._count(account_id, state, contribution(state, self.rules, roster=roster))
         for campaign_id, state in campaigns.items():
             self._count(f"#{campaign_id}", state, spend_contribution(state.spend))
         try:

@@ -21,10 +21,10 @@ from streams.worker.agents.watchdog import register_watchdog
 from streams.worker.context import WorkerContext
 from streams.worker.fetch_wait import set_fetch_max_wait
 from streams.worker.metrics import Metrics
-from streams.worker.tables import state_table
+from streams.worker.tables import roster_table, state_table
 from streams.worker.view_sync import register_view_sync
 from streams.worker.web import register_web
-from streams.worker.write_behind import WriteBehind
+from streams.worker.write_behind import TableReader, WriteBehind
 
 __all__ = ["consumer_config", "create_app"]
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 ACCOUNTS_TABLE = "accounts"
 CAMPAIGNS_TABLE = "campaigns"
+ROSTERS_TABLE = "rosters"
 
 
 def quiet_client_loggers() -> None:
@@ -87,7 +88,9 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
 
     accounts = state_table(app, ACCOUNTS_TABLE, settings)
     campaigns = state_table(app, CAMPAIGNS_TABLE, settings)
-    states = WriteBehind([accounts, campaigns], settings.state_flush_max_events)
+    rosters = roster_table(app, ROSTERS_TABLE, settings)
+    states = WriteBehind([accounts, campaigns, rosters], settings.state_flush_max_events)
+    roster_of = TableReader(states, rosters)
     stream_time: dict[int, int] = {}
     topics = settings.topics
 
@@ -107,12 +110,15 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         clock=raw_topic(topics.clock),
         accounts=accounts,
         campaigns=campaigns,
+        rosters=rosters,
         states=states,
+        roster_of=roster_of,
         view=RedisView(
             settings,
             settings.rules,
             load=lambda account_id: states.get(accounts, account_id),
             clocks=stream_time,
+            rosters=roster_of,
         ),
         metrics=Metrics(list(INPUT_MODELS)),
         webhooks=[

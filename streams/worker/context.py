@@ -16,7 +16,7 @@ from streams.logic.ticks import Due
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
 from streams.worker.metrics import Metrics
-from streams.worker.write_behind import WriteBehind
+from streams.worker.write_behind import TableReader, WriteBehind
 
 __all__ = ["Delivered", "WorkerContext"]
 
@@ -54,8 +54,12 @@ class WorkerContext:
     accounts: TableT
     campaigns: TableT
     """Spend without an account_id, keyed by campaign: it counts in overall ROI only."""
+    rosters: TableT
+    """Each account's latest contact roster (logic/roster.py)."""
     states: WriteBehind
-    """Reads and writes of both tables go through it (see write_behind)."""
+    """Reads and writes of the tables go through it (see write_behind)."""
+    roster_of: TableReader
+    """`rosters` as the decisions read it."""
     view: RedisView
     metrics: Metrics
     webhooks: list[WebhookSink]

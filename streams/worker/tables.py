@@ -1,9 +1,10 @@
-"""State tables: one AccountState per account (and per campaign's spend), as compact orjson.
+"""State tables: one AccountState per account (and per campaign's spend), and one Roster
+per account, as compact orjson.
 
 Faust takes a table's serializer from a faust.Record value type and otherwise falls back
-to JSON, which would hand recovery plain dicts. The state is a plain dataclass (the pure
-logic knows no Faust), so the table class names its codec itself, before Faust builds the
-changelog topic and the store from it.
+to JSON, which would hand recovery plain dicts. The values are plain dataclasses (the pure
+logic knows no Faust), so each table class names its codec itself, before Faust builds
+the changelog topic and the store from it.
 """
 
 from typing import Any
@@ -12,28 +13,38 @@ import faust
 from faust.serializers import codecs
 
 from streams.config import Settings
+from streams.logic.roster import Roster
 from streams.logic.state import AccountState
 
-__all__ = ["STATE_CODEC", "state_table"]
+__all__ = ["roster_table", "state_table"]
 
-STATE_CODEC = "abm-account-state"
 MIB = 1024 * 1024
 
 
-class _AccountStateCodec(codecs.Codec):
+class _Codec(codecs.Codec):
+    def __init__(self, kind: type[AccountState] | type[Roster]) -> None:
+        super().__init__()
+        self.kind = kind
+
     def _dumps(self, obj: Any) -> bytes:
         return obj.to_json()
 
     def _loads(self, s: bytes) -> Any:
-        return AccountState.from_json(s)
+        return self.kind.from_json(s)
 
 
-codecs.register(STATE_CODEC, _AccountStateCodec())
+def _table_class(codec: str, kind: type[AccountState] | type[Roster]) -> type[faust.Table]:
+    codecs.register(codec, _Codec(kind))
+
+    class _Table(faust.Table):
+        def _serializer_from_type(self, typ: Any) -> Any:
+            return super()._serializer_from_type(typ) if typ is not None else codec
+
+    return _Table
 
 
-class _AccountTable(faust.Table):
-    def _serializer_from_type(self, typ: Any) -> Any:
-        return super()._serializer_from_type(typ) if typ is not None else STATE_CODEC
+_AccountTable = _table_class("abm-account-state", AccountState)
+_RosterTable = _table_class("abm-roster", Roster)
 
 
 def store_options(settings: Settings) -> dict[str, int] | None:
@@ -49,7 +60,15 @@ def store_options(settings: Settings) -> dict[str, int] | None:
 
 
 def state_table(app: faust.App, name: str, settings: Settings) -> faust.Table:
-    table = _AccountTable(
+    return _add(app, _AccountTable, name, settings)
+
+
+def roster_table(app: faust.App, name: str, settings: Settings) -> faust.Table:
+    return _add(app, _RosterTable, name, settings)
+
+
+def _add(app: faust.App, cls: type[faust.Table], name: str, settings: Settings) -> faust.Table:
+    table = cls(
         app,
         name=name,
         default=None,

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from faust.types import EventT, TableT
 
-__all__ = ["WriteBehind"]
+__all__ = ["TableReader", "WriteBehind"]
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +105,17 @@ class WriteBehind:
             for event in held:
                 event.ack()
             return len(held)
+
+
+class TableReader:
+    """One table read through the write-behind, as a mapping's `get`: how the decisions
+    (which know no Faust) look up a roster."""
+
+    __slots__ = ("states", "table")
+
+    def __init__(self, states: WriteBehind, table: TableT) -> None:
+        self.states = states
+        self.table = table
+
+    def get(self, key: str) -> Any:
+        return self.states.get(self.table, key)

@@ -13,9 +13,10 @@ import orjson
 import pytest
 
 from schemas.inputs import SpendEvent
-from streams.logic.apply import apply_event
-from streams.logic.decode import INPUT_MODELS, Coords, decode, owner_of
+from streams.logic.apply import apply_event, apply_roster
+from streams.logic.decode import INPUT_MODELS, Coords, decode, decode_roster, owner_of
 from streams.logic.kpis import contribution, report, spend_contribution
+from streams.logic.roster import received
 from streams.logic.rules import Rules
 from tests.factories import WALL
 from tests.history import DAY, generate, ground_truth
@@ -26,21 +27,27 @@ END = WALL - 30 * DAY
 
 
 def run(rows):
-    accounts, campaigns = {}, {}
+    accounts, campaigns, rosters = {}, {}, {}
     offsets = itertools.count()
     for kind, payload in rows:
         raw = orjson.dumps(payload)
+        if kind == "contacts":  # as the ingest agent takes a roster
+            account, record = decode_roster(payload["account_id"].encode(), raw)
+            rosters[account] = received(None, account, record, kind, next(offsets), END)
+            if account in accounts:
+                apply_roster(accounts[account], RULES, rosters)
+            continue
         model = INPUT_MODELS[kind]
         event = decode(model, owner_of(model.model_validate_json(raw)).encode(), raw)
         is_campaign = isinstance(event, SpendEvent) and event.account_id is None
         table = campaigns if is_campaign else accounts
         coords = Coords(kind, 0, next(offsets), END)
         table[owner_of(event)] = apply_event(
-            table.get(owner_of(event)), event, coords, RULES, WALL
+            table.get(owner_of(event)), event, coords, RULES, WALL, rosters
         ).state
     total: Counter[str] = Counter()
-    for state in accounts.values():
-        total.update(contribution(state, RULES))
+    for account, state in accounts.items():
+        total.update(contribution(state, RULES, roster=rosters.get(account)))
     for state in campaigns.values():
         total.update(spend_contribution(state.spend))
     as_of = max(s.clock for s in [*accounts.values(), *campaigns.values()])
@@ -58,7 +65,10 @@ def test_topics_read_one_after_another_give_the_same_kpis():
     rows = generate(3, accounts=60, days=100, end=END)
     in_order, tiers = run(rows)
     by_topic = sorted(
-        rows, key=lambda r: ["accounts", "deals", "spend", "intent", "engagement"].index(r[0])
+        rows,
+        key=lambda r: ["accounts", "contacts", "deals", "spend", "intent", "engagement"].index(
+            r[0]
+        ),
     )
     skewed, _ = run(by_topic)
     assert_same_kpis(skewed, in_order)

@@ -62,5 +62,5 @@ def register_clock(p: WorkerContext) -> None:
             state = p.states.get(p.accounts, event.key.decode())
             if state is not None:
                 now = orjson.loads(event.value)["now"]
-                await commit(p, apply_tick(state, p.rules, now))
+                await commit(p, apply_tick(state, p.rules, now, p.roster_of))
             await p.states.hold(event)

@@ -1,4 +1,7 @@
-"""One agent per input topic; all share the account table, keyed and partitioned alike."""
+"""One agent per input topic; all share the account table, keyed and partitioned alike.
+
+A contacts record is not applied to the account's state: it replaces the account's roster
+(its own table) and re-tiers the account, whose engaged contacts now have personas."""
 
 import logging
 import time
@@ -8,15 +11,18 @@ from faust.types import EventT
 from pydantic import BaseModel
 
 from schemas.outputs import DeadLetterReason
-from streams.logic.apply import apply_event
+from streams.logic.apply import Applied, apply_event, apply_roster
 from streams.logic.decode import (
     INPUT_MODELS,
+    ROSTERS,
     Coords,
     Rejected,
     decode,
+    decode_roster,
     is_campaign_spend,
     owner_of,
 )
+from streams.logic.roster import received
 from streams.worker.agents.emit import commit, commit_campaign, now_ms, reject
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
@@ -45,12 +51,17 @@ def _ingest_agent(p: WorkerContext, kind: str, model: type[BaseModel]):  # noqa:
         )
         note_read(p, message.tp, message.offset)
         started = time.perf_counter()
+        campaign = False
         try:
-            decoded = decode(model, event.key, event.value)
-            campaign = is_campaign_spend(decoded)
-            table = p.campaigns if campaign else p.accounts
-            state = p.states.get(table, owner_of(decoded))
-            applied = apply_event(state, decoded, coords, p.rules, now_ms())
+            if kind == ROSTERS:
+                duplicate, applied = _take_roster(p, event.key, event.value, coords)
+            else:
+                decoded = decode(model, event.key, event.value)
+                campaign = is_campaign_spend(decoded)
+                table = p.campaigns if campaign else p.accounts
+                state = p.states.get(table, owner_of(decoded))
+                applied = apply_event(state, decoded, coords, p.rules, now_ms(), p.roster_of)
+                duplicate = applied.duplicate
         except Rejected as why:
             rejected_n.inc()
             await reject(p, coords, event.key, event.value, why)
@@ -63,14 +74,30 @@ def _ingest_agent(p: WorkerContext, kind: str, model: type[BaseModel]):  # noqa:
             rejected_n.inc()
             await reject(p, coords, event.key, event.value, why)
             return
-        (duplicate_n if applied.duplicate else applied_n).inc()
-        if campaign:
+        (duplicate_n if duplicate else applied_n).inc()
+        if applied is not None and campaign:
             commit_campaign(p, applied)
-        else:
+        elif applied is not None:
             await commit(p, applied)
         processing.observe(time.perf_counter() - started)
 
     return ingest
+
+
+def _take_roster(
+    p: WorkerContext, key: bytes | None, value: bytes | None, coords: Coords
+) -> tuple[bool, Applied | None]:
+    """Store a roster record; (was it a duplicate, the account re-tiered if it has a
+    state: an account is not made by a roster alone)."""
+    account, record = decode_roster(key, value)
+    source = f"{coords.topic}:{coords.partition}"
+    current = p.states.get(p.rosters, account)
+    roster = received(current, account, record, source, coords.offset, coords.timestamp)
+    if roster is None:
+        return True, None
+    p.states.put(p.rosters, account, roster, coords.partition)
+    state = p.states.get(p.accounts, account)
+    return False, None if state is None else apply_roster(state, p.rules, p.roster_of)
 
 
 def register_ingest_agents(p: WorkerContext) -> None:
