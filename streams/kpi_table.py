@@ -5,7 +5,7 @@ from typing import Any
 __all__ = ["kpi_table"]
 
 SCOPES = [("overall", "all"), ("1", "tier 1"), ("2", "tier 2"), ("3", "tier 3"), ("0", "untiered")]
-_PERCENT = ("_rate", "rate_30d", "rate_by_value", "roi")
+_PERCENT = ("_rate", "rate_30d", "rate_by_value", "roi", "coverage_30d")
 
 
 def _cell(name: str, value: Any) -> str:

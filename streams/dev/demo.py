@@ -2,7 +2,9 @@
 
 The history is dated up to now and the worker runs on the wall clock, as in production:
 what it shows is what a team would see the morning after switching it on. Progress is
-the worker's own count of processed records (its /metrics), not what was sent.
+the worker's own count of processed records (its /metrics), not what was sent. Two of
+the four account owners have a route (demo_routes.py); live alerts print as each route's
+receiver got them, and the other owners' from the alerts topic.
 """
 
 import asyncio
@@ -23,6 +25,7 @@ from streams.clients.produce_tail import owner_key, read_topic
 from streams.clients.redis import async_redis
 from streams.config import Settings
 from streams.dashboard.data import top_surging
+from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers
 from streams.dev.embedded import EmbeddedStack, free_port
 from streams.dev.supervise import ChildWorker, processed_records, start_worker, wait_for_stop
 from streams.dev.synth import Row, World
@@ -95,6 +98,16 @@ def _summary(settings: Settings) -> None:
     )
     rate = "n/a" if k["win_rate"] is None else f"{k['win_rate']:.0%}"
     roi = "n/a" if k["roi"] is None else f"{k['roi']:.1f}x"
+    coverage = ", ".join(
+        f"Tier {t} "
+        + ("n/a" if (c := tiers[t]["decision_maker_coverage_30d"]) is None else f"{c:.0%}")
+        for t in ("1", "2", "3")
+    )
+    personas = k["personas_per_engaged_account_30d"] or 0
+    click.echo(
+        f"Buying committee: engaged accounts with a decision maker engaged (30 days): "
+        f"{coverage}; {personas:.1f} personas per engaged account"
+    )
     click.echo(
         f"KPIs: {k['engaged_accounts_7d']} accounts engaged in 7 days, "
         f"{k['opportunities_created']} opportunities, open pipeline "
@@ -108,17 +121,20 @@ def _summary(settings: Settings) -> None:
         )
 
 
-async def _live(settings: Settings, world: World, minutes: float, alive: list[bool]) -> None:
-    """Live traffic and the alerts it raises, until `minutes` pass or `alive` is cleared."""
+async def _live(
+    settings: Settings, world: World, minutes: float, alive: list[bool], got: Receivers
+) -> None:
+    """Live traffic and the alerts it raises, until `minutes` pass or `alive` is cleared:
+    routed owners' as their receivers got them, the others' from the topic."""
 
     async def alerts() -> None:
         async for _key, value in read_topic(settings, settings.topics.surge_alerts):
             alert = SurgeAlert.model_validate_json(value)
-            if alert.tier == 0:  # outside the ICP: on the topic for systems, not for sales
-                continue
-            click.echo(
-                f"  ALERT {alert.detected_at:%m-%d %H:%M}  {orjson.loads(message(alert))['text']}"
-            )
+            if alert.tier == 0 or alert.owner in ROUTED_OWNERS:
+                continue  # outside the ICP (for systems, not sales), or printed by its route
+            click.echo(f"  [alerts topic] {orjson.loads(message(alert))['text']}")
+
+    got.live = True
 
     tail = asyncio.create_task(alerts())
     deadline = time.monotonic() + minutes * 60
@@ -136,27 +152,32 @@ async def _live(settings: Settings, world: World, minutes: float, alive: list[bo
 def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) -> None:
     started = time.monotonic()
     click.echo("Starting the embedded broker and Redis ...")
-    with EmbeddedStack() as stack:
+    with EmbeddedStack() as stack, receivers() as got:
         web_port = free_port()
+        settings = stack.settings()
+        rules = demo_rules(Path(settings.data_dir), got)
         env = {
             **stack.env(),
+            **got.env(),
             "ABM_WEB_PORT": str(web_port),
             "ABM_SESSION_TIMEOUT_S": "6",
             "ABM_HEARTBEAT_INTERVAL_S": "1",
             "ABM_TICK_INTERVAL_S": "5",
             "ABM_LOG_LEVEL": "warning",
+            "ABM_CONFIG_FILE": str(rules),
         }
-        settings = stack.settings()
         asyncio.run(ensure_topics(settings))
         worker = start_worker(env, Path(settings.data_dir) / "demo-worker.log")
         try:
             click.echo(f"Worker ready in {worker.wait_ready():.1f}s (log: {worker.log})")
             world = World(seed=7, accounts=accounts, days=days, end=int(time.time() * 1000))
             done = _load(settings, worker, f"{accounts:,} account profiles", world.profiles(), 0)
+            done = _load(settings, worker, "contact rosters", world.rosters(), done)
             history = list(world.history())
             _load(settings, worker, f"{days} days of history", history, done)
             click.echo(f"History loaded {time.monotonic() - started:.0f}s after start.")
             _summary(settings)
+            click.echo(f"{got.summary()}; rules: {rules}")
             click.echo(
                 f"\nDashboard: http://127.0.0.1:{web_port}/dashboard\nIn another shell:\n"
                 f"  export {' '.join(f'{k}={v}' for k, v in stack.env().items())}\n"
@@ -169,7 +190,7 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             signal.signal(signal.SIGTERM, lambda *_: alive.__setitem__(0, False))
             if live_minutes > 0:
                 click.echo(f"\nLive traffic for {live_minutes:g} min; new surge alerts:")
-                asyncio.run(_live(settings, world, live_minutes, alive))
+                asyncio.run(_live(settings, world, live_minutes, alive, got))
             if alive[0]:
                 click.echo("Live traffic over; still serving. Ctrl-C stops everything.")
                 wait_for_stop(lambda: worker.proc.poll() is None)

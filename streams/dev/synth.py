@@ -7,7 +7,8 @@ and an interest level that sets how much their people engage, with a weekly rhyt
 (weekends are quiet). Interested accounts research topics at an intent provider, open
 opportunities that move through the stages and close won or lost, and campaigns spend
 every week. A few accounts ramp up in the last days of history, and `live` keeps ramping
-new ones, so there are surges to alert on. Deterministic for a seed.
+new ones, so there are surges to alert on. Each account's CRM roster names most of its
+contacts with a title (the buying committee). Deterministic for a seed.
 """
 
 import math
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ACTIONS", "STAGES", "TOPICS", "Row", "World", "draw_action"]
+__all__ = ["ACTIONS", "OWNERS", "STAGES", "TITLES", "TOPICS", "Row", "World", "draw_action"]
 
 Row = tuple[str, dict[str, Any]]
 """(input kind, payload), as `abm produce` and the demo send them."""
@@ -31,6 +32,22 @@ INDUSTRIES = ["software", "fintech", "saas", "healthcare", "manufacturing", "ret
 COUNTRIES = ["US", "US", "US", "GB", "DE", "CA", "FR", "NL", "BR", "IN", "JP"]
 TOPICS = ["crm", "data platform", "marketing automation", "erp", "security", "analytics"]
 PROVIDERS = ["bombora", "g2", "6sense"]
+OWNERS = ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"]
+TITLES = [  # (title, seniority, share of contacts)
+    ("Chief Marketing Officer", "c_level", 1),
+    ("VP Sales", "vp", 2),
+    ("VP Marketing", "vp", 1),
+    ("Head of Revenue Operations", "director", 1),
+    ("Director of Demand Generation", "director", 3),
+    ("Marketing Operations Manager", "manager", 4),
+    ("Sales Manager", "manager", 3),
+    ("Data Analyst", "senior", 3),
+    ("Solutions Architect", "senior", 2),
+    ("Account Executive", "entry", 4),
+    ("Sales Development Representative", "entry", 4),
+    ("Marketing Coordinator", "entry", 3),
+]
+_TITLE_SHARES = [share for _, _, share in TITLES]
 ACTIONS = [  # (action, channel, share of engagement events, typical seconds on site)
     ("page_view", "web", 40, 60),
     ("email_delivered", "email", 18, 0),
@@ -125,12 +142,32 @@ class World:
                         "employees": int(rng.lognormvariate(6.5, 1.3)),
                         "annual_revenue": round(rng.lognormvariate(17, 1.5), -3),
                         "expected_acv": acv,
-                        "owner": f"rep{n % 12}@example.com",
+                        "owner": OWNERS[n % len(OWNERS)],
                     },
                 )
             )
         for account in self.rng.sample(self.book, max(1, self.accounts // 100)):
             account.ramp_from = self.end - self.rng.randint(1, 4) * DAY
+        return rows
+
+    def rosters(self) -> list[Row]:
+        """Each account's roster: most of its contacts with a title (the CRM does not know
+        everyone who engages). Drawn from a generator of its own, so the rest of the world
+        is the same with or without rosters."""
+        rng = random.Random(self.seed * 7919 + 1)
+        rows: list[Row] = []
+        for account in self.book:
+            contacts = []
+            for contact in account.contacts:
+                if rng.random() < 0.85:
+                    title, seniority, _ = rng.choices(TITLES, _TITLE_SHARES)[0]
+                    contacts.append({"contact_id": contact, "title": title, "seniority": seniority})
+            payload = {
+                "account_id": account.account_id,
+                "contacts": contacts,
+                "updated_at": self.start,
+            }
+            rows.append(("contacts", payload))
         return rows
 
     def history(self) -> Iterator[Row]:

@@ -8,10 +8,11 @@ for machines. The signature follows the common webhook scheme: HMAC-SHA256 over
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 
 import orjson
 
-from schemas.outputs import SurgeAlert, SurgeTopic, TierChange
+from schemas.outputs import CommitteeMember, SurgeAlert, SurgeTopic, TierChange
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -55,6 +56,15 @@ def _source(topic: SurgeTopic) -> str:
     return f", {topic.provider}{day}"
 
 
+def _person(member: CommitteeMember) -> str:
+    who = member.title or member.contact_id or "a contact"
+    return f"{who} ({member.persona.replace('_', ' ')})"
+
+
+def _personas(counts: Iterable[tuple[str, int]]) -> str:
+    return ", ".join(f"{n} {p.replace('_', ' ')}" for p, n in counts)
+
+
 def _evidence(alert: SurgeAlert) -> str:
     if alert.kind == "intent":
         what = ", ".join(
@@ -71,7 +81,9 @@ def _evidence(alert: SurgeAlert) -> str:
     contacts = f"{alert.engaged_contacts} engaged contact" + (
         "" if alert.engaged_contacts == 1 else "s"
     )
-    return f"{what}; {contacts}; top channels: {channels}"
+    committee = ", ".join(_person(m) for m in alert.committee[:5])
+    people = f" ({committee})" if committee else ""
+    return f"{what}; {contacts}{people}; top channels: {channels}"
 
 
 def _slack(headline: str, detail: str, name: str, whole: SurgeAlert | TierChange) -> bytes:
@@ -106,6 +118,7 @@ def tier_message(change: TierChange) -> bytes:
         f"intent {'yes' if i.recent_intent else 'no'}"
         + (f" ({', '.join(i.intent_topics[:5])})" if i.intent_topics else "")
         + f", engagement {i.engagement_points:g} points, {i.engaged_contacts} contacts"
+        + (f" ({_personas(i.personas.items())})" if i.personas else "")
     )
     return _slack(headline, detail, "change", change)
 

@@ -96,6 +96,10 @@ def test_the_demo_loads_history_and_says_where_to_look(demo):
     assert tiers, text
     assert sum(map(int, tiers.groups())) == ACCOUNTS, text
     assert re.search(r"KPIs: \d+ accounts engaged in 7 days, \d+ opportunities", text)
+    assert re.search(r"Buying committee: .* Tier 1 \d+%, Tier 2 \d+%, Tier 3 \d+%", text), text
+    routes = re.search(r"deliveries so far: alice (\d+), bob (\d+) \(all signatures valid\)", text)
+    assert routes, text
+    assert all(int(n) > 0 for n in routes.groups()), text  # each owner's route heard
     assert "Target accounts surging now:" in text
     start = demo.lines.index("Target accounts surging now:") + 1
     rows = list(itertools.takewhile(lambda line: " strength " in line, demo.lines[start:]))
@@ -165,7 +169,7 @@ def test_the_dashboard_shows_what_abm_kpis_says(demo, browser):
         return agree and shown
 
     shown = wait_until(tiles, 30, "the tiles showing the CLI's figures", step=0.5)
-    assert len(shown) == 12
+    assert len(shown) == 14
     for path, _value, text in shown:
         assert text != EMPTY or pick(report, path) is None, (path, text)
 

@@ -37,6 +37,10 @@ def make_alert(account: str = "acme", n: int = 0, at: int = NOW_MS) -> SurgeAler
         tier=1,
         engaged_contacts=3,
         contacts=["a", "b", "c"],
+        committee=[
+            {"contact_id": "a", "persona": "decision_maker", "title": "CFO", "seniority": None},
+            {"contact_id": None, "persona": "unknown", "title": None, "seniority": None},
+        ],
         top_channels=[{"channel": "web", "points": 12}],
         detected_at=at + n,
     )
@@ -179,7 +183,7 @@ def test_the_message_reads_well_in_slack_and_carries_the_whole_alert():
     body = orjson.loads(message(alert))
     assert body["text"].startswith("Intent surge: Acme Corp (Tier 1, owner sam@example.com)")
     assert "crm 72 (2.4x)" in body["text"]
-    assert "3 engaged contacts" in body["text"]
+    assert "3 engaged contacts (CFO (decision maker), a contact (unknown))" in body["text"]
     assert [b["type"] for b in body["blocks"]] == ["section", "section"]
     assert SurgeAlert.model_validate(body["alert"]) == alert
 

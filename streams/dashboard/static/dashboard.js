@@ -16,6 +16,7 @@ function format(value, kind) {
     case "percent": return (value * 100).toFixed(1) + "%";
     case "days": return value.toFixed(1) + " d";
     case "ratio": return value.toFixed(2) + "x";
+    case "decimal": return value.toFixed(2);
     default: return value.toLocaleString("en-US");
   }
 }
