@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
-from streams.logic.routes import Route, matching
+from streams.logic.routes import Route, matching, tier_up
 from streams.logic.rules import Rules
 from streams.replay import shards
 from streams.replay.engine import Outcome
@@ -54,26 +54,42 @@ def _by_channel(
     return dict(sorted(out.items()))
 
 
+Posted = dict[str, tuple[str, str | None, int, str | None]]
+"""What a route may post, by id: (kind, owner, tier, cluster)."""
+
+
+def _posted(outcome: Outcome, alerts: dict[str, dict[str, Any]]) -> Posted:
+    """An outcome's alerts and tier-ups, as routes match them. A tier-up is known by its
+    account, tiers and time, so the same move under both rule sets is one post."""
+    posts: Posted = {
+        alert_id: (a["kind"], a["owner"], a["tier"], a.get("cluster"))
+        for alert_id, a in alerts.items()
+    }
+    for c in outcome.changes:
+        if tier_up(c["previous_tier"], c["tier"]):
+            post = f"tier_up:{c['account_id']}:{c['previous_tier']}>{c['tier']}@{c['changed_at']}"
+            posts[post] = ("tier_up", outcome.owners.get(c["account_id"]), c["tier"], None)
+    return posts
+
+
 def _by_route(
-    base: dict[str, dict[str, Any]],
-    cand: dict[str, dict[str, Any]],
-    routes: tuple[list[Route], list[Route]],
+    base: Posted, cand: Posted, routes: tuple[list[Route], list[Route]]
 ) -> dict[str, dict[str, int]]:
-    """Per route: the alerts it would have posted under each rule set (and routes), and
-    how many the candidate gains and loses there."""
+    """Per route: the alerts and tier-ups it would have posted under each rule set (and
+    routes), and how many the candidate gains and loses there."""
     out: dict[str, dict[str, int]] = {}
     heard: list[set[tuple[str, str]]] = []
-    for alerts, side_routes in ((base, routes[0]), (cand, routes[1])):
+    for posts, side_routes in ((base, routes[0]), (cand, routes[1])):
         pairs = set()
-        for alert_id, a in alerts.items():
-            for r in matching(side_routes, a["kind"], a["owner"], a["tier"], a.get("cluster")):
-                pairs.add((r.name, alert_id))
+        for post_id, match in posts.items():
+            for r in matching(side_routes, *match):
+                pairs.add((r.name, post_id))
         heard.append(pairs)
     for side, pairs, other in (("baseline", *heard), ("candidate", heard[1], heard[0])):
-        for name, alert_id in pairs:
+        for name, post_id in pairs:
             row = out.setdefault(name, {"baseline": 0, "candidate": 0, "gained": 0, "lost": 0})
             row[side] += 1
-            if (name, alert_id) not in other:
+            if (name, post_id) not in other:
                 row["gained" if side == "candidate" else "lost"] += 1
     return dict(sorted(out.items()))
 
@@ -118,7 +134,9 @@ def compare(
         "alerts_gained": [cand_alerts[i] for i in sorted(set(cand_alerts) - set(base_alerts))],
         "alerts_lost": [base_alerts[i] for i in sorted(set(base_alerts) - set(cand_alerts))],
         "alerts_by_channel": _by_channel(base_alerts, cand_alerts),
-        "alerts_by_route": _by_route(base_alerts, cand_alerts, routes),
+        "posts_by_route": _by_route(
+            _posted(baseline, base_alerts), _posted(candidate, cand_alerts), routes
+        ),
         "kpis": {
             scope: {
                 name: {"baseline": b[name], "candidate": c[name], "delta": _delta(b[name], c[name])}
@@ -188,7 +206,8 @@ def backtest_table(result: dict[str, Any]) -> str:
         f"alerts: {alerts['baseline']:,} -> {alerts['candidate']:,} "
         f"({len(result['alerts_gained'])} gained, {len(result['alerts_lost'])} lost)"
     )
-    for label, rows in (("", result["alerts_by_channel"]), ("route ", result["alerts_by_route"])):
+    by = (("", result["alerts_by_channel"]), ("posts to route ", result["posts_by_route"]))
+    for label, rows in by:
         for name, n in rows.items():
             lines.append(
                 f"  {label + name:<24} {n['baseline']:,} -> {n['candidate']:,} "

@@ -55,6 +55,8 @@ class Outcome:
     partitions combine into the outcome of all of them."""
 
     tiers: dict[str, tuple[int, str]]
+    owners: dict[str, str | None]
+    """Each account's owner (its profile's), to tell which routes hear of its tier-ups."""
     counters: Counter[str]
     """KPI contributions summed over the accounts (and campaigns)."""
     changes: list[dict[str, Any]]
@@ -76,6 +78,7 @@ class Outcome:
             return parts[0]
         return cls(
             tiers=dict(sorted(t for part in parts for t in part.tiers.items())),
+            owners=dict(sorted(o for part in parts for o in part.owners.items())),
             counters=sum((part.counters for part in parts), Counter()),
             changes=_by_account([c for part in parts for c in part.changes]),
             alerts=_by_account([a for part in parts for a in part.alerts]),
@@ -186,6 +189,9 @@ class Replay:
             counters.update(spend_contribution(state.spend))
         return Outcome(
             tiers={a: (s.tier, s.rule) for a, s in sorted(self.accounts.items())},
+            owners={
+                a: s.profile.owner if s.profile else None for a, s in sorted(self.accounts.items())
+            },
             counters=counters,
             changes=_by_account([c.model_dump(mode="json") for c in self.changes]),
             alerts=_by_account([a.model_dump(mode="json") for a in self.alerts]),

@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "events"
 
 def test_hand_written_example_files_are_accepted(worker):
     s, env = worker.settings, worker.env
-    for kind in ("accounts", "intent", "engagement", "deals", "spend"):
+    for kind in ("accounts", "contacts", "intent", "engagement", "deals", "spend"):
         result = abm("produce", kind, str(EXAMPLES / f"{kind}.jsonl"), env=env)
         assert result.returncode == 0, result.stderr
     changes = collect(
@@ -29,6 +29,7 @@ def test_hand_written_example_files_are_accepted(worker):
     )
     contoso = [r for r in changes if r["account_id"] == "contoso"]
     assert contoso[-1]["inputs"]["fit"] == 100  # from the ICP rules: no fit_score given
+    assert contoso[-1]["inputs"]["personas"] == {"decision_maker": 1, "influencer": 1}
 
     redis = Redis.from_url(s.redis_url, decode_responses=True)
     key = f"{s.redis_prefix}account:fabrikam"

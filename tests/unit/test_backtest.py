@@ -205,7 +205,19 @@ def test_routes_in_a_candidate_count_the_alerts_each_would_have_posted(tmp_path)
     result = backtest(tmp_path, "--candidate", str(candidate))
     total = result["alerts"]["candidate"]
     assert total > 0
-    routes = result["alerts_by_route"]
-    assert routes["everything"] == {"baseline": 0, "candidate": total, "gained": total, "lost": 0}
+    replayed = CliRunner().invoke(
+        cli,
+        ["replay", "--input-dir", str(tmp_path), "--rules", str(candidate), "--json"],
+        env={"ABM_CONFIG_FILE": None},
+        catch_exceptions=False,
+    )
+    moves = json.loads(replayed.output)["transitions"]
+    ups = [
+        c for c in moves if c["tier"] and (not c["previous_tier"] or c["tier"] < c["previous_tier"])
+    ]
+    assert ups  # accounts entering a tier: tier-ups the routes hear of too
+    routes = result["posts_by_route"]
+    posts = total + len(ups)
+    assert routes["everything"] == {"baseline": 0, "candidate": posts, "gained": posts, "lost": 0}
     intent = result["alerts_by_channel"]["intent"]["candidate"]
     assert routes["intent-only"]["candidate"] == intent < total
