@@ -1,12 +1,11 @@
 """The topic catalogue of a rule set (`rules.intent`) as the hot path reads it.
 
-The rules are validated pydantic models; reading derived data off one (a private
-attribute) costs microseconds, which at every event is a tenth of a replay's time. So each
-`IntentRules` gets one plain index, built once and found by identity, and every event's
-checks (does this topic count, in which clusters, under which key, at what weight) are
-plain dictionary lookups.
+Each `IntentRules` gets one plain index, built once and found by identity (cache.py's
+ByIdentity says why), and every event's checks (does this topic count, in which
+clusters, under which key, at what weight) are plain dictionary lookups.
 """
 
+from streams.logic.cache import ByIdentity
 from streams.logic.rules import IMPLICIT_CLUSTER, IntentRules
 
 __all__ = ["Catalogue", "catalogue"]
@@ -84,16 +83,9 @@ class Catalogue:
         return score if w == 1.0 else min(100.0, score * w)
 
 
-_BUILT: dict[int, tuple[IntentRules, Catalogue]] = {}
+_BUILT: ByIdentity[IntentRules, Catalogue] = ByIdentity(Catalogue)
 
 
 def catalogue(intent: IntentRules) -> Catalogue:
     """The index of `intent`, built at its first use (found by identity: rules are frozen)."""
-    found = _BUILT.get(id(intent))
-    if found is not None and found[0] is intent:
-        return found[1]
-    if len(_BUILT) > 64:  # rule sets come and go only in tests and backtests
-        _BUILT.clear()
-    built = Catalogue(intent)
-    _BUILT[id(intent)] = (intent, built)
-    return built
+    return _BUILT.get(intent)

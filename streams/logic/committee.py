@@ -9,7 +9,7 @@ arrives after its contacts engaged, re-classify at the next read.
 import re
 
 from schemas.outputs import PERSONAS, CommitteeMember
-from streams.logic.cache import Derived
+from streams.logic.cache import ByIdentity, Derived
 from streams.logic.roster import Roster
 from streams.logic.rules import PersonaRule, Rules
 
@@ -74,19 +74,12 @@ class _Table:
         self.tiers_read = any(rule.needs_personas for rule in rules.tiers)
 
 
-_BUILT: dict[int, tuple[Rules, _Table]] = {}
+_BUILT: ByIdentity[Rules, _Table] = ByIdentity(_Table)
 
 
 def _table(rules: Rules) -> _Table:
     """Built at the rules' first use, found by identity (rules are frozen)."""
-    found = _BUILT.get(id(rules))
-    if found is not None and found[0] is rules:
-        return found[1]
-    if len(_BUILT) > 64:  # rule sets come and go only in tests and backtests
-        _BUILT.clear()
-    built = _Table(rules)
-    _BUILT[id(rules)] = (rules, built)
-    return built
+    return _BUILT.get(rules)
 
 
 def tiers_read_personas(rules: Rules) -> bool:

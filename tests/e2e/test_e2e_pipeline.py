@@ -132,6 +132,7 @@ def test_account_journey_up_and_back_down(worker):
         "engaged_contacts": 2,
         "recent_intent": True,
         "recent_engagement": True,
+        "personas": {"unknown": 2},  # no roster: the two contacts are no persona yet
     }
     assert promoted["changed_at"] == orjson.loads(
         orjson.dumps(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((T + 7_200_000) / 1000)))
