@@ -115,7 +115,7 @@ class SurgeAlert(Contract):
     topics: list[SurgeTopic] = Field(description="intent topics above the exit threshold")
     tier: Tier
     engaged_contacts: int = Field(description="distinct engaged contacts in the last 7 days")
-    contacts: list[str] = Field(description="up to 10 of them")
+    contacts: list[str] = Field(description="up to 10 of their ids; email addresses left out")
     committee: list[CommitteeMember] = Field(
         default=[],
         description="up to 10 engaged contacts of the last 7 days, most senior persona first",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from streams.logic.cache import Derived
 from streams.logic.catalogue import catalogue
+from streams.logic.committee import tiers_read_personas
 from streams.logic.rules import Rules
 from streams.logic.windows import WEEK_DAYS, day_of
 
@@ -43,6 +44,7 @@ class Aggregates(Derived):
         "highs",
         "intent_first",
         "points_m",
+        "read_personas",
         "rules",
         "today",
         "topic_max",
@@ -54,6 +56,8 @@ class Aggregates(Derived):
     def __init__(self, rules: Rules, today: int) -> None:
         self.rules = rules
         self.catalogue = catalogue(rules.intent)
+        self.read_personas = tiers_read_personas(rules)
+        """Whether a tier rule reads personas (else no evaluation looks up a roster)."""
         self.today = today
         self.points_m = 0
         """Engagement points (thousandths) in the tier window."""

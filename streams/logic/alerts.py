@@ -110,7 +110,7 @@ def _alert(
         topics=_topics(state, reading, now, rules),
         tier=state.tier,
         engaged_contacts=len(contacts),
-        contacts=contacts[:MAX_CONTACTS],
+        contacts=[c for c in contacts if "@" not in c][:MAX_CONTACTS],  # no emails
         committee=members(contacts, roster, rules, MAX_CONTACTS),
         top_channels=channels,
         detected_at=from_ms(now),

@@ -6,7 +6,7 @@ them. Splitting the two lets a backtest run two rule sets over the same measurem
 
 from streams.logic.aggregates import Aggregates, aggregate
 from streams.logic.catalogue import catalogue
-from streams.logic.committee import UNKNOWN, persona_counts, tiers_read_personas
+from streams.logic.committee import UNKNOWN, persona_counts
 from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Rules, TierRule
 from streams.logic.state import AccountState
@@ -127,7 +127,7 @@ def measure(
             _due(a.engagement_first, rules.engagement_window_days),
         ),
         personas=persona_counts(list(a.contacts), rosters.get(state.account_id), rules)
-        if tiers_read_personas(rules)
+        if a.read_personas
         else None,
     )
 
@@ -152,7 +152,9 @@ def _committee(rule: TierRule, personas: dict[str, int]) -> bool:
 def _matches(rule: TierRule, s: Signals, rules: Rules) -> bool:
     if s.fit is None or s.fit < rule.min_fit or s.acv < rule.min_acv:
         return False
-    if rule.needs_personas and not _committee(rule, s.personas or {}):
+    # personas is None when no rule reads them: most rule sets pay one check, not a
+    # property call per rule and evaluation.
+    if s.personas is not None and rule.needs_personas and not _committee(rule, s.personas):
         return False
     if not rule.signals:
         return True

@@ -244,3 +244,5 @@ def test_an_alert_names_the_committee_most_senior_first_and_never_an_email():
     ]
     assert surge.committee[0].title == "CMO"
     assert "@" not in orjson.dumps([m.model_dump() for m in surge.committee]).decode()
+    assert surge.engaged_contacts == 6
+    assert "ae@acme.com" not in surge.contacts  # counted, never named
