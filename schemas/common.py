@@ -14,7 +14,6 @@ from pydantic import (
 )
 
 __all__ = [
-    "ID_PATTERN",
     "MAX_PAYLOAD_BYTES",
     "Amount",
     "Contract",
@@ -100,8 +99,9 @@ EventTime = Annotated[
     ),
 ]
 
-ID_PATTERN = r"^[A-Za-z0-9_.:@/+-]{1,128}$"
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@/+-]+$")
+]
 """Identifiers travel as Redis key parts and Kafka keys: no spaces, no control characters."""
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]

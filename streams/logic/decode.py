@@ -1,14 +1,13 @@
 """Bytes to a validated event, or a precise reason why not: the gate every input passes."""
 
 import base64
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from schemas.common import ID_PATTERN, MAX_PAYLOAD_BYTES
+from schemas.common import MAX_PAYLOAD_BYTES, Id
 from schemas.inputs import (
     MAX_ROSTER_BYTES,
     AccountProfile,
@@ -107,7 +106,7 @@ def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:
     return event
 
 
-_ID = re.compile(ID_PATTERN)
+_ID: TypeAdapter[str] = TypeAdapter(Id)
 
 
 def decode_roster(key: bytes | None, value: bytes | None) -> tuple[str, ContactRoster | None]:
@@ -117,12 +116,13 @@ def decode_roster(key: bytes | None, value: bytes | None) -> tuple[str, ContactR
         roster = decode(ContactRoster, key, value)
         return roster.account_id, roster
     account = (key or b"").decode("utf-8", "replace")
-    if not _ID.match(account):
+    try:
+        return _ID.validate_python(account), None
+    except ValidationError:
         shown = account[:64] or "no key"
         raise Rejected(
             DeadLetterReason.KEY_MISMATCH, f"a tombstone's key must be an account id, not {shown!r}"
-        )
-    return account, None
+        ) from None
 
 
 def _text(raw: bytes) -> tuple[str, bool]:
