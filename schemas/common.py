@@ -20,6 +20,7 @@ __all__ = [
     "EventTime",
     "Id",
     "Label",
+    "Output",
     "Score",
     "from_ms",
     "to_ms",
@@ -97,6 +98,10 @@ EventTime = Annotated[
         },
         mode="validation",
     ),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "description": "UTC, ISO-8601 with a Z"},
+        mode="serialization",
+    ),
 ]
 
 Id = Annotated[
@@ -110,7 +115,11 @@ Amount = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
 
 
 class Contract(BaseModel):
-    """Base of every payload: strict types, unknown fields refused, immutable once parsed."""
+    """Base of every input payload: strict types, unknown fields refused, immutable once parsed.
+
+    Refusing what we do not know protects decisions: a misspelt optional field (say
+    `duration_sec`) would otherwise be dropped silently and score the event differently.
+    """
 
     model_config = ConfigDict(
         strict=True,
@@ -118,3 +127,14 @@ class Contract(BaseModel):
         frozen=True,
         ser_json_inf_nan="null",
     )
+
+
+class Output(Contract):
+    """Base of every payload we publish: open to fields added later.
+
+    A consumer holding today's model (or validating against today's schema) must still
+    read tomorrow's records, which may carry new fields: those are ignored, not refused.
+    Every field is always written, so the published schema lists defaulted ones as required.
+    """
+
+    model_config = ConfigDict(extra="ignore", json_schema_serialization_defaults_required=True)

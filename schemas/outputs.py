@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.common import Contract, EventTime, Id, Label
+from schemas.common import EventTime, Id, Label, Output
 
 __all__ = [
     "PERSONAS",
@@ -26,7 +26,7 @@ PERSONAS: tuple[str, ...] = ("decision_maker", "champion", "influencer", "user",
 """Most senior first: the order alerts list the buying committee in."""
 
 
-class TierInputs(Contract):
+class TierInputs(Output):
     """The figures that decided a tier, so a consumer can see why without asking us."""
 
     fit: float | None
@@ -44,7 +44,7 @@ class TierInputs(Contract):
     )
 
 
-class TierChange(Contract):
+class TierChange(Output):
     """One change of an account's tier (abm.tier-changes.v1).
 
     `version` grows by one per change of this account: a consumer keeps the highest it has
@@ -60,7 +60,7 @@ class TierChange(Contract):
     version: Annotated[int, Field(ge=1)]
 
 
-class SurgeTopic(Contract):
+class SurgeTopic(Output):
     topic: str
     score: float = Field(description="highest score this week")
     baseline: float = Field(description="mean of the weekly highest scores before")
@@ -75,7 +75,7 @@ class SurgeTopic(Contract):
     )
 
 
-class CommitteeMember(Contract):
+class CommitteeMember(Output):
     """An engaged contact as sales sees them: persona and title, never an email."""
 
     contact_id: str | None = Field(
@@ -86,12 +86,12 @@ class CommitteeMember(Contract):
     seniority: str | None
 
 
-class ChannelPoints(Contract):
+class ChannelPoints(Output):
     channel: str
     points: float
 
 
-class SurgeAlert(Contract):
+class SurgeAlert(Output):
     """An account entering a surge (abm.surge-alerts.v1), with the evidence for sales.
 
     `alert_id` is derived from the account, the kind and the event time the surge began,
@@ -138,7 +138,7 @@ class DeadLetterReason(StrEnum):
     WEBHOOK_OVERFLOW = "webhook_overflow"
 
 
-class DeadLetter(Contract):
+class DeadLetter(Output):
     """An input that could not be accepted, with everything needed to fix and resend it."""
 
     source_topic: str

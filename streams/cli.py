@@ -406,25 +406,48 @@ def backtest(
 
 
 @cli.command()
-@click.option("--check", is_flag=True, help="Fail if the committed files differ from the models.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Fail if the committed files differ from the models, or if a model breaks its "
+    "released schema.",
+)
+@click.option(
+    "--release", is_flag=True, help="Record the current schemas as released (they may only grow)."
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
-def schemas(check: bool, out: Path | None) -> None:
+def schemas(check: bool, release: bool, out: Path | None) -> None:
     """Write (or --check) the JSON Schema file of every topic."""
-    from schemas.registry import JSON_DIR, TOPIC_MODELS, export_json_schemas, json_schema_text
+    from schemas import registry
 
-    directory = out or JSON_DIR
+    directory = out or registry.JSON_DIR
     if check:
         stale = [
             t
-            for t in TOPIC_MODELS
+            for t in registry.TOPIC_MODELS
             if not (directory / f"{t}.schema.json").is_file()
-            or (directory / f"{t}.schema.json").read_text() != json_schema_text(t)
+            or (directory / f"{t}.schema.json").read_text() != registry.json_schema_text(t)
         ]
         if stale:
             raise click.ClickException(f"out of date: {', '.join(stale)}; run `abm schemas`")
-        click.echo(f"{len(TOPIC_MODELS)} schema files match the models")
+        if breaking := registry.breaking_changes(directory / "released"):
+            raise click.ClickException(
+                "breaking change to a released topic:\n  "
+                + "\n  ".join(breaking)
+                + "\nA released topic may only grow (new optional input fields, new output "
+                "fields). Publish such a change on a new topic (e.g. abm.tier-changes.v2) and "
+                "keep writing the old one until its consumers have moved."
+            )
+        click.echo(f"{len(registry.TOPIC_MODELS)} schema files match the models and their releases")
         return
-    for path in export_json_schemas(directory):
+    if release:
+        try:
+            written = registry.release(directory / "released")
+        except ValueError as exc:
+            raise click.ClickException(f"not released: {exc}") from None
+    else:
+        written = registry.export_json_schemas(directory)
+    for path in written:
         click.echo(str(path))
 
 
