@@ -24,11 +24,11 @@ ALERTS_SCANNED = 500
 
 
 class LagWatch:
-    """The group's offsets sampled at each dashboard refresh; status from the last few."""
+    """The group's offsets sampled at each dashboard refresh, judged like `abm lag`."""
 
-    def __init__(self, settings: Settings, samples: int = 3) -> None:
+    def __init__(self, settings: Settings) -> None:
         topics = [*settings.topics.inputs(), settings.topics.clock]
-        self.history = LagHistory(settings, settings.app_id, topics, keep=samples)
+        self.history = LagHistory(settings, settings.app_id, topics)
 
     async def read(self) -> dict[str, Any]:
         try:

@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.logic.partition_status import LagStatus, Sample, evaluate, lag_of, rewound, stalled
+from streams.logic.partition_status import (
+    SUSTAINED_S,
+    LagStatus,
+    Sample,
+    Samples,
+    evaluate,
+    evidence,
+    lag_of,
+    rewound,
+    stalled,
+)
 
 offsets = st.integers(min_value=0, max_value=10**9)
 steps = st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=12)
@@ -88,3 +98,51 @@ def test_rewound_only_when_the_log_ends_at_or_before_what_was_read(highwater, re
 def test_evaluate_needs_a_sample():
     with pytest.raises(ValueError, match="at least one"):
         evaluate([])
+
+
+COMMIT_EVERY_S = 2.8  # faust's default commit interval
+gaps = st.lists(st.floats(min_value=0.01, max_value=4.0), min_size=2, max_size=60)
+
+
+def sample_times(gaps_s: list[float]) -> list[float]:
+    return list(itertools.accumulate(gaps_s, initial=100.0))
+
+
+@given(gaps, st.integers(min_value=1, max_value=1000))
+def test_a_live_consumer_is_never_stalled_however_often_it_is_sampled(gaps_s, per_tick):
+    """Records arrive every 0.1 s, the consumer commits all it has every 2.8 s; readers
+    (a CLI, dashboards refreshing at once) sample at any times: none may say STALL."""
+
+    def written(at: float) -> int:
+        return per_tick * int(at * 10)
+
+    samples = Samples()
+    for at in sample_times(gaps_s):
+        committed = written((at // COMMIT_EVERY_S) * COMMIT_EVERY_S)
+        assert samples.observe(Sample(committed, written(at), at)) is not LagStatus.STALL
+
+
+@given(
+    st.lists(st.floats(min_value=0.01, max_value=SUSTAINED_S / 2), min_size=2, max_size=60),
+    st.integers(min_value=1, max_value=10**6),
+)
+def test_a_hung_consumer_is_stalled_once_the_evidence_spans_enough(gaps_s, waiting):
+    samples, times = Samples(), sample_times(gaps_s)
+    for at in times:
+        status = samples.observe(Sample(500, 500 + waiting, at))
+        if at - times[0] < SUSTAINED_S:
+            assert status is LagStatus.OK
+    assert (status is LagStatus.STALL) == (times[-1] - times[0] >= SUSTAINED_S)
+
+
+@given(gaps)
+def test_the_evidence_is_the_shortest_run_spanning_the_window(gaps_s):
+    run = [Sample(0, 1, at) for at in sample_times(gaps_s)]
+    judged = evidence(run, SUSTAINED_S)
+    assert judged[-1] is run[-1]
+    span = judged[-1].at - judged[0].at
+    if run[-1].at - run[0].at >= SUSTAINED_S:
+        assert span >= SUSTAINED_S
+        assert judged[-1].at - judged[1].at < SUSTAINED_S
+    else:
+        assert list(judged) == run
