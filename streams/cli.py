@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,13 +41,50 @@ def _topic_name(settings: Settings, topic: str) -> str:
     return kinds.get(topic.replace("-", "_"), topic)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _unreachable(exc: Exception) -> str | None:
+    """One line naming the broker or Redis a command could not reach; None for other errors."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        settings: Settings | None = load_settings()
+    except ConfigError:
+        settings = None
+    if isinstance(exc, KafkaConnectionError):
+        where = settings.kafka_broker if settings else "the Kafka broker"
+        return f"cannot reach the Kafka broker at {where}: {exc}"
+    if isinstance(exc, KafkaError):
+        where = settings.kafka_broker if settings else "the Kafka broker"
+        return f"the Kafka broker at {where} failed the request: {exc}"
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        where = settings.redis_url if settings else "Redis"
+        return f"cannot reach Redis at {where}: {exc}"
+    return None
+
+
+class _Commands(click.Group):
+    """Every command: a broker or Redis it cannot reach is one line and exit 1, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # anything else goes up unchanged
+            if (message := _unreachable(exc)) is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Real-time ABM signal engine: tiers, surge alerts and KPIs from Kafka streams.
 
     Settings come from ABM_* environment variables (ABM_KAFKA_BROKER, ABM_REDIS_URL, ...)
     and the rules file named by ABM_CONFIG_FILE; see the README.
     """
+    # aiokafka logs each failed connection attempt; the command's own one-line error says
+    # the same once. A worker sets its client loggers back to WARNING once Faust runs.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 @cli.command()
@@ -185,22 +223,51 @@ def kpis(as_json: bool) -> None:
 
 @cli.command()
 @click.option("--group", default=None, help="Consumer group (default: ABM_APP_ID, the workers').")
-@click.option("--samples", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--samples", type=click.IntRange(1, 100), default=4, show_default=True)
 @click.option(
     "--interval", "interval_s", type=click.FloatRange(0, 600), default=2.0, show_default=True
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per partition.")
-def lag(group: str | None, samples: int, interval_s: float, as_json: bool) -> None:
+@click.option(
+    "--serve",
+    "port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Keep reading and serve the lag as Prometheus metrics on this port (/metrics).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
+@click.option(
+    "--every",
+    "every_s",
+    type=click.FloatRange(1, 600),
+    default=5.0,
+    show_default=True,
+    help="With --serve: seconds between reads from the broker.",
+)
+def lag(
+    group: str | None,
+    samples: int,
+    interval_s: float,
+    as_json: bool,
+    port: int | None,
+    host: str,
+    every_s: float,
+) -> None:
     """Per-partition lag of the worker group on every input topic, read from the broker
-    (works while no worker runs), with a status from the last samples: OK, WARN (lag
+    (works while no worker runs), with a status from the samples: OK, WARN (lag
     growing), STALL (commits not moving while lag > 0), STOP (never committed), REWIND
-    (the log ends before the committed offset)."""
+    (the log ends before the committed offset). WARN and STALL need samples spanning
+    6 s (the defaults), as on the dashboard. With --serve it runs as a lag exporter for
+    Prometheus, so lag stays visible and alertable while every worker is down."""
     from aiokafka.errors import KafkaError
 
     from streams.clients.group_lag import LagReadError, group_lag
 
     settings = _settings()
     topics = [*settings.topics.inputs(), settings.topics.clock]
+    if port is not None:
+        _serve_lag(settings, group or settings.app_id, topics, host, port, every_s)
+        return
     try:
         rows = asyncio.run(
             group_lag(settings, group or settings.app_id, topics, samples, interval_s)
@@ -216,6 +283,25 @@ def lag(group: str | None, samples: int, interval_s: float, as_json: bool) -> No
     for r in rows:
         committed = "-" if r.committed is None else r.committed
         click.echo(line.format(r.topic, r.partition, committed, r.highwater, r.lag, r.status))
+
+
+def _serve_lag(
+    settings: Settings, group: str, topics: list[str], host: str, port: int, every_s: float
+) -> None:
+    from streams.clients.lag_exporter import LagExporter, serve_lag
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    exporter = LagExporter(settings, group, topics, every_s)
+
+    def started() -> None:
+        click.echo(f"serving the lag of group {group} at http://{host}:{port}/metrics")
+
+    try:
+        asyncio.run(serve_lag(exporter, host, port, started))
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    except KeyboardInterrupt:
+        pass
 
 
 def _routes(settings: Settings, path: Path | None, otherwise: list[Route]) -> list[Route]:
@@ -318,7 +404,7 @@ def replay(
             settings, rules, input_dir, window, ticks, _workers_for(settings, workers), publish_to
         )
     except (FileNotFoundError, KafkaError, RedisError, ReplayReadError, ShardError, OSError) as exc:
-        raise click.ClickException(f"cannot replay: {exc}") from None
+        raise click.ClickException(_unreachable(exc) or f"cannot replay: {exc}") from None
     click.echo(
         orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else replay_table(result)
     )
@@ -393,7 +479,7 @@ def backtest(
             routes,
         )
     except (FileNotFoundError, KafkaError, ReplayReadError, ShardError, OSError) as exc:
-        raise click.ClickException(f"cannot backtest: {exc}") from None
+        raise click.ClickException(_unreachable(exc) or f"cannot backtest: {exc}") from None
     shown = orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else backtest_table(result)
     click.echo(shown)
     if html_file is not None:

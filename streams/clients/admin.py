@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.clients.kafka import client_options
+from streams.clients.kafka import client_options, started
 from streams.config import Settings
 
 __all__ = ["ensure_topics"]
@@ -23,7 +23,7 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
     profiles and rosters topics are compacted, as only an account's latest one matters.
     """
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    await started(admin)
     try:
         existing = set(await admin.list_topics())
         compacted = settings.topics.compacted()

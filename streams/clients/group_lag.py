@@ -8,22 +8,23 @@ Apache Kafka. The reader is group-less: it never joins, commits or moves the gro
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from streams.clients.kafka import client_options
+from streams.clients.kafka import client_options, started
 from streams.config import Settings
-from streams.logic.partition_status import LagStatus, Sample, evaluate, lag_of
+from streams.logic.partition_status import LagStatus, Sample, Samples, lag_of
 
 __all__ = [
     "LagHistory",
     "LagReadError",
     "PartitionLag",
     "PartitionOffsets",
+    "assigned_partitions",
     "group_lag",
     "highwaters",
     "read_offsets",
@@ -45,12 +46,36 @@ async def _committed(
     settings: Settings, group: str, tps: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    await started(admin)
     try:
         offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
     finally:
         await admin.close()
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def assigned_partitions(
+    settings: Settings, group: str
+) -> tuple[int, set[tuple[str, int]] | None]:
+    """The group's live members and the partitions assigned to them.
+
+    The partitions are None when the broker does not report assignments (some
+    Kafka-compatible brokers answer with empty ones): unknown, not unowned.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await started(admin)
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    _error, _group, _state, _protocol_type, _protocol, members = response.groups[0]
+    owned: set[tuple[str, int]] = set()
+    for *_, assignment in members:
+        if not assignment:
+            return len(members), None
+        for tp in ConsumerProtocolMemberAssignment.decode(assignment).partitions():
+            owned.add((tp.topic, tp.partition))
+    return len(members), owned
 
 
 async def highwaters(
@@ -67,7 +92,7 @@ async def highwaters(
         max_partition_fetch_bytes=4096,
         fetch_max_wait_ms=50,
     )
-    await consumer.start()
+    await started(consumer)
     try:
         consumer.assign(tps)
         for tp in tps:
@@ -92,7 +117,7 @@ async def read_offsets(
 ) -> list[PartitionOffsets]:
     """One sample per partition of `topics`, sorted by topic and partition."""
     probe = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await probe.start()
+    await started(probe)
     try:
         await probe.topics()  # loads metadata for every topic
         tps = [
@@ -104,9 +129,10 @@ async def read_offsets(
         await probe.stop()
     committed = await asyncio.wait_for(_committed(settings, group, tps), timeout_s)
     ends = await highwaters(settings, tps, committed, timeout_s)
+    at = time.monotonic()
     return sorted(
         (
-            PartitionOffsets(tp.topic, tp.partition, Sample(committed.get(tp), ends[tp]))
+            PartitionOffsets(tp.topic, tp.partition, Sample(committed.get(tp), ends[tp], at))
             for tp in tps
         ),
         key=lambda o: (o.topic, o.partition),
@@ -124,23 +150,19 @@ class PartitionLag:
 
 
 class LagHistory:
-    """The last `keep` samples of every partition: each reading is judged on them."""
+    """Recent samples of every partition, each reading judged like everywhere else."""
 
-    def __init__(self, settings: Settings, group: str, topics: list[str], keep: int) -> None:
+    def __init__(self, settings: Settings, group: str, topics: list[str]) -> None:
         self.settings, self.group, self.topics = settings, group, topics
-        self.samples: dict[tuple[str, int], deque[Sample]] = {}
-        self.keep = keep
+        self.samples: dict[tuple[str, int], Samples] = {}
 
     async def read(self, timeout_s: float = 10.0) -> list[PartitionLag]:
         rows = []
         for o in await read_offsets(self.settings, self.group, self.topics, timeout_s):
-            history = self.samples.setdefault((o.topic, o.partition), deque(maxlen=self.keep))
-            history.append(o.sample)
             s = o.sample
+            status = self.samples.setdefault((o.topic, o.partition), Samples()).observe(s)
             rows.append(
-                PartitionLag(
-                    o.topic, o.partition, s.committed, s.highwater, lag_of(s), evaluate(history)
-                )
+                PartitionLag(o.topic, o.partition, s.committed, s.highwater, lag_of(s), status)
             )
         return rows
 
@@ -149,7 +171,7 @@ async def group_lag(
     settings: Settings, group: str, topics: list[str], samples: int, interval_s: float
 ) -> list[PartitionLag]:
     """`samples` readings `interval_s` apart, judged per partition (the last one shown)."""
-    history = LagHistory(settings, group, topics, keep=samples)
+    history = LagHistory(settings, group, topics)
     for _ in range(samples - 1):
         await history.read()
         await asyncio.sleep(interval_s)

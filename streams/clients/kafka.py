@@ -1,8 +1,10 @@
 """Kafka connection options from settings, shared by the admin, producers, readers and Faust."""
 
+import contextlib
 import ssl
 from typing import TYPE_CHECKING, Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
 from streams.config import KafkaSecurity, Settings
@@ -10,7 +12,7 @@ from streams.config import KafkaSecurity, Settings
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
-__all__ = ["bootstrap_servers", "client_options", "faust_credentials"]
+__all__ = ["bootstrap_servers", "client_options", "faust_credentials", "started"]
 
 
 def bootstrap_servers(settings: Settings) -> str:
@@ -63,3 +65,14 @@ def faust_credentials(settings: Settings) -> "CredentialsT | None":
             mechanism=security.sasl_mechanism,
         )
     return faust.SSLCredentials(context) if context is not None else None
+
+
+async def started(client: Any) -> None:
+    """Start an aiokafka consumer, producer or admin client; when it cannot start (no
+    broker), close it before the error goes up, or it lingers and prints "Unclosed ..."."""
+    try:
+        await client.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+        raise

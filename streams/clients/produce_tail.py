@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.clients.kafka import client_options
+from streams.clients.kafka import client_options, started
 from streams.config import Settings
 
 __all__ = ["BadLine", "keyed_lines", "owner_key", "produce", "read_topic"]
@@ -53,7 +53,7 @@ def keyed_lines(lines: Iterable[bytes], source: str = "input") -> list[Keyed]:
 
 async def produce(settings: Settings, topic: str, records: Iterable[Keyed]) -> int:
     producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
-    await producer.start()
+    await started(producer)
     try:
         futures = [await producer.send(topic, r.value, key=r.key) for r in records]
         await producer.flush()
@@ -80,7 +80,7 @@ async def read_topic(
         enable_auto_commit=False,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
-    await consumer.start()
+    await started(consumer)
     try:
         if topic not in await consumer.topics():
             raise LookupError(f"topic {topic!r} does not exist")

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from schemas.outputs import SurgeAlert
 from streams.clients.admin import ensure_topics
-from streams.clients.kafka import client_options
+from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key, read_topic
 from streams.clients.redis import async_redis
 from streams.config import Settings
@@ -42,7 +42,7 @@ RAMP_EVERY_S = 20
 
 async def send_rows(settings: Settings, rows: Iterable[Row]) -> int:
     producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
-    await producer.start()
+    await started(producer)
     sent = 0
     try:
         for kind, payload in rows:

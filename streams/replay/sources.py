@@ -32,7 +32,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.common import to_ms
 from streams.clients.group_lag import highwaters
-from streams.clients.kafka import client_options
+from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key
 from streams.config import Settings
 from streams.logic.decode import (
@@ -255,7 +255,7 @@ async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[C
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    await consumer.start()
+    await started(consumer)
     await consumer.topics()
     tps = {
         kind: [
