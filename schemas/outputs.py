@@ -52,6 +52,12 @@ class TierChange(Output):
     """
 
     account_id: Id
+    account_name: str | None = Field(
+        default=None, description="from the account's profile; null before one arrived"
+    )
+    owner: str | None = Field(
+        default=None, description="the account owner from its profile, to route on"
+    )
     previous_tier: Tier
     tier: Tier
     rule: Label

@@ -83,11 +83,8 @@ def spend(account="acme", at=T0, amount=1_000.0, campaign="c1", **kw):
 def profile(account="acme", fit=85.0, acv=80_000.0, **kw):
     return _parse(
         AccountProfile,
-        account_id=account,
-        name=account.title(),
-        fit_score=fit,
-        expected_acv=acv,
-        **kw,
+        **{"account_id": account, "name": account.title(), "fit_score": fit, "expected_acv": acv}
+        | kw,
     )
 
 

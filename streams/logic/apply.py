@@ -85,8 +85,11 @@ def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_
         if personas is None:
             roster = rosters.get(state.account_id)
             personas = persona_counts(list(windows.contacts), roster, rules)
+        profile = state.profile
         change = TierChange(
             account_id=state.account_id,
+            account_name=profile.name if profile else None,
+            owner=profile.owner if profile else None,
             previous_tier=previous,
             tier=tier,
             rule=rule,

@@ -283,3 +283,14 @@ def test_the_stored_state_leaves_its_windows_out_and_refuses_anything_foreign():
     state.outbox.append([object()])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="not JSON serializable: object"):
         state.to_json()
+
+
+@given(st.text(min_size=1, max_size=30), st.sampled_from([None, "alice@example.com"]))
+def test_tier_changes_carry_the_profiles_name_and_owner(name, owner):
+    """A consumer routes a tier change without a lookup."""
+    described = {"name": name} | ({"owner": owner} if owner else {})
+    _, changes = run([profile(**described), engagement(at=T0, action="meeting", contact="c1")])
+    assert changes
+    for change in changes:
+        assert (change.account_name, change.owner) == (name, owner)
+        assert orjson.loads(change.model_dump_json())["owner"] == owner
