@@ -30,6 +30,8 @@ class Live:
     redis_write_errors: int = 0
     routes: dict[str, tuple[DeliveryStats, int]] = field(default_factory=dict)
     """Per route: its delivery counts and how many alerts wait in its queue."""
+    ready: bool = False
+    """What /ready answers: partitions assigned, recovery done, not rebalancing."""
 
 
 class _LiveCollector(Collector):
@@ -61,7 +63,13 @@ class _LiveCollector(Collector):
             "abm_redis_write_errors", "Redis view writes that failed (and were retried)"
         )
         errors.add_metric([], live.redis_write_errors)
-        yield from (lag, event_lag, tiers, errors, *_route_metrics(live.routes))
+        ready = GaugeMetricFamily(
+            "abm_worker_ready",
+            "1 while /ready answers 200 (partitions assigned, recovery done, not "
+            "rebalancing), else 0",
+            value=1 if live.ready else 0,
+        )
+        yield from (lag, event_lag, tiers, errors, ready, *_route_metrics(live.routes))
 
 
 def _route_metrics(routes: dict[str, tuple[DeliveryStats, int]]) -> Iterator[Metric]:

@@ -25,12 +25,16 @@ def is_ready(p: WorkerContext) -> bool:
 
 def live_figures(p: WorkerContext) -> Live:
     """What /metrics reads from the worker at scrape time: lag from the consumer's own
-    fetches, event-time lag from stream time, tiers from the KPI partials."""
+    fetches, event-time lag from stream time, tiers from the KPI partials, readiness as
+    /ready judges it."""
     live = Live(
         redis_write_errors=p.view.errors,
         routes={sink.name: (sink.stats, sink.queue.qsize()) for sink in p.webhooks},
+        ready=is_ready(p),
     )
-    inputs = {t.get_topic_name() for t in p.inputs.values()}
+    # The clock topic too: every partition the group reads is reported by its owner, so a
+    # partition no worker reports is one nobody owns (the lag alerts rely on it).
+    inputs = {t.get_topic_name() for t in (*p.inputs.values(), p.clock)}
     for tp in p.app.consumer.assignment():
         highwater = p.app.consumer.highwater(tp)
         if tp.topic in inputs and highwater is not None:

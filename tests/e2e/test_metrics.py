@@ -59,11 +59,13 @@ def test_metrics_match_what_went_in_and_out(stack):
         assert metric_sum(metrics, "abm_events_total", outcome="dead_letter") == 0
         assert metric_sum(metrics, "abm_processing_seconds_count") == len(sent)
         lag_series = {ls for (n, ls) in metrics if n == "abm_consumer_lag"}
-        # every input partition, owned
-        assert len(lag_series) == len(settings.topics.inputs()) * settings.partitions
+        # every partition the group reads (inputs and clock), owned
+        assert len(lag_series) == (len(settings.topics.inputs()) + 1) * settings.partitions
         changes = read_all(settings, settings.topics.tier_changes)
         assert metric_sum(metrics, "abm_outputs_total", output="tier_change") == len(changes)
         assert metric_sum(metrics, "abm_redis_write_errors_total") == 0
+        # what /ready says, as a gauge Prometheus can alert on
+        assert [v for (n, _), v in metrics.items() if n == "abm_worker_ready"] == [1]
 
         partitioner, everything = DefaultPartitioner(), list(range(settings.partitions))
         newest: dict[int, int] = {}
