@@ -14,6 +14,8 @@ __all__ = [
     "CommitteeMember",
     "DeadLetter",
     "DeadLetterReason",
+    "StageChange",
+    "StageInputs",
     "SurgeAlert",
     "SurgeTopic",
     "TierChange",
@@ -62,6 +64,39 @@ class TierChange(Output):
     tier: Tier
     rule: Label
     inputs: TierInputs
+    changed_at: EventTime
+    version: Annotated[int, Field(ge=1)]
+
+
+class StageInputs(Output):
+    """The figures the journey rules read when the stage changed."""
+
+    won_deal: bool = Field(description="a won deal, and no renewal lost since the last win")
+    open_opportunities: int
+    recent_intent: bool
+    engagement_points: float = Field(description="engagement points in the journey window")
+    engaged_contacts: int = Field(description="distinct engaged contacts in the journey window")
+    last_touch: date | None = Field(
+        strict=False, description="the UTC day of the newest engagement or intent"
+    )
+    window_days: int = Field(description="the journey window (engaged, points, contacts)")
+    touch_days: int = Field(description="the touch window (aware)")
+
+
+class StageChange(Output):
+    """One change of an account's journey stage (abm.stage-changes.v1).
+
+    `version` grows by one per stage change of this account, as on tier changes: keep the
+    highest seen, drop anything at or below it.
+    """
+
+    account_id: Id
+    account_name: str | None = Field(description="from the account's profile")
+    owner: str | None = Field(description="the account owner from its profile, to route on")
+    previous_stage: Label
+    stage: Label = Field(description="unaware, aware, engaged, mqa, opportunity, customer")
+    rule: Label = Field(description="the journey rule that matched (its stage), or removed")
+    inputs: StageInputs
     changed_at: EventTime
     version: Annotated[int, Field(ge=1)]
 

@@ -43,6 +43,8 @@ class Aggregates(Derived):
         "engagement_first",
         "highs",
         "intent_first",
+        "journey_first",
+        "journey_m",
         "points_m",
         "read_personas",
         "rules",
@@ -70,6 +72,10 @@ class Aggregates(Derived):
         """Highest score per intent topic in the tier window. Here and below, only topics
         that count (rules.intent), with each provider's score weighted."""
         self.intent_first: int | None = None
+        self.journey_m = 0
+        """Engagement points (thousandths) in the journey window."""
+        self.journey_first: int | None = None
+        """The oldest day with engagement in the journey window."""
         self.week_m = 0
         """Engagement points (thousandths) in the 7 days ending today."""
         self.before_m = 0
@@ -107,6 +113,10 @@ class Aggregates(Derived):
                 self.contacts[contact] = self.contacts.get(contact, 0) + 1
             if self.engagement_first is None or day < self.engagement_first:
                 self.engagement_first = day
+        if age < self.rules.journey_window_days:
+            self.journey_m += delta_m
+            if self.journey_first is None or day < self.journey_first:
+                self.journey_first = day
         if age < WEEK_DAYS:
             self.week_m += delta_m
             if self.week_first is None or day < self.week_first:
@@ -188,6 +198,8 @@ class Aggregates(Derived):
         if age < self.rules.engagement_window_days:
             self.points_m -= points
             self._uncount(bucket.contacts)
+        if age < self.rules.journey_window_days:
+            self.journey_m -= points
         if age < WEEK_DAYS:
             self.week_m -= points
         elif age < WEEK_DAYS * (self.rules.surge.baseline_weeks + 1):
@@ -215,8 +227,8 @@ class Aggregates(Derived):
         high cannot be moved by a day, and an account has few intent days.
         """
         old, rules, engagement = self.today, self.rules, state.engagement
-        window = rules.engagement_window_days
-        if not 0 < today - old < min(WEEK_DAYS, window):
+        window, journey = rules.engagement_window_days, rules.journey_window_days
+        if not 0 < today - old < min(WEEK_DAYS, window, journey):
             return False
         baseline_days = WEEK_DAYS * (rules.surge.baseline_weeks + 1)
         for day in range(old - window + 1, today - window + 1):
@@ -224,6 +236,10 @@ class Aggregates(Derived):
             if bucket is not None:
                 self.points_m -= milli(bucket.points)
                 self._uncount(bucket.contacts)
+        for day in range(old - journey + 1, today - journey + 1):
+            bucket = engagement.get(day)
+            if bucket is not None:
+                self.journey_m -= milli(bucket.points)
         for day in range(old - WEEK_DAYS + 1, today - WEEK_DAYS + 1):
             bucket = engagement.get(day)
             if bucket is not None:
@@ -238,6 +254,9 @@ class Aggregates(Derived):
         start = today - window + 1
         if self.engagement_first is not None and self.engagement_first < start:
             self.engagement_first = _first_day(engagement, start, old)
+        start = today - journey + 1
+        if self.journey_first is not None and self.journey_first < start:
+            self.journey_first = _first_day(engagement, start, old)
         for day in range(old + 1, today + 1):
             bucket = engagement.get(day)
             if bucket is not None:
@@ -263,11 +282,12 @@ def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
     inlined: this runs for every account after a restart, and after a week's gap)."""
     a = Aggregates(rules, day_of(now))
     today, window = a.today, rules.engagement_window_days
+    journey = rules.journey_window_days
     weeks = rules.surge.baseline_weeks
     baseline_days = WEEK_DAYS * (weeks + 1)
     for day, bucket in state.engagement.items():
         age = today - day
-        if age < 0 or (age >= baseline_days and age >= window):
+        if age < 0 or (age >= baseline_days and age >= window and age >= journey):
             continue
         points = round(bucket.points * 1000)
         if age < window:
@@ -275,6 +295,10 @@ def aggregate(state: "AccountState", rules: Rules, now: int) -> Aggregates:
             a._count(bucket.contacts)
             if a.engagement_first is None or day < a.engagement_first:
                 a.engagement_first = day
+        if age < journey:
+            a.journey_m += points
+            if a.journey_first is None or day < a.journey_first:
+                a.journey_first = day
         if age < WEEK_DAYS:
             a.week_m += points
             if a.week_first is None or day < a.week_first:

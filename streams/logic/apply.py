@@ -6,12 +6,13 @@ with the same arguments and get the same state, tier changes and rejections.
 
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
-from schemas.outputs import DeadLetterReason, SurgeAlert, TierChange, TierInputs
+from schemas.outputs import DeadLetterReason, StageChange, SurgeAlert, TierChange, TierInputs
 from streams.logic.aggregates import Aggregates, cached, milli, windows_of
 from streams.logic.alerts import detect_surges
 from streams.logic.committee import persona_counts
 from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.fit import fit_score
+from streams.logic.journey import stage_change, stage_of
 from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
 from streams.logic.roster import NO_ROSTERS, Rosters
@@ -44,7 +45,7 @@ class Applied:
     A plain class for the reason `Signals` is one: one is made per event.
     """
 
-    __slots__ = ("alerts", "change", "duplicate", "state", "write")
+    __slots__ = ("alerts", "change", "duplicate", "stage_change", "state", "write")
 
     def __init__(
         self,
@@ -53,12 +54,14 @@ class Applied:
         change: TierChange | None = None,
         alerts: list[SurgeAlert] | None = None,
         duplicate: bool = False,
+        stage_change: StageChange | None = None,
     ) -> None:
         self.state = state
         self.write = write
         self.change = change
         self.alerts: list[SurgeAlert] = [] if alerts is None else alerts
         self.duplicate = duplicate
+        self.stage_change = stage_change
 
 
 def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
@@ -108,8 +111,10 @@ def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_
             version=state.version,
         )
     alerts = detect_surges(state, rules, now, windows, rosters)
-    state.due_at = sooner(signals.due_at, _surge_due(state, windows))
-    return Applied(state, write=True, change=change, alerts=alerts)
+    stage, stage_due = stage_of(state, rules, signals, windows)
+    moved = stage_change(state, rules, stage, stage, now, signals, windows)
+    state.due_at = sooner(sooner(signals.due_at, _surge_due(state, windows)), stage_due)
+    return Applied(state, write=True, change=change, alerts=alerts, stage_change=moved)
 
 
 def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
@@ -205,6 +210,12 @@ def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
         windows.add_intent_event(e.topic, e.provider, day, days[day])
 
 
+def _touch(state: AccountState, at: int) -> None:
+    day = day_of(at)
+    if state.touched is None or day > state.touched:
+        state.touched = day
+
+
 def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:
     if e.stage not in rules.stages:
         raise Rejected(
@@ -292,8 +303,10 @@ def apply_event(
             return Applied(state, write=False, duplicate=True)
         if isinstance(event, EngagementEvent):
             _engagement(state, event, rules, at)
+            _touch(state, at)
         elif isinstance(event, IntentEvent):
             _intent(state, event, at)
+            _touch(state, at)
         elif isinstance(event, DealEvent):
             _deal(state, event, rules, at)
         else:

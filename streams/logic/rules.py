@@ -14,14 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.inputs import Action
 
 __all__ = [
+    "DEFAULT_JOURNEY",
     "DEFAULT_PERSONAS",
     "DEFAULT_TIERS",
     "DEFAULT_WEIGHTS",
     "IMPLICIT_CLUSTER",
+    "UNAWARE",
     "Currencies",
     "FrozenModel",
     "Icp",
     "IntentRules",
+    "JourneyRule",
     "PersonaRule",
     "Rules",
     "SurgeRules",
@@ -280,6 +283,52 @@ DEFAULT_TIERS = [
 ]
 
 
+class JourneyRule(FrozenModel):
+    """One row of the first-match journey table (docs/rules.md, Journey stages): the
+    account is at `stage` when every condition set here holds; none set always holds."""
+
+    stage: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    won_deal: bool = Field(
+        default=False, description="a won deal, and no renewal lost since the last win"
+    )
+    open_opportunity: bool = False
+    recent_intent: bool = Field(
+        default=False, description="a topic at or above intent_min_score in the intent window"
+    )
+    engaged: bool = Field(
+        default=False, description="engagement worth points in the journey window"
+    )
+    min_points: Annotated[float, Field(ge=0)] = Field(
+        default=0, description="engagement points in the journey window"
+    )
+    min_contacts: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="distinct engaged contacts in the journey window"
+    )
+    touched: bool = Field(
+        default=False,
+        description="any engagement (worth points or not, e.g. an ad impression) or intent "
+        "in the touch window",
+    )
+
+    @property
+    def reads_window(self) -> bool:
+        return self.engaged or self.min_points > 0 or self.min_contacts > 0
+
+
+UNAWARE = "unaware"
+"""The stage of an account no journey rule matches: the bottom of the funnel."""
+
+DEFAULT_JOURNEY = [
+    JourneyRule(stage="customer", won_deal=True),
+    JourneyRule(stage="opportunity", open_opportunity=True),
+    JourneyRule(stage="mqa", min_points=25, min_contacts=3, recent_intent=True),
+    JourneyRule(stage="engaged", engaged=True),
+    JourneyRule(stage="aware", touched=True),
+]
+"""Demandbase's journey (Aware > Engaged > MQA > Opportunity > Customer), most advanced
+first: an account is where its strongest evidence puts it."""
+
+
 class Rules(FrozenModel):
     """Decision rules: tiers, windows, weights, ICP, surges, stages (docs/rules.md); the
     defaults are the documented ones."""
@@ -309,6 +358,13 @@ class Rules(FrozenModel):
     max_contacts_per_day: Annotated[int, Field(ge=1, le=10_000)] = 500
     currencies: Currencies = Currencies()
     personas: list[PersonaRule] = DEFAULT_PERSONAS
+    journey: list[JourneyRule] = DEFAULT_JOURNEY
+    journey_window_days: PositiveDays = Field(
+        default=30, description="the window of journey rules' engaged, min_points, min_contacts"
+    )
+    journey_touch_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        default=90, description="the window of journey rules' touched"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -324,6 +380,14 @@ class Rules(FrozenModel):
                 f"retention_days ({self.retention_days}) must cover the longest window "
                 f"({longest} days)"
             )
+        if self.journey_window_days > self.retention_days:
+            raise ValueError(
+                f"journey_window_days ({self.journey_window_days}) must not exceed "
+                f"retention_days ({self.retention_days}): older engagement is not kept"
+            )
+        stages = [rule.stage for rule in self.journey]
+        if len(set(stages)) != len(stages) or UNAWARE in stages:
+            raise ValueError(f"journey: stages must not repeat, nor be {UNAWARE!r}: {stages}")
         missing = {"closed_won", "closed_lost"} - set(self.stages)
         if missing:
             raise ValueError(f"stages must include {sorted(missing)}")

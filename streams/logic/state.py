@@ -102,6 +102,13 @@ class AccountState:
     tier: int = 0
     rule: str = "untiered"
     version: int = 0
+    stage: str = "unaware"
+    """The journey stage (journey.py); `stage_version` counts its changes like `version`."""
+    stage_version: int = 0
+    reached: dict[str, int] = field(default_factory=dict)
+    """Journey stage -> when (epoch ms) the account first stood at it or beyond."""
+    touched: int | None = None
+    """The newest day of any engagement or intent: kept past the retention, for `aware`."""
     clock: int = 0
     clocks: dict[str, int] = field(default_factory=dict)
     """Newest event time per kind (e, i, d, s): lateness and ageing are per source."""

@@ -21,6 +21,7 @@ SHORT = Rules(
     weights=WEIGHTS,
     engagement_window_days=3,
     intent_window_days=5,
+    journey_window_days=4,
     surge={"baseline_weeks": 1},
     retention_days=16,
 )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.common import to_ms
+from schemas.common import from_ms, to_ms
 from schemas.outputs import DeadLetterReason
 from streams.logic.apply import apply_event, apply_tick
 from streams.logic.decode import Rejected
@@ -59,7 +59,16 @@ def test_journey_up_the_tiers_and_down_when_stale():
     assert ticked.change is not None
     assert (ticked.change.previous_tier, ticked.change.tier) == (1, 3)
     assert ticked.change.version == 4
-    assert state.due_at is None
+
+    # The journey looks further back: engaged for 30 days, aware for 90, then unaware.
+    assert state.stage == "engaged"
+    stages = []
+    while state.due_at is not None:
+        stages.append(apply_tick(state, RULES, state.due_at).stage_change)
+    assert [(c.stage, c.changed_at) for c in stages] == [
+        ("aware", from_ms((day_of(T0) + 30) * DAY)),
+        ("unaware", from_ms((day_of(T0) + 90) * DAY)),
+    ]
 
 
 def test_open_opportunity_raises_acv_and_closing_it_lowers_it():

@@ -1,0 +1,152 @@
+"""Journey stages: where an account stands, from unaware to customer.
+
+The journey rules run top-down like the tier rules, first match wins, over the windows the
+tiers read plus the account's deals: an account stands at the most advanced stage its
+evidence supports. Time moves it down through the same staleness timer as tiers: the
+matched rule's evidence has an edge (the oldest engaged day in the journey window, the
+last touch) and the account is due for another look when that edge passes. Data leaving
+a window can only un-match a rule, so a stage never rises with time alone.
+"""
+
+from schemas.common import from_ms
+from schemas.outputs import StageChange, StageInputs
+from streams.logic.aggregates import Aggregates
+from streams.logic.opportunities import LOST, WON
+from streams.logic.rules import UNAWARE, JourneyRule, Rules
+from streams.logic.state import AccountState
+from streams.logic.tiering import Signals
+from streams.logic.windows import DAY_MS, sooner
+
+__all__ = ["REMOVED", "funnel", "is_customer", "stage_change", "stage_of"]
+
+RENEWAL = "renewal"
+REMOVED = "removed"
+"""The rule of the final change of an account that was removed."""
+
+
+def funnel(rules: Rules) -> tuple[str, ...]:
+    """The stages bottom first: unaware, then the rules' stages from the last rule up."""
+    return (UNAWARE, *[rule.stage for rule in reversed(rules.journey)])
+
+
+def is_customer(state: AccountState) -> bool:
+    """A won deal, and no renewal closed lost since the last win (that customer churned)."""
+    won: int | None = None
+    churned: int | None = None
+    for o in state.opportunities.values():
+        closed = o.closed_at
+        if closed is None:
+            continue
+        if o.stage == WON and (won is None or closed > won):
+            won = closed
+        elif o.stage == LOST and o.deal_type == RENEWAL and (churned is None or closed > churned):
+            churned = closed
+    return won is not None and (churned is None or churned < won)
+
+
+def _open_opportunities(state: AccountState) -> int:
+    return sum(1 for o in state.opportunities.values() if o.closed_at is None)
+
+
+def _contacts(state: AccountState, rules: Rules, today: int) -> int:
+    """Distinct engaged contacts in the journey window: counted only when a rule asks,
+    after its cheaper conditions held (the tier window's count is kept, this one is not)."""
+    seen: set[str] = set()
+    for day in range(today - rules.journey_window_days + 1, today + 1):
+        bucket = state.engagement.get(day)
+        if bucket is not None:
+            seen.update(bucket.contacts)
+    return len(seen)
+
+
+def _touched(state: AccountState, rules: Rules, today: int) -> bool:
+    return state.touched is not None and today - state.touched < rules.journey_touch_days
+
+
+def _matches(
+    rule: JourneyRule, state: AccountState, rules: Rules, signals: Signals, windows: Aggregates
+) -> bool:
+    """Cheapest conditions first: most accounts are decided without counting contacts."""
+    if rule.won_deal and not is_customer(state):
+        return False
+    if rule.open_opportunity and not _open_opportunities(state):
+        return False
+    if rule.recent_intent and not signals.recent_intent:
+        return False
+    if rule.engaged and windows.journey_m <= 0:
+        return False
+    if rule.min_points > 0 and windows.journey_m < round(rule.min_points * 1000):
+        return False
+    if rule.touched and not _touched(state, rules, windows.today):
+        return False
+    return rule.min_contacts <= 0 or _contacts(state, rules, windows.today) >= rule.min_contacts
+
+
+def _due(rule: JourneyRule, state: AccountState, rules: Rules, windows: Aggregates) -> int | None:
+    """When the matched rule's evidence may run out (recent intent: the tiers' timer)."""
+    due = None
+    if rule.reads_window and windows.journey_first is not None:
+        due = (windows.journey_first + rules.journey_window_days) * DAY_MS
+    if rule.touched and state.touched is not None:
+        due = sooner(due, (state.touched + rules.journey_touch_days) * DAY_MS)
+    return due
+
+
+def stage_of(
+    state: AccountState, rules: Rules, signals: Signals, windows: Aggregates
+) -> tuple[str, int | None]:
+    """The account's stage now, and when to look again."""
+    for rule in rules.journey:
+        if _matches(rule, state, rules, signals, windows):
+            return rule.stage, _due(rule, state, rules, windows)
+    return UNAWARE, None
+
+
+def _inputs(
+    state: AccountState, rules: Rules, signals: Signals, windows: Aggregates | None
+) -> StageInputs:
+    today = windows.today if windows is not None else 0
+    return StageInputs(
+        won_deal=is_customer(state),
+        open_opportunities=_open_opportunities(state),
+        recent_intent=signals.recent_intent,
+        engagement_points=windows.journey_m / 1000 if windows is not None else 0.0,
+        engaged_contacts=_contacts(state, rules, today) if windows is not None else 0,
+        last_touch=None if state.touched is None else from_ms(state.touched * DAY_MS).date(),
+        window_days=rules.journey_window_days,
+        touch_days=rules.journey_touch_days,
+    )
+
+
+def stage_change(
+    state: AccountState,
+    rules: Rules,
+    stage: str,
+    rule: str,
+    now: int,
+    signals: Signals,
+    windows: Aggregates | None,
+) -> StageChange | None:
+    """Move the account to `stage` (recording the funnel steps it reached) and describe
+    the move; None when it is there already."""
+    if stage == state.stage:
+        return None
+    previous, state.stage = state.stage, stage
+    state.stage_version += 1
+    steps = funnel(rules)
+    if stage in steps:
+        for step in steps[1 : steps.index(stage) + 1]:
+            if step not in state.reached:
+                state.reached[step] = now
+    profile = state.profile
+    return StageChange(
+        account_id=state.account_id,
+        account_name=profile.name if profile else None,
+        owner=profile.owner if profile else None,
+        previous_stage=previous,
+        stage=stage,
+        rule=rule,
+        inputs=_inputs(state, rules, signals, windows),
+        changed_at=from_ms(now),
+        version=state.stage_version,
+    )
