@@ -17,7 +17,7 @@ from schemas.inputs import (
     IntentEvent,
     SpendEvent,
 )
-from schemas.outputs import DeadLetter, SurgeAlert, TierChange
+from schemas.outputs import DeadLetter, StageChange, SurgeAlert, TierChange
 
 __all__ = [
     "JSON_DIR",
@@ -43,6 +43,7 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     "abm.spend.v1": SpendEvent,
     "abm.contacts.v1": ContactRoster,
     "abm.tier-changes.v1": TierChange,
+    "abm.stage-changes.v1": StageChange,
     "abm.surge-alerts.v1": SurgeAlert,
     "abm.dead-letter.v1": DeadLetter,
 }

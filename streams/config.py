@@ -39,6 +39,7 @@ class Topics(FrozenModel):
     spend: str = "abm.spend.v1"
     contacts: str = "abm.contacts.v1"
     tier_changes: str = "abm.tier-changes.v1"
+    stage_changes: str = "abm.stage-changes.v1"
     surge_alerts: str = "abm.surge-alerts.v1"
     dead_letter: str = "abm.dead-letter.v1"
     clock: str = "abm.clock.v1"
@@ -54,6 +55,7 @@ class Topics(FrozenModel):
         return [
             *self.inputs(),
             self.tier_changes,
+            self.stage_changes,
             self.surge_alerts,
             self.dead_letter,
             self.clock,

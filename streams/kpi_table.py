@@ -11,21 +11,23 @@ _PERCENT = ("_rate", "rate_30d", "rate_by_value", "roi", "coverage_30d")
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float) and name.endswith(_PERCENT):
+    percent = any(part.endswith(_PERCENT) or "conversion" in part for part in name.split(": "))
+    if isinstance(value, float) and percent:
         return f"{value:.1%}"
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{value:,}"
 
 
-def _rows(scopes: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+def _rows(scopes: list[Any], name: str = "") -> list[tuple[str, list[Any]]]:
+    """A row per figure; a group (funnel, conversions, journey) gives a row per part,
+    named `group: part`."""
+    if not isinstance(scopes[0], dict):
+        return [(name, scopes)]
     rows: list[tuple[str, list[Any]]] = []
-    for name, value in scopes[0].items():
-        if isinstance(value, dict):  # funnel and conversions: a row per stage
-            for part in value:
-                rows.append((f"{name}: {part}", [s[name].get(part) for s in scopes]))
-        else:
-            rows.append((name, [s[name] for s in scopes]))
+    for part in scopes[0]:
+        label = f"{name}: {part}" if name else part
+        rows += _rows([s.get(part) if isinstance(s, dict) else None for s in scopes], label)
     return rows
 
 

@@ -27,7 +27,7 @@ from streams.config import Settings, Topics
 from streams.dev.embedded import EmbeddedStack, free_port
 from streams.dev.supervise import ChildWorker, scrape, start_worker
 from streams.sinks.kpi_view import read_report
-from tests.history import ground_truth
+from tests.history import Journey, ground_truth
 from tests.kpi_compare import kpi_differences
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "read_metrics",
     "send",
     "send_rows",
+    "view_decisions",
     "view_differences",
     "wait_until",
 ]
@@ -213,14 +214,30 @@ def metric_sum(metrics: dict, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in metrics.items() if n == name and set(labels.items()) <= set(ls))
 
 
-def view_differences(settings: Settings, rows: list[tuple[str, dict]]) -> list[str]:
-    """The KPIs in Redis against the independent ground truth of `rows` (the tiers, which
-    the rules decide, are taken from the view); empty when they agree."""
+def view_decisions(
+    settings: Settings, accounts: list[str]
+) -> tuple[dict[str, int], dict[str, Journey]]:
+    """What the rules decided for `accounts`, as the view shows it: tiers, and journey
+    stages with the steps reached (an account missing from the view is left out)."""
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    tiers = {}
-    for account in sorted({p["account_id"] for _, p in rows if p.get("account_id")}):
-        tier = redis.hget(f"{settings.redis_prefix}account:{account}", "tier")
+    pipe = redis.pipeline()
+    for account in accounts:
+        pipe.hmget(f"{settings.redis_prefix}account:{account}", "tier", "stage", "reached")
+    tiers, journeys = {}, {}
+    for account, (tier, stage, reached) in zip(accounts, pipe.execute(), strict=True):
         if tier is None:
-            return [f"{account} missing from the view"]
+            continue
         tiers[account] = int(tier)
-    return kpi_differences(read_kpis(settings), ground_truth(rows, tiers, settings.rules))
+        steps = (step.rpartition(":") for step in (reached or "").split(",") if step)
+        journeys[account] = (stage, {name: int(at) for name, _, at in steps})
+    return tiers, journeys
+
+
+def view_differences(settings: Settings, rows: list[tuple[str, dict]]) -> list[str]:
+    """The KPIs in Redis against the independent ground truth of `rows` (the tiers and
+    stages, which the rules decide, are taken from the view); empty when they agree."""
+    accounts = sorted({p["account_id"] for _, p in rows if p.get("account_id")})
+    tiers, journeys = view_decisions(settings, accounts)
+    if missing := [a for a in accounts if a not in tiers]:
+        return [f"{missing[0]} missing from the view"]
+    return kpi_differences(read_kpis(settings), ground_truth(rows, tiers, settings.rules, journeys))

@@ -274,6 +274,27 @@ def _opportunity_facts(events: list[dict], stages: list[str]) -> dict:
     }
 
 
+Journey = tuple[str, dict[str, int]]
+"""An account's journey stage and when it first reached each step (decided by the rules,
+so taken from the engine like the tiers; the sums over them are what is checked)."""
+
+
+def _journey_kpis(members: set[str], journeys: dict[str, Journey], rules: Rules) -> dict:
+    steps = ["unaware", *[r.stage for r in reversed(rules.journey)]]
+    mine = [journeys.get(a, ("unaware", {})) for a in members]
+    reached = {s: sum(1 for _, r in mine if s in r) for s in steps[1:]}
+    pairs = list(itertools.pairwise(steps[1:]))
+    waits = {(a, b): [(r[b] - r[a]) / DAY for _, r in mine if a in r and b in r] for a, b in pairs}
+    return {
+        "accounts_by_stage": {s: sum(1 for stage, _ in mine if stage == s) for s in steps},
+        "reached": reached,
+        "conversion": {f"{a}->{b}": _ratio(reached[b], reached[a]) for a, b in pairs},
+        "median_days": {
+            f"{a}->{b}": statistics.median(w) if (w := waits[a, b]) else None for a, b in pairs
+        },
+    }
+
+
 def _scope_kpis(
     rows: list[tuple[str, dict]],
     members: set[str],
@@ -281,6 +302,7 @@ def _scope_kpis(
     rules: Rules,
     conversion: tuple[set[str], set[str]],
     personas: dict[tuple[str, str], str],
+    journeys: dict[str, Journey],
     campaign_spend: float = 0.0,
 ) -> dict[str, Any]:
     """KPIs of the accounts in `members`; `conversion` is (accounts whose opportunities
@@ -369,11 +391,18 @@ def _scope_kpis(
         "clv": _ratio(won_value, len(customers)),
         "spend": spend,
         "roi": _ratio(won_value - spend, spend),
+        "journey": _journey_kpis(members, journeys, rules),
     }
 
 
-def ground_truth(sent: list[tuple[str, dict]], tiers: dict[str, int], rules: Rules) -> dict:
-    """Every KPI of the report, from the distinct rows; `tiers` maps account -> final tier."""
+def ground_truth(
+    sent: list[tuple[str, dict]],
+    tiers: dict[str, int],
+    rules: Rules,
+    journeys: dict[str, Journey],
+) -> dict:
+    """Every KPI of the report, from the distinct rows; `tiers` maps account -> final tier
+    and `journeys` account -> (stage, reached steps)."""
     rows = _distinct(sent)
     personas = _personas(sent)
     as_of = max(r["occurred_at"] for k, r in rows if k != "accounts")
@@ -384,20 +413,26 @@ def ground_truth(sent: list[tuple[str, dict]], tiers: dict[str, int], rules: Rul
     for t in (0, 1, 2, 3):
         members = {a for a, x in tiers.items() if x == t}
         scopes[str(t)] = _scope_kpis(
-            rows, members, today, rules, (members, members if t > 0 else set()), personas
+            rows, members, today, rules, (members, members if t > 0 else set()), personas, journeys
         )
     return {
         "as_of": datetime.fromtimestamp(as_of / 1000, UTC).isoformat().replace("+00:00", "Z"),
         "overall": _scope_kpis(
-            rows, set(tiers), today, rules, (tiered, tiered), personas, campaign
+            rows, set(tiers), today, rules, (tiered, tiered), personas, journeys, campaign
         ),
         "tiers": scopes,
-        "daily": _daily(rows, today, rules),
+        "daily": _daily(rows, today, rules, journeys),
     }
 
 
-def _daily(rows: list[tuple[str, dict]], today: int, rules: Rules) -> dict[str, dict]:
+def _daily(
+    rows: list[tuple[str, dict]], today: int, rules: Rules, journeys: dict[str, Journey]
+) -> dict[str, dict]:
     days: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    steps = [r.stage for r in reversed(rules.journey)]
+    for _, reached in journeys.values():
+        for stage, at in reached.items():
+            days[_day(at)][f"entered:{stage}"] += 1
     engaged: dict[int, set[str]] = defaultdict(set)
     opps: dict[str, list[dict]] = defaultdict(list)
     for kind, r in rows:
@@ -458,5 +493,6 @@ def _daily(rows: list[tuple[str, dict]], today: int, rules: Rules) -> dict[str, 
             "lost": int(lost),
             "win_rate": _ratio(won, won + lost),
             "spend": row.get("spend", 0.0),
+            "stage_entries": {s: int(row.get(f"entered:{s}", 0)) for s in steps},
         }
     return out

@@ -8,6 +8,8 @@ last touch) and the account is due for another look when that edge passes. Data 
 a window can only un-match a rule, so a stage never rises with time alone.
 """
 
+from collections.abc import Iterable
+
 from schemas.common import from_ms
 from schemas.outputs import StageChange, StageInputs
 from streams.logic.aggregates import Aggregates
@@ -17,7 +19,7 @@ from streams.logic.state import AccountState
 from streams.logic.tiering import Signals
 from streams.logic.windows import DAY_MS, sooner
 
-__all__ = ["REMOVED", "funnel", "is_customer", "stage_change", "stage_of"]
+__all__ = ["REMOVED", "funnel", "is_customer", "stage_change", "stage_counts", "stage_of"]
 
 RENEWAL = "renewal"
 REMOVED = "removed"
@@ -27,6 +29,14 @@ REMOVED = "removed"
 def funnel(rules: Rules) -> tuple[str, ...]:
     """The stages bottom first: unaware, then the rules' stages from the last rule up."""
     return (UNAWARE, *[rule.stage for rule in reversed(rules.journey)])
+
+
+def stage_counts(stages: Iterable[str], rules: Rules) -> dict[str, int]:
+    """Accounts per stage, bottom of the funnel first (every stage, zeros included)."""
+    counts = dict.fromkeys(funnel(rules), 0)
+    for stage in stages:
+        counts[stage] = counts.get(stage, 0) + 1
+    return counts
 
 
 def is_customer(state: AccountState) -> bool:

@@ -21,6 +21,7 @@ from schemas.common import from_ms
 from schemas.inputs import Action, DealType
 from schemas.outputs import PERSONAS
 from streams.logic.committee import UNKNOWN, personas_of
+from streams.logic.journey import funnel
 from streams.logic.opportunities import LOST, WON, reached
 from streams.logic.roster import Roster
 from streams.logic.rules import Rules
@@ -147,6 +148,21 @@ def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
         add("customers", 1)
 
 
+def _journey(state: AccountState, rules: Rules, add: Adder) -> None:
+    """The stage now, each funnel step reached (by day, for the series), and the time
+    between consecutive steps (exact ms, for medians)."""
+    add(f"stage:{state.stage}", 1)
+    reached = state.reached
+    if not reached:
+        return
+    for stage, at in reached.items():
+        add(f"entered:{stage}|{day_of(at)}", 1)
+    steps = funnel(rules)
+    for lower, upper in itertools.pairwise(steps[1:]):
+        if lower in reached and upper in reached:
+            add(f"stage_ms:{lower}>{upper}|{reached[upper] - reached[lower]}", 1)
+
+
 def contribution(
     state: AccountState, rules: Rules, bag: Bag | None = None, roster: Roster | None = None
 ) -> Bag:
@@ -164,6 +180,7 @@ def contribution(
     add("accounts", 1)
     _engagement(state, into, prefix, personas_of(roster, rules) if roster else {})
     _opportunities(state, rules, add)
+    _journey(state, rules, add)
     for day, units in state.spend.items():
         add(f"spend|{day}", units)
     return into
@@ -266,7 +283,19 @@ def _outcome_kpis(s: _Scope) -> dict[str, Any]:
     }
 
 
-def _series(s: _Scope, today: int) -> dict[str, dict[str, Any]]:
+def _journey_kpis(s: _Scope, rules: Rules) -> dict[str, Any]:
+    steps = funnel(rules)
+    reached = {stage: sum(s.by_day(f"entered:{stage}").values()) for stage in steps[1:]}
+    pairs = list(itertools.pairwise(steps[1:]))
+    return {
+        "accounts_by_stage": {stage: s.plain[f"stage:{stage}"] for stage in steps},
+        "reached": reached,
+        "conversion": {f"{a}->{b}": _ratio(reached[b], reached[a]) for a, b in pairs},
+        "median_days": {f"{a}->{b}": _median_days(s.by_day(f"stage_ms:{a}>{b}")) for a, b in pairs},
+    }
+
+
+def _series(s: _Scope, today: int, rules: Rules) -> dict[str, dict[str, Any]]:
     """Per event-time day: engagement for the last 30 days, outcomes for all history."""
     engagement = (
         "engaged",
@@ -279,7 +308,8 @@ def _series(s: _Scope, today: int) -> dict[str, dict[str, Any]]:
         "social",
         "time_ms",
     )
-    outcomes = ("created", "won", "won_value", "lost", "spend")
+    steps = funnel(rules)[1:]
+    outcomes = ("created", "won", "won_value", "lost", "spend", *(f"entered:{s}" for s in steps))
     days: dict[int, dict[str, Any]] = {}
     for metric in engagement + outcomes:
         for day, value in s.by_day(metric).items():
@@ -306,6 +336,7 @@ def _series(s: _Scope, today: int) -> dict[str, dict[str, Any]]:
             "lost": lost,
             "win_rate": _ratio(won, won + lost),
             "spend": row.get("spend", 0) / SCALE,
+            "stage_entries": {stage: row.get(f"entered:{stage}", 0) for stage in steps},
         }
     return series
 
@@ -347,11 +378,12 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
             **_engagement_kpis(scope, today),
             **_pipeline_kpis(scope, rules, base, with_opp),
             **_outcome_kpis(scope),
+            "journey": _journey_kpis(scope, rules),
         }
 
     return {
         "as_of": from_ms(as_of).isoformat().replace("+00:00", "Z"),
         "overall": one(scopes["all"], None),
         "tiers": {str(t): one(scopes.get(str(t), _Scope()), t) for t in sorted(tiers)},
-        "daily": _series(scopes["all"], today),
+        "daily": _series(scopes["all"], today, rules),
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
+from streams.logic.journey import stage_counts
 from streams.logic.routes import Route, matching, tier_up
 from streams.logic.rules import Rules
 from streams.replay import shards
@@ -115,6 +116,12 @@ def compare(
         for account in sorted(base_tiers)
         if base_tiers[account][0] != cand_tiers.get(account, (None,))[0]
     ]
+    base_stages, cand_stages = baseline.stages, candidate.stages
+    stage_moved = [
+        {"account_id": a, "baseline": base_stages[a], "candidate": cand_stages.get(a)}
+        for a in sorted(base_stages)
+        if base_stages[a] != cand_stages.get(a)
+    ]
     base_alerts = {a["alert_id"]: a for a in baseline.alerts}
     cand_alerts = {a["alert_id"]: a for a in candidate.alerts}
     base_kpis, cand_kpis = baseline.kpis(rules[0], as_of), candidate.kpis(rules[1], as_of)
@@ -129,6 +136,14 @@ def compare(
             for (a, b), n in sorted(
                 Counter((m["baseline"]["tier"], m["candidate"]["tier"]) for m in moved).items()
             )
+        },
+        "stage_moved": stage_moved,
+        "stage_moves": dict(
+            sorted(Counter(f"{m['baseline']} -> {m['candidate']}" for m in stage_moved).items())
+        ),
+        "stages": {
+            "baseline": stage_counts(base_stages.values(), rules[0]),
+            "candidate": stage_counts(cand_stages.values(), rules[1]),
         },
         "alerts": {"baseline": len(base_alerts), "candidate": len(cand_alerts)},
         "alerts_gained": [cand_alerts[i] for i in sorted(set(cand_alerts) - set(base_alerts))],
@@ -202,6 +217,11 @@ def backtest_table(result: dict[str, Any]) -> str:
         lines.append(f"  {m['account_id']:<24} {was} -> {now}")
     if len(result["moved"]) > 20:
         lines.append(f"  ... {len(result['moved']) - 20} more (--json lists them all)")
+    stage_moves = ", ".join(f"{k}: {n}" for k, n in result["stage_moves"].items())
+    lines.append(
+        f"{len(result['stage_moved']):,} accounts change journey stage"
+        + (f": {stage_moves}" if stage_moves else "")
+    )
     lines.append(
         f"alerts: {alerts['baseline']:,} -> {alerts['candidate']:,} "
         f"({len(result['alerts_gained'])} gained, {len(result['alerts_lost'])} lost)"

@@ -69,15 +69,18 @@ def replay_table(result: dict[str, Any]) -> str:
         f"as of {result['as_of']}: {len(result['tiers']):,} accounts: "
         + ", ".join(f"Tier {t} {tiers.get(t, 0)}" for t in (1, 2, 3))
         + f", untiered {tiers.get(0, 0)}",
-        f"{len(result['transitions']):,} tier transitions, {len(result['alerts']):,} surge alerts"
-        " (--json lists them all)",
+        "journey: " + ", ".join(f"{stage} {n:,}" for stage, n in result["stage_counts"].items()),
+        f"{len(result['transitions']):,} tier transitions, "
+        f"{len(result['stage_transitions']):,} stage transitions, "
+        f"{len(result['alerts']):,} surge alerts (--json lists them all)",
         "",
         kpi_table(result["kpis"]),
     ]
     if published := result.get("published"):
         lines.append(
             f"published: {published['transitions']:,} transitions to "
-            f"{published['tier_changes']}, {published['alerts']:,} alerts to "
+            f"{published['tier_changes']}, {published['stage_transitions']:,} to "
+            f"{published['stage_changes']}, {published['alerts']:,} alerts to "
             f"{published['surge_alerts']}, KPIs and tiers to Redis {published['redis_prefix']}*"
         )
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.inputs import AccountProfile
-from schemas.outputs import SurgeAlert, TierChange
+from schemas.outputs import StageChange, SurgeAlert, TierChange
 from streams.logic.apply import Applied, apply_event, apply_roster, apply_tick
 from streams.logic.decode import ROSTERS, Coords, Rejected, is_campaign_spend
 from streams.logic.kpis import Bag, contribution, report, spend_contribution
@@ -59,7 +59,10 @@ class Outcome:
     """Each account's owner (its profile's), to tell which routes hear of its tier-ups."""
     counters: Counter[str]
     """KPI contributions summed over the accounts (and campaigns)."""
+    stages: dict[str, str]
+    """Each account's journey stage at the end."""
     changes: list[dict[str, Any]]
+    stage_changes: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     rejected: Counter[str]
     applied: int
@@ -80,7 +83,9 @@ class Outcome:
             tiers=dict(sorted(t for part in parts for t in part.tiers.items())),
             owners=dict(sorted(o for part in parts for o in part.owners.items())),
             counters=sum((part.counters for part in parts), Counter()),
+            stages=dict(sorted(s for part in parts for s in part.stages.items())),
             changes=_by_account([c for part in parts for c in part.changes]),
+            stage_changes=_by_account([c for part in parts for c in part.stage_changes]),
             alerts=_by_account([a for part in parts for a in part.alerts]),
             rejected=sum((part.rejected for part in parts), Counter()),
             applied=sum(part.applied for part in parts),
@@ -98,6 +103,7 @@ class Replay:
     campaigns: dict[str, AccountState] = field(default_factory=dict)
     rosters: dict[str, Roster] = field(default_factory=dict)
     changes: list[TierChange] = field(default_factory=list)
+    stage_changes: list[StageChange] = field(default_factory=list)
     alerts: list[SurgeAlert] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     applied: int = 0
@@ -161,6 +167,8 @@ class Replay:
     def _publish(self, applied: Applied) -> None:
         if applied.change is not None:
             self.changes.append(applied.change)
+        if applied.stage_change is not None:
+            self.stage_changes.append(applied.stage_change)
         self.alerts.extend(applied.alerts)
         advance(self.stream_time, applied.state.partition, applied.state.clock)
 
@@ -193,7 +201,9 @@ class Replay:
                 a: s.profile.owner if s.profile else None for a, s in sorted(self.accounts.items())
             },
             counters=counters,
+            stages={a: s.stage for a, s in sorted(self.accounts.items())},
             changes=_by_account([c.model_dump(mode="json") for c in self.changes]),
+            stage_changes=_by_account([c.model_dump(mode="json") for c in self.stage_changes]),
             alerts=_by_account([a.model_dump(mode="json") for a in self.alerts]),
             rejected=self.rejected,
             applied=self.applied,

@@ -29,6 +29,7 @@ _PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,40}")
 @dataclass(frozen=True)
 class Namespace:
     tier_changes: str
+    stage_changes: str
     surge_alerts: str
     redis_prefix: str
 
@@ -43,11 +44,13 @@ def namespace(settings: Settings, prefix: str) -> Namespace:
         )
     names = Namespace(
         tier_changes=f"{prefix}.tier-changes.v1",
+        stage_changes=f"{prefix}.stage-changes.v1",
         surge_alerts=f"{prefix}.surge-alerts.v1",
         redis_prefix=f"{prefix}:",
     )
     live_topics = set(settings.topics.all())
-    clash = [t for t in (names.tier_changes, names.surge_alerts) if t in live_topics]
+    outputs = (names.tier_changes, names.stage_changes, names.surge_alerts)
+    clash = [t for t in outputs if t in live_topics]
     if names.redis_prefix == settings.redis_prefix:
         clash.append(f"Redis keys {settings.redis_prefix}*")
     if clash:
@@ -64,8 +67,9 @@ def _keyed(rows: list[dict[str, Any]]) -> list[Keyed]:
 
 async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) -> dict[str, int]:
     """Write a replay's `result` (as `summary` gives it) under `names`; return the counts."""
-    await ensure_topics(settings, [names.tier_changes, names.surge_alerts])
+    await ensure_topics(settings, [names.tier_changes, names.stage_changes, names.surge_alerts])
     changes = await produce(settings, names.tier_changes, _keyed(result["transitions"]))
+    moved = await produce(settings, names.stage_changes, _keyed(result["stage_transitions"]))
     alerts = await produce(settings, names.surge_alerts, _keyed(result["alerts"]))
     keys = RedisKeys(names.redis_prefix)
     hashes = kpi_hashes(keys, result["kpis"])
@@ -84,4 +88,9 @@ async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) 
         await pipe.execute()
     finally:
         await redis.aclose()
-    return {"transitions": changes, "alerts": alerts, "redis_keys": len(hashes) + bool(tiers)}
+    return {
+        "transitions": changes,
+        "stage_transitions": moved,
+        "alerts": alerts,
+        "redis_keys": len(hashes) + bool(tiers),
+    }

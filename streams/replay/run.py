@@ -8,6 +8,7 @@ from typing import Any
 from schemas.common import from_ms
 from schemas.inputs import AccountProfile
 from streams.logic.compiled import mode
+from streams.logic.journey import stage_counts
 from streams.logic.rules import Rules
 from streams.replay.engine import Item, Outcome, Replay
 
@@ -85,6 +86,9 @@ def summary(outcome: Outcome, rules: Rules, counts: Counts, as_of: int | None) -
         "as_of": from_ms(at).isoformat().replace("+00:00", "Z") if at else None,
         "tiers": {a: {"tier": t, "rule": r} for a, (t, r) in outcome.tiers.items()},
         "transitions": outcome.changes,
+        "stages": outcome.stages,
+        "stage_counts": stage_counts(outcome.stages.values(), rules),
+        "stage_transitions": outcome.stage_changes,
         "alerts": outcome.alerts,
         "kpis": outcome.kpis(rules, at),
     }

@@ -105,6 +105,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         settings=settings,
         inputs={kind: raw_topic(getattr(topics, kind)) for kind in INPUT_MODELS},
         tier_changes=raw_topic(topics.tier_changes),
+        stage_changes=raw_topic(topics.stage_changes),
         surge_alerts=raw_topic(topics.surge_alerts),
         dead_letter=raw_topic(topics.dead_letter),
         clock=raw_topic(topics.clock),

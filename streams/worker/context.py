@@ -48,6 +48,7 @@ class WorkerContext:
     inputs: dict[str, TopicT]
     """Input kind (engagement, intent, ...) -> its raw topic."""
     tier_changes: TopicT
+    stage_changes: TopicT
     surge_alerts: TopicT
     dead_letter: TopicT
     clock: TopicT

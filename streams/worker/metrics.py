@@ -123,7 +123,8 @@ class Metrics:
         outputs = Counter(
             "abm_outputs", "Records published by output", ["output"], registry=self.registry
         )
-        self.outputs = {o: outputs.labels(o) for o in ("tier_change", "surge_alert", "dead_letter")}
+        kinds = ("tier_change", "stage_change", "surge_alert", "dead_letter")
+        self.outputs = {o: outputs.labels(o) for o in kinds}
         dead = Counter(
             "abm_dead_letters", "Dead letters by reason", ["reason"], registry=self.registry
         )

@@ -4,6 +4,7 @@ import time
 from typing import Any
 
 from faust.web import Request, Response, View
+from redis.exceptions import RedisError
 
 from streams.logic.views import account_snapshot
 from streams.worker.context import WorkerContext
@@ -81,6 +82,14 @@ def register_web(p: WorkerContext) -> None:
     class Account(View):
         async def get(self, request: Request, account_id: str) -> Response:
             state = p.states.get(p.accounts, account_id)
-            if state is None:
+            if state is not None:
+                return self.json(account_snapshot(state, p.rules))
+            # Another worker's partition: its snapshot in the Redis view (written by the
+            # owner at its flush), so any worker answers for any account.
+            try:
+                stored = await p.view.redis.hgetall(p.view.keys.account(account_id))
+            except RedisError as exc:
+                return self.json({"error": f"Redis: {exc}"}, status=503)
+            if not stored:
                 return self.json({"error": f"unknown account {account_id!r}"}, status=404)
-            return self.json(account_snapshot(state, p.rules))
+            return self.json({k.decode(): v.decode() for k, v in stored.items()})

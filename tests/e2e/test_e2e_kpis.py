@@ -14,7 +14,14 @@ from click.testing import CliRunner
 from redis import Redis
 
 from streams.cli import cli
-from tests.harness import launch, pipeline_settings, read_kpis, send_rows, wait_until
+from tests.harness import (
+    launch,
+    pipeline_settings,
+    read_kpis,
+    send_rows,
+    view_decisions,
+    wait_until,
+)
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis, kpi_differences
 
@@ -22,15 +29,10 @@ END = int(time.time() * 1000) - DAY
 ROWS = generate(11, accounts=200, days=120, end=END)
 
 
-def current(settings) -> tuple[dict, dict[str, int]]:
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+def current(settings) -> tuple[dict, tuple]:
+    """The KPIs, and the decisions (tiers, journeys) they are checked against."""
     accounts = [p["account_id"] for kind, p in ROWS if kind == "accounts"]
-    pipe = redis.pipeline()
-    for account in accounts:
-        pipe.hget(f"{settings.redis_prefix}account:{account}", "tier")
-    tiers = {a: int(t) for a, t in zip(accounts, pipe.execute(), strict=True) if t is not None}
-
-    return read_kpis(settings), tiers
+    return read_kpis(settings), view_decisions(settings, accounts)
 
 
 def settled_kpis(settings, timeout: float = 240) -> tuple[dict, dict]:
@@ -40,12 +42,13 @@ def settled_kpis(settings, timeout: float = 240) -> tuple[dict, dict]:
     deadline = time.monotonic() + timeout
     previous = None
     while True:
-        kpis, tiers = current(settings)
-        want = ground_truth(ROWS, tiers, settings.rules) if len(tiers) == 200 else {}
+        kpis, decided = current(settings)
+        tiers, journeys = decided
+        want = ground_truth(ROWS, tiers, settings.rules, journeys) if len(tiers) == 200 else {}
         settled = bool(want) and not kpi_differences(kpis, want)
-        if (settled and previous == (kpis, tiers)) or time.monotonic() > deadline:
+        if (settled and previous == (kpis, decided)) or time.monotonic() > deadline:
             return kpis, want
-        previous = (kpis, tiers) if settled else None
+        previous = (kpis, decided) if settled else None
         time.sleep(2)
 
 

@@ -10,7 +10,11 @@ from streams.cli import cli
 @pytest.mark.parametrize(
     ("prefix", "message"),
     [
-        ("abm", "would write to the live abm.tier-changes.v1, abm.surge-alerts.v1, Redis keys"),
+        (
+            "abm",
+            "would write to the live abm.tier-changes.v1, abm.stage-changes.v1, "
+            "abm.surge-alerts.v1, Redis keys",
+        ),
         ("Backtest:1", "use 1-41 lowercase letters"),
         ("", "use 1-41 lowercase letters"),
     ],

@@ -40,7 +40,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-TIER_CHANGE, SURGE_ALERT = "tier_change", "surge_alert"
+TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_alert"
 
 
 async def commit(p: WorkerContext, applied: Applied) -> None:
@@ -53,6 +53,10 @@ async def commit(p: WorkerContext, applied: Applied) -> None:
     new = [
         [f"a:{alert.alert_id}", SURGE_ALERT, alert.model_dump_json()] for alert in applied.alerts
     ]
+    if applied.stage_change is not None:
+        moved = applied.stage_change
+        entry_id = f"s:{moved.account_id}:{moved.version}"
+        new.insert(0, [entry_id, STAGE_CHANGE, moved.model_dump_json()])
     if applied.change is not None:
         change = applied.change
         entry_id = f"c:{change.account_id}:{change.version}"
@@ -88,7 +92,7 @@ async def route(
 async def send_entry(p: WorkerContext, account_id: str, entry: list[str]) -> None:
     """Send one outbox entry; remember it as delivered once the broker acknowledges it."""
     entry_id, kind, value = entry
-    topic = p.tier_changes if kind == TIER_CHANGE else p.surge_alerts
+    topic = {TIER_CHANGE: p.tier_changes, STAGE_CHANGE: p.stage_changes}.get(kind, p.surge_alerts)
     p.metrics.outputs[kind].inc()
     future = await topic.send(key=account_id.encode(), value=value.encode())
 
@@ -118,7 +122,7 @@ async def resend_outboxes(p: WorkerContext, states: list[AccountState]) -> int:
             await send_entry(p, state.account_id, entry)
             if entry[1] == SURGE_ALERT:
                 alert_sinks(p, SurgeAlert.model_validate_json(entry[2]))
-            else:
+            elif entry[1] == TIER_CHANGE:
                 p.view.change(TierChange.model_validate_json(entry[2]))
             sent += 1
     return sent
