@@ -1,8 +1,12 @@
 """/metrics on a live worker agrees with what the test sent and what the worker published."""
 
+import json
 import time
+import urllib.error
+import urllib.request
 
 from aiokafka.partitioner import DefaultPartitioner
+from redis import Redis
 
 from tests.harness import (
     launch,
@@ -63,6 +67,9 @@ def test_metrics_match_what_went_in_and_out(stack):
         assert len(lag_series) == (len(settings.topics.inputs()) + 1) * settings.partitions
         changes = read_all(settings, settings.topics.tier_changes)
         assert metric_sum(metrics, "abm_outputs_total", output="tier_change") == len(changes)
+        moved = read_all(settings, settings.topics.stage_changes)
+        assert metric_sum(metrics, "abm_outputs_total", output="stage_change") == len(moved)
+        assert {m["account_id"] for m in moved if m["stage"] == "engaged"} == set(ACCOUNTS)
         assert metric_sum(metrics, "abm_redis_write_errors_total") == 0
         # what /ready says, as a gauge Prometheus can alert on
         assert [v for (n, _), v in metrics.items() if n == "abm_worker_ready"] == [1]
@@ -77,5 +84,30 @@ def test_metrics_match_what_went_in_and_out(stack):
         for part, at in newest.items():
             lag = metric_sum(metrics, "abm_event_time_lag_seconds", partition=str(part))
             assert scraped_at - at / 1000 - 60 < lag <= scraped_at - at / 1000 + 1
+        assert_accounts_answer_from_anywhere(settings)
     finally:
         assert worker.stop() == 0
+
+
+def _get(settings, path: str) -> tuple[int, dict]:
+    url = f"http://127.0.0.1:{settings.web_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def assert_accounts_answer_from_anywhere(settings) -> None:
+    """/accounts/{id}: this worker's own accounts from its table, any other account from
+    the Redis view (as if another worker owned it), unknown ones 404."""
+    status, own = _get(settings, f"/accounts/{ACCOUNTS[0]}")
+    assert status == 200
+    assert (own["account_id"], own["stage"]) == (ACCOUNTS[0], "engaged")
+    elsewhere = {"account_id": "held-elsewhere", "tier": "2", "stage": "mqa"}
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis.hset(f"{settings.redis_prefix}account:held-elsewhere", mapping=elsewhere)
+    assert _get(settings, "/accounts/held-elsewhere") == (200, elsewhere)
+    status, body = _get(settings, "/accounts/nobody-at-all")
+    assert status == 404
+    assert "nobody-at-all" in body["error"]
