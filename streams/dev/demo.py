@@ -108,6 +108,16 @@ def _summary(settings: Settings) -> None:
         f"Buying committee: engaged accounts with a decision maker engaged (30 days): "
         f"{coverage}; {personas:.1f} personas per engaged account"
     )
+    journey = k["journey"]
+    stages = " > ".join(
+        f"{stage} {n}" for stage, n in reversed(journey["accounts_by_stage"].items())
+    )
+    median = journey["median_days"].get("engaged->mqa")
+    click.echo(
+        f"Journey: {stages}; engaged -> mqa "
+        + ("n/a" if (c := journey["conversion"].get("engaged->mqa")) is None else f"{c:.0%}")
+        + ("" if median is None else f" in {median:.0f} days (median)")
+    )
     click.echo(
         f"KPIs: {k['engaged_accounts_7d']} accounts engaged in 7 days, "
         f"{k['opportunities_created']} opportunities, open pipeline "

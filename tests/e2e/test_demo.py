@@ -97,6 +97,7 @@ def test_the_demo_loads_history_and_says_where_to_look(demo):
     assert sum(map(int, tiers.groups())) == ACCOUNTS, text
     assert re.search(r"KPIs: \d+ accounts engaged in 7 days, \d+ opportunities", text)
     assert re.search(r"Buying committee: .* Tier 1 \d+%, Tier 2 \d+%, Tier 3 \d+%", text), text
+    assert re.search(r"Journey: customer \d+ > opportunity \d+ > mqa \d+ > .* unaware \d+", text)
     routes = re.search(r"deliveries so far: alice (\d+), bob (\d+) \(all signatures valid\)", text)
     assert routes, text
     assert all(int(n) > 0 for n in routes.groups()), text  # each owner's route heard
@@ -195,6 +196,14 @@ def test_the_dashboard_shows_what_abm_kpis_says(demo, browser):
             assert all(same(a, b) for a, b in zip(values, want, strict=True)), (canvas, name)
     tiers = chart("chart-tiers")["data"][0]
     assert tiers == [report["tiers"][t]["accounts"] for t in ("1", "2", "3", "0")]
+    journey, funnel = chart("chart-journey"), report["overall"]["journey"]
+    stages = list(reversed(funnel["accounts_by_stage"]))
+    assert journey["labels"] == stages
+    assert journey["data"] == [
+        [funnel["accounts_by_stage"][s] for s in stages],
+        [funnel["reached"].get(s) for s in stages],
+    ]
+    assert len({s for s in stages if funnel["accounts_by_stage"][s]}) >= 3  # a funnel, shown
     rows = browser.execute_script(
         "return ['surging', 'changes', 'lag'].map(id => "
         "document.querySelectorAll('#' + id + ' tbody tr').length)"

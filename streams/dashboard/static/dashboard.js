@@ -85,6 +85,12 @@ function render(data) {
   drawChart("chart-tiers", "bar", ["Tier 1", "Tier 2", "Tier 3", "Untiered"],
     [{ label: "accounts", data: tiers.map((t) => data.tiers[t] || 0), backgroundColor: ["#1e7d32", "#3d6fb6", "#b26a00", "#9aa3b5"] }],
     { plugins: { legend: { display: false } } });
+  const journey = kpis.overall.journey;
+  const stages = Object.keys(journey.accounts_by_stage).reverse();  // customer on top
+  drawChart("chart-journey", "bar", stages, [
+    { label: "at this stage now", data: stages.map((s) => journey.accounts_by_stage[s]), backgroundColor: "#3d6fb6" },
+    { label: "ever reached it", data: stages.map((s) => journey.reached[s] ?? null), backgroundColor: "#9aa3b5" },
+  ], { indexAxis: "y" });
   const days = Object.keys(kpis.daily);
   const series = (name) => days.map((d) => kpis.daily[d][name]);
   drawChart("chart-engagement", "line", days, [
