@@ -12,13 +12,13 @@ from streams.logic.alerts import detect_surges
 from streams.logic.committee import persona_counts
 from streams.logic.decode import Coords, Rejected, owner_of
 from streams.logic.fit import fit_score
-from streams.logic.journey import stage_change, stage_of
+from streams.logic.journey import REMOVED, stage_change, stage_of
 from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
 from streams.logic.roster import NO_ROSTERS, Rosters
-from streams.logic.rules import Currencies, Rules
+from streams.logic.rules import UNAWARE, Currencies, Rules
 from streams.logic.state import AccountState, DayBucket, Profile
-from streams.logic.tiering import decide, measure
+from streams.logic.tiering import Signals, decide, measure
 from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, sooner, window_start
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Applied",
     "Event",
     "apply_event",
+    "apply_removal",
     "apply_roster",
     "apply_tick",
     "evaluate",
@@ -45,7 +46,7 @@ class Applied:
     A plain class for the reason `Signals` is one: one is made per event.
     """
 
-    __slots__ = ("alerts", "change", "duplicate", "stage_change", "state", "write")
+    __slots__ = ("alerts", "change", "duplicate", "removed", "stage_change", "state", "write")
 
     def __init__(
         self,
@@ -55,6 +56,7 @@ class Applied:
         alerts: list[SurgeAlert] | None = None,
         duplicate: bool = False,
         stage_change: StageChange | None = None,
+        removed: bool = False,
     ) -> None:
         self.state = state
         self.write = write
@@ -62,6 +64,8 @@ class Applied:
         self.alerts: list[SurgeAlert] = [] if alerts is None else alerts
         self.duplicate = duplicate
         self.stage_change = stage_change
+        self.removed = removed
+        """The account is gone: delete its state and view once the changes are sent."""
 
 
 def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
@@ -73,6 +77,36 @@ def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
     return None
 
 
+def _tier_change(
+    state: AccountState, tier: int, rule: str, now: int, signals: Signals, personas: dict[str, int]
+) -> TierChange:
+    previous, state.tier = state.tier, tier
+    state.rule = rule
+    state.version += 1
+    profile = state.profile
+    return TierChange(
+        account_id=state.account_id,
+        account_name=profile.name if profile else None,
+        owner=profile.owner if profile else None,
+        previous_tier=previous,
+        tier=tier,
+        rule=rule,
+        inputs=TierInputs(
+            fit=signals.fit,
+            acv=signals.acv,
+            intent_max=signals.intent_max,
+            intent_topics=list(signals.intent_topics),
+            engagement_points=signals.engagement_points,
+            engaged_contacts=signals.engaged_contacts,
+            recent_intent=signals.recent_intent,
+            recent_engagement=signals.recent_engagement,
+            personas=personas,  # type: ignore[arg-type]
+        ),
+        changed_at=from_ms(now),
+        version=state.version,
+    )
+
+
 def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_ROSTERS) -> Applied:
     """Re-tier and re-check surges at `now`; return what to publish (state to be written).
     `rosters` holds the account's roster, read only if a decision needs personas."""
@@ -82,39 +116,35 @@ def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_
     state.rule = rule
     change = None
     if tier != state.tier:
-        previous, state.tier = state.tier, tier
-        state.version += 1
         personas = signals.personas
         if personas is None:
             roster = rosters.get(state.account_id)
             personas = persona_counts(list(windows.contacts), roster, rules)
-        profile = state.profile
-        change = TierChange(
-            account_id=state.account_id,
-            account_name=profile.name if profile else None,
-            owner=profile.owner if profile else None,
-            previous_tier=previous,
-            tier=tier,
-            rule=rule,
-            inputs=TierInputs(
-                fit=signals.fit,
-                acv=signals.acv,
-                intent_max=signals.intent_max,
-                intent_topics=list(signals.intent_topics),
-                engagement_points=signals.engagement_points,
-                engaged_contacts=signals.engaged_contacts,
-                recent_intent=signals.recent_intent,
-                recent_engagement=signals.recent_engagement,
-                personas=personas,  # type: ignore[arg-type]
-            ),
-            changed_at=from_ms(now),
-            version=state.version,
-        )
+        change = _tier_change(state, tier, rule, now, signals, personas)
     alerts = detect_surges(state, rules, now, windows, rosters)
     stage, stage_due = stage_of(state, rules, signals, windows)
     moved = stage_change(state, rules, stage, stage, now, signals, windows)
     state.due_at = sooner(sooner(signals.due_at, _surge_due(state, windows)), stage_due)
     return Applied(state, write=True, change=change, alerts=alerts, stage_change=moved)
+
+
+def apply_removal(
+    state: AccountState | None, rules: Rules, coords: Coords, rosters: Rosters = NO_ROSTERS
+) -> Applied | None:
+    """A tombstone on the profiles topic removes the account: a last tier change and stage
+    change (to 0 and unaware, rule `removed`) tell downstream systems, and the caller
+    deletes the state. None when there is nothing to remove (no state)."""
+    if state is None:
+        return None
+    if state.applied.get(f"{coords.topic}:{coords.partition}", -1) >= coords.offset:
+        return Applied(state, write=False, duplicate=True)
+    now = state.clock or coords.timestamp
+    windows = windows_of(state, rules, now)
+    signals = measure(state, rules, now, windows, rosters)
+    personas = persona_counts(list(windows.contacts), rosters.get(state.account_id), rules)
+    change = _tier_change(state, 0, REMOVED, now, signals, personas)
+    moved = stage_change(state, rules, UNAWARE, REMOVED, now, signals, windows, always=True)
+    return Applied(state, write=True, change=change, stage_change=moved, removed=True)
 
 
 def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:

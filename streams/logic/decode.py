@@ -21,6 +21,8 @@ from schemas.outputs import DeadLetter, DeadLetterReason
 
 __all__ = [
     "INPUT_MODELS",
+    "PROFILES",
+    "ROSTERS",
     "Coords",
     "Rejected",
     "dead_letter",
@@ -28,6 +30,7 @@ __all__ = [
     "decode_roster",
     "is_campaign_spend",
     "owner_of",
+    "tombstone_owner",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +58,8 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
 ROSTERS = "contacts"
 """The input kind whose records replace a roster (decode_roster) instead of being
 applied to an account's state."""
+PROFILES = "accounts"
+"""The input kind whose tombstone (a null value) removes the account its key names."""
 
 
 class Rejected(Exception):
@@ -115,9 +120,14 @@ def decode_roster(key: bytes | None, value: bytes | None) -> tuple[str, ContactR
     if value is not None:
         roster = decode(ContactRoster, key, value)
         return roster.account_id, roster
+    return tombstone_owner(key), None
+
+
+def tombstone_owner(key: bytes | None) -> str:
+    """The account a tombstone (a record with no value) names by its key."""
     account = (key or b"").decode("utf-8", "replace")
     try:
-        return _ID.validate_python(account), None
+        return _ID.validate_python(account)
     except ValidationError:
         shown = account[:64] or "no key"
         raise Rejected(

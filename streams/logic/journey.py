@@ -136,10 +136,11 @@ def stage_change(
     now: int,
     signals: Signals,
     windows: Aggregates | None,
+    always: bool = False,
 ) -> StageChange | None:
     """Move the account to `stage` (recording the funnel steps it reached) and describe
-    the move; None when it is there already."""
-    if stage == state.stage:
+    the move; None when it is there already (unless `always`: a removal says so)."""
+    if stage == state.stage and not always:
         return None
     previous, state.stage = state.stage, stage
     state.stage_version += 1

@@ -30,6 +30,12 @@ class Rollup:
         self._move(partition, bag, +1)
         self._bags[owner] = (partition, bag)
 
+    def withdraw(self, owner: str) -> None:
+        """`owner` is gone (removed, erased): take back everything it was counted as."""
+        old = self._bags.pop(owner, None)
+        if old is not None:
+            self._move(old[0], old[1], -1)
+
     def _move(self, partition: int, bag: Bag, sign: int) -> None:
         partial = self.partials.setdefault(partition, Counter())
         changed = self._changed.setdefault(partition, set())

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from schemas.inputs import AccountProfile
 from schemas.outputs import StageChange, SurgeAlert, TierChange
-from streams.logic.apply import Applied, apply_event, apply_roster, apply_tick
-from streams.logic.decode import ROSTERS, Coords, Rejected, is_campaign_spend
+from streams.logic.apply import Applied, apply_event, apply_removal, apply_roster, apply_tick
+from streams.logic.decode import PROFILES, ROSTERS, Coords, Rejected, is_campaign_spend
 from streams.logic.kpis import Bag, contribution, report, spend_contribution
 from streams.logic.roster import Roster, received
 from streams.logic.rules import Rules
@@ -102,6 +102,8 @@ class Replay:
     accounts: dict[str, AccountState] = field(default_factory=dict)
     campaigns: dict[str, AccountState] = field(default_factory=dict)
     rosters: dict[str, Roster] = field(default_factory=dict)
+    removing: dict[str, Coords] = field(default_factory=dict)
+    """Accounts whose profile's latest record is a tombstone, removed at the end."""
     changes: list[TierChange] = field(default_factory=list)
     stage_changes: list[StageChange] = field(default_factory=list)
     alerts: list[SurgeAlert] = field(default_factory=list)
@@ -114,6 +116,11 @@ class Replay:
         if item.rejected is None and item.kind == ROSTERS:
             self._roster(item)
             return
+        if item.rejected is None and item.event is None and item.kind == PROFILES:
+            # Profiles are read before the events (their topic holds each account's
+            # latest word): a tombstone there removes the account after its history.
+            self.removing[item.owner] = item.coords
+            return
         if item.rejected is not None or item.event is None:
             reason = item.rejected.reason if item.rejected else "invalid_payload"
             self.rejected[str(reason)] += 1
@@ -121,6 +128,8 @@ class Replay:
         event = item.event
         table = self.campaigns if is_campaign_spend(event) else self.accounts
         owner = item.owner
+        if self.removing and isinstance(event, AccountProfile):
+            self.removing.pop(owner, None)  # a profile after the tombstone: back again
         state = table.get(owner)
         if self.ticks and state is not None and not isinstance(event, AccountProfile):
             self._tick_until(state, item.at)
@@ -142,6 +151,16 @@ class Replay:
         self.applied += 1
         table[owner] = applied.state
         self._publish(applied)
+
+    def _remove(self, owner: str, coords: Coords) -> None:
+        """The account's last changes, then it is gone."""
+        applied = apply_removal(self.accounts.get(owner), self.rules, coords, self.rosters)
+        if applied is None or applied.duplicate:
+            self.duplicates += applied is not None
+            return
+        self.applied += 1
+        self._publish(applied)
+        del self.accounts[owner]
 
     def _roster(self, item: Item) -> None:
         """A roster replaces the account's; an account with state is re-tiered."""
@@ -180,13 +199,16 @@ class Replay:
                 break
 
     def finish(self) -> None:
-        """Time passes to each partition's newest event time, as the live timer would."""
-        if not self.ticks:
-            return
-        for state in self.accounts.values():
-            now = self.stream_time.get(state.partition or 0)
-            if now is not None:
-                self._tick_until(state, now)
+        """Time passes to each partition's newest event time, as the live timer would;
+        then the accounts whose profile was tombstoned are removed."""
+        if self.ticks:
+            for state in self.accounts.values():
+                now = self.stream_time.get(state.partition or 0)
+                if now is not None:
+                    self._tick_until(state, now)
+        for owner, coords in self.removing.items():
+            self._remove(owner, coords)
+        self.removing.clear()
 
     def outcome(self) -> Outcome:
         bag: Bag = {}

@@ -37,12 +37,14 @@ from streams.clients.produce_tail import owner_key
 from streams.config import Settings
 from streams.logic.decode import (
     INPUT_MODELS,
+    PROFILES,
     ROSTERS,
     Coords,
     Rejected,
     decode,
     decode_roster,
     owner_of,
+    tombstone_owner,
 )
 from streams.replay.engine import Item
 
@@ -53,7 +55,6 @@ CHUNK = 50_000
 """Items handed to the engine at once, grouped by owner: the more, the more of each
 account's events are applied together (about 1 KB of memory each)."""
 STALL_S = 30.0
-PROFILES = "accounts"
 FIRST = (PROFILES, ROSTERS)
 """Applied before the events, in this order."""
 
@@ -103,6 +104,10 @@ class Run:
                     if kind == ROSTERS:
                         owner, roster = decode_roster(key, value)
                         self.items.append(Item(kind, coords, last, event=roster, owner=owner))
+                        continue
+                    if kind == PROFILES and value is None:  # the account is removed
+                        owner = tombstone_owner(key)
+                        self.items.append(Item(kind, coords, last, owner=owner))
                         continue
                     event = decode(model, key, value)
                 except Rejected as why:

@@ -127,6 +127,10 @@ class KpiView:
         self.rollup.update(owner, partition, bag)
         self._changed_since_report = True
 
+    def withdraw(self, owner: str) -> None:
+        self.rollup.withdraw(owner)
+        self._changed_since_report = True
+
     def reset(self, owned: list[int]) -> None:
         """Recount from scratch: partials, clocks and published hashes are all rewritten."""
         self.rollup.reset(owned)

@@ -64,6 +64,18 @@ return 1
 owner holds (KEYS: owner hash, account hash, surge rank, engagement rank; ARGV: partition,
 epoch, account id, surge score, engagement score, then the hash's fields and values)."""
 
+_REMOVE_ACCOUNT = """
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[3])
+return 1
+"""
+"""Delete one account's hash and rank entries, under the same fence as a write (KEYS as
+_WRITE_ACCOUNT's first four; ARGV: partition, epoch, account id)."""
+
 _ADD_ALERT_ONCE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
@@ -95,6 +107,8 @@ class RedisView:
         self.stream_maxlen = settings.alerts_stream_maxlen
         self.dirty: dict[str, AccountState | None] = {}
         """Accounts to rewrite: their state, or None to `load` it at the flush."""
+        self.removed: dict[str, int | None] = {}
+        """Accounts to delete from the view, with their partition (for the fence)."""
         self.load: Load = load or (lambda account_id: None)
         self.rosters = rosters
         self.campaigns: dict[str, AccountState] = {}
@@ -103,6 +117,7 @@ class RedisView:
         self.kpis = KpiView(settings, rules, clocks)
         self._add_alert_once = self.redis.register_script(_ADD_ALERT_ONCE)
         self._write_account = self.redis.register_script(_WRITE_ACCOUNT)
+        self._remove_account = self.redis.register_script(_REMOVE_ACCOUNT)
         self.errors = 0
         self.lost = False
         """Redis no longer holds our view (it restarted empty): the owner must re-sync."""
@@ -114,6 +129,14 @@ class RedisView:
 
     def mark(self, state: AccountState) -> None:
         self.dirty[state.account_id] = state
+        if self.removed:  # removed, then made afresh by a later event: write, not delete
+            self.removed.pop(state.account_id, None)
+
+    def remove(self, account_id: str, partition: int | None) -> None:
+        """The account is gone: delete its hash and rank entries, withdraw its KPIs."""
+        self.dirty.pop(account_id, None)
+        self.removed[account_id] = partition
+        self.kpis.withdraw(account_id)
 
     def mark_id(self, account_id: str) -> None:
         """Rewrite an account whose state `load` reads at the flush (a re-sync of every
@@ -164,6 +187,7 @@ class RedisView:
         campaigns = {i: self.campaigns.pop(i) for i in list(islice(self.campaigns, max_batch))}
         alerts, self.alerts = self.alerts[:max_batch], self.alerts[max_batch:]
         changes, self.changes = self.changes, []
+        removed, self.removed = self.removed, {}
         writes: list[tuple[str, int | None, dict[str, str]]] = []
         for account_id, marked in batch.items():
             state = marked or self.load(account_id)
@@ -178,9 +202,11 @@ class RedisView:
             await self.kpis.flush(self.redis)  # first: it gets the epochs the writes carry
             pipe = self.redis.pipeline(transaction=False)
             await self._queue(pipe, writes, alerts, changes)
+            await self._queue_removals(pipe, removed)
             held = (await pipe.execute())[0]
         except (RedisError, OSError) as exc:
             self.changes[:0] = changes
+            self.removed = removed | self.removed
             self._failed(batch, campaigns, alerts, exc)
             return 0
         self._backoff_s = 0.0
@@ -200,6 +226,21 @@ class RedisView:
             await self.kpis.publish(self.redis, min_interval_s)
         except (RedisError, OSError) as exc:
             log.warning("publishing the KPI hashes failed (%s); retrying later", exc)
+
+    async def _queue_removals(self, pipe: Pipeline, removed: dict[str, int | None]) -> None:
+        keys = self.keys
+        for account_id, partition in removed.items():
+            fence = ["", ""] if partition is None else [partition, self.kpis.epoch(partition)]
+            await self._remove_account(
+                keys=[
+                    keys.kpi_owner,
+                    keys.account(account_id),
+                    keys.surge_rank,
+                    keys.engagement_rank,
+                ],
+                args=[*fence, account_id],
+                client=pipe,
+            )
 
     async def _queue(
         self,

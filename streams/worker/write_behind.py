@@ -37,7 +37,8 @@ class WriteBehind:
         self.tables = {table.name: table for table in tables}
         self.max_held = max_held
         self.dirty: dict[tuple[str, str], tuple[int | None, Any]] = {}
-        """(table, key) -> (changelog partition, state), written at the next flush."""
+        """(table, key) -> (changelog partition, state or None for a deletion), written at
+        the next flush."""
         self.held: list[EventT] = []
         """Events read since the last flush, acknowledged when it has stored their state."""
         self._lock = asyncio.Lock()
@@ -55,6 +56,12 @@ class WriteBehind:
         RocksDB store picks the partition's database from the current event."""
         table.data[key] = state
         self.dirty[table.name, key] = (partition, state)
+
+    def delete(self, table: TableT, key: str, partition: int | None) -> None:
+        """Remove `key` from the table's store now, and from the changelog (a tombstone)
+        at the next flush."""
+        table.data.pop(key, None)
+        self.dirty[table.name, key] = (partition, None)
 
     async def hold(self, event: EventT) -> None:
         """Acknowledge `event` after the next flush (flushing now if too many wait)."""
@@ -86,7 +93,7 @@ class WriteBehind:
                     table = self.tables[name]
                     # Encoded now: the record is the state as of this flush, even if an event
                     # changes it while the record waits in the producer.
-                    raw = state.to_json()
+                    raw = None if state is None else state.to_json()
                     sent.append(
                         table.send_changelog(
                             partition,

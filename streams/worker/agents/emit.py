@@ -48,6 +48,9 @@ async def commit(p: WorkerContext, applied: Applied) -> None:
     if not applied.write:
         return
     state = applied.state
+    if applied.removed:
+        await _remove(p, applied)
+        return
     if state.outbox:
         state.outbox = [entry for entry in state.outbox if entry[0] not in p.delivered]
     new = [
@@ -77,6 +80,27 @@ async def commit(p: WorkerContext, applied: Applied) -> None:
     if change is not None and p.webhooks and tier_up(change.previous_tier, change.tier):
         owner = state.profile.owner if state.profile else None
         await route(p, change, "tier_up", owner, change.tier, None)
+
+
+async def _remove(p: WorkerContext, applied: Applied) -> None:
+    """The account's last changes go out, then its state, due entry and view go.
+
+    No outbox: it would live in the record being deleted. The changes are sent before
+    the state's tombstone is stored, and the tombstone record is acknowledged only after
+    that (write-behind): a crash before then re-applies the removal to the stored state
+    and sends the same changes (same versions) again.
+    """
+    state = applied.state
+    final = (("c", TIER_CHANGE, applied.change), ("s", STAGE_CHANGE, applied.stage_change))
+    for prefix, kind, output in final:
+        if output is not None:
+            entry_id = f"{prefix}:{state.account_id}:{output.version}"
+            await send_entry(p, state.account_id, [entry_id, kind, output.model_dump_json()])
+    if applied.change is not None:
+        p.view.change(applied.change)
+    p.states.delete(p.accounts, state.account_id, state.partition)
+    track_due(p.due, state.account_id, None, state.partition)
+    p.view.remove(state.account_id, state.partition)
 
 
 async def route(

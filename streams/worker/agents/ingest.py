@@ -11,9 +11,10 @@ from faust.types import EventT
 from pydantic import BaseModel
 
 from schemas.outputs import DeadLetterReason
-from streams.logic.apply import Applied, apply_event, apply_roster
+from streams.logic.apply import Applied, apply_event, apply_removal, apply_roster
 from streams.logic.decode import (
     INPUT_MODELS,
+    PROFILES,
     ROSTERS,
     Coords,
     Rejected,
@@ -21,6 +22,7 @@ from streams.logic.decode import (
     decode_roster,
     is_campaign_spend,
     owner_of,
+    tombstone_owner,
 )
 from streams.logic.roster import received
 from streams.worker.agents.emit import commit, commit_campaign, now_ms, reject
@@ -55,6 +57,11 @@ def _ingest_agent(p: WorkerContext, kind: str, model: type[BaseModel]):  # noqa:
         try:
             if kind == ROSTERS:
                 duplicate, applied = _take_roster(p, event.key, event.value, coords)
+            elif kind == PROFILES and event.value is None:
+                account = tombstone_owner(event.key)
+                state = p.states.get(p.accounts, account)
+                applied = apply_removal(state, p.rules, coords, p.roster_of)
+                duplicate = applied is not None and applied.duplicate
             else:
                 decoded = decode(model, event.key, event.value)
                 campaign = is_campaign_spend(decoded)
