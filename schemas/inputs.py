@@ -19,6 +19,7 @@ __all__ = [
     "DealEvent",
     "DealType",
     "EngagementEvent",
+    "ErasureRequest",
     "IntentEvent",
     "SpendEvent",
 ]
@@ -158,3 +159,18 @@ class ContactRoster(Contract):
                 raise ValueError(f"contact_id {contact.contact_id!r} is listed twice")
             seen.add(contact.contact_id)
         return self
+
+
+class ErasureRequest(Contract):
+    """A request to erase an account, or one person of it (GDPR art. 17), sent by `abm
+    forget` on the internal erasure topic, keyed by `account_id` so the worker holding the
+    account applies it in order with the account's own records."""
+
+    request_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    account_id: Id
+    contact_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the person's contact_id, so the request itself does not "
+        "name them; absent: the whole account",
+    )
+    requested_at: EventTime

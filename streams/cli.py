@@ -4,6 +4,8 @@ import asyncio
 import dataclasses
 import logging
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -264,7 +266,7 @@ def lag(
     from streams.clients.group_lag import LagReadError, group_lag
 
     settings = _settings()
-    topics = [*settings.topics.inputs(), settings.topics.clock]
+    topics = settings.topics.consumed()
     if port is not None:
         _serve_lag(settings, group or settings.app_id, topics, host, port, every_s)
         return
@@ -535,6 +537,75 @@ def schemas(check: bool, release: bool, out: Path | None) -> None:
         written = registry.export_json_schemas(directory)
     for path in written:
         click.echo(str(path))
+
+
+@cli.command()
+@click.option(
+    "--account", "account_id", required=True, help="The account to erase, or of the contact."
+)
+@click.option(
+    "--contact", "contact_id", default=None, help="Erase only this person of the account."
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="How long to wait for a worker to confirm.",
+)
+def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
+    """Erase an account, or one contact of it (GDPR art. 17), from the engine's state,
+    outputs still to be sent and Redis, and wait until the worker holding it says done.
+
+    The request goes through the erasure topic, so it is applied in order with the
+    account's records, by whichever worker holds the account, even one started later.
+    """
+    import uuid
+
+    from pydantic import ValidationError
+
+    from schemas.inputs import ErasureRequest
+    from streams.clients.produce_tail import Keyed
+    from streams.clients.produce_tail import produce as send
+    from streams.clients.redis import sync_redis
+    from streams.logic.decode import id_of
+    from streams.logic.erasure import digest
+    from streams.sinks.redis_keys import RedisKeys
+
+    settings = _settings()
+    try:
+        request = ErasureRequest(
+            request_id=uuid.uuid4().hex,
+            account_id=account_id,
+            contact_sha256=None if contact_id is None else digest(id_of(contact_id)),
+            requested_at=datetime.now(UTC),
+        )
+    except ValidationError:
+        raise click.UsageError(
+            "--account and --contact take ids: 1-128 letters, digits and _ . : @ / + -"
+        ) from None
+    record = Keyed(account_id.encode(), request.model_dump_json().encode())
+    asyncio.run(send(settings, settings.topics.erasure, [record]))
+    what = (
+        f"contact {contact_id} of account {account_id}" if contact_id else f"account {account_id}"
+    )
+    click.echo(f"erasure of {what} requested ({request.request_id})", err=True)
+    client = sync_redis(settings)
+    key = RedisKeys(settings.redis_prefix).erasure(request.request_id)
+    deadline = time.monotonic() + timeout_s
+    while (done := client.get(key)) is None:
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"no worker confirmed the erasure within {timeout_s:.0f}s; the request waits "
+                f"on {settings.topics.erasure} and is applied when the account's worker runs"
+            )
+        time.sleep(0.2)
+    outcome = orjson.loads(done)
+    click.echo(
+        f"erased {what}: {outcome['state']} in its state, {outcome['roster']} in its roster, "
+        f"{outcome['redis']} Redis entries"
+    )
 
 
 @cli.command()

@@ -43,9 +43,14 @@ class Topics(FrozenModel):
     surge_alerts: str = "abm.surge-alerts.v1"
     dead_letter: str = "abm.dead-letter.v1"
     clock: str = "abm.clock.v1"
+    erasure: str = "abm.erasure.v1"
 
     def inputs(self) -> list[str]:
         return [self.engagement, self.intent, self.deals, self.accounts, self.spend, self.contacts]
+
+    def consumed(self) -> list[str]:
+        """Every topic the workers' group reads: the inputs, the clock and erasure requests."""
+        return [*self.inputs(), self.clock, self.erasure]
 
     def compacted(self) -> list[str]:
         """Topics whose latest record per key is the truth (profiles, rosters)."""
@@ -59,6 +64,7 @@ class Topics(FrozenModel):
             self.surge_alerts,
             self.dead_letter,
             self.clock,
+            self.erasure,
         ]
 
 

@@ -27,7 +27,7 @@ class LagWatch:
     """The group's offsets sampled at each dashboard refresh, judged like `abm lag`."""
 
     def __init__(self, settings: Settings) -> None:
-        topics = [*settings.topics.inputs(), settings.topics.clock]
+        topics = settings.topics.consumed()
         self.history = LagHistory(settings, settings.app_id, topics)
 
     async def read(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ __all__ = [
     "dead_letter",
     "decode",
     "decode_roster",
+    "id_of",
     "is_campaign_spend",
     "owner_of",
     "tombstone_owner",
@@ -121,6 +122,11 @@ def decode_roster(key: bytes | None, value: bytes | None) -> tuple[str, ContactR
         roster = decode(ContactRoster, key, value)
         return roster.account_id, roster
     return tombstone_owner(key), None
+
+
+def id_of(text: str) -> str:
+    """`text` if it is a valid id (ValidationError otherwise)."""
+    return _ID.validate_python(text)
 
 
 def tombstone_owner(key: bytes | None) -> str:

@@ -11,7 +11,19 @@ import orjson
 
 from streams.logic.cache import Derived
 
-__all__ = ["AccountState", "DayBucket", "Opportunity", "Profile", "SurgeEpisode"]
+__all__ = [
+    "STAGE_CHANGE",
+    "SURGE_ALERT",
+    "TIER_CHANGE",
+    "AccountState",
+    "DayBucket",
+    "Opportunity",
+    "Profile",
+    "SurgeEpisode",
+]
+
+TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_alert"
+"""The kinds of output an outbox entry holds."""
 
 
 def _transient(value: object) -> None:

@@ -43,6 +43,10 @@ class RedisKeys:
         """Sorted set: accounts by engagement points in the engagement window."""
         return f"{self.prefix}rank:engagement"
 
+    def erasure(self, request_id: str) -> str:
+        """String: an erasure request's outcome (no ids in it), for `abm forget` to wait on."""
+        return f"{self.prefix}erasure:{request_id}"
+
     @property
     def sentinel(self) -> str:
         """Set by every view flush: missing means Redis lost the view (restarted empty)."""

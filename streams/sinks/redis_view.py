@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from schemas.outputs import SurgeAlert, TierChange
 from streams.clients.redis import async_redis
 from streams.config import Settings
+from streams.logic.erasure import Erased, names
 from streams.logic.kpis import contribution, spend_contribution
 from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Rules
@@ -89,6 +90,11 @@ return 0
 Load = Callable[[str], AccountState | None]
 
 
+def _touches(alert: SurgeAlert, erased: Erased | None) -> bool:
+    """Whether an erasure (of `erased`, or None: the whole account) touches this alert."""
+    return erased is None or names(alert, erased)
+
+
 class RedisView:
     def __init__(
         self,
@@ -137,6 +143,39 @@ class RedisView:
         self.dirty.pop(account_id, None)
         self.removed[account_id] = partition
         self.kpis.withdraw(account_id)
+
+    async def erase(self, account_id: str, erased: Erased | None) -> int:
+        """Delete what the view holds of an account (or of one contact of it) now, and
+        drop it from what waits to be written; return how many Redis entries went.
+
+        Alerts naming the contact, or any alert and change of the account, leave the two
+        streams (the topics keep their own records; the view keeps no copy).
+        """
+
+        def names(fields: dict[bytes, bytes]) -> bool:
+            if fields.get(b"account_id") != account_id.encode():
+                return False
+            alert = None if erased is None else SurgeAlert.model_validate_json(fields[b"alert"])
+            return alert is None or _touches(alert, erased)
+
+        self.alerts = [
+            a for a in self.alerts if a.account_id != account_id or not _touches(a, erased)
+        ]
+        if erased is None:
+            self.changes = [c for c in self.changes if c.account_id != account_id]
+        keys, removed = self.keys, 0
+        for stream in (keys.alerts, keys.changes) if erased is None else (keys.alerts,):
+            doomed = [i for i, fields in await self.redis.xrange(stream) if names(fields)]
+            if doomed:
+                removed += await self.redis.xdel(stream, *doomed)
+        if erased is None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.delete(keys.account(account_id))
+            pipe.zrem(keys.surge_rank, account_id)
+            pipe.zrem(keys.engagement_rank, account_id)
+            removed += sum(await pipe.execute())
+            await self.kpis.flush(self.redis)  # the withdrawal, now
+        return removed
 
     def mark_id(self, account_id: str) -> None:
         """Rewrite an account whose state `load` reads at the flush (a re-sync of every

@@ -16,6 +16,7 @@ from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import GiveUp, WebhookSink
 from streams.worker.agents.clock import register_clock
 from streams.worker.agents.emit import register_webhooks, reject_output
+from streams.worker.agents.erasure import register_erasure
 from streams.worker.agents.ingest import register_ingest_agents
 from streams.worker.agents.watchdog import register_watchdog
 from streams.worker.context import WorkerContext
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         surge_alerts=raw_topic(topics.surge_alerts),
         dead_letter=raw_topic(topics.dead_letter),
         clock=raw_topic(topics.clock),
+        erasure=raw_topic(topics.erasure),
         accounts=accounts,
         campaigns=campaigns,
         rosters=rosters,
@@ -131,6 +133,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     app.task(lambda: states.run(settings.state_flush_interval_s))
     register_ingest_agents(context)
     register_clock(context)
+    register_erasure(context)
     register_view_sync(context)
     register_webhooks(context)
     register_web(context)

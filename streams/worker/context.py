@@ -52,6 +52,7 @@ class WorkerContext:
     surge_alerts: TopicT
     dead_letter: TopicT
     clock: TopicT
+    erasure: TopicT
     accounts: TableT
     campaigns: TableT
     """Spend without an account_id, keyed by campaign: it counts in overall ROI only."""

@@ -33,9 +33,9 @@ def live_figures(p: WorkerContext) -> Live:
         routes={sink.name: (sink.stats, sink.queue.qsize()) for sink in p.webhooks},
         ready=is_ready(p),
     )
-    # The clock topic too: every partition the group reads is reported by its owner, so a
-    # partition no worker reports is one nobody owns (the lag alerts rely on it).
-    inputs = {t.get_topic_name() for t in (*p.inputs.values(), p.clock)}
+    # Every partition the group reads (inputs, clock, erasure) is reported by its owner, so
+    # a partition no worker reports is one nobody owns (the lag alerts rely on it).
+    inputs = {t.get_topic_name() for t in (*p.inputs.values(), p.clock, p.erasure)}
     for tp in p.app.consumer.assignment():
         highwater = p.app.consumer.highwater(tp)
         if tp.topic in inputs and highwater is not None:

@@ -243,7 +243,7 @@ def partition_of(account: str, partitions: int) -> str:
 # --- the test ---------------------------------------------------------------------------------
 
 
-def test_a_stopped_worker_with_input_waiting_fires_the_lag_alert(stack, tmp_path, binaries):
+def test_a_stopped_worker_with_input_waiting_fires_the_lag_alert(binaries, stack, tmp_path):
     prometheus_bin, promtool = binaries
     settings, env = pipeline_settings(stack, clock="event")
     group, topic = settings.app_id, settings.topics.engagement

@@ -21,6 +21,7 @@ COMMANDS = [
     ["replay"],
     ["replay", "--input-dir", "examples/events", "--publish", "trial"],
     ["backtest", "--candidate", "examples/precise-alerts.toml"],
+    ["forget", "--account", "acme", "--timeout", "5"],
     ["worker"],
 ]
 

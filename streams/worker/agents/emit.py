@@ -19,7 +19,7 @@ from streams.logic.apply import Applied
 from streams.logic.decode import Coords, Rejected, dead_letter
 from streams.logic.notify import Delivery
 from streams.logic.routes import tier_up
-from streams.logic.state import AccountState
+from streams.logic.state import STAGE_CHANGE, SURGE_ALERT, TIER_CHANGE, AccountState
 from streams.logic.ticks import advance, track_due
 from streams.worker.context import WorkerContext
 
@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_alert"
 
 
 async def commit(p: WorkerContext, applied: Applied) -> None:

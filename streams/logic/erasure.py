@@ -1,0 +1,83 @@
+"""Erasing a person from an account (GDPR art. 17): every place the engine keeps their id.
+
+A contact's id lives in the day buckets (who engaged), the roster, and the alerts waiting
+in the outbox (their `contacts` and `committee`). Counts stay counts: a day's points and
+actions do not name anyone, and the figures derived from contacts (engaged contacts,
+personas) are recomputed without the erased one. Erasing a whole account deletes its
+state, which the caller does.
+"""
+
+import hashlib
+from collections.abc import Callable
+
+from schemas.outputs import SurgeAlert
+from streams.logic.roster import Roster
+from streams.logic.state import SURGE_ALERT, AccountState
+
+__all__ = ["digest", "erase_contact", "erase_from_roster", "names", "scrub_alert", "whose"]
+
+Erased = Callable[[str], bool]
+"""Whether a contact id is the one being erased (requests name them by digest only)."""
+
+
+def digest(contact_id: str) -> str:
+    """How an erasure request names a person: the request topic must not hold their id."""
+    return hashlib.sha256(contact_id.encode()).hexdigest()
+
+
+def whose(sha256: str) -> Erased:
+    return lambda contact_id: digest(contact_id) == sha256
+
+
+def names(alert: SurgeAlert, erased: Erased) -> bool:
+    return any(erased(c) for c in alert.contacts) or any(
+        m.contact_id is not None and erased(m.contact_id) for m in alert.committee
+    )
+
+
+def scrub_alert(alert: SurgeAlert, erased: Erased) -> SurgeAlert:
+    """The alert without the contact in its evidence (its count of engaged contacts is a
+    fact about the account, kept)."""
+    return alert.model_copy(
+        update={
+            "contacts": [c for c in alert.contacts if not erased(c)],
+            "committee": [
+                m for m in alert.committee if m.contact_id is None or not erased(m.contact_id)
+            ],
+        }
+    )
+
+
+def erase_contact(state: AccountState, erased: Erased) -> int:
+    """Remove the contact's id from the state; return in how many places it was."""
+    found = 0
+    for bucket in state.engagement.values():
+        kept = [c for c in bucket.contacts if not erased(c)]
+        if len(kept) != len(bucket.contacts):
+            bucket.contacts = kept
+            found += 1
+    for entry in state.outbox:  # alerts are the only outputs that name contacts
+        if entry[1] == SURGE_ALERT:
+            alert = SurgeAlert.model_validate_json(entry[2])
+            if names(alert, erased):
+                entry[2] = scrub_alert(alert, erased).model_dump_json()
+                found += 1
+    if found:
+        state.windows = None  # its engaged-contact counts included the contact
+    return found
+
+
+def erase_from_roster(roster: Roster | None, erased: Erased) -> Roster | None:
+    """The roster without the contact; None when it did not hold them."""
+    if roster is None:
+        return None
+    contacts = {c: fields for c, fields in roster.contacts.items() if not erased(c)}
+    if len(contacts) == len(roster.contacts):
+        return None
+    return Roster(
+        account_id=roster.account_id,
+        contacts=contacts,
+        updated_at=roster.updated_at,
+        source=roster.source,
+        offset=roster.offset,
+    )
