@@ -95,12 +95,12 @@ def _alert(
 ) -> SurgeAlert:
     contacts, channels = _evidence(state, now)
     roster = rosters.get(state.account_id) if contacts else None
-    profile = state.profile
+    name, owner = state.name_and_owner()
     return SurgeAlert(
         alert_id=alert_id(state.account_id, key, now),
         account_id=state.account_id,
-        account_name=profile.name if profile else None,
-        owner=profile.owner if profile else None,
+        account_name=name,
+        owner=owner,
         kind=reading.kind,  # type: ignore[arg-type]
         cluster=cluster or None,
         score=reading.score,

@@ -83,11 +83,11 @@ def _tier_change(
     previous, state.tier = state.tier, tier
     state.rule = rule
     state.version += 1
-    profile = state.profile
+    name, owner = state.name_and_owner()
     return TierChange(
         account_id=state.account_id,
-        account_name=profile.name if profile else None,
-        owner=profile.owner if profile else None,
+        account_name=name,
+        owner=owner,
         previous_tier=previous,
         tier=tier,
         rule=rule,

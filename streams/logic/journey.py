@@ -149,11 +149,11 @@ def stage_change(
         for step in steps[1 : steps.index(stage) + 1]:
             if step not in state.reached:
                 state.reached[step] = now
-    profile = state.profile
+    name, owner = state.name_and_owner()
     return StageChange(
         account_id=state.account_id,
-        account_name=profile.name if profile else None,
-        owner=profile.owner if profile else None,
+        account_name=name,
+        owner=owner,
         previous_stage=previous,
         stage=stage,
         rule=rule,

@@ -135,6 +135,11 @@ class AccountState:
     """The windows the rules read, kept up as events land (aggregates.py); stored as
     null."""
 
+    def name_and_owner(self) -> tuple[str | None, str | None]:
+        """What every output carries so a consumer can route it without a lookup."""
+        profile = self.profile
+        return (profile.name, profile.owner) if profile else (None, None)
+
     def to_json(self) -> bytes:
         return orjson.dumps(self, default=_transient, option=orjson.OPT_NON_STR_KEYS)
 

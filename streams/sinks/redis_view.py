@@ -266,18 +266,20 @@ class RedisView:
         except (RedisError, OSError) as exc:
             log.warning("publishing the KPI hashes failed (%s); retrying later", exc)
 
-    async def _queue_removals(self, pipe: Pipeline, removed: dict[str, int | None]) -> None:
+    def _account_keys(self, account_id: str) -> list[str]:
+        """KEYS of the fenced account scripts: owner hash, account hash, the two ranks."""
         keys = self.keys
+        return [keys.kpi_owner, keys.account(account_id), keys.surge_rank, keys.engagement_rank]
+
+    def _fence(self, partition: int | None) -> list[str | int]:
+        """The partition and the epoch this worker holds for it ('' '': no fence)."""
+        return ["", ""] if partition is None else [partition, self.kpis.epoch(partition)]
+
+    async def _queue_removals(self, pipe: Pipeline, removed: dict[str, int | None]) -> None:
         for account_id, partition in removed.items():
-            fence = ["", ""] if partition is None else [partition, self.kpis.epoch(partition)]
             await self._remove_account(
-                keys=[
-                    keys.kpi_owner,
-                    keys.account(account_id),
-                    keys.surge_rank,
-                    keys.engagement_rank,
-                ],
-                args=[*fence, account_id],
+                keys=self._account_keys(account_id),
+                args=[*self._fence(partition), account_id],
                 client=pipe,
             )
 
@@ -293,16 +295,10 @@ class RedisView:
         pipe.exists(keys.sentinel)
         pipe.set(keys.sentinel, "1")
         for account_id, partition, snapshot in writes:
-            fence = ["", ""] if partition is None else [partition, self.kpis.epoch(partition)]
             surging = snapshot["surge_strength"] if snapshot["surging"] else "0"
             await self._write_account(
-                keys=[
-                    keys.kpi_owner,
-                    keys.account(account_id),
-                    keys.surge_rank,
-                    keys.engagement_rank,
-                ],
-                args=[*fence, account_id, surging, snapshot["engagement_points"]]
+                keys=self._account_keys(account_id),
+                args=[*self._fence(partition), account_id, surging, snapshot["engagement_points"]]
                 + [x for field in snapshot.items() for x in field],
                 client=pipe,
             )

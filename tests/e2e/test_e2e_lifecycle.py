@@ -78,6 +78,18 @@ def rows() -> list[tuple[str, dict]]:
 ROWS = rows()
 
 
+def page_view(account: str, contact: str, event_id: str) -> dict:
+    """One more event, on the history's last day."""
+    return {
+        "event_id": event_id,
+        "account_id": account,
+        "contact_id": contact,
+        "channel": "web",
+        "action": "page_view",
+        "occurred_at": T + 19 * DAY,
+    }
+
+
 @pytest.fixture(scope="module")
 def worker(stack, request):
     settings, env = pipeline_settings(stack, clock="event", kpi_interval_s=0.5)
@@ -122,15 +134,7 @@ def test_a_tombstone_removes_the_account(worker):
     assert read_kpis(s)["overall"]["accounts"] == 3
 
     # an event after the removal starts the account afresh (versions from 1)
-    again = {
-        "event_id": "after-removal",
-        "account_id": "acct-gone",
-        "contact_id": "acct-gone-c0",
-        "channel": "web",
-        "action": "page_view",
-        "occurred_at": T + 19 * DAY,
-    }
-    send(s, s.topics.engagement, again)
+    send(s, s.topics.engagement, page_view("acct-gone", "acct-gone-c0", "after-removal"))
     fresh = wait_until(
         lambda: (c := last(s.topics.stage_changes)) and c["rule"] != "removed" and c, 30, "afresh"
     )
@@ -207,15 +211,7 @@ def test_forgetting_a_person_leaves_no_trace_of_them(worker):
     assert result.exit_code == 0, result.output
     assert re.search(r"erased contact .*: [1-9]\d* in its state, 1 in its roster", result.output)
     # more traffic for the account after the erasure: its outputs must not name them
-    late = {
-        "event_id": "after-erasure",
-        "account_id": "acct-person",
-        "contact_id": "acct-person-c1",
-        "channel": "web",
-        "action": "page_view",
-        "occurred_at": T + 19 * DAY,
-    }
-    send(s, s.topics.engagement, late)
+    send(s, s.topics.engagement, page_view("acct-person", "acct-person-c1", "after-erasure"))
     wait_until(
         lambda: any(
             "after-erasure" in str(v) for t, v in _written_since(s, before) if "changelog" in t
