@@ -43,6 +43,7 @@ class Aggregates(Derived):
         "engagement_first",
         "highs",
         "intent_first",
+        "journey_days",
         "journey_first",
         "journey_m",
         "points_m",
@@ -72,6 +73,8 @@ class Aggregates(Derived):
         """Highest score per intent topic in the tier window. Here and below, only topics
         that count (rules.intent), with each provider's score weighted."""
         self.intent_first: int | None = None
+        self.journey_days: int = rules.journey_window_days
+        """The journey window, read once: a rule set's attributes cost a lookup each."""
         self.journey_m = 0
         """Engagement points (thousandths) in the journey window."""
         self.journey_first: int | None = None
@@ -113,7 +116,7 @@ class Aggregates(Derived):
                 self.contacts[contact] = self.contacts.get(contact, 0) + 1
             if self.engagement_first is None or day < self.engagement_first:
                 self.engagement_first = day
-        if age < self.rules.journey_window_days:
+        if age < self.journey_days:
             self.journey_m += delta_m
             if self.journey_first is None or day < self.journey_first:
                 self.journey_first = day
@@ -198,7 +201,7 @@ class Aggregates(Derived):
         if age < self.rules.engagement_window_days:
             self.points_m -= points
             self._uncount(bucket.contacts)
-        if age < self.rules.journey_window_days:
+        if age < self.journey_days:
             self.journey_m -= points
         if age < WEEK_DAYS:
             self.week_m -= points
@@ -227,7 +230,7 @@ class Aggregates(Derived):
         high cannot be moved by a day, and an account has few intent days.
         """
         old, rules, engagement = self.today, self.rules, state.engagement
-        window, journey = rules.engagement_window_days, rules.journey_window_days
+        window, journey = rules.engagement_window_days, self.journey_days
         if not 0 < today - old < min(WEEK_DAYS, window, journey):
             return False
         baseline_days = WEEK_DAYS * (rules.surge.baseline_weeks + 1)
