@@ -4,7 +4,11 @@ from typing import Any
 
 __all__ = ["kpi_table"]
 
-SCOPES = [("overall", "all"), ("1", "tier 1"), ("2", "tier 2"), ("3", "tier 3"), ("0", "untiered")]
+SCOPES = [
+    ("overall", "all"),
+    ("targets", "targets"),
+    ("1", "tier 1"), ("2", "tier 2"), ("3", "tier 3"), ("0", "untiered"),
+]
 _PERCENT = ("_rate", "rate_30d", "rate_by_value", "roi", "coverage_30d")
 
 
@@ -40,7 +44,7 @@ def _line(first: str, width: int, values: list[str], widths: list[int]) -> str:
 
 
 def kpi_table(report: dict[str, Any]) -> str:
-    scopes = [report["overall"] if key == "overall" else report["tiers"][key] for key, _ in SCOPES]
+    scopes = [report[key] if key in report else report["tiers"][key] for key, _ in SCOPES]
     rows = [(name, [_cell(name, v) for v in values]) for name, values in _rows(scopes)]
     labels = [label for _, label in SCOPES]
     width = max(len(name) for name, _ in rows)

@@ -33,7 +33,7 @@ def order_free(kpis: dict) -> dict:
     one after another, a live worker against a replay merged by event time) dates them
     differently. The stages accounts stand at now are kept."""
     kpis = copy.deepcopy(kpis)
-    for scope in [kpis["overall"], *kpis["tiers"].values()]:
+    for scope in [kpis["overall"], kpis["targets"], *kpis["tiers"].values()]:
         scope["journey"] = scope["journey"]["accounts_by_stage"]
     for day in kpis["daily"].values():
         del day["stage_entries"]

@@ -32,6 +32,7 @@ __all__ = [
     "CAMPAIGNS",
     "ENGAGEMENT_WINDOWS",
     "SCALE",
+    "TARGETS",
     "Bag",
     "contribution",
     "report",
@@ -45,6 +46,9 @@ ENGAGEMENT_WINDOWS = (7, 30)
 SERIES_DAYS = 30
 """Engagement is kept for the retention window, so its daily series covers 30 days."""
 CAMPAIGNS = "-"
+TARGETS = "targets"
+"""Tiers 1-3 as one population: 'win rate of deals from target accounts' is read here,
+where `overall` also counts accounts outside the list."""
 """The 'tier' of spend not tied to an account: counted overall, in no tier."""
 SOCIAL = (Action.SOCIAL_LIKE, Action.SOCIAL_SHARE, Action.SOCIAL_COMMENT)
 
@@ -341,33 +345,38 @@ def _series(s: _Scope, today: int, rules: Rules) -> dict[str, dict[str, Any]]:
     return series
 
 
+TARGET_TIERS = ("1", "2", "3")
+"""The tiers whose accounts are the target list: the `targets` scope sums them."""
+
+
 def _scopes(counters: Iterable[tuple[str, int]]) -> dict[str, _Scope]:
-    scopes: dict[str, _Scope] = {"all": _Scope()}
+    scopes: dict[str, _Scope] = {"all": _Scope(), TARGETS: _Scope()}
     for key, value in counters:
         tier, _, rest = key.partition("|")
         metric, _, arg = rest.partition("|")
         if metric == "reached":  # keyed by stage name: a plain counter per stage
             metric, arg = f"reached|{arg}", ""
-        for scope in ("all", tier):
+        into = ("all", tier, TARGETS) if tier in TARGET_TIERS else ("all", tier)
+        for scope in into:
             scopes.setdefault(scope, _Scope()).add(metric, arg or None, value)
     return scopes
 
 
 def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, Any]:
-    """Every KPI overall and per tier, plus the daily series, from summed counters.
+    """Every KPI overall, for the target accounts (tiers 1-3) and per tier, plus the daily
+    series, from summed counters.
 
     `as_of` (epoch ms) is 'now' for the 7- and 30-day windows. A ratio with an empty
     denominator is None (null in JSON), never an error or a made-up 0.
     """
     scopes = _scopes(counters.items())
     today = day_of(as_of)
-    tiers = {int(t) for t in scopes if t not in ("all", CAMPAIGNS)} | {0, 1, 2, 3}
-    tiered = sum(scopes[str(t)].plain["accounts"] for t in tiers if t > 0 and str(t) in scopes)
-    tiered_with = sum(
-        scopes[str(t)].plain["with_opportunity"] for t in tiers if t > 0 and str(t) in scopes
-    )
+    tiers = {int(t) for t in scopes if t not in ("all", TARGETS, CAMPAIGNS)} | {0, 1, 2, 3}
+    targets = scopes[TARGETS].plain
+    tiered, tiered_with = targets["accounts"], targets["with_opportunity"]
 
     def one(scope: _Scope, tier: int | None) -> dict[str, Any]:
+        """`tier` None: overall or targets, whose conversion base is the target list."""
         accounts = scope.plain["accounts"]
         if tier is None:
             with_opp, base = tiered_with, tiered
@@ -384,6 +393,7 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
     return {
         "as_of": from_ms(as_of).isoformat().replace("+00:00", "Z"),
         "overall": one(scopes["all"], None),
+        TARGETS: one(scopes[TARGETS], None),
         "tiers": {str(t): one(scopes.get(str(t), _Scope()), t) for t in sorted(tiers)},
         "daily": _series(scopes["all"], today, rules),
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from streams.config import Settings
 from streams.logic.journey import stage_counts
+from streams.logic.kpis import TARGETS
 from streams.logic.routes import Route, matching, tier_up
 from streams.logic.rules import Rules
 from streams.replay import shards
@@ -125,7 +126,7 @@ def compare(
     base_alerts = {a["alert_id"]: a for a in baseline.alerts}
     cand_alerts = {a["alert_id"]: a for a in candidate.alerts}
     base_kpis, cand_kpis = baseline.kpis(rules[0], as_of), candidate.kpis(rules[1], as_of)
-    scopes = {"overall": (base_kpis["overall"], cand_kpis["overall"])} | {
+    scopes = {scope: (base_kpis[scope], cand_kpis[scope]) for scope in ("overall", TARGETS)} | {
         f"tier {t}": (base_kpis["tiers"][t], cand_kpis["tiers"][t]) for t in base_kpis["tiers"]
     }
     return {

@@ -21,7 +21,7 @@ import orjson
 from redis.asyncio import Redis
 
 from streams.config import Settings
-from streams.logic.kpis import report
+from streams.logic.kpis import TARGETS, report
 from streams.logic.rollup import Rollup
 from streams.logic.rules import Rules
 from streams.sinks.redis_keys import RedisKeys
@@ -90,8 +90,12 @@ def _flat(kpis: dict[str, Any]) -> dict[str, str]:
 
 
 def kpi_hashes(keys: RedisKeys, kpis: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """A KPI report as Redis hashes: `kpi` (overall), `kpi:tier:{n}`, `kpi:daily:{date}`."""
-    hashes = {keys.kpi: {"as_of": kpis["as_of"], **_flat(kpis["overall"])}}
+    """A KPI report as Redis hashes: `kpi` (overall), `kpi:targets`, `kpi:tier:{n}`,
+    `kpi:daily:{date}`."""
+    hashes = {
+        keys.kpi: {"as_of": kpis["as_of"], **_flat(kpis["overall"])},
+        keys.kpi_targets: _flat(kpis[TARGETS]),
+    }
     for tier, scope in kpis["tiers"].items():
         hashes[keys.kpi_tier(tier)] = _flat(scope)
     for day, row in kpis["daily"].items():

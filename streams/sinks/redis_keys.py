@@ -57,6 +57,11 @@ class RedisKeys:
         """Hash: the KPIs over all accounts."""
         return f"{self.prefix}kpi"
 
+    @property
+    def kpi_targets(self) -> str:
+        """Hash: the KPIs of the target accounts (tiers 1-3 together)."""
+        return f"{self.prefix}kpi:targets"
+
     def kpi_tier(self, tier: int | str) -> str:
         return f"{self.prefix}kpi:tier:{tier}"
 

@@ -170,7 +170,8 @@ def test_the_dashboard_shows_what_abm_kpis_says(demo, browser):
         return agree and shown
 
     shown = wait_until(tiles, 30, "the tiles showing the CLI's figures", step=0.5)
-    assert len(shown) == 14
+    assert len(shown) == 15
+    assert {"targets.win_rate", "targets.roi"} <= {path for path, _, _ in shown}
     for path, _value, text in shown:
         assert text != EMPTY or pick(report, path) is None, (path, text)
 

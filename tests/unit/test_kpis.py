@@ -13,6 +13,7 @@ from streams.logic.kpis import contribution, report, spend_contribution
 from streams.logic.rules import Rules
 from tests.factories import DAY, T0, deal, engagement, profile, replay, spend
 from tests.history import generate
+from tests.kpi_compare import assert_same_kpis
 
 RULES = Rules()
 
@@ -229,7 +230,10 @@ def test_tiers_partition_the_overall_figures():
     tiers = k["tiers"].values()
     for name in ("accounts", "won", "lost", "opportunities_created", "customers"):
         assert sum(t[name] for t in tiers) == k["overall"][name], name
+        targets = k["targets"][name]
+        assert targets == sum(k["tiers"][t][name] for t in ("1", "2", "3")), name
     assert k["tiers"]["0"]["accounts"] == 1  # c is outside the ICP: untiered
+    assert k["targets"]["accounts"] == 2
     assert k["tiers"]["0"]["account_to_opportunity_rate"] is None
 
 
@@ -260,6 +264,31 @@ def test_bags_added_into_one_equal_the_sum_of_each_accounts_bag(seed):
         summed.update(contribution(state, RULES))
         assert contribution(state, RULES, one) is one
     assert one == dict(summed)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_targets_are_the_report_of_the_tiered_accounts_alone(seed):
+    """`targets` reads as if the untiered accounts were not there: every figure, the ratios
+    and medians too, equals the overall report of the tier 1-3 accounts on their own."""
+    histories: dict[str, list] = {}
+    for kind, payload in generate(seed, accounts=8, days=30, end=T0 + 30 * DAY):
+        if kind == "contacts" or (kind == "spend" and not payload.get("account_id")):
+            continue
+        histories.setdefault(payload["account_id"], []).append(
+            INPUT_MODELS[kind].model_validate_json(orjson.dumps(payload))
+        )
+    bags = [contribution(replay(events)[0], RULES) for events in histories.values()]
+    tiered = [bag for bag in bags if not next(iter(bag)).startswith("0|")]
+    everyone, alone = Counter(), Counter()
+    for bag in bags:
+        everyone.update(bag)
+    for bag in tiered:
+        alone.update(bag)
+    as_of = T0 + 30 * DAY
+    assert_same_kpis(
+        report(dict(everyone), as_of, RULES)["targets"], report(dict(alone), as_of, RULES)["overall"]
+    )
 
 
 RATES = {"USD": 1.0, "EUR": 1.25, "GBP": 0.8}
