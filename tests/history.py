@@ -420,9 +420,7 @@ def ground_truth(
         "overall": _scope_kpis(
             rows, set(tiers), today, rules, (tiered, tiered), personas, journeys, campaign
         ),
-        "targets": _scope_kpis(
-            rows, tiered, today, rules, (tiered, tiered), personas, journeys
-        ),
+        "targets": _scope_kpis(rows, tiered, today, rules, (tiered, tiered), personas, journeys),
         "tiers": scopes,
         "daily": _daily(rows, today, rules, journeys),
     }

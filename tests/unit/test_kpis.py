@@ -287,7 +287,8 @@ def test_targets_are_the_report_of_the_tiered_accounts_alone(seed):
         alone.update(bag)
     as_of = T0 + 30 * DAY
     assert_same_kpis(
-        report(dict(everyone), as_of, RULES)["targets"], report(dict(alone), as_of, RULES)["overall"]
+        report(dict(everyone), as_of, RULES)["targets"],
+        report(dict(alone), as_of, RULES)["overall"],
     )
 
 
