@@ -94,6 +94,9 @@ class DealEvent(Contract):
     amount: Amount
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     deal_type: DealType = DealType.NEW
+    product_line: Label | None = None
+    """What is sold, if the CRM says: an expansion in a product line new to the account is
+    a cross-sell, in one it has bought before an upsell."""
     occurred_at: EventTime
 
 

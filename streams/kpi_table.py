@@ -7,7 +7,10 @@ __all__ = ["kpi_table"]
 SCOPES = [
     ("overall", "all"),
     ("targets", "targets"),
-    ("1", "tier 1"), ("2", "tier 2"), ("3", "tier 3"), ("0", "untiered"),
+    ("1", "tier 1"),
+    ("2", "tier 2"),
+    ("3", "tier 3"),
+    ("0", "untiered"),
 ]
 _PERCENT = ("_rate", "rate_30d", "rate_by_value", "roi", "coverage_30d")
 

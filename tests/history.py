@@ -67,6 +67,7 @@ def _opportunity(rng: random.Random, account: str, opp: str, start: int, end: in
     at = rng.randrange(start, end)
     amount = round(rng.uniform(5_000, 200_000), 2)
     deal_type = rng.choice(["new", "new", "expansion", "renewal"])
+    line = rng.choice([None, "core", "core", "analytics", "security"])
     path = ["prospecting"]
     for stage in STAGES[1:]:
         if rng.random() < 0.7:
@@ -98,7 +99,8 @@ def _opportunity(rng: random.Random, account: str, opp: str, start: int, end: in
                     "deal_type": deal_type,
                     "currency": "USD",
                     "occurred_at": at,
-                },
+                }
+                | ({"product_line": line} if line else {}),
             )
         )
         at += rng.randrange(DAY // 2, 15 * DAY)
@@ -252,6 +254,7 @@ def _opportunity_facts(events: list[dict], stages: list[str]) -> dict:
             e["amount"],
             e["deal_type"],
             e["currency"],
+            e.get("product_line", ""),
         ),
     )
     last = events[-1]
@@ -268,9 +271,86 @@ def _opportunity_facts(events: list[dict], stages: list[str]) -> dict:
         "stage": last["stage"],
         "amount": last["amount"],
         "type": last["deal_type"],
+        "line": last.get("product_line"),
+        "id": last["opportunity_id"],
         "first": events[0]["occurred_at"],
         "closed_at": closed_at,
         "furthest": furthest,
+    }
+
+
+def _retention(facts: list[dict], today: int, rules: Rules) -> dict[str, Any]:
+    """Renewals, upsells and cross-sells, churn and expected CLV, per docs/kpis.md."""
+    revenue = rules.revenue
+    term = revenue.renewal_term_days
+    upsell = {str(t) for t in revenue.upsell_deal_types}
+    cross = {str(t) for t in revenue.cross_sell_deal_types}
+    by_account: dict[str, list[dict]] = defaultdict(list)
+    for f in facts:
+        by_account[f["account"]].append(f)
+    kinds: dict[str, list[float]] = {"upsell": [], "cross_sell": []}
+    churn_days, active = [], 0
+    for account_facts in by_account.values():
+        won = sorted(
+            (f for f in account_facts if f["stage"] == "closed_won"),
+            key=lambda f: (f["closed_at"], f["id"]),
+        )
+        if not won:
+            continue
+        bought: set[str] = set()
+        for f in won:
+            kind = None
+            if f["type"] in cross:
+                kind = "cross_sell"
+            elif f["type"] in upsell:
+                kind = "cross_sell" if f["line"] and f["line"] not in bought else "upsell"
+            if kind:
+                kinds[kind].append(f["amount"])
+            if f["line"]:
+                bought.add(f["line"])
+        last = max(f["closed_at"] for f in won)
+        lost = [
+            f["closed_at"]
+            for f in account_facts
+            if f["stage"] == "closed_lost" and f["type"] == "renewal" and f["closed_at"] > last
+        ]
+        if lost:
+            churn_days.append(_day(max(lost)))
+        elif _day(last) + term <= today:
+            churn_days.append(_day(last) + term)
+        else:
+            active += 1
+    recent = sum(1 for d in churn_days if today - term < d <= today)
+    rate = _ratio(recent, active + recent)
+    lifetime = None
+    if rate is not None:
+        cap = revenue.max_lifetime_years
+        lifetime = min(term / 365 / rate, cap) if rate else cap
+    won_year = sum(
+        f["amount"]
+        for f in facts
+        if f["stage"] == "closed_won" and today - 365 < _day(f["closed_at"]) <= today
+    )
+    per_customer = _ratio(won_year, active)
+    renewals = [f for f in facts if f["type"] == "renewal" and f["closed_at"] is not None]
+    renewed = sum(f["amount"] for f in renewals if f["stage"] == "closed_won")
+    due = sum(f["amount"] for f in renewals)
+    return {
+        "active_customers": active,
+        "churned_customers": len(churn_days),
+        "upsells": len(kinds["upsell"]),
+        "upsell_revenue": sum(kinds["upsell"]),
+        "cross_sells": len(kinds["cross_sell"]),
+        "cross_sell_revenue": sum(kinds["cross_sell"]),
+        "net_revenue_retention": _ratio(
+            renewed + sum(kinds["upsell"]) + sum(kinds["cross_sell"]), due
+        ),
+        "annual_churn_rate": rate,
+        "expected_lifetime_years": lifetime,
+        "annual_revenue_per_customer": per_customer,
+        "clv_expected": None
+        if per_customer is None or lifetime is None
+        else per_customer * lifetime,
     }
 
 
@@ -391,6 +471,17 @@ def _scope_kpis(
         "clv": _ratio(won_value, len(customers)),
         "spend": spend,
         "roi": _ratio(won_value - spend, spend),
+        "average_deal_size": _ratio(won_value, len(won)),
+        "open_opportunities": sum(1 for f in facts if f["closed_at"] is None),
+        "sales_velocity_per_day": (
+            sum(1 for f in facts if f["closed_at"] is None)
+            * (len(won) / (len(won) + len(lost)))
+            * (won_value / len(won))
+            / statistics.mean(cycles)
+            if won and statistics.mean(cycles)
+            else None
+        ),
+        **_retention(facts, today, rules),
         "journey": _journey_kpis(members, journeys, rules),
     }
 

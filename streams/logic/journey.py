@@ -14,15 +14,14 @@ from schemas.common import from_ms
 from schemas.outputs import StageChange, StageInputs
 from streams.logic.aggregates import Aggregates
 from streams.logic.cache import ByIdentity
-from streams.logic.opportunities import LOST, WON
+from streams.logic.customers import customer_of, is_customer
 from streams.logic.rules import UNAWARE, JourneyRule, Rules
 from streams.logic.state import AccountState
 from streams.logic.tiering import Signals
 from streams.logic.windows import DAY_MS, sooner
 
-__all__ = ["REMOVED", "funnel", "is_customer", "stage_change", "stage_counts", "stage_of"]
+__all__ = ["REMOVED", "funnel", "stage_change", "stage_counts", "stage_of"]
 
-RENEWAL = "renewal"
 REMOVED = "removed"
 """The rule of the final change of an account that was removed."""
 
@@ -58,12 +57,13 @@ class _Step:
 class _Journey:
     """A rule set's journey table, built once (cache.py's ByIdentity says why)."""
 
-    __slots__ = ("funnel", "steps", "touch_days", "window_days")
+    __slots__ = ("funnel", "steps", "term_days", "touch_days", "window_days")
 
     def __init__(self, rules: Rules) -> None:
         self.steps = [_Step(rule) for rule in rules.journey]
         self.window_days: int = rules.journey_window_days
         self.touch_days: int = rules.journey_touch_days
+        self.term_days: int = rules.revenue.renewal_term_days
         self.funnel: tuple[str, ...] = (UNAWARE, *[s.stage for s in reversed(self.steps)])
 
 
@@ -81,21 +81,6 @@ def stage_counts(stages: Iterable[str], rules: Rules) -> dict[str, int]:
     for stage in stages:
         counts[stage] = counts.get(stage, 0) + 1
     return counts
-
-
-def is_customer(state: AccountState) -> bool:
-    """A won deal, and no renewal closed lost since the last win (that customer churned)."""
-    won: int | None = None
-    churned: int | None = None
-    for o in state.opportunities.values():
-        closed = o.closed_at
-        if closed is None:
-            continue
-        if o.stage == WON and (won is None or closed > won):
-            won = closed
-        elif o.stage == LOST and o.deal_type == RENEWAL and (churned is None or closed > churned):
-            churned = closed
-    return won is not None and (churned is None or churned < won)
 
 
 def _open_opportunities(state: AccountState) -> int:
@@ -117,7 +102,9 @@ def _matches(
     step: _Step, state: AccountState, journey: _Journey, signals: Signals, windows: Aggregates
 ) -> bool:
     """Cheapest conditions first: most accounts are decided without counting contacts."""
-    if step.won_deal and (not state.opportunities or not is_customer(state)):
+    if step.won_deal and (
+        not state.opportunities or not is_customer(state, journey.term_days, windows.today)
+    ):
         return False
     if step.open_opportunity and (not state.opportunities or not _open_opportunities(state)):
         return False
@@ -137,10 +124,15 @@ def _matches(
 
 
 def _due(step: _Step, state: AccountState, journey: _Journey, windows: Aggregates) -> int | None:
-    """When the matched rule's evidence may run out (recent intent: the tiers' timer)."""
+    """When the matched rule's evidence may run out (recent intent: the tiers' timer; a
+    customer's renewal date)."""
     due = None
+    if step.won_deal:
+        customer = customer_of(state, journey.term_days)
+        if customer is not None and customer.lost_on is None:
+            due = customer.renewal_day * DAY_MS
     if step.reads_window and windows.journey_first is not None:
-        due = (windows.journey_first + journey.window_days) * DAY_MS
+        due = sooner(due, (windows.journey_first + journey.window_days) * DAY_MS)
     if step.touched and state.touched is not None:
         due = sooner(due, (state.touched + journey.touch_days) * DAY_MS)
     return due
@@ -164,7 +156,7 @@ def _inputs(
     # Built from the state, not parsed: model_construct skips re-validating what the
     # engine itself computed (a validated build cost ~7% of a replay's time).
     return StageInputs.model_construct(
-        won_deal=is_customer(state),
+        won_deal=is_customer(state, rules.revenue.renewal_term_days, today),
         open_opportunities=_open_opportunities(state),
         recent_intent=signals.recent_intent,
         engagement_points=windows.journey_m / 1000 if windows is not None else 0.0,

@@ -21,6 +21,7 @@ from schemas.common import from_ms
 from schemas.inputs import Action, DealType
 from schemas.outputs import PERSONAS
 from streams.logic.committee import UNKNOWN, personas_of
+from streams.logic.customers import customer_of
 from streams.logic.journey import funnel
 from streams.logic.opportunities import LOST, WON, reached
 from streams.logic.roster import Roster
@@ -137,6 +138,7 @@ def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
                 add("expansion_value", value)
             elif opp.deal_type == DealType.RENEWAL:
                 add("renewals_won", 1)
+                add("renewals_won_value", value)
         elif opp.stage == LOST:
             assert opp.closed_at is not None
             add("lost", 1)
@@ -144,12 +146,46 @@ def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
             add(f"lost|{day_of(opp.closed_at)}", 1)
             if opp.deal_type == DealType.RENEWAL:
                 add("renewals_lost", 1)
+                add("renewals_lost_value", value)
         else:
+            add("open", 1)
             add("open_value", value)
     if state.opportunities:
         add("with_opportunity", 1)
     if won_any:
         add("customers", 1)
+        _retention(state, rules, add)
+
+
+def _retention(state: AccountState, rules: Rules, add: Adder) -> None:
+    """Upsells and cross-sells among the won deals (in close order: a product line is new
+    if no deal closed before it sold one), and the day the customer churned or will."""
+    revenue = rules.revenue
+    won = sorted(
+        (opp.closed_at or 0, opp_id, opp)
+        for opp_id, opp in state.opportunities.items()
+        if opp.stage == WON
+    )
+    bought: set[str] = set()
+    for _closed, _id, opp in won:
+        line = opp.product_line
+        kind = None
+        if opp.deal_type in revenue.cross_sell_deal_types:
+            kind = "cross_sell"
+        elif opp.deal_type in revenue.upsell_deal_types:
+            kind = "cross_sell" if line is not None and line not in bought else "upsell"
+        if kind is not None:
+            add(kind, 1)
+            add(f"{kind}_value", to_units(opp.amount))
+        if line is not None:
+            bought.add(line)
+    customer = customer_of(state, revenue.renewal_term_days)
+    if customer is None:
+        return
+    if customer.lost_on is not None:
+        add(f"churned|{customer.lost_on}", 1)
+    else:
+        add(f"renewal_due|{customer.renewal_day}", 1)
 
 
 def _journey(state: AccountState, rules: Rules, add: Adder) -> None:
@@ -197,6 +233,10 @@ def spend_contribution(spend: Mapping[int, int]) -> Bag:
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
+
+
+def _product(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a * b
 
 
 class _Scope:
@@ -270,20 +310,63 @@ def _outcome_kpis(s: _Scope) -> dict[str, Any]:
     won, lost = p["won"], p["lost"]
     won_value, lost_value = p["won_value"] / SCALE, p["lost_value"] / SCALE
     spend = sum(s.by_day("spend").values()) / SCALE
+    win_rate = _ratio(won, won + lost)
+    deal_size = _ratio(won_value, won)
+    cycle = _ratio(p["cycle_ms"] / DAY_MS, won)
+    velocity = None
+    if win_rate is not None and deal_size is not None and cycle:
+        velocity = p["open"] * win_rate * deal_size / cycle
     return {
         "won": won,
         "lost": lost,
-        "win_rate": _ratio(won, won + lost),
+        "win_rate": win_rate,
         "win_rate_by_value": _ratio(won_value, won_value + lost_value),
         "won_revenue": won_value,
-        "sales_cycle_days_mean": _ratio(p["cycle_ms"] / DAY_MS, won),
+        "average_deal_size": deal_size,
+        "sales_cycle_days_mean": cycle,
         "sales_cycle_days_median": _median_days(s.by_day("cycle")),
-        "expansion_revenue": p["expansion_value"] / SCALE,
-        "renewal_rate": _ratio(p["renewals_won"], p["renewals_won"] + p["renewals_lost"]),
-        "customers": p["customers"],
-        "clv": _ratio(won_value, p["customers"]),
+        "open_opportunities": p["open"],
+        "sales_velocity_per_day": velocity,
         "spend": spend,
         "roi": _ratio(won_value - spend, spend),
+    }
+
+
+def _retention_kpis(s: _Scope, today: int, rules: Rules) -> dict[str, Any]:
+    """Renewals, expansion and churn, and CLV as an expected value (docs/kpis.md)."""
+    p = s.plain
+    revenue = rules.revenue
+    term = revenue.renewal_term_days
+    lost_on, due = s.by_day("churned"), s.by_day("renewal_due")
+    active = sum(n for day, n in due.items() if day > today)
+    churned = sum(lost_on.values()) + sum(n for day, n in due.items() if day <= today)
+    recent = sum(n for day, n in lost_on.items() if today - term < day <= today)
+    recent += sum(n for day, n in due.items() if today - term < day <= today)
+    churn_rate = _ratio(recent, active + recent)
+    lifetime = None
+    if churn_rate is not None:
+        years = revenue.max_lifetime_years
+        lifetime = min(term / 365 / churn_rate, years) if churn_rate else years
+    won_year = sum(v for day, v in s.by_day("won_value").items() if today - 365 < day <= today)
+    per_customer = _ratio(won_year / SCALE, active)
+    renewals_due = p["renewals_won_value"] + p["renewals_lost_value"]
+    retained = p["renewals_won_value"] + p["upsell_value"] + p["cross_sell_value"]
+    return {
+        "customers": p["customers"],
+        "active_customers": active,
+        "churned_customers": churned,
+        "renewal_rate": _ratio(p["renewals_won"], p["renewals_won"] + p["renewals_lost"]),
+        "expansion_revenue": p["expansion_value"] / SCALE,
+        "upsells": p["upsell"],
+        "upsell_revenue": p["upsell_value"] / SCALE,
+        "cross_sells": p["cross_sell"],
+        "cross_sell_revenue": p["cross_sell_value"] / SCALE,
+        "net_revenue_retention": _ratio(retained, renewals_due),
+        "annual_churn_rate": churn_rate,
+        "expected_lifetime_years": lifetime,
+        "annual_revenue_per_customer": per_customer,
+        "clv": _ratio(p["won_value"] / SCALE, p["customers"]),
+        "clv_expected": _product(per_customer, lifetime),
     }
 
 
@@ -387,6 +470,7 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
             **_engagement_kpis(scope, today),
             **_pipeline_kpis(scope, rules, base, with_opp),
             **_outcome_kpis(scope),
+            **_retention_kpis(scope, today, rules),
             "journey": _journey_kpis(scope, rules),
         }
 

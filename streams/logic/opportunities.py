@@ -25,15 +25,17 @@ def record(
     """Add one stage event, its `amount` in the base currency, and re-derive the
     opportunity's facts from all of them."""
     deal_type = str(e.deal_type)
-    entry = [at, e.stage, amount, deal_type, e.currency]
+    entry = [at, e.stage, amount, deal_type, e.currency, e.product_line or ""]
     if opp is None:
         opp = Opportunity(
             stage=e.stage, amount=amount, deal_type=deal_type, currency=e.currency, first_seen=at
         )
     opp.history.append(entry)
     order = _order(stages)
-    opp.history.sort(key=lambda h: (h[0], order.get(h[1], len(order)), h[2], h[3], h[4]))
-    _at, opp.stage, opp.amount, opp.deal_type, opp.currency = opp.history[-1]
+    opp.history.sort(key=lambda h: (h[0], order.get(h[1], len(order)), *h[2:]))
+    latest = opp.history[-1]
+    _at, opp.stage, opp.amount, opp.deal_type, opp.currency = latest[:5]
+    opp.product_line = latest[5] if len(latest) > 5 and latest[5] else None
     opp.first_seen = opp.history[0][0]
     opp.closed_at = None
     if opp.stage in _CLOSED:

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.inputs import Action
+from schemas.inputs import Action, DealType
 
 __all__ = [
     "DEFAULT_JOURNEY",
@@ -81,6 +81,50 @@ class Currencies(FrozenModel):
 
     base: CurrencyCode = "USD"
     rates: dict[CurrencyCode, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = {}
+
+
+class Revenue(FrozenModel):
+    """How won and lost deals read as retention and expansion (docs/kpis.md)."""
+
+    renewal_term_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        default=365, description="a customer with no deal won for this long has churned"
+    )
+    max_lifetime_years: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
+        default=10.0, description="expected customer lifetime when no customer churned"
+    )
+    upsell_deal_types: list[DealType] = Field(
+        default=[DealType.EXPANSION],
+        description="won deals of these types are upsells, or cross-sells when their "
+        "product line is new to the account",
+    )
+    cross_sell_deal_types: list[DealType] = Field(
+        default=[], description="won deals of these types are always cross-sells"
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Self:
+        both = sorted(set(self.upsell_deal_types) & set(self.cross_sell_deal_types))
+        if both:
+            raise ValueError(f"deal types {both} are both upsell and cross-sell types")
+        return self
+
+
+class AdConversions(FrozenModel):
+    """Which engagement counts as a conversion of paid media: one of `actions`, carrying
+    the `campaign_id` that brought the person (a tagged landing page) when asked."""
+
+    actions: list[Action] = [Action.FORM_SUBMIT, Action.CONTENT_DOWNLOAD]
+    campaign_required: bool = True
+
+
+class Attribution(FrozenModel):
+    """How campaigns are credited with opportunities (docs/kpis.md#campaigns)."""
+
+    influence_days: Annotated[int, Field(ge=1, le=730)] = Field(
+        default=90,
+        description="an opportunity is influenced by a campaign its account engaged with "
+        "in this many days before it was created",
+    )
 
 
 class Icp(FrozenModel):
@@ -365,6 +409,9 @@ class Rules(FrozenModel):
     journey_touch_days: Annotated[int, Field(ge=1, le=3650)] = Field(
         default=90, description="the window of journey rules' touched"
     )
+    revenue: Revenue = Revenue()
+    ad_conversions: AdConversions = AdConversions()
+    attribution: Attribution = Attribution()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

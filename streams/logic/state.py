@@ -67,9 +67,10 @@ class Opportunity:
     """The deal's own currency, as its event gave it."""
     first_seen: int
     closed_at: int | None = None
+    product_line: str | None = None
     history: list[list[Any]] = field(default_factory=list)
-    """[occurred_at ms, stage, amount (base currency), deal_type, currency] per stage
-    event, sorted."""
+    """[occurred_at ms, stage, amount (base currency), deal_type, currency, product line
+    or ''] per stage event, sorted (records stored before product lines have five)."""
 
 
 @dataclass(slots=True)

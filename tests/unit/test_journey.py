@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from schemas.common import to_ms
 from streams.logic.apply import apply_tick
-from streams.logic.journey import funnel, is_customer
+from streams.logic.customers import is_customer
+from streams.logic.journey import funnel
 from streams.logic.rules import Rules
 from streams.logic.windows import day_of
 from tests.factories import DAY, T0, deal, engagement, intent, profile, replay
@@ -185,17 +186,32 @@ def test_time_alone_never_raises_a_stage():
     assert seen[-1] == "unaware"
 
 
+TERM = RULES.revenue.renewal_term_days
+
+
 def test_a_lost_renewal_ends_a_customer_and_a_won_one_brings_it_back():
     won = deal(at=T0, opp="o1", stage="closed_won")
     state, _, _ = replay([profile(), won])
-    assert (is_customer(state), state.stage) == (True, "customer")
+    assert (is_customer(state, TERM, day_of(T0)), state.stage) == (True, "customer")
     lost = deal(at=T0 + 100 * DAY, opp="r1", stage="closed_lost", deal_type="renewal")
     state, _, _ = replay([lost], state)
-    assert not is_customer(state)
+    assert not is_customer(state, TERM, day_of(T0 + 100 * DAY))
     assert state.stage != "customer"
     renewed = deal(at=T0 + 200 * DAY, opp="r2", stage="closed_won", deal_type="renewal")
     state, _, _ = replay([renewed], state)
     assert state.stage == "customer"
+
+
+def test_a_customer_whose_renewal_date_passes_without_a_win_churns_on_the_timer():
+    state, _, _ = replay([profile(), deal(at=T0, opp="o1", stage="closed_won")])
+    assert state.stage == "customer"
+    renewal = (day_of(T0) + TERM) * DAY
+    while state.due_at is not None and state.due_at < renewal:
+        apply_tick(state, RULES, state.due_at)
+    assert state.stage == "customer"
+    assert state.due_at == renewal
+    assert apply_tick(state, RULES, renewal).stage_change.stage != "customer"
+    assert not is_customer(state, TERM, day_of(renewal))
 
 
 @pytest.mark.parametrize(

@@ -225,6 +225,23 @@ def test_engagement_windows_and_rates_by_hand():
     assert (later["engaged_accounts_7d"], later["engaged_accounts_30d"]) == (0, 2)
 
 
+def test_retention_and_deal_size_of_a_small_book():
+    k = kpis(ACCOUNT_A, ACCOUNT_B)["overall"]
+    assert k["average_deal_size"] == pytest.approx((120_000 + 30_000 + 40_000) / 3)
+    assert (k["upsells"], k["upsell_revenue"], k["cross_sells"]) == (1, 40_000, 0)
+    # Renewed 30,000 and expanded 40,000 on 40,000 of renewals closed (10,000 lost).
+    assert k["net_revenue_retention"] == pytest.approx(70_000 / 40_000)
+    assert (k["active_customers"], k["churned_customers"], k["annual_churn_rate"]) == (2, 0, 0)
+    assert k["expected_lifetime_years"] == RULES.revenue.max_lifetime_years
+    assert k["annual_revenue_per_customer"] == pytest.approx(190_000 / 2)
+    assert k["clv_expected"] == pytest.approx(95_000 * 10)
+    # b's renewal date is a year after its last win (T0 + 20 days): churned from then on.
+    later = kpis(ACCOUNT_A, ACCOUNT_B, as_of=T0 + 385 * DAY)["overall"]
+    assert (later["active_customers"], later["churned_customers"]) == (0, 2)
+    assert later["annual_churn_rate"] == 1.0
+    assert later["expected_lifetime_years"] == 1.0
+
+
 def test_tiers_partition_the_overall_figures():
     k = kpis(ACCOUNT_A, ACCOUNT_B, [profile(account="c", fit=10)])
     tiers = k["tiers"].values()
