@@ -24,6 +24,7 @@ from streams.logic.rules import Rules
 __all__ = ["DAY", "TITLES", "generate", "ground_truth"]
 
 DAY = 86_400_000
+CAMPAIGN_IDS = ["abm-q3", "brand", "events", "paid-social"]
 TITLES: dict[tuple[str, str | None], str] = {
     ("Chief Revenue Officer", "c_level"): "decision_maker",
     ("VP Marketing", None): "decision_maker",
@@ -59,6 +60,8 @@ def _engagement(rng: random.Random, account: str, start: int, days: int, n: list
                 row["contact_id"] = f"{account}-c{rng.randrange(6)}"
             if action == "page_view":
                 row["duration_s"] = round(rng.uniform(5, 300), 1)
+            if rng.random() < 0.4:
+                row["campaign_id"] = rng.choice(CAMPAIGN_IDS)
             rows.append(("engagement", row))
     return rows
 
@@ -240,6 +243,28 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
+def _converts(r: dict, rules: Rules) -> bool:
+    """An ad conversion, as rules.ad_conversions says."""
+    conversions = rules.ad_conversions
+    return r["action"] in conversions.actions and (
+        "campaign_id" in r or not conversions.campaign_required
+    )
+
+
+def _engaged_people(rows: list[tuple[str, dict]], rules: Rules) -> set[tuple[str, str, int]]:
+    """(account, contact, day) of every action worth points by a known contact."""
+    return {
+        (r["account_id"], r["contact_id"], _day(r["occurred_at"]))
+        for kind, r in rows
+        if kind == "engagement" and "contact_id" in r and rules.weights[r["action"]] > 0
+    }
+
+
+def _people_in(people: set, members: set[str], last_day: int) -> int:
+    """Distinct contacts of `members` engaged in the 7 days ending on `last_day`."""
+    return len({(a, c) for a, c, d in people if a in members and last_day - 7 < d <= last_day})
+
+
 def _day(ms: int) -> int:
     return ms // DAY
 
@@ -276,6 +301,16 @@ def _opportunity_facts(events: list[dict], stages: list[str]) -> dict:
         "first": events[0]["occurred_at"],
         "closed_at": closed_at,
         "furthest": furthest,
+    }
+
+
+def _people_kpis(people: set, members: set[str], today: int) -> dict[str, Any]:
+    now, before = _people_in(people, members, today), _people_in(people, members, today - 7)
+    return {
+        "engaged_contacts_7d": now,
+        "engaged_contacts_prior_7d": before,
+        "engaged_contacts_week_over_week": _ratio(now - before, before),
+        "engaged_contacts_per_account_7d": _ratio(now, len(members)),
     }
 
 
@@ -410,6 +445,7 @@ def _scope_kpis(
                 sums["points"] += w
                 sums[r["action"]] += 1
                 sums["time"] += r.get("duration_s", 0)
+                sums["conversions"] += _converts(r, rules)
         elif kind == "deals":
             opps[r["opportunity_id"]].append(r)
         elif kind == "spend":
@@ -449,6 +485,10 @@ def _scope_kpis(
         "email_open_rate_30d": _ratio(sums["email_open"], sums["email_delivered"]),
         "email_click_rate_30d": _ratio(sums["email_click"], sums["email_delivered"]),
         "ad_click_through_rate_30d": _ratio(sums["ad_click"], sums["ad_impression"]),
+        "ad_conversions_30d": int(sums["conversions"]),
+        "ad_conversion_rate_per_impression_30d": _ratio(sums["conversions"], sums["ad_impression"]),
+        "ad_conversion_rate_per_click_30d": _ratio(sums["conversions"], sums["ad_click"]),
+        **_people_kpis(_engaged_people(rows, rules), members, today),
         "social_engagement_30d": int(social),
         "opportunities_created": len(facts),
         "accounts_with_opportunity": len(with_opp & among),
@@ -500,6 +540,9 @@ def ground_truth(
     today = _day(as_of)
     campaign = sum(r["amount"] for k, r in rows if k == "spend" and "account_id" not in r)
     tiered = {a for a, t in tiers.items() if t > 0}
+    scopes_of = {"overall": set(tiers), "targets": tiered} | {
+        str(t): {a for a, x in tiers.items() if x == t} for t in (0, 1, 2, 3)
+    }
     scopes = {}
     for t in (0, 1, 2, 3):
         members = {a for a, x in tiers.items() if x == t}
@@ -513,12 +556,16 @@ def ground_truth(
         ),
         "targets": _scope_kpis(rows, tiered, today, rules, (tiered, tiered), personas, journeys),
         "tiers": scopes,
-        "daily": _daily(rows, today, rules, journeys),
+        "daily": _daily(rows, today, rules, journeys, scopes_of),
     }
 
 
 def _daily(
-    rows: list[tuple[str, dict]], today: int, rules: Rules, journeys: dict[str, Journey]
+    rows: list[tuple[str, dict]],
+    today: int,
+    rules: Rules,
+    journeys: dict[str, Journey],
+    scopes: dict[str, set[str]],
 ) -> dict[str, dict]:
     days: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     steps = [r.stage for r in reversed(rules.journey)]
@@ -548,6 +595,7 @@ def _daily(
                     row[name] += 1
             if r["action"] in ("social_like", "social_share", "social_comment"):
                 row["social_engagement"] += 1
+            row["ad_conversions"] += _converts(r, rules)
             row["time_on_site_s"] += r.get("duration_s", 0)
         elif kind == "deals":
             opps[r["opportunity_id"]].append(r)
@@ -564,11 +612,16 @@ def _daily(
     for d, accounts in engaged.items():
         days[d]["engaged_accounts"] = len(accounts)
     out = {}
+    people = _engaged_people(rows, rules)
     for d in sorted(days):
         row = days[d]
         if not any(row.values()):
             continue
         won, lost = row.get("won", 0), row.get("lost", 0)
+        counted = {
+            name: _people_in(people, members, d) if d >= today - 23 else None
+            for name, members in scopes.items()
+        }
         out[datetime.fromtimestamp(d * DAY / 1000, UTC).date().isoformat()] = {
             "engaged_accounts": int(row.get("engaged_accounts", 0)),
             "engagement_points": row.get("engagement_points", 0.0),
@@ -577,6 +630,7 @@ def _daily(
             "email_clicks": int(row.get("email_clicks", 0)),
             "ad_impressions": int(row.get("ad_impressions", 0)),
             "ad_clicks": int(row.get("ad_clicks", 0)),
+            "ad_conversions": int(row.get("ad_conversions", 0)),
             "social_engagement": int(row.get("social_engagement", 0)),
             "time_on_site_s": row.get("time_on_site_s", 0.0),
             "opportunities_created": int(row.get("opportunities_created", 0)),
@@ -586,5 +640,10 @@ def _daily(
             "win_rate": _ratio(won, won + lost),
             "spend": row.get("spend", 0.0),
             "stage_entries": {s: int(row.get(f"entered:{s}", 0)) for s in steps},
+            "engaged_contacts_7d": counted,
+            "engaged_contacts_per_account_7d": {
+                name: None if n is None else _ratio(n, len(scopes[name]))
+                for name, n in counted.items()
+            },
         }
     return out

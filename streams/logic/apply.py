@@ -216,6 +216,9 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
     bucket.channels[e.channel] = bucket.channels.get(e.channel, 0.0) + weight
     if e.duration_s:
         bucket.time_on_site_s += e.duration_s
+    conversions = rules.ad_conversions
+    if e.action in conversions.actions and (e.campaign_id or not conversions.campaign_required):
+        bucket.ad_conversions += 1
     if (
         weight > 0
         and e.contact_id

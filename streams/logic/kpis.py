@@ -44,6 +44,8 @@ __all__ = [
 SCALE = 1_000_000
 """Money and points are counted in millionths: exact integers, and exact to 1e-6 units."""
 ENGAGEMENT_WINDOWS = (7, 30)
+PEOPLE_DAYS = 7
+"""Engaged people are counted in 7-day windows: distinct contacts over a week."""
 SERIES_DAYS = 30
 """Engagement is kept for the retention window, so its daily series covers 30 days."""
 CAMPAIGNS = "-"
@@ -88,7 +90,6 @@ def _engagement(state: AccountState, bag: Bag, prefix: str, personas: dict[str, 
     `personas` (from the roster) files each engaged contact's last day under its persona
     too: the buying committee's coverage, in whatever window the reader picks."""
     last_engaged: int | None = None
-    contact_last: dict[str, int] = {}
     for day, bucket in state.engagement.items():
         if bucket.points > 0:
             last_engaged = day if last_engaged is None else max(last_engaged, day)
@@ -101,10 +102,11 @@ def _engagement(state: AccountState, bag: Bag, prefix: str, personas: dict[str, 
                 _add(bag, f"{prefix}{metric}|{day}", n)
         if time_ms := round(bucket.time_on_site_s * 1000):
             _add(bag, f"{prefix}time_ms|{day}", time_ms)
-        for contact in bucket.contacts:
-            contact_last[contact] = max(contact_last.get(contact, day), day)
+        if bucket.ad_conversions:
+            _add(bag, f"{prefix}ad_conversions|{day}", bucket.ad_conversions)
     if last_engaged is not None:
         _add(bag, f"{prefix}last_engaged|{last_engaged}", 1)
+    contact_last = _contact_days(state, bag, prefix)
     persona_last: dict[str, int] = {}
     for contact, day in contact_last.items():
         _add(bag, f"{prefix}contact_last|{day}", 1)
@@ -113,6 +115,22 @@ def _engagement(state: AccountState, bag: Bag, prefix: str, personas: dict[str, 
             persona_last[persona] = day
     for persona, day in persona_last.items():
         _add(bag, f"{prefix}persona:{persona}|{day}", 1)
+
+
+def _contact_days(state: AccountState, bag: Bag, prefix: str) -> dict[str, int]:
+    """Each day a contact engaged, filed with the days since its engagement before (at
+    most PEOPLE_DAYS): a contact counts in a 7-day window once, on its first day there,
+    which is a day whose gap reaches back before the window. So the distinct contacts of
+    any 7-day window are a sum of counters, exact whichever window the reader picks.
+    Returns each contact's last day."""
+    last: dict[str, int] = {}
+    for day in sorted(state.engagement):
+        for contact in state.engagement[day].contacts:
+            before = last.get(contact)
+            gap = PEOPLE_DAYS if before is None else min(day - before, PEOPLE_DAYS)
+            _add(bag, f"{prefix}contact_gap:{gap}|{day}", 1)
+            last[contact] = day
+    return last
 
 
 def _opportunities(state: AccountState, rules: Rules, add: Adder) -> None:
@@ -274,6 +292,7 @@ def _engagement_kpis(s: _Scope, today: int) -> dict[str, Any]:
     engaged = out[f"engaged_accounts_{SERIES_DAYS}d"]
     delivered = s.since("delivered", first)
     impressions = s.since("ad_impressions", first)
+    conversions = s.since("ad_conversions", first)
     by_persona = {p: s.since(f"persona:{p}", first) for p in KNOWN_PERSONAS}
     return {
         **out,
@@ -286,7 +305,33 @@ def _engagement_kpis(s: _Scope, today: int) -> dict[str, Any]:
         "email_open_rate_30d": _ratio(s.since("opens", first), delivered),
         "email_click_rate_30d": _ratio(s.since("clicks", first), delivered),
         "ad_click_through_rate_30d": _ratio(s.since("ad_clicks", first), impressions),
+        "ad_conversions_30d": conversions,
+        "ad_conversion_rate_per_impression_30d": _ratio(conversions, impressions),
+        "ad_conversion_rate_per_click_30d": _ratio(conversions, s.since("ad_clicks", first)),
         "social_engagement_30d": s.since("social", first),
+    }
+
+
+def engaged_contacts(s: _Scope, last_day: int) -> int:
+    """Distinct contacts engaged in the PEOPLE_DAYS ending on `last_day` (see
+    _contact_days): those whose gap on a day in the window reaches back before it."""
+    first = last_day - PEOPLE_DAYS + 1
+    total = 0
+    for gap in range(1, PEOPLE_DAYS + 1):
+        for day, n in s.by_day(f"contact_gap:{gap}").items():
+            if first <= day <= last_day and gap > day - first:
+                total += n
+    return total
+
+
+def _people_kpis(s: _Scope, today: int) -> dict[str, Any]:
+    """Is the list of engaged people growing: this week's against the week before."""
+    now, before = engaged_contacts(s, today), engaged_contacts(s, today - PEOPLE_DAYS)
+    return {
+        "engaged_contacts_7d": now,
+        "engaged_contacts_prior_7d": before,
+        "engaged_contacts_week_over_week": _ratio(now - before, before),
+        "engaged_contacts_per_account_7d": _ratio(now, s.plain["accounts"]),
     }
 
 
@@ -382,9 +427,14 @@ def _journey_kpis(s: _Scope, rules: Rules) -> dict[str, Any]:
     }
 
 
-def _series(s: _Scope, today: int, rules: Rules) -> dict[str, dict[str, Any]]:
-    """Per event-time day: engagement for the last 30 days, outcomes for all history."""
+def _series(
+    s: _Scope, today: int, rules: Rules, named: dict[str, _Scope]
+) -> dict[str, dict[str, Any]]:
+    """Per event-time day: engagement for the last 30 days, outcomes for all history, and
+    engaged people per scope of `named` (the report's scopes) where a whole 7-day window
+    ending that day lies inside the 30 (null before)."""
     engagement = (
+        "ad_conversions",
         "engaged",
         "points",
         "delivered",
@@ -404,9 +454,18 @@ def _series(s: _Scope, today: int, rules: Rules) -> dict[str, dict[str, Any]]:
                 continue
             days.setdefault(day, {})[metric] = value
     series = {}
+    people_from = today - SERIES_DAYS + PEOPLE_DAYS
     for day in sorted(days):
         row = days[day]
         won, lost = row.get("won", 0), row.get("lost", 0)
+        people = {
+            name: engaged_contacts(scope, day) if day >= people_from else None
+            for name, scope in named.items()
+        }
+        per_account = {
+            name: None if n is None else _ratio(n, named[name].plain["accounts"])
+            for name, n in people.items()
+        }
         series[from_ms(day * DAY_MS).date().isoformat()] = {
             "engaged_accounts": row.get("engaged", 0),
             "engagement_points": row.get("points", 0) / SCALE,
@@ -415,6 +474,7 @@ def _series(s: _Scope, today: int, rules: Rules) -> dict[str, dict[str, Any]]:
             "email_clicks": row.get("clicks", 0),
             "ad_impressions": row.get("ad_impressions", 0),
             "ad_clicks": row.get("ad_clicks", 0),
+            "ad_conversions": row.get("ad_conversions", 0),
             "social_engagement": row.get("social", 0),
             "time_on_site_s": row.get("time_ms", 0) / 1000,
             "opportunities_created": row.get("created", 0),
@@ -424,6 +484,8 @@ def _series(s: _Scope, today: int, rules: Rules) -> dict[str, dict[str, Any]]:
             "win_rate": _ratio(won, won + lost),
             "spend": row.get("spend", 0) / SCALE,
             "stage_entries": {stage: row.get(f"entered:{stage}", 0) for stage in steps},
+            "engaged_contacts_7d": people,
+            "engaged_contacts_per_account_7d": per_account,
         }
     return series
 
@@ -458,6 +520,10 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
     targets = scopes[TARGETS].plain
     tiered, tiered_with = targets["accounts"], targets["with_opportunity"]
 
+    named = {"overall": scopes["all"], TARGETS: scopes[TARGETS]} | {
+        str(t): scopes.get(str(t), _Scope()) for t in sorted(tiers)
+    }
+
     def one(scope: _Scope, tier: int | None) -> dict[str, Any]:
         """`tier` None: overall or targets, whose conversion base is the target list."""
         accounts = scope.plain["accounts"]
@@ -468,6 +534,7 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
         return {
             "accounts": accounts,
             **_engagement_kpis(scope, today),
+            **_people_kpis(scope, today),
             **_pipeline_kpis(scope, rules, base, with_opp),
             **_outcome_kpis(scope),
             **_retention_kpis(scope, today, rules),
@@ -479,5 +546,5 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
         "overall": one(scopes["all"], None),
         TARGETS: one(scopes[TARGETS], None),
         "tiers": {str(t): one(scopes.get(str(t), _Scope()), t) for t in sorted(tiers)},
-        "daily": _series(scopes["all"], today, rules),
+        "daily": _series(scopes["all"], today, rules, named),
     }

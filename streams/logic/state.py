@@ -53,6 +53,8 @@ class DayBucket:
     actions: dict[str, int] = field(default_factory=dict)
     channels: dict[str, float] = field(default_factory=dict)
     time_on_site_s: float = 0.0
+    ad_conversions: int = 0
+    """Actions that count as a conversion of paid media (rules.ad_conversions)."""
 
 
 @dataclass(slots=True)

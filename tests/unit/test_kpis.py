@@ -1,16 +1,19 @@
 """KPI maths against hand-computed figures, and the properties that keep them exact."""
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.common import from_ms
+from schemas.common import from_ms, to_ms
 from streams.logic.decode import INPUT_MODELS
 from streams.logic.kpis import contribution, report, spend_contribution
 from streams.logic.rules import Rules
+from streams.logic.state import AccountState, DayBucket
+from streams.logic.windows import day_of
 from tests.factories import DAY, T0, deal, engagement, profile, replay, spend
 from tests.history import generate
 from tests.kpi_compare import assert_same_kpis
@@ -339,3 +342,39 @@ def test_pipeline_and_won_revenue_are_in_the_base_currency(deals):
     won_value = sum(a * RATES[c] for a, c, won in deals if won)
     assert overall["open_pipeline_value"] == pytest.approx(open_value, abs=1e-5)
     assert overall["won_revenue"] == pytest.approx(won_value, abs=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.integers(0, 29), st.sets(st.sampled_from("abcde"), min_size=1), max_size=12
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_engaged_people_of_any_week_are_the_distinct_contacts_in_it(accounts):
+    """Each account: day -> contacts engaged that day. Every 7-day count the report gives
+    (this week, the week before, each day's trailing week) equals a brute-force count."""
+    today = day_of(T0) + 29
+    bag: Counter[str] = Counter()
+    people = set()
+    for n, days in enumerate(accounts):
+        state = AccountState(account_id=f"a{n}", tier=1)
+        for offset, contacts in days.items():
+            day = today - 29 + offset
+            state.engagement[day] = DayBucket(points=1.0, contacts=sorted(contacts))
+            people |= {(n, c, day) for c in contacts}
+        bag.update(contribution(state, RULES))
+    k = report(dict(bag), today * DAY, RULES)
+
+    def brute(last: int) -> int:
+        return len({(n, c) for n, c, d in people if last - 7 < d <= last})
+
+    assert k["targets"]["engaged_contacts_7d"] == brute(today)
+    assert k["targets"]["engaged_contacts_prior_7d"] == brute(today - 7)
+    for date, row in k["daily"].items():
+        d = day_of(to_ms(datetime.fromisoformat(date).replace(tzinfo=UTC)))
+        want = brute(d) if d >= today - 23 else None
+        assert row["engaged_contacts_7d"]["1"] == want, date

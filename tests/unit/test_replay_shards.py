@@ -44,7 +44,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 def history(tmp_path_factory):
     directory = tmp_path_factory.mktemp("history")
     rows: dict[str, list[bytes]] = {}
-    for kind, payload in generate(6, accounts=100, days=45, end=END):
+    for kind, payload in generate(1, accounts=100, days=45, end=END):
         rows.setdefault(kind, []).append(orjson.dumps(payload))
     for kind, lines in rows.items():
         (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
