@@ -196,12 +196,14 @@ def account(account_id: str) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="The whole report (with daily series).")
-def kpis(as_json: bool) -> None:
-    """Print the ABM KPIs, overall and per tier, summed from every partition's partial."""
+@click.option("--campaigns", is_flag=True, help="A row per campaign: touches, influence, ROI.")
+def kpis(as_json: bool, campaigns: bool) -> None:
+    """Print the ABM KPIs, overall, for the target accounts and per tier, summed from
+    every partition's partial."""
     from redis.exceptions import RedisError
 
     from streams.clients.redis import async_redis
-    from streams.kpi_table import kpi_table
+    from streams.kpi_table import campaign_table, kpi_table
     from streams.sinks.kpi_view import read_report
 
     settings = _settings()
@@ -218,9 +220,12 @@ def kpis(as_json: bool) -> None:
     except (RedisError, OSError) as exc:
         raise click.ClickException(f"cannot read KPIs from {settings.redis_url}: {exc}") from None
     if as_json:
-        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        shown = (
+            {"as_of": report["as_of"], "campaigns": report["campaigns"]} if campaigns else report
+        )
+        click.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2))
     else:
-        click.echo(kpi_table(report))
+        click.echo(campaign_table(report) if campaigns else kpi_table(report))
 
 
 @cli.command()

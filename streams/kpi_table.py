@@ -2,7 +2,7 @@
 
 from typing import Any
 
-__all__ = ["kpi_table"]
+__all__ = ["campaign_table", "kpi_table"]
 
 SCOPES = [
     ("overall", "all"),
@@ -46,12 +46,44 @@ def _line(first: str, width: int, values: list[str], widths: list[int]) -> str:
     )
 
 
+def _table(title: str, first: str, labels: list[str], rows: list[tuple[str, list[str]]]) -> str:
+    width = max(len(first), *(len(name) for name, _ in rows))
+    widths = [max(len(label), *(len(r[1][i]) for r in rows)) for i, label in enumerate(labels)]
+    lines = [title, _line(first, width, labels, widths)]
+    lines += [_line(name, width, values, widths) for name, values in rows]
+    return "\n".join(lines)
+
+
 def kpi_table(report: dict[str, Any]) -> str:
     scopes = [report[key] if key in report else report["tiers"][key] for key, _ in SCOPES]
     rows = [(name, [_cell(name, v) for v in values]) for name, values in _rows(scopes)]
     labels = [label for _, label in SCOPES]
-    width = max(len(name) for name, _ in rows)
-    widths = [max(len(label), *(len(r[1][i]) for r in rows)) for i, label in enumerate(labels)]
-    lines = [f"KPIs as of {report['as_of']}", _line("", width, labels, widths)]
-    lines += [_line(name, width, values, widths) for name, values in rows]
-    return "\n".join(lines)
+    return _table(f"KPIs as of {report['as_of']}", "", labels, rows)
+
+
+CAMPAIGN_COLUMNS = [
+    ("accounts_touched", "accounts"),
+    ("engaged_contacts", "contacts"),
+    ("spend", "spend"),
+    ("opportunities_influenced", "opps infl."),
+    ("pipeline_influenced", "pipeline infl."),
+    ("won_revenue_influenced", "won infl."),
+    ("opportunities_sourced", "opps src."),
+    ("pipeline_sourced", "pipeline src."),
+    ("won_revenue_sourced", "won src."),
+    ("roi", "roi"),
+]
+
+
+def campaign_table(report: dict[str, Any]) -> str:
+    """A row per campaign (influenced: engaged within the attribution window before the
+    opportunity was created; sourced: the account's first touch)."""
+    campaigns = report["campaigns"]
+    if not campaigns:
+        return f"Campaigns as of {report['as_of']}: none seen yet"
+    rows = [
+        (name, [_cell(key, figures[key]) for key, _ in CAMPAIGN_COLUMNS])
+        for name, figures in campaigns.items()
+    ]
+    labels = [label for _, label in CAMPAIGN_COLUMNS]
+    return _table(f"Campaigns as of {report['as_of']}", "campaign", labels, rows)

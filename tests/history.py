@@ -389,6 +389,73 @@ def _retention(facts: list[dict], today: int, rules: Rules) -> dict[str, Any]:
     }
 
 
+def _campaigns(rows: list[tuple[str, dict]], rules: Rules) -> dict[str, dict]:
+    """Per campaign: touches, engaged contacts, spend, influenced and sourced deals."""
+    window = rules.attribution.influence_days
+    touched: dict[str, set[str]] = defaultdict(set)
+    contacts: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    engaged: dict[tuple[str, str], set[int]] = defaultdict(set)
+    first_touch: dict[str, tuple[int, str, str]] = {}
+    spend: dict[str, float] = defaultdict(float)
+    opps: dict[str, list[dict]] = defaultdict(list)
+    for kind, r in rows:
+        if kind == "spend":
+            spend[r["campaign_id"]] += r["amount"]
+        elif kind == "deals":
+            opps[r["opportunity_id"]].append(r)
+        elif kind == "engagement":
+            account = r["account_id"]
+            touch = (r["occurred_at"], r["event_id"], r.get("campaign_id", ""))
+            first_touch[account] = min(first_touch.get(account, touch), touch)
+            campaign = r.get("campaign_id")
+            if campaign is None:
+                continue
+            touched[campaign].add(account)
+            if rules.weights[r["action"]] > 0:
+                engaged[account, campaign].add(_day(r["occurred_at"]))
+                if "contact_id" in r:
+                    contacts[campaign].add((account, r["contact_id"]))
+    by_account: dict[str, list[dict]] = defaultdict(list)
+    for events in opps.values():
+        f = _opportunity_facts(events, rules.stages)
+        by_account[f["account"]].append(f)
+    credit: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    def give(how: str, campaign: str, f: dict) -> None:
+        credit[campaign][how] += 1
+        credit[campaign][f"{how}_pipeline"] += f["amount"]
+        credit[campaign][f"{how}_won"] += f["amount"] if f["stage"] == "closed_won" else 0
+
+    for (account, campaign), days in engaged.items():
+        for f in by_account[account]:
+            created = _day(f["first"])
+            if any(created - window <= d <= created for d in days):
+                give("influenced", campaign, f)
+    for account, (at, _, campaign) in first_touch.items():
+        facts = by_account[account]
+        if campaign and facts:
+            first = min(facts, key=lambda f: (f["first"], f["id"]))
+            if at <= first["first"]:
+                give("sourced", campaign, first)
+    out = {}
+    for campaign in sorted(set(touched) | set(spend)):
+        c = credit[campaign]
+        cost = spend[campaign]
+        out[campaign] = {
+            "accounts_touched": len(touched[campaign]),
+            "engaged_contacts": len(contacts[campaign]),
+            "spend": cost,
+            "opportunities_influenced": int(c["influenced"]),
+            "pipeline_influenced": c["influenced_pipeline"],
+            "won_revenue_influenced": c["influenced_won"],
+            "opportunities_sourced": int(c["sourced"]),
+            "pipeline_sourced": c["sourced_pipeline"],
+            "won_revenue_sourced": c["sourced_won"],
+            "roi": _ratio(c["influenced_won"] - cost, cost),
+        }
+    return out
+
+
 Journey = tuple[str, dict[str, int]]
 """An account's journey stage and when it first reached each step (decided by the rules,
 so taken from the engine like the tiers; the sums over them are what is checked)."""
@@ -557,6 +624,7 @@ def ground_truth(
         "targets": _scope_kpis(rows, tiered, today, rules, (tiered, tiered), personas, journeys),
         "tiers": scopes,
         "daily": _daily(rows, today, rules, journeys, scopes_of),
+        "campaigns": _campaigns(rows, rules),
     }
 
 

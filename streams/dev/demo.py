@@ -88,6 +88,14 @@ async def _report(settings: Settings) -> tuple[dict, list[dict]]:
         await client.aclose()
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
 def _summary(settings: Settings) -> None:
     time.sleep(2 * settings.kpi_interval_s)  # the last view flush and KPI rollup
     kpis, surging = asyncio.run(_report(settings))
@@ -96,7 +104,7 @@ def _summary(settings: Settings) -> None:
         f"\nTiers: {tiers['1']['accounts']} Tier 1, {tiers['2']['accounts']} Tier 2, "
         f"{tiers['3']['accounts']} Tier 3, {tiers['0']['accounts']} untiered"
     )
-    rate = "n/a" if k["win_rate"] is None else f"{k['win_rate']:.0%}"
+    rate = _percent(k["win_rate"])
     roi = "n/a" if k["roi"] is None else f"{k['roi']:.1f}x"
     coverage = ", ".join(
         f"Tier {t} "
@@ -124,6 +132,22 @@ def _summary(settings: Settings) -> None:
         f"{k['open_pipeline_value']:,.0f}, won {k['won_revenue']:,.0f}, win rate {rate}, "
         f"spend {k['spend']:,.0f}, ROI {roi}  (abm kpis shows them all)"
     )
+    t = kpis["targets"]
+    click.echo(
+        f"Target accounts: win rate {_percent(t['win_rate'])}, average deal "
+        f"{_money(t['average_deal_size'])}, velocity {_money(t['sales_velocity_per_day'])}/day, "
+        f"net revenue retention {_percent(t['net_revenue_retention'])}, "
+        f"{t['active_customers']} customers ({t['churned_customers']} churned), expected CLV "
+        f"{_money(t['clv_expected'])}; engaged people {t['engaged_contacts_7d']} this week"
+    )
+    campaigns = kpis["campaigns"]
+    if campaigns:
+        best = max(campaigns, key=lambda c: campaigns[c]["won_revenue_influenced"])
+        click.echo(
+            f"Campaigns: {len(campaigns)}; {best} influenced the most won revenue "
+            f"({_money(campaigns[best]['won_revenue_influenced'])}, ROI "
+            f"{_percent(campaigns[best]['roi'])})  (abm kpis --campaigns)"
+        )
     click.echo("Target accounts surging now:")
     for s in surging:
         click.echo(

@@ -5,10 +5,13 @@ mix, topics and stages from the same tables, so all three speak of one world.
 Accounts get firmographics (most fit the default ICP, some do not), an expected deal size
 and an interest level that sets how much their people engage, with a weekly rhythm
 (weekends are quiet). Interested accounts research topics at an intent provider, open
-opportunities that move through the stages and close won or lost, and campaigns spend
-every week. A few accounts ramp up in the last days of history, and `live` keeps ramping
-new ones, so there are surges to alert on. Each account's CRM roster names most of its
-contacts with a title (the buying committee). Deterministic for a seed.
+opportunities that move through the stages and close won or lost (expansions in a product
+line), and campaigns spend every week and tag the touches they bring. A fifth of the
+accounts bought a year before; their renewals fall due during the history, and most renew,
+some lose the renewal, some let the date pass. A few accounts ramp up in the last days of
+history, and `live` keeps ramping new ones, so there are surges to alert on. Each
+account's CRM roster names most of its contacts with a title (the buying committee).
+Deterministic for a seed.
 """
 
 import math
@@ -68,6 +71,17 @@ LEVELS = [(0.0, 35), (0.2, 35), (0.8, 22), (2.0, 8)]
 """(engagement events per weekday, share of accounts): most accounts are quiet."""
 CAMPAIGNS = [("abm-tier1", 30_000), ("abm-tier2", 15_000), ("brand", 10_000)]
 """Weekly spend per campaign."""
+CAMPAIGN_OF_CHANNEL = {
+    "ads": ["abm-tier1", "abm-tier2"],
+    "email": ["abm-tier1", "brand"],
+    "social": ["brand"],
+    "event": ["abm-tier2"],
+}
+"""Which campaigns a touch on a channel may carry (web forms and downloads: a landing page
+one of them brought the person to)."""
+PRODUCT_LINES = ["core", "analytics", "security"]
+CUSTOMERS = 0.2
+"""Share of accounts that bought before the history starts, whose renewals fall due in it."""
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 """The open stages, in order; deals close `closed_won` or `closed_lost`."""
 
@@ -89,6 +103,10 @@ class Account:
     opportunities: int = 0
     ramp_from: int | None = None
     """Event time a surge ramp began: engagement x5 from several contacts, hot intent."""
+    renewal_at: int | None = None
+    """An existing customer's renewal date (its first deal was won a year before)."""
+    expand_at: int | None = None
+    """When an existing customer opens an expansion (a product line of its own or new)."""
 
 
 @dataclass
@@ -106,6 +124,9 @@ class World:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.tags = random.Random(self.seed * 31 + 7)
+        """Campaigns, product lines and renewals draw from their own generator: the rest
+        of the world (engagement, intent, new deals) is the same with or without them."""
         self.start = (self.end // DAY - self.days) * DAY
 
     def _id(self, prefix: str) -> str:
@@ -148,6 +169,11 @@ class World:
             )
         for account in self.rng.sample(self.book, max(1, self.accounts // 100)):
             account.ramp_from = self.end - self.rng.randint(1, 4) * DAY
+        for account in self.book:
+            if self.tags.random() < CUSTOMERS:  # due in the history's span, a month on
+                account.renewal_at = self.start + (30 + self.tags.randrange(self.days)) * DAY
+                if self.tags.random() < 0.3:
+                    account.expand_at = self.start + self.tags.randrange(self.days) * DAY
         return rows
 
     def rosters(self) -> list[Row]:
@@ -181,6 +207,9 @@ class World:
         weekend = datetime.fromtimestamp(day_start / 1000, UTC).weekday() >= 5
         if datetime.fromtimestamp(day_start / 1000, UTC).weekday() == 0:
             rows += self._spend(day_start)
+        if day_start == self.start:
+            rows += self._customers_before()
+        rows += self._renewals(day_start)
         for account in self.book:
             ramping = account.ramp_from is not None and day_start + DAY > account.ramp_from
             rate = account.level * (0.3 if weekend else 1.0) * (5 if ramping else 1)
@@ -229,6 +258,11 @@ class World:
         }
         if seconds:
             payload["duration_s"] = rng.randint(seconds // 2, seconds * 2)
+        campaigns = CAMPAIGN_OF_CHANNEL.get(channel)
+        if action in ("form_submit", "content_download"):
+            campaigns = CAMPAIGN_OF_CHANNEL["ads"] if self.tags.random() < 0.5 else None
+        if campaigns and self.tags.random() < 0.8:
+            payload["campaign_id"] = self.tags.choice(campaigns)
         return ("engagement", payload)
 
     def _intent(self, account: Account, at: int, score: int) -> Row:
@@ -252,21 +286,75 @@ class World:
         opp = f"{account.account_id}-o{account.opportunities}"
         amount = round(account.acv * rng.uniform(0.6, 1.4), -2)
         deal_type = "new" if account.opportunities == 1 else rng.choice(["expansion", "renewal"])
+        line = self.tags.choice(PRODUCT_LINES) if deal_type == "expansion" else "core"
         rows = []
         for stage in STAGES[: rng.randint(1, len(STAGES))]:
-            rows.append(self._stage(account, opp, stage, at, amount, deal_type))
+            rows.append(self._stage(account, opp, stage, at, amount, deal_type, line))
             at += rng.randint(5, 15) * DAY
         if rng.random() < 0.8:
             won = rng.random() < 0.35 + 0.1 * account.level
-            rows.append(
-                self._stage(
-                    account, opp, "closed_won" if won else "closed_lost", at, amount, deal_type
-                )
+            outcome = "closed_won" if won else "closed_lost"
+            rows.append(self._stage(account, opp, outcome, at, amount, deal_type, line))
+        return rows
+
+    def _customers_before(self) -> list[Row]:
+        """The first deal of each existing customer, won a year before its renewal date
+        (sent at the start of history: a CRM backfill)."""
+        rows = []
+        for account in self.book:
+            if account.renewal_at is None:
+                continue
+            won_at = account.renewal_at - 365 * DAY
+            opp = f"{account.account_id}-o0"
+            amount = round(account.acv, -2)
+            for stage, at in (("negotiation", won_at - 20 * DAY), ("closed_won", won_at)):
+                rows.append(self._stage(account, opp, stage, at, amount, "new", "core"))
+        return rows
+
+    def _renewals(self, day_start: int) -> list[Row]:
+        """A renewal opens a month before an existing customer's renewal date, for most of
+        them, and closes by it: won mostly, lost sometimes. The others let the date pass
+        (they churn then)."""
+        rows: list[Row] = []
+        for account in self.book:
+            if account.expand_at == day_start:
+                rows += self._expansion(account, day_start + HOUR)
+            due = account.renewal_at
+            if due is None or not day_start <= due - 30 * DAY < day_start + DAY:
+                continue
+            if self.tags.random() < 0.15:
+                continue
+            opp = f"{account.account_id}-r1"
+            amount = round(account.acv * self.tags.uniform(0.9, 1.2), -2)
+            opened = due - 30 * DAY
+            rows.append(self._stage(account, opp, "negotiation", opened, amount, "renewal", "core"))
+            outcome = "closed_won" if self.tags.random() < 0.75 else "closed_lost"
+            closed = due - self.tags.randint(1, 20) * DAY
+            self.pending.append(
+                self._stage(account, opp, outcome, closed, amount, "renewal", "core")
             )
         return rows
 
+    def _expansion(self, account: Account, at: int) -> list[Row]:
+        """An existing customer buys more: of what it has (an upsell) or a new product
+        line (a cross-sell), closing within a few weeks, won mostly."""
+        opp = f"{account.account_id}-x1"
+        line = self.tags.choice(PRODUCT_LINES)
+        amount = round(account.acv * self.tags.uniform(0.2, 0.6), -2)
+        outcome = "closed_won" if self.tags.random() < 0.7 else "closed_lost"
+        closed = at + self.tags.randint(7, 25) * DAY
+        self.pending.append(self._stage(account, opp, outcome, closed, amount, "expansion", line))
+        return [self._stage(account, opp, "proposal", at, amount, "expansion", line)]
+
     def _stage(
-        self, account: Account, opp: str, stage: str, at: int, amount: float, deal_type: str
+        self,
+        account: Account,
+        opp: str,
+        stage: str,
+        at: int,
+        amount: float,
+        deal_type: str,
+        line: str,
     ) -> Row:
         return (
             "deals",
@@ -277,6 +365,7 @@ class World:
                 "stage": stage,
                 "amount": amount,
                 "deal_type": deal_type,
+                "product_line": line,
                 "occurred_at": at,
             },
         )

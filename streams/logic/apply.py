@@ -4,6 +4,8 @@ These functions are the whole of the live path's decisions: agents and replay ca
 with the same arguments and get the same state, tier changes and rejections.
 """
 
+from bisect import bisect_left, insort
+
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, StageChange, SurgeAlert, TierChange, TierInputs
@@ -17,7 +19,7 @@ from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
 from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import UNAWARE, Currencies, Rules
-from streams.logic.state import AccountState, DayBucket, Profile
+from streams.logic.state import AccountState, CampaignTouch, DayBucket, Profile
 from streams.logic.tiering import Signals, decide, measure
 from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, sooner, window_start
 
@@ -177,6 +179,11 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
             del state.intent[topic]
             if windows is not None:
                 windows.forget_topic(topic, state)
+    if state.campaigns:
+        oldest = oldest_engagement - rules.attribution.influence_days
+        for touch in state.campaigns.values():
+            if touch.days and touch.days[0] < oldest:
+                del touch.days[: bisect_left(touch.days, oldest)]
 
 
 def _forget(state: AccountState) -> None:
@@ -232,6 +239,38 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
     windows = cached(state)
     if windows is not None:
         windows.add_engagement(day, milli(bucket.points) - before_m, added)
+    first = state.first_touch
+    if first is None or (at, e.event_id) < (first[0], first[1]):
+        state.first_touch = [at, e.event_id, e.campaign_id or ""]
+    if e.campaign_id:
+        _campaign_touch(state, e, e.campaign_id, day, at, weight, rules)
+
+
+def _campaign_touch(
+    state: AccountState,
+    e: EngagementEvent,
+    campaign: str,
+    day: int,
+    at: int,
+    weight: float,
+    rules: Rules,
+) -> None:
+    touch = state.campaigns.get(campaign)
+    if touch is None:
+        touch = state.campaigns[campaign] = CampaignTouch(first=at)
+    elif at < touch.first:
+        touch.first = at
+    if weight <= 0:
+        return
+    if day not in touch.days:
+        insort(touch.days, day)
+    contact = e.contact_id
+    if (
+        contact
+        and contact not in touch.contacts
+        and len(touch.contacts) < rules.max_contacts_per_day
+    ):
+        touch.contacts.append(contact)
 
 
 def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
@@ -274,7 +313,10 @@ def _in_base(e: DealEvent, currencies: Currencies) -> float:
 
 def _spend(state: AccountState, e: SpendEvent, at: int) -> None:
     day = day_of(at)
-    state.spend[day] = state.spend.get(day, 0) + to_units(e.amount)
+    units = to_units(e.amount)
+    state.spend[day] = state.spend.get(day, 0) + units
+    if e.account_id is not None:  # a campaign's own state is keyed by it already
+        state.campaign_spend[e.campaign_id] = state.campaign_spend.get(e.campaign_id, 0) + units
 
 
 def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:

@@ -1,6 +1,7 @@
 """Erasing a person from an account (GDPR art. 17): every place the engine keeps their id.
 
-A contact's id lives in the day buckets (who engaged), the roster, and the alerts waiting
+A contact's id lives in the day buckets (who engaged), the campaigns' engaged contacts,
+the roster, and the alerts waiting
 in the outbox (their `contacts` and `committee`). Counts stay counts: a day's points and
 actions do not name anyone, and the figures derived from contacts (engaged contacts,
 personas) are recomputed without the erased one. Erasing a whole account deletes its
@@ -55,6 +56,11 @@ def erase_contact(state: AccountState, erased: Erased) -> int:
         kept = [c for c in bucket.contacts if not erased(c)]
         if len(kept) != len(bucket.contacts):
             bucket.contacts = kept
+            found += 1
+    for touch in state.campaigns.values():
+        kept = [c for c in touch.contacts if not erased(c)]
+        if len(kept) != len(touch.contacts):
+            touch.contacts = kept
             found += 1
     for entry in state.outbox:  # alerts are the only outputs that name contacts
         if entry[1] == SURGE_ALERT:

@@ -13,6 +13,7 @@ they last engaged, and the reader picks the days inside its window.
 
 import itertools
 import statistics
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,7 +27,7 @@ from streams.logic.journey import funnel
 from streams.logic.opportunities import LOST, WON, reached
 from streams.logic.roster import Roster
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
+from streams.logic.state import AccountState, Opportunity
 from streams.logic.windows import DAY_MS, day_of
 
 __all__ = [
@@ -49,6 +50,8 @@ PEOPLE_DAYS = 7
 SERIES_DAYS = 30
 """Engagement is kept for the retention window, so its daily series covers 30 days."""
 CAMPAIGNS = "-"
+CAMPAIGN = "@"
+"""The 'tier' of per-campaign counters: `@|{metric}|{campaign_id}`, in no scope."""
 TARGETS = "targets"
 """Tiers 1-3 as one population: 'win rate of deals from target accounts' is read here,
 where `overall` also counts accounts outside the list."""
@@ -241,12 +244,48 @@ def contribution(
     _journey(state, rules, add)
     for day, units in state.spend.items():
         add(f"spend|{day}", units)
+    if state.campaigns or state.campaign_spend:
+        _campaigns(state, rules, into)
     return into
 
 
-def spend_contribution(spend: Mapping[int, int]) -> Bag:
-    """Spend of a campaign, not of an account: overall only."""
-    return {f"{CAMPAIGNS}|spend|{day}": units for day, units in spend.items() if units}
+def spend_contribution(campaign: str, spend: Mapping[int, int]) -> Bag:
+    """Spend of a campaign, not of an account: overall only, and the campaign's own."""
+    bag = {f"{CAMPAIGNS}|spend|{day}": units for day, units in spend.items() if units}
+    if total := sum(spend.values()):
+        bag[f"{CAMPAIGN}|spend|{campaign}"] = total
+    return bag
+
+
+def _campaigns(state: AccountState, rules: Rules, bag: Bag) -> None:
+    """Per campaign, what this account adds: touched, engaged contacts, its spend, and
+    the opportunities the campaign influenced (the account engaged with it in the
+    influence window before the opportunity was created) or sourced (the account's first
+    touch carried it, before its first opportunity)."""
+    days = rules.attribution.influence_days
+    opportunities = sorted((o.first_seen, i, o) for i, o in state.opportunities.items())
+    for campaign, touch in state.campaigns.items():
+        _add(bag, f"{CAMPAIGN}|touched|{campaign}", 1)
+        if touch.contacts:
+            _add(bag, f"{CAMPAIGN}|engaged_contacts|{campaign}", len(touch.contacts))
+        for created, _id, opp in opportunities:
+            end = day_of(created)
+            at = bisect_left(touch.days, end - days)
+            if at < len(touch.days) and touch.days[at] <= end:
+                _credit(bag, "influenced", campaign, opp)
+    for campaign, units in state.campaign_spend.items():
+        _add(bag, f"{CAMPAIGN}|spend|{campaign}", units)
+    first = state.first_touch
+    if first and first[2] and opportunities and first[0] <= opportunities[0][0]:
+        _credit(bag, "sourced", first[2], opportunities[0][2])
+
+
+def _credit(bag: Bag, how: str, campaign: str, opp: Opportunity) -> None:
+    value = to_units(opp.amount)
+    _add(bag, f"{CAMPAIGN}|{how}|{campaign}", 1)
+    _add(bag, f"{CAMPAIGN}|{how}_pipeline|{campaign}", value)
+    if opp.stage == WON:
+        _add(bag, f"{CAMPAIGN}|{how}_won|{campaign}", value)
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -494,10 +533,38 @@ TARGET_TIERS = ("1", "2", "3")
 """The tiers whose accounts are the target list: the `targets` scope sums them."""
 
 
-def _scopes(counters: Iterable[tuple[str, int]]) -> dict[str, _Scope]:
+def _campaign_report(counters: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for campaign in sorted(counters):
+        c = counters[campaign]
+        spend = c["spend"] / SCALE
+        won = c["influenced_won"] / SCALE
+        out[campaign] = {
+            "accounts_touched": c["touched"],
+            "engaged_contacts": c["engaged_contacts"],
+            "spend": spend,
+            "opportunities_influenced": c["influenced"],
+            "pipeline_influenced": c["influenced_pipeline"] / SCALE,
+            "won_revenue_influenced": won,
+            "opportunities_sourced": c["sourced"],
+            "pipeline_sourced": c["sourced_pipeline"] / SCALE,
+            "won_revenue_sourced": c["sourced_won"] / SCALE,
+            "roi": _ratio(won - spend, spend),
+        }
+    return out
+
+
+def _scopes(
+    counters: Iterable[tuple[str, int]], campaigns: dict[str, Counter[str]]
+) -> dict[str, _Scope]:
+    """Counters by scope; the per-campaign ones into `campaigns` (campaign -> figure)."""
     scopes: dict[str, _Scope] = {"all": _Scope(), TARGETS: _Scope()}
     for key, value in counters:
         tier, _, rest = key.partition("|")
+        if tier == CAMPAIGN:
+            figure, _, campaign = rest.partition("|")
+            campaigns.setdefault(campaign, Counter())[figure] += value
+            continue
         metric, _, arg = rest.partition("|")
         if metric == "reached":  # keyed by stage name: a plain counter per stage
             metric, arg = f"reached|{arg}", ""
@@ -514,7 +581,8 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
     `as_of` (epoch ms) is 'now' for the 7- and 30-day windows. A ratio with an empty
     denominator is None (null in JSON), never an error or a made-up 0.
     """
-    scopes = _scopes(counters.items())
+    campaigns: dict[str, Counter[str]] = {}
+    scopes = _scopes(counters.items(), campaigns)
     today = day_of(as_of)
     tiers = {int(t) for t in scopes if t not in ("all", TARGETS, CAMPAIGNS)} | {0, 1, 2, 3}
     targets = scopes[TARGETS].plain
@@ -547,4 +615,5 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
         TARGETS: one(scopes[TARGETS], None),
         "tiers": {str(t): one(scopes.get(str(t), _Scope()), t) for t in sorted(tiers)},
         "daily": _series(scopes["all"], today, rules, named),
+        "campaigns": _campaign_report(campaigns),
     }

@@ -16,6 +16,7 @@ __all__ = [
     "SURGE_ALERT",
     "TIER_CHANGE",
     "AccountState",
+    "CampaignTouch",
     "DayBucket",
     "Opportunity",
     "Profile",
@@ -76,6 +77,19 @@ class Opportunity:
 
 
 @dataclass(slots=True)
+class CampaignTouch:
+    """What one campaign did with one account: for attribution (kpis.py)."""
+
+    first: int
+    """When (epoch ms) the account first met it (any action carrying its campaign_id)."""
+    days: list[int] = field(default_factory=list)
+    """Days the account engaged with it (actions worth points), ascending; kept
+    attribution.influence_days + retention_days behind the newest engagement."""
+    contacts: list[str] = field(default_factory=list)
+    """Contacts who engaged with it."""
+
+
+@dataclass(slots=True)
 class Profile:
     name: str
     fit: float | None
@@ -114,6 +128,12 @@ class AccountState:
     surges: dict[str, SurgeEpisode] = field(default_factory=dict)
     spend: dict[int, int] = field(default_factory=dict)
     """Campaign spend attributed to this account: day -> millionths of the currency unit."""
+    campaign_spend: dict[str, int] = field(default_factory=dict)
+    """The same spend by campaign (millionths), for each campaign's ROI."""
+    campaigns: dict[str, CampaignTouch] = field(default_factory=dict)
+    first_touch: list[Any] | None = None
+    """[epoch ms, event_id, campaign_id or ''] of the account's earliest engagement (the
+    smallest event id among equal times): the campaign that sourced its first deal."""
     tier: int = 0
     rule: str = "untiered"
     version: int = 0
@@ -156,4 +176,5 @@ class AccountState:
         data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
         data["spend"] = {int(d): units for d, units in data["spend"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}
+        data["campaigns"] = {c: CampaignTouch(**v) for c, v in data.get("campaigns", {}).items()}
         return cls(**data)

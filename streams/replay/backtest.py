@@ -29,7 +29,12 @@ KPI_DELTAS = (
     "open_pipeline_value",
     "won_revenue",
     "win_rate",
+    "average_deal_size",
     "sales_cycle_days_mean",
+    "sales_velocity_per_day",
+    "engaged_contacts_7d",
+    "net_revenue_retention",
+    "clv_expected",
 )
 """Per-tier figures whose change a rule change explains (the tier split moves them)."""
 

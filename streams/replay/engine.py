@@ -216,7 +216,7 @@ class Replay:
             contribution(state, self.rules, bag, self.rosters.get(account_id))
         counters = Counter(bag)
         for state in self.campaigns.values():
-            counters.update(spend_contribution(state.spend))
+            counters.update(spend_contribution(state.account_id, state.spend))
         return Outcome(
             tiers={a: (s.tier, s.rule) for a, s in sorted(self.accounts.items())},
             owners={

@@ -91,13 +91,15 @@ def _flat(kpis: dict[str, Any]) -> dict[str, str]:
 
 def kpi_hashes(keys: RedisKeys, kpis: dict[str, Any]) -> dict[str, dict[str, str]]:
     """A KPI report as Redis hashes: `kpi` (overall), `kpi:targets`, `kpi:tier:{n}`,
-    `kpi:daily:{date}`."""
+    `kpi:daily:{date}`, `kpi:campaigns` (a field per campaign, its figures as JSON)."""
     hashes = {
         keys.kpi: {"as_of": kpis["as_of"], **_flat(kpis["overall"])},
         keys.kpi_targets: _flat(kpis[TARGETS]),
     }
     for tier, scope in kpis["tiers"].items():
         hashes[keys.kpi_tier(tier)] = _flat(scope)
+    if kpis["campaigns"]:
+        hashes[keys.kpi_campaigns] = _flat(kpis["campaigns"])
     for day, row in kpis["daily"].items():
         hashes[keys.kpi_daily(day)] = _flat(row)
     return hashes

@@ -62,6 +62,11 @@ class RedisKeys:
         """Hash: the KPIs of the target accounts (tiers 1-3 together)."""
         return f"{self.prefix}kpi:targets"
 
+    @property
+    def kpi_campaigns(self) -> str:
+        """Hash: campaign id -> its figures (JSON)."""
+        return f"{self.prefix}kpi:campaigns"
+
     def kpi_tier(self, tier: int | str) -> str:
         return f"{self.prefix}kpi:tier:{tier}"
 

@@ -236,7 +236,7 @@ class RedisView:
             roster = self.rosters.get(account_id)
             self._count(account_id, state, contribution(state, self.rules, roster=roster))
         for campaign_id, state in campaigns.items():
-            self._count(f"#{campaign_id}", state, spend_contribution(state.spend))
+            self._count(f"#{campaign_id}", state, spend_contribution(campaign_id, state.spend))
         try:
             await self.kpis.flush(self.redis)  # first: it gets the epochs the writes carry
             pipe = self.redis.pipeline(transaction=False)

@@ -171,7 +171,7 @@ def test_the_dashboard_shows_what_abm_kpis_says(demo, browser):
 
     shown = wait_until(tiles, 30, "the tiles showing the CLI's figures", step=0.5)
     assert len(shown) == 15
-    assert {"targets.win_rate", "targets.roi"} <= {path for path, _, _ in shown}
+    assert {"targets.win_rate", "targets.won_revenue"} <= {path for path, _, _ in shown}
     for path, _value, text in shown:
         assert text != EMPTY or pick(report, path) is None, (path, text)
 
@@ -205,6 +205,16 @@ def test_the_dashboard_shows_what_abm_kpis_says(demo, browser):
         [funnel["reached"].get(s) for s in stages],
     ]
     assert len({s for s in stages if funnel["accounts_by_stage"][s]}) >= 3  # a funnel, shown
+    people = chart("chart-people")
+    assert people["labels"] == days
+    want = [report["daily"][d]["engaged_contacts_7d"]["targets"] for d in days]
+    assert people["data"][0] == want
+    assert any(want)
+    campaigns = browser.execute_script(
+        "return [...document.querySelectorAll('#campaigns tbody tr')]"
+        ".map(r => [...r.cells].map(c => c.textContent))"
+    )
+    assert [row[0] for row in campaigns] == list(report["campaigns"]) != []
     rows = browser.execute_script(
         "return ['surging', 'changes', 'lag'].map(id => "
         "document.querySelectorAll('#' + id + ' tbody tr').length)"

@@ -259,7 +259,7 @@ def test_tiers_partition_the_overall_figures():
 
 def test_campaign_spend_counts_overall_and_in_no_tier():
     total = Counter(counters(ACCOUNT_B))
-    total.update(spend_contribution({100: 5_000_000_000}))  # 5,000 in millionths
+    total.update(spend_contribution("brand", {100: 5_000_000_000}))  # 5,000 in millionths
     k = report(dict(total), T0 + 30 * DAY, RULES)
     assert k["overall"]["spend"] == 15_000
     assert sum(t["spend"] for t in k["tiers"].values()) == 10_000

@@ -49,7 +49,7 @@ def run(rows, rules=RULES):
     for account, state in accounts.items():
         total.update(contribution(state, rules, roster=rosters.get(account)))
     for state in campaigns.values():
-        total.update(spend_contribution(state.spend))
+        total.update(spend_contribution(state.account_id, state.spend))
     as_of = max(s.clock for s in [*accounts.values(), *campaigns.values()])
     journeys = {a: (s.stage, dict(s.reached)) for a, s in accounts.items()}
     return report(dict(total), as_of, rules), ({a: s.tier for a, s in accounts.items()}, journeys)

@@ -104,6 +104,21 @@ function render(data) {
   drawChart("chart-winrate", "line", days, [
     { label: "win rate", data: series("win_rate"), borderColor: "#b26a00", spanGaps: true },
   ], { scales: { y: { min: 0, max: 1 } } });
+  drawChart("chart-people", "line", days, [
+    { label: "engaged contacts", data: days.map((d) => kpis.daily[d].engaged_contacts_7d.targets), borderColor: "#1e7d32", spanGaps: true },
+  ]);
+  fillTable("campaigns", Object.entries(kpis.campaigns), [
+    ([name]) => [name],
+    ([, c]) => [format(c.accounts_touched)],
+    ([, c]) => [format(c.engaged_contacts)],
+    ([, c]) => [format(c.spend, "money")],
+    ([, c]) => [format(c.opportunities_influenced)],
+    ([, c]) => [format(c.pipeline_influenced, "money")],
+    ([, c]) => [format(c.won_revenue_influenced, "money")],
+    ([, c]) => [format(c.opportunities_sourced)],
+    ([, c]) => [format(c.pipeline_sourced, "money")],
+    ([, c]) => [format(c.roi, "ratio")],
+  ]);
   fillTable("surging", data.surging, [
     (s) => [s.name],
     (s) => [String(s.tier)],
