@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from schemas.outputs import SurgeAlert
 from streams.logic.aggregates import windows_of
 from streams.logic.erasure import digest, erase_contact, erase_from_roster, whose
+from streams.logic.kpis import contribution
 from streams.logic.roster import received
 from streams.logic.rules import Rules
 from streams.logic.state import SURGE_ALERT
@@ -29,7 +30,8 @@ def histories(draw):
             continue
         contact = draw(st.sampled_from(PEOPLE))
         action = draw(st.sampled_from(["page_view", "meeting", "ad_impression"]))
-        events.append(engagement(at=at, action=action, contact=contact, event_id=f"x{i}"))
+        tags = draw(st.sampled_from([{}, {"campaign_id": "abm-q3"}]))
+        events.append(engagement(at=at, action=action, contact=contact, event_id=f"x{i}", **tags))
     return events
 
 
@@ -89,6 +91,13 @@ def test_after_erasure_nothing_holds_the_id_and_figures_are_anonymous(events):
     assert pending.engaged_contacts == 2  # a count, not an id
 
     never, _, _ = replay(anonymous(events), rules=RULES)
+
+    def by_people(s):
+        """The KPI counters counted from contacts (engaged people, campaigns' contacts)."""
+        bag = contribution(s, RULES)
+        return {k.split("|", 1)[1]: v for k, v in bag.items() if "contact" in k}
+
+    assert by_people(state) == by_people(never)
     now = max(state.clock, never.clock)
     # through the windows the live path keeps (cached on the state, so they must be dropped)
     windows = windows_of(state, RULES, now)

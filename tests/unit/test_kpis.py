@@ -378,3 +378,79 @@ def test_engaged_people_of_any_week_are_the_distinct_contacts_in_it(accounts):
         d = day_of(to_ms(datetime.fromisoformat(date).replace(tzinfo=UTC)))
         want = brute(d) if d >= today - 23 else None
         assert row["engaged_contacts_7d"]["1"] == want, date
+
+
+def at(date: str) -> int:
+    return to_ms(datetime.fromisoformat(date).replace(tzinfo=UTC))
+
+
+def test_the_campaign_example_of_the_docs():
+    """docs/kpis.md, 'A campaign's influence', as written there."""
+    q3 = {"campaign_id": "abm-q3"}
+    acme = [
+        profile(account="acme"),
+        engagement("acme", at("2026-03-01"), "ad_impression", channel="ads", **q3),
+        engagement("acme", at("2026-05-10"), "email_click", channel="email", **q3),
+        engagement("acme", at("2026-07-01"), "email_click", channel="email", **q3),
+        deal("acme", at("2026-06-15"), "o1", "prospecting", 60_000),
+        deal("acme", at("2026-08-01"), "o1", "closed_won", 60_000),
+        deal("acme", at("2026-11-20"), "o2", "prospecting", 40_000),
+        spend("acme", at("2026-03-01"), 20_000, campaign="abm-q3"),
+    ]
+    row = kpis(acme, as_of=at("2026-12-01"))["campaigns"]["abm-q3"]
+    assert row == {
+        "accounts_touched": 1,
+        "engaged_contacts": 1,
+        "spend": 20_000,
+        "opportunities_influenced": 1,
+        "pipeline_influenced": 60_000,
+        "won_revenue_influenced": 60_000,
+        "opportunities_sourced": 1,
+        "pipeline_sourced": 60_000,
+        "won_revenue_sourced": 60_000,
+        "roi": 2.0,
+    }
+
+
+def test_the_retention_example_of_the_docs():
+    """docs/kpis.md, 'Retention, churn and expected CLV', as written there."""
+
+    def won(account, opp, amount, date, deal_type="new", line=None):
+        extra = {"product_line": line} if line else {}
+        return deal(account, at(date), opp, "closed_won", amount, deal_type=deal_type, **extra)
+
+    book = [
+        [
+            won("a", "a1", 100_000, "2025-03-01"),
+            won("a", "a2", 110_000, "2026-02-20", "renewal", "core"),
+            won("a", "a3", 20_000, "2026-06-01", "expansion", "analytics"),
+        ],
+        [
+            won("b", "b1", 50_000, "2025-06-10"),
+            deal("b", at("2026-06-05"), "b2", "closed_lost", 50_000, deal_type="renewal"),
+        ],
+        [won("c", "c1", 80_000, "2025-11-20")],
+        [
+            won("d", "d1", 40_000, "2026-09-01", line="core"),
+            won("d", "d2", 10_000, "2026-10-01", "expansion", "core"),
+        ],
+    ]
+    histories = [[profile(account=h[0].account_id), *h] for h in book]
+    k = kpis(*histories, as_of=at("2026-12-01"))["overall"]
+    figures = {
+        "customers": 4,
+        "active_customers": 2,
+        "churned_customers": 2,
+        "renewal_rate": 0.5,
+        "upsells": 1,
+        "upsell_revenue": 10_000,
+        "cross_sells": 1,
+        "cross_sell_revenue": 20_000,
+        "net_revenue_retention": 0.875,
+        "annual_churn_rate": 0.5,
+        "expected_lifetime_years": 2.0,
+        "annual_revenue_per_customer": 90_000,
+        "clv_expected": 180_000,
+        "clv": 102_500,
+    }
+    assert {name: k[name] for name in figures} == pytest.approx(figures)
