@@ -1,6 +1,7 @@
 """The benchmark's events: realistic shares of each kind over many accounts, unique ids.
 
-About 80% engagement (the synthetic world's mix: page views and email the bulk), 15%
+About 80% engagement (the synthetic world's mix: page views and email the bulk; most
+touches off the web carry a campaign_id), 15%
 intent, 5% deal stages, spread evenly over the last 30 days (or `days`) in event-time
 order, plus one profile per account (sent first, as a CRM sync would be) with a fit score.
 """
@@ -14,11 +15,13 @@ __all__ = ["workload"]
 
 DAY_MS = 86_400_000
 DEAL_STAGES = [*STAGES, "closed_won", "closed_lost"]
+CAMPAIGNS = ["abm-tier1", "abm-tier2", "brand", "events"]
 
 
 def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int = 30) -> list[Row]:
     """Profiles, then `events` events over the `days` ending at `end_ms`."""
     rng = random.Random(seed)
+    tags = random.Random(seed + 1)  # campaign tags: the rest is the same with or without them
     names = [f"acct-{n:06d}" for n in range(accounts)]
     rows: list[Row] = [
         (
@@ -48,12 +51,10 @@ def workload(events: int, accounts: int, end_ms: int, seed: int = 7, days: int =
         if draw < 0.80:
             action, channel, _ = draw_action(rng)
             contact = f"{account}-c{rng.randrange(6)}"
-            rows.append(
-                (
-                    "engagement",
-                    {**base, "contact_id": contact, "channel": channel, "action": action},
-                )
-            )
+            event = {**base, "contact_id": contact, "channel": channel, "action": action}
+            if channel != "web" and tags.random() < 0.7:
+                event["campaign_id"] = tags.choice(CAMPAIGNS)
+            rows.append(("engagement", event))
         elif draw < 0.95:
             score = min(100, max(0, int(rng.gauss(45, 20))))
             rows.append(
