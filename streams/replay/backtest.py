@@ -13,7 +13,7 @@ from typing import Any
 
 from streams.config import Settings
 from streams.logic.journey import stage_counts
-from streams.logic.kpis import TARGETS
+from streams.logic.kpi_report import TARGETS
 from streams.logic.routes import Route, matching, tier_up
 from streams.logic.rules import Rules
 from streams.replay import shards

@@ -18,7 +18,8 @@ from schemas.inputs import AccountProfile
 from schemas.outputs import StageChange, SurgeAlert, TierChange
 from streams.logic.apply import Applied, apply_event, apply_removal, apply_roster, apply_tick
 from streams.logic.decode import PROFILES, ROSTERS, Coords, Rejected, is_campaign_spend
-from streams.logic.kpis import Bag, contribution, report, spend_contribution
+from streams.logic.kpi_report import report
+from streams.logic.kpis import Bag, contribution, spend_contribution
 from streams.logic.roster import Roster, received
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState

@@ -21,7 +21,7 @@ import orjson
 from redis.asyncio import Redis
 
 from streams.config import Settings
-from streams.logic.kpis import TARGETS, report
+from streams.logic.kpi_report import TARGETS, report
 from streams.logic.rollup import Rollup
 from streams.logic.rules import Rules
 from streams.sinks.redis_keys import RedisKeys

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from schemas.common import from_ms, to_ms
 from streams.logic.decode import INPUT_MODELS
-from streams.logic.kpis import contribution, report, spend_contribution
+from streams.logic.kpi_report import report
+from streams.logic.kpis import contribution, spend_contribution
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState, DayBucket
 from streams.logic.windows import day_of

@@ -15,7 +15,8 @@ import pytest
 from schemas.inputs import SpendEvent
 from streams.logic.apply import apply_event, apply_roster
 from streams.logic.decode import INPUT_MODELS, Coords, decode, decode_roster, owner_of
-from streams.logic.kpis import contribution, report, spend_contribution
+from streams.logic.kpi_report import report
+from streams.logic.kpis import contribution, spend_contribution
 from streams.logic.roster import received
 from streams.logic.rules import Rules
 from tests.factories import WALL
