@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: kernel demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb reliability vendor clean
+.PHONY: kernel demo test lint schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb bench-state reliability vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-scale-out: kernel
 
 bench-rocksdb: kernel
 	$(BIN)/python -m bench.rocksdb_scale
+
+bench-state: kernel
+	$(BIN)/python -m bench.state_size
 
 bench: kernel $(QUIX_STAMP)
 	$(BIN)/python -m bench.harness
