@@ -20,6 +20,7 @@ writes everything to bench/results.json. Every wait is bounded.
 
     python -m bench.harness [--events 200000] [--accounts 10000] [--repeats 3]
                             [--drain-s 45] [--latency-s 30] [--only ceiling_raw,replay]
+                            [--skew 1.1]
 """
 
 import asyncio
@@ -296,8 +297,21 @@ def goals(medians: dict[str, float], lat: dict[str, dict[str, Any]]) -> list[dic
 @click.option("--drain-s", default=45.0, show_default=True, help="budget per faust contender")
 @click.option("--latency-s", default=30.0, show_default=True, help="0 skips the latency runs")
 @click.option("--only", default=",".join(CONTENDERS), show_default=True, help="contenders to run")
+@click.option(
+    "--skew",
+    type=click.FloatRange(0, 3),
+    default=0.0,
+    show_default=True,
+    help="0: the uniform workload; s > 0: accounts drawn Zipf-like with exponent s (1.1)",
+)
 def main(
-    events: int, accounts: int, repeats: int, drain_s: float, latency_s: float, only: str
+    events: int,
+    accounts: int,
+    repeats: int,
+    drain_s: float,
+    latency_s: float,
+    only: str,
+    skew: float,
 ) -> None:
     chosen = [c.strip() for c in only.split(",") if c.strip()]
     unknown = sorted(set(chosen) - set(CONTENDERS))
@@ -315,7 +329,7 @@ def main(
     with EmbeddedStack() as stack:
         settings = stack.settings()
         asyncio.run(ensure_topics(settings))
-        rows = workload(events, accounts, int(time.time() * 1000))
+        rows = workload(events, accounts, int(time.time() * 1000), skew=skew)
         started = time.monotonic()
         asyncio.run(send_rows(settings, rows))
         total = len(rows)
@@ -355,6 +369,7 @@ def main(
         {
             "events": events,
             "accounts": accounts,
+            "skew": skew,
             "records": total,
             "repeats": repeats,
             "drain_s": drain_s,

@@ -6,7 +6,7 @@ benchmark's workload (bench/workload.py, the same events as `make bench`) throug
 pure logic in one process, measures the record written after every applied event (median,
 p99, max) and, for the final records, which fields hold the bytes. No broker, no Redis.
 
-    python -m bench.state_size [--events 200000] [--accounts 10000]
+    python -m bench.state_size [--events 200000] [--accounts 10000] [--skew 1.1]
 """
 
 import statistics
@@ -39,12 +39,13 @@ def _fields(states: list[AccountState]) -> dict[str, int]:
 @click.command()
 @click.option("--events", default=200_000, show_default=True)
 @click.option("--accounts", default=10_000, show_default=True)
-def main(events: int, accounts: int) -> None:
+@click.option("--skew", type=click.FloatRange(0, 3), default=0.0, show_default=True)
+def main(events: int, accounts: int, skew: float) -> None:
     rules = Rules()
     end = int(time.time() * 1000)
     states: dict[str, AccountState] = {}
     written: list[int] = []
-    for offset, (kind, payload) in enumerate(workload(events, accounts, end)):
+    for offset, (kind, payload) in enumerate(workload(events, accounts, end, skew=skew)):
         model = INPUT_MODELS[kind]
         raw = orjson.dumps(payload)
         try:
