@@ -27,13 +27,15 @@ def _quantile(values: list[int], q: float) -> int:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _fields(states: list[AccountState]) -> dict[str, int]:
-    """Median bytes of each top-level field of the final records (its JSON value)."""
-    sizes: dict[str, list[int]] = {}
-    for state in states:
-        for name, value in orjson.loads(state.to_json()).items():
-            sizes.setdefault(name, []).append(len(orjson.dumps(value)))
-    return {name: int(statistics.median(v)) for name, v in sizes.items()}
+def _fields(state: AccountState) -> dict[str, int]:
+    """Bytes of each top-level field of a record (its JSON value)."""
+    return {name: len(orjson.dumps(value)) for name, value in orjson.loads(state.to_json()).items()}
+
+
+def _show(title: str, sizes: dict[str, int]) -> None:
+    click.echo(f"  {title}:")
+    for name, size in sorted(sizes.items(), key=lambda f: -f[1])[:8]:
+        click.echo(f"    {name:<16} {size:,}")
 
 
 @click.command()
@@ -67,9 +69,14 @@ def main(events: int, accounts: int, skew: float) -> None:
             f"  {label:<10} median {statistics.median(sizes):,.0f} B, "
             f"p99 {_quantile(sizes, 0.99):,} B, max {max(sizes):,} B"
         )
-    click.echo("  median bytes per field of the final records:")
-    for name, size in sorted(_fields(list(states.values())).items(), key=lambda f: -f[1]):
-        click.echo(f"    {name:<16} {size:,}")
+    per_field: dict[str, list[int]] = {}
+    for state in states.values():
+        for name, size in _fields(state).items():
+            per_field.setdefault(name, []).append(size)
+    medians = {name: int(statistics.median(v)) for name, v in per_field.items()}
+    _show("median bytes per field of the final records (the largest 8)", medians)
+    largest = max(states.values(), key=lambda s: len(s.to_json()))
+    _show(f"bytes per field of the largest final record ({largest.account_id})", _fields(largest))
 
 
 if __name__ == "__main__":
