@@ -1,10 +1,13 @@
 """An opportunity as the set of its stage events, so its facts do not depend on arrival order.
 
-CRM updates arrive late, twice, or out of order. Keeping each opportunity's (few) stage
-events and deriving everything from them sorted by event time (ties broken by stage
-order) gives the same stage, amount, close time and funnel whatever order they came in:
-what live processing, a replay and a hand-computed ground truth all agree on.
+CRM updates arrive late, twice, or out of order. Keeping each opportunity's stage events
+(those the facts can still depend on) and deriving everything from them sorted by event
+time (ties broken by stage order) gives the same stage, amount, close time and funnel
+whatever order they came in: what live processing, a replay and a hand-computed ground
+truth all agree on.
 """
+
+from typing import Any
 
 from schemas.inputs import DealEvent
 from streams.logic.state import Opportunity
@@ -46,7 +49,34 @@ def record(
             if h[1] != opp.stage:
                 break
             opp.closed_at = h[0]
+    _trim(opp.history, order)
     return opp
+
+
+def _trim(history: list[list[Any]], order: dict[str, int]) -> None:
+    """Keep only the events the facts can still depend on, whatever arrives later: the
+    first (creation), the furthest stage reached, and the final run of the last stage
+    with the event just before it (a late event can land in the run, or between it and
+    that event, and only there can it move the close). Every other event is between
+    those and can never again be first, last, furthest or next to the final run, so an
+    opportunity updated a thousand times keeps a handful of events, not a thousand."""
+    count = len(history)
+    if count <= 3:
+        return
+    last = history[-1][1]
+    start = count - 1
+    while start > 0 and history[start - 1][1] == last:
+        start -= 1
+    keep = {0, *range(max(0, start - 1), count)}
+    furthest = max(
+        (i for i, h in enumerate(history) if h[1] != LOST and h[1] in order),
+        key=lambda i: order[history[i][1]],
+        default=None,
+    )
+    if furthest is not None:
+        keep.add(furthest)
+    if len(keep) < count:
+        history[:] = [history[i] for i in sorted(keep)]
 
 
 def reached(opp: Opportunity, stages: list[str]) -> int:
