@@ -82,6 +82,8 @@ one of them brought the person to)."""
 PRODUCT_LINES = ["core", "analytics", "security"]
 CUSTOMERS = 0.2
 """Share of accounts that bought before the history starts, whose renewals fall due in it."""
+LOST_BEFORE = 0.4
+"""Share of the other accounts that turned a deal down in the year before."""
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 """The open stages, in order; deals close `closed_won` or `closed_lost`."""
 
@@ -298,11 +300,19 @@ class World:
         return rows
 
     def _customers_before(self) -> list[Row]:
-        """The first deal of each existing customer, won a year before its renewal date
-        (sent at the start of history: a CRM backfill)."""
+        """The first deal of each existing customer, won a year before its renewal date,
+        and deals some other accounts lost in the year before the history (sent at its
+        start: a CRM backfill)."""
         rows = []
         for account in self.book:
             if account.renewal_at is None:
+                if self.tags.random() < LOST_BEFORE:
+                    opp = f"{account.account_id}-o0"
+                    lost_at = self.start - self.tags.randint(30, 330) * DAY
+                    amount = round(account.acv, -2)
+                    rows.append(
+                        self._stage(account, opp, "closed_lost", lost_at, amount, "new", "core")
+                    )
                 continue
             won_at = account.renewal_at - 365 * DAY
             opp = f"{account.account_id}-o0"
