@@ -349,8 +349,8 @@ def _retention(facts: list[dict], today: int, rules: Rules) -> dict[str, Any]:
             for f in account_facts
             if f["stage"] == "closed_lost" and f["type"] == "renewal" and f["closed_at"] > last
         ]
-        if lost:
-            churn_days.append(_day(max(lost)))
+        if lost and _day(min(lost)) < _day(last) + term:  # lost before the renewal date
+            churn_days.append(_day(min(lost)))
         elif _day(last) + term <= today:
             churn_days.append(_day(last) + term)
         else:
@@ -429,7 +429,7 @@ def _campaigns(rows: list[tuple[str, dict]], rules: Rules) -> dict[str, dict]:
     for (account, campaign), days in engaged.items():
         for f in by_account[account]:
             created = _day(f["first"])
-            if any(created - window <= d <= created for d in days):
+            if any(created - window < d <= created for d in days):
                 give("influenced", campaign, f)
     for account, (at, _, campaign) in first_touch.items():
         facts = by_account[account]

@@ -180,10 +180,22 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
             if windows is not None:
                 windows.forget_topic(topic, state)
     if state.campaigns:
-        oldest = oldest_engagement - rules.attribution.influence_days
-        for touch in state.campaigns.values():
-            if touch.days and touch.days[0] < oldest:
-                del touch.days[: bisect_left(touch.days, oldest)]
+        _prune_touches(state, oldest_engagement - rules.attribution.influence_days, rules)
+
+
+def _prune_touches(state: AccountState, oldest: int, rules: Rules) -> None:
+    """Drop campaign days before `oldest` unless one falls in an opportunity's influence
+    window: an opportunity keeps the campaigns that influenced it however long its deal
+    takes to close."""
+    stale = [t for t in state.campaigns.values() if t.days and t.days[0] < oldest]
+    if not stale:
+        return
+    days = rules.attribution.influence_days
+    windows = [day_of(o.first_seen) for o in state.opportunities.values()]
+    for touch in stale:
+        old = touch.days[: bisect_left(touch.days, oldest)]
+        kept = [d for d in old if any(end - days < d <= end for end in windows)]
+        touch.days[: len(old)] = kept
 
 
 def _forget(state: AccountState) -> None:
@@ -257,9 +269,7 @@ def _campaign_touch(
 ) -> None:
     touch = state.campaigns.get(campaign)
     if touch is None:
-        touch = state.campaigns[campaign] = CampaignTouch(first=at)
-    elif at < touch.first:
-        touch.first = at
+        touch = state.campaigns[campaign] = CampaignTouch()
     if weight <= 0:
         return
     if day not in touch.days:

@@ -256,7 +256,7 @@ def _campaigns(state: AccountState, rules: Rules, bag: Bag) -> None:
             _add(bag, f"{CAMPAIGN}|engaged_contacts|{campaign}", len(touch.contacts))
         for created, _id, opp in opportunities:
             end = day_of(created)
-            at = bisect_left(touch.days, end - days)
+            at = bisect_left(touch.days, end - days + 1)
             if at < len(touch.days) and touch.days[at] <= end:
                 _credit(bag, "influenced", campaign, opp)
     for campaign, units in state.campaign_spend.items():

@@ -123,7 +123,7 @@ class Attribution(FrozenModel):
     influence_days: Annotated[int, Field(ge=1, le=730)] = Field(
         default=90,
         description="an opportunity is influenced by a campaign its account engaged with "
-        "in this many days before it was created",
+        "in this many days ending on the day it was created",
     )
 
 

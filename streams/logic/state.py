@@ -41,6 +41,8 @@ def _intent_of(stored: dict[str, Any]) -> dict[str, dict[int, float]]:
     return {p: {int(d): s for d, s in days.items()} for p, days in stored.items()}
 
 
+UNKNOWN_TOUCH = [-1, "", ""]
+"""The first touch of an account that engaged before first touches were kept."""
 UNNAMED_PROVIDER = ""
 """The provider of intent stored before providers were kept (it weighs 1.0)."""
 
@@ -80,13 +82,12 @@ class Opportunity:
 class CampaignTouch:
     """What one campaign did with one account: for attribution (kpis.py)."""
 
-    first: int
-    """When (epoch ms) the account first met it (any action carrying its campaign_id)."""
     days: list[int] = field(default_factory=list)
     """Days the account engaged with it (actions worth points), ascending; kept
-    attribution.influence_days + retention_days behind the newest engagement."""
+    attribution.influence_days + retention_days behind the newest engagement, and longer
+    where they fall in an opportunity's influence window."""
     contacts: list[str] = field(default_factory=list)
-    """Contacts who engaged with it."""
+    """Contacts who engaged with it (at most max_contacts_per_day)."""
 
 
 @dataclass(slots=True)
@@ -176,5 +177,10 @@ class AccountState:
         data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
         data["spend"] = {int(d): units for d, units in data["spend"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}
-        data["campaigns"] = {c: CampaignTouch(**v) for c, v in data.get("campaigns", {}).items()}
+        data["campaigns"] = {
+            c: CampaignTouch(v["days"], v["contacts"]) for c, v in data.get("campaigns", {}).items()
+        }
+        if "first_touch" not in data and (data["engagement"] or data.get("touched") is not None):
+            # Stored before first touches were kept: the first is unknown, and credits no one.
+            data["first_touch"] = list(UNKNOWN_TOUCH)
         return cls(**data)

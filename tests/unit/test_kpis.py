@@ -455,3 +455,33 @@ def test_the_retention_example_of_the_docs():
         "clv": 102_500,
     }
     assert {name: k[name] for name in figures} == pytest.approx(figures)
+
+
+def test_a_campaign_keeps_its_credit_for_a_deal_that_takes_months_to_close():
+    """The account engages for months after the touch: the touch leaves the retention
+    window, but it is inside the opportunity's influence window, so it stays."""
+    q3 = {"campaign_id": "abm-q3"}
+    events = [
+        profile(account="acme"),
+        engagement("acme", T0, "email_click", channel="email", **q3),
+        deal("acme", T0 + 5 * DAY, "o1", "prospecting", 60_000),
+        *(engagement("acme", T0 + d * DAY) for d in range(10, 135, 5)),
+        deal("acme", T0 + 130 * DAY, "o1", "closed_won", 60_000),
+    ]
+    row = kpis(events, as_of=T0 + 135 * DAY)["campaigns"]["abm-q3"]
+    assert (row["opportunities_influenced"], row["won_revenue_influenced"]) == (1, 60_000)
+
+
+def test_a_record_stored_before_first_touches_were_kept_credits_no_campaign_with_sourcing():
+    state, _, _ = replay([profile(account="acme"), engagement("acme", T0)])
+    stored = orjson.loads(state.to_json())
+    del stored["first_touch"]
+    old = AccountState.from_json(orjson.dumps(stored))
+    later = [
+        engagement("acme", T0 + DAY, "email_click", channel="email", campaign_id="abm-q3"),
+        deal("acme", T0 + 2 * DAY, "o1", "prospecting", 60_000),
+    ]
+    state, _, _ = replay(later, old)
+    report_ = report(contribution(state, RULES), T0 + 3 * DAY, RULES)
+    assert report_["campaigns"]["abm-q3"]["opportunities_sourced"] == 0
+    assert report_["campaigns"]["abm-q3"]["opportunities_influenced"] == 1
