@@ -211,7 +211,7 @@ class World:
             rows += self._spend(day_start)
         if day_start == self.start:
             rows += self._customers_before()
-        rows += self._renewals(day_start)
+        rows += self._customer_deals(day_start)
         for account in self.book:
             ramping = account.ramp_from is not None and day_start + DAY > account.ramp_from
             rate = account.level * (0.3 if weekend else 1.0) * (5 if ramping else 1)
@@ -321,10 +321,10 @@ class World:
                 rows.append(self._stage(account, opp, stage, at, amount, "new", "core"))
         return rows
 
-    def _renewals(self, day_start: int) -> list[Row]:
-        """A renewal opens a month before an existing customer's renewal date, for most of
-        them, and closes by it: won mostly, lost sometimes. The others let the date pass
-        (they churn then)."""
+    def _customer_deals(self, day_start: int) -> list[Row]:
+        """Existing customers' deals that open today: expansions on their day, and
+        renewals a month before the renewal date, for most of them, closing by it (won
+        mostly, lost sometimes). The others let the date pass (they churn then)."""
         rows: list[Row] = []
         for account in self.book:
             if account.expand_at == day_start:

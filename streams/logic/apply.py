@@ -21,7 +21,7 @@ from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import UNAWARE, Currencies, Rules
 from streams.logic.state import AccountState, CampaignTouch, DayBucket, Profile
 from streams.logic.tiering import Signals, decide, measure
-from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, sooner, window_start
+from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, in_window, sooner, window_start
 
 __all__ = [
     "CLOSED_STAGES",
@@ -191,10 +191,10 @@ def _prune_touches(state: AccountState, oldest: int, rules: Rules) -> None:
     if not stale:
         return
     days = rules.attribution.influence_days
-    windows = [day_of(o.first_seen) for o in state.opportunities.values()]
+    created = [o.first_seen for o in state.opportunities.values()]
     for touch in stale:
         old = touch.days[: bisect_left(touch.days, oldest)]
-        kept = [d for d in old if any(end - days < d <= end for end in windows)]
+        kept = [d for d in old if any(in_window(d, at, days) for at in created)]
         touch.days[: len(old)] = kept
 
 
@@ -238,16 +238,9 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
     conversions = rules.ad_conversions
     if e.action in conversions.actions and (e.campaign_id or not conversions.campaign_required):
         bucket.ad_conversions += 1
-    if (
-        weight > 0
-        and e.contact_id
-        and e.contact_id not in bucket.contacts
-        and len(bucket.contacts) < rules.max_contacts_per_day
-    ):
-        bucket.contacts.append(e.contact_id)
+    added = None
+    if weight > 0 and _add_contact(bucket.contacts, e.contact_id, rules):
         added = e.contact_id
-    else:
-        added = None
     windows = cached(state)
     if windows is not None:
         windows.add_engagement(day, milli(bucket.points) - before_m, added)
@@ -255,32 +248,22 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
     if first is None or (at, e.event_id) < (first[0], first[1]):
         state.first_touch = [at, e.event_id, e.campaign_id or ""]
     if e.campaign_id:
-        _campaign_touch(state, e, e.campaign_id, day, at, weight, rules)
+        touch = state.campaigns.get(e.campaign_id)
+        if touch is None:
+            touch = state.campaigns[e.campaign_id] = CampaignTouch()
+        if weight > 0:
+            if day not in touch.days:
+                insort(touch.days, day)
+            _add_contact(touch.contacts, e.contact_id, rules)
 
 
-def _campaign_touch(
-    state: AccountState,
-    e: EngagementEvent,
-    campaign: str,
-    day: int,
-    at: int,
-    weight: float,
-    rules: Rules,
-) -> None:
-    touch = state.campaigns.get(campaign)
-    if touch is None:
-        touch = state.campaigns[campaign] = CampaignTouch()
-    if weight <= 0:
-        return
-    if day not in touch.days:
-        insort(touch.days, day)
-    contact = e.contact_id
-    if (
-        contact
-        and contact not in touch.contacts
-        and len(touch.contacts) < rules.max_contacts_per_day
-    ):
-        touch.contacts.append(contact)
+def _add_contact(contacts: list[str], contact: str | None, rules: Rules) -> bool:
+    """Count an engaged contact once (at most max_contacts_per_day: a bound on state, not
+    a figure); whether it was added."""
+    if not contact or contact in contacts or len(contacts) >= rules.max_contacts_per_day:
+        return False
+    contacts.append(contact)
+    return True
 
 
 def _intent(state: AccountState, e: IntentEvent, at: int) -> None:

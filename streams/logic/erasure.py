@@ -1,11 +1,10 @@
 """Erasing a person from an account (GDPR art. 17): every place the engine keeps their id.
 
 A contact's id lives in the day buckets (who engaged), the campaigns' engaged contacts,
-the roster, and the alerts waiting
-in the outbox (their `contacts` and `committee`). Counts stay counts: a day's points and
-actions do not name anyone, and the figures derived from contacts (engaged contacts,
-personas) are recomputed without the erased one. Erasing a whole account deletes its
-state, which the caller does.
+the roster, and the alerts waiting in the outbox (their `contacts` and `committee`).
+Counts stay counts: a day's points and actions do not name anyone, and the figures
+derived from contacts (engaged contacts, personas) are recomputed without the erased one.
+Erasing a whole account deletes its state, which the caller does.
 """
 
 import hashlib
@@ -13,7 +12,7 @@ from collections.abc import Callable
 
 from schemas.outputs import SurgeAlert
 from streams.logic.roster import Roster
-from streams.logic.state import SURGE_ALERT, AccountState
+from streams.logic.state import SURGE_ALERT, AccountState, CampaignTouch, DayBucket
 
 __all__ = ["digest", "erase_contact", "erase_from_roster", "names", "scrub_alert", "whose"]
 
@@ -52,15 +51,12 @@ def scrub_alert(alert: SurgeAlert, erased: Erased) -> SurgeAlert:
 def erase_contact(state: AccountState, erased: Erased) -> int:
     """Remove the contact's id from the state; return in how many places it was."""
     found = 0
-    for bucket in state.engagement.values():
-        kept = [c for c in bucket.contacts if not erased(c)]
-        if len(kept) != len(bucket.contacts):
-            bucket.contacts = kept
-            found += 1
-    for touch in state.campaigns.values():
-        kept = [c for c in touch.contacts if not erased(c)]
-        if len(kept) != len(touch.contacts):
-            touch.contacts = kept
+    holders: list[DayBucket | CampaignTouch] = [*state.engagement.values()]
+    holders += state.campaigns.values()
+    for holder in holders:
+        kept = [c for c in holder.contacts if not erased(c)]
+        if len(kept) != len(holder.contacts):
+            holder.contacts = kept
             found += 1
     for entry in state.outbox:  # alerts are the only outputs that name contacts
         if entry[1] == SURGE_ALERT:

@@ -9,6 +9,7 @@ import itertools
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any
 
 from schemas.common import from_ms
@@ -58,6 +59,19 @@ class _Scope:
     def by_day(self, metric: str) -> Counter[int]:
         return self.keyed.get(metric, Counter())
 
+    @cached_property
+    def engaged_people(self) -> Counter[int]:
+        """Distinct contacts engaged in the PEOPLE_DAYS ending on each day, in one pass
+        (read once the counters are all in). A contact-day with gap g (kpis.py's
+        _contact_days) counts in the windows it is the first day of: those ending on it
+        or the days after, until the window would start before its gap reached back."""
+        out: Counter[int] = Counter()
+        for gap in range(1, PEOPLE_DAYS + 1):
+            for day, n in self.by_day(f"contact_gap:{gap}").items():
+                for last in range(day + max(0, PEOPLE_DAYS - gap), day + PEOPLE_DAYS):
+                    out[last] += n
+        return out
+
 
 def _median_days(cycles: Counter[int]) -> float | None:
     if not cycles:
@@ -94,21 +108,9 @@ def _engagement_kpis(s: _Scope, today: int) -> dict[str, Any]:
     }
 
 
-def _engaged_contacts(s: _Scope, last_day: int) -> int:
-    """Distinct contacts engaged in the PEOPLE_DAYS ending on `last_day` (see
-    _contact_days): those whose gap on a day in the window reaches back before it."""
-    first = last_day - PEOPLE_DAYS + 1
-    total = 0
-    for gap in range(1, PEOPLE_DAYS + 1):
-        for day, n in s.by_day(f"contact_gap:{gap}").items():
-            if first <= day <= last_day and gap > day - first:
-                total += n
-    return total
-
-
 def _people_kpis(s: _Scope, today: int) -> dict[str, Any]:
     """Is the list of engaged people growing: this week's against the week before."""
-    now, before = _engaged_contacts(s, today), _engaged_contacts(s, today - PEOPLE_DAYS)
+    now, before = s.engaged_people[today], s.engaged_people[today - PEOPLE_DAYS]
     return {
         "engaged_contacts_7d": now,
         "engaged_contacts_prior_7d": before,
@@ -241,7 +243,7 @@ def _series(
         row = days[day]
         won, lost = row.get("won", 0), row.get("lost", 0)
         people = {
-            name: _engaged_contacts(scope, day) if day >= people_from else None
+            name: scope.engaged_people[day] if day >= people_from else None
             for name, scope in named.items()
         }
         per_account = {
@@ -356,7 +358,7 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
         "as_of": from_ms(as_of).isoformat().replace("+00:00", "Z"),
         "overall": one(scopes["all"], None),
         TARGETS: one(scopes[TARGETS], None),
-        "tiers": {str(t): one(scopes.get(str(t), _Scope()), t) for t in sorted(tiers)},
+        "tiers": {str(t): one(named[str(t)], t) for t in sorted(tiers)},
         "daily": _series(scopes["all"], today, rules, named),
         "campaigns": _campaign_report(campaigns),
     }

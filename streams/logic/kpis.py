@@ -24,7 +24,7 @@ from streams.logic.opportunities import LOST, WON, reached
 from streams.logic.roster import Roster
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState, Opportunity
-from streams.logic.windows import day_of
+from streams.logic.windows import day_of, window_start
 
 __all__ = [
     "CAMPAIGN",
@@ -246,8 +246,8 @@ def spend_contribution(campaign: str, spend: Mapping[int, int]) -> Bag:
 def _campaigns(state: AccountState, rules: Rules, bag: Bag) -> None:
     """Per campaign, what this account adds: touched, engaged contacts, its spend, and
     the opportunities the campaign influenced (the account engaged with it in the
-    influence window before the opportunity was created) or sourced (the account's first
-    touch carried it, before its first opportunity)."""
+    influence window ending on the day the opportunity was created) or sourced (the
+    account's first touch carried it, at or before its first opportunity)."""
     days = rules.attribution.influence_days
     opportunities = sorted((o.first_seen, i, o) for i, o in state.opportunities.items())
     for campaign, touch in state.campaigns.items():
@@ -255,9 +255,8 @@ def _campaigns(state: AccountState, rules: Rules, bag: Bag) -> None:
         if touch.contacts:
             _add(bag, f"{CAMPAIGN}|engaged_contacts|{campaign}", len(touch.contacts))
         for created, _id, opp in opportunities:
-            end = day_of(created)
-            at = bisect_left(touch.days, end - days + 1)
-            if at < len(touch.days) and touch.days[at] <= end:
+            at = bisect_left(touch.days, window_start(created, days))
+            if at < len(touch.days) and touch.days[at] <= day_of(created):
                 _credit(bag, "influenced", campaign, opp)
     for campaign, units in state.campaign_spend.items():
         _add(bag, f"{CAMPAIGN}|spend|{campaign}", units)

@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from streams.cli import cli
 from streams.dev.embedded import die_with_parent
 from tests.harness import ARTIFACTS, wait_until
+from tests.tools import unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -139,10 +140,7 @@ def pick(report: dict, path: str) -> object:
 @pytest.fixture
 def browser():
     if not (CHROMIUM and DRIVER):
-        missing = "chromium and chromium-driver are not installed"
-        if os.environ.get("ABM_BROWSER_TEST") == "required":  # CI: a skip would hide it
-            pytest.fail(missing)
-        pytest.skip(missing)
+        unavailable("chromium and chromium-driver are not installed", "ABM_BROWSER_TEST")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -34,6 +34,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from streams.dev.embedded import free_port
 from streams.dev.supervise import scrape
 from tests.harness import launch, metric_sum, pipeline_settings, read_metrics, send_rows, wait_until
+from tests.tools import unavailable
 
 DEPLOY = Path(__file__).parents[2] / "deploy" / "prometheus"
 ALERT = "AbmConsumerLagNotDraining"
@@ -48,10 +49,10 @@ def binaries() -> tuple[str, str]:
     """(prometheus, promtool); skip (or fail, when required) where they are missing."""
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if not (prometheus and promtool):
-        missing = "prometheus is not installed (Debian: apt-get install prometheus)"
-        if os.environ.get("ABM_PROMETHEUS_TEST") == "required":  # CI: a skip would hide it
-            pytest.fail(missing)
-        pytest.skip(missing)
+        unavailable(
+            "prometheus is not installed (Debian: apt-get install prometheus)",
+            "ABM_PROMETHEUS_TEST",
+        )
     return prometheus, promtool
 
 
