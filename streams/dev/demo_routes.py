@@ -148,6 +148,7 @@ def demo_rules(directory: Path, got: Receivers) -> Path:
         ROUTE.format(name=n, owner=o, url=got.urls[n], format=f, upper=n.upper())
         for n, (o, f) in ROUTES.items()
     )
+    directory.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data directory yet
     path = directory / "demo-rules.toml"
     path.write_text(RULES + routes)
     return path
