@@ -92,6 +92,10 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
+def _times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}x"
+
+
 def _money(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
 
@@ -105,7 +109,7 @@ def _summary(settings: Settings) -> None:
         f"{tiers['3']['accounts']} Tier 3, {tiers['0']['accounts']} untiered"
     )
     rate = _percent(k["win_rate"])
-    roi = "n/a" if k["roi"] is None else f"{k['roi']:.1f}x"
+    roi = _times(k["roi"])
     coverage = ", ".join(
         f"Tier {t} "
         + ("n/a" if (c := tiers[t]["decision_maker_coverage_30d"]) is None else f"{c:.0%}")
@@ -146,7 +150,7 @@ def _summary(settings: Settings) -> None:
         click.echo(
             f"Campaigns: {len(campaigns)}; {best} influenced the most won revenue "
             f"({_money(campaigns[best]['won_revenue_influenced'])}, ROI "
-            f"{_percent(campaigns[best]['roi'])})  (abm kpis --campaigns)"
+            f"{_times(campaigns[best]['roi'])})  (abm kpis --campaigns)"
         )
     click.echo("Target accounts surging now:")
     for s in surging:
