@@ -128,6 +128,15 @@ def worker() -> None:
 
 
 @cli.command()
+def view() -> None:
+    """Keep the Redis view from the workers' state changelogs (run the workers with
+    ABM_WORKER_VIEW=false; several view processes share the partitions)."""
+    from streams.view.process import run_view
+
+    asyncio.run(run_view(_settings()))
+
+
+@cli.command()
 @click.argument("topic")
 @click.argument("file", type=click.File("rb"))
 def produce(topic: str, file: click.utils.LazyFile) -> None:

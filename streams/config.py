@@ -133,6 +133,14 @@ class KafkaSecurity(FrozenModel):
         return self
 
 
+ACCOUNTS_TABLE = "accounts"
+CAMPAIGNS_TABLE = "campaigns"
+ROSTERS_TABLE = "rosters"
+TABLES = (ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE)
+"""The worker's state tables: one AccountState per account, one per campaign's spend not
+tied to an account, one Roster per account."""
+
+
 class Settings(BaseSettings):
     """Process settings. Production defaults; tests and the demo shorten the timeouts."""
 
@@ -165,6 +173,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".abm-data")
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    view_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=6068, description="`abm view`'s /metrics port (0: none)"
+    )
+    worker_view: bool = Field(
+        default=True,
+        description="the worker writes the Redis view itself; false when `abm view` "
+        "processes keep it from the state changelogs (the worker then writes only Kafka)",
+    )
     fetch_max_wait_ms: Annotated[int, Field(ge=1, le=30_000)] = Field(
         default=1500,
         description="how long the broker may hold an empty fetch; keep it short (20) on "
@@ -223,6 +239,13 @@ class Settings(BaseSettings):
     routes: list[Route] = Field(
         default=[], description="`[[routes]]` of the rules file: where alerts go"
     )
+
+    def changelog(self, table: str) -> str:
+        """The changelog topic of one of the worker's tables (faust names it so)."""
+        return f"{self.app_id}-{table}-changelog"
+
+    def changelogs(self) -> list[str]:
+        return [self.changelog(table) for table in TABLES]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -20,13 +20,15 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
 
     Every input, output and internal topic gets the same partition count: the account
     table's changelog must line up partition for partition with the inputs. The
-    profiles and rosters topics are compacted, as only an account's latest one matters.
+    profiles and rosters topics are compacted, as only an account's latest one matters,
+    and so are the tables' changelogs (faust would create them so; `abm view` may come
+    first).
     """
     admin = AIOKafkaAdminClient(**client_options(settings))
     await started(admin)
     try:
         existing = set(await admin.list_topics())
-        compacted = settings.topics.compacted()
+        compacted = {*settings.topics.compacted(), *settings.changelogs()}
         wanted = [
             NewTopic(
                 name=name,

@@ -1,4 +1,5 @@
-"""A worker as a child process: started, waited for (readiness, not sleeps), and stopped."""
+"""A worker (or a view process) as a child process: started, waited for (readiness, not
+sleeps), and stopped."""
 
 import os
 import signal
@@ -20,6 +21,7 @@ __all__ = [
     "is_ready",
     "processed_records",
     "scrape",
+    "start_view",
     "start_worker",
     "wait_for_stop",
 ]
@@ -80,10 +82,19 @@ class ChildWorker:
 
 def start_worker(env: dict[str, str], log: Path) -> ChildWorker:
     """`abm worker` with `env` added to ours; it dies with us even on kill -9."""
+    return _start("worker", env, log, int(env["ABM_WEB_PORT"]))
+
+
+def start_view(env: dict[str, str], log: Path) -> ChildWorker:
+    """`abm view` the same way (ready once it has read every changelog to its end)."""
+    return _start("view", env, log, int(env["ABM_VIEW_PORT"]))
+
+
+def _start(command: str, env: dict[str, str], log: Path, port: int) -> ChildWorker:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"],
+            [sys.executable, "-m", "streams", command],
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -91,7 +102,7 @@ def start_worker(env: dict[str, str], log: Path) -> ChildWorker:
             preexec_fn=die_with_parent,
             start_new_session=True,
         )
-    return ChildWorker(proc, log, int(env["ABM_WEB_PORT"]))
+    return ChildWorker(proc, log, port)
 
 
 def wait_for_stop(alive: Callable[[], bool]) -> None:

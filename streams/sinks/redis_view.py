@@ -179,8 +179,10 @@ class RedisView:
 
     def mark_id(self, account_id: str) -> None:
         """Rewrite an account whose state `load` reads at the flush (a re-sync of every
-        account keeps ids, not states)."""
+        account, and `abm view`, keep ids, not states)."""
         self.dirty.setdefault(account_id, None)
+        if self.removed:
+            self.removed.pop(account_id, None)
 
     def mark_campaign(self, state: AccountState) -> None:
         """Spend not tied to an account: it counts in the KPIs and has no hash of its own."""
@@ -349,3 +351,33 @@ class RedisView:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+class KeptElsewhere(RedisView):
+    """The view of a worker whose Redis view `abm view` processes keep (ABM_WORKER_VIEW
+    false): it queues nothing and writes nothing. Erasure still deletes from Redis at
+    once (`erase`), and pages still read through its client."""
+
+    def mark(self, state: AccountState) -> None:
+        pass
+
+    def mark_id(self, account_id: str) -> None:
+        pass
+
+    def mark_campaign(self, state: AccountState) -> None:
+        pass
+
+    def alert(self, alert: SurgeAlert) -> None:
+        pass
+
+    def change(self, change: TierChange) -> None:
+        pass
+
+    def remove(self, account_id: str, partition: int | None) -> None:
+        pass
+
+    async def flush(self, max_batch: int = BATCH) -> int:
+        return 0
+
+    async def publish_kpis(self, min_interval_s: float) -> None:
+        pass

@@ -8,11 +8,11 @@ import faust
 
 from schemas.outputs import DeadLetterReason
 from streams.clients.kafka import faust_credentials
-from streams.config import Settings, route_keys
+from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, Settings, route_keys
 from streams.dashboard.pages import register_dashboard
 from streams.logic.decode import INPUT_MODELS
 from streams.logic.notify import Delivery
-from streams.sinks.redis_view import RedisView
+from streams.sinks.redis_view import KeptElsewhere, RedisView
 from streams.sinks.webhook import GiveUp, WebhookSink
 from streams.worker.agents.clock import register_clock
 from streams.worker.agents.emit import register_webhooks, reject_output
@@ -30,10 +30,6 @@ from streams.worker.write_behind import TableReader, WriteBehind
 __all__ = ["consumer_config", "create_app"]
 
 log = logging.getLogger(__name__)
-
-ACCOUNTS_TABLE = "accounts"
-CAMPAIGNS_TABLE = "campaigns"
-ROSTERS_TABLE = "rosters"
 
 
 def quiet_client_loggers() -> None:
@@ -116,7 +112,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         rosters=rosters,
         states=states,
         roster_of=roster_of,
-        view=RedisView(
+        view=(RedisView if settings.worker_view else KeptElsewhere)(
             settings,
             settings.rules,
             load=lambda account_id: states.get(accounts, account_id),

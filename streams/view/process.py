@@ -1,0 +1,280 @@
+"""The view process: a batched consumer of the state changelogs and the output topics.
+
+What it reads, in one consumer group (`{app_id}-view`), co-partitioned by account:
+
+- the accounts, campaigns and rosters changelogs, always from the start of each partition
+  it is given: the latest record per key is the state, so reading them whole rebuilds the
+  view (and the KPI partials) exactly, whatever Redis held before;
+- the surge-alert and tier-change topics from the group's committed offsets, for the two
+  capped streams (an alert enters once per alert_id however often it is read).
+
+Account writes wait until every partition is read to its end (the high-water mark the
+fetch reported): a restarted view does not show older states on its way to the newest.
+Then every `ABM_REDIS_FLUSH_INTERVAL_S` it writes the accounts changed since the last
+flush, one record per account however many the changelog held, through RedisView (the
+same fenced writes a worker makes: a view process that takes partitions over gets a new
+epoch, and the writes of one that lost them are refused). Redis found empty (its sentinel
+gone) or a rebalance: everything is read again from the start.
+"""
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Iterable
+
+import orjson
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import ValidationError
+
+from schemas.outputs import SurgeAlert, TierChange
+from streams.clients.admin import ensure_topics
+from streams.clients.kafka import client_options
+from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, TABLES, Settings
+from streams.logic.roster import Roster
+from streams.logic.state import AccountState
+from streams.logic.ticks import advance
+from streams.sinks.redis_view import RedisView
+
+__all__ = ["ViewProcess", "run_view"]
+
+log = logging.getLogger(__name__)
+
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+BATCH_RECORDS = 5_000
+
+
+class ViewMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.records = Counter(
+            "abm_view_records",
+            "Records the view has read, by source",
+            ["source"],
+            registry=self.registry,
+        )
+        self.lag = Histogram(
+            "abm_view_lag_seconds",
+            "From a state's changelog record to its account written to Redis",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.catching_up = Gauge(
+            "abm_view_catching_up",
+            "Partitions being read to their end before the view writes accounts",
+            registry=self.registry,
+        )
+        self.flushes = Counter(
+            "abm_view_flushes", "View flushes that wrote everything", registry=self.registry
+        )
+
+
+class ViewProcess(ConsumerRebalanceListener):
+    """One view process; `run` until `stop` is set."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tables = {settings.changelog(table): table for table in TABLES}
+        topics = settings.topics
+        self.outputs = {topics.surge_alerts: "alerts", topics.tier_changes: "changes"}
+        self.records: dict[str, bytes] = {}
+        """Account -> its latest state record (decoded when written: an account changed by
+        many records between two flushes is decoded once)."""
+        self.rosters: dict[str, Roster] = {}
+        self.clocks: dict[int, int] = {}
+        self.view = RedisView(
+            settings, settings.rules, self._load, clocks=self.clocks, rosters=self.rosters
+        )
+        self.consumer = AIOKafkaConsumer(
+            **client_options(settings),
+            group_id=f"{settings.app_id}-view",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(settings.heartbeat_interval_s * 1000),
+        )
+        self.catching_up: set[TopicPartition] = set()
+        self.pending: list[int] = []
+        """Changelog timestamps (ms) of records read since the last complete flush."""
+        self.metrics = ViewMetrics()
+
+    def _load(self, account_id: str) -> AccountState | None:
+        raw = self.records.get(account_id)
+        if raw is None:
+            return None
+        state = AccountState.from_json(raw)
+        advance(self.clocks, state.partition, state.clock)
+        return state
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        """Nothing to hand over: the next owner reads the changelogs from their start."""
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._rebuild([tp for tp in assigned if tp.topic in self.tables])
+
+    async def _rebuild(self, changelogs: list[TopicPartition]) -> None:
+        """Forget everything and read the changelog partitions we own from their start."""
+        accounts = self.settings.changelog(ACCOUNTS_TABLE)
+        self.records.clear()
+        self.rosters.clear()
+        self.clocks.clear()
+        self.pending.clear()
+        view = self.view
+        view.dirty.clear()
+        view.removed.clear()
+        view.campaigns.clear()
+        view.kpis.reset(sorted(tp.partition for tp in changelogs if tp.topic == accounts))
+        self.catching_up = set(changelogs)
+        self.metrics.catching_up.set(len(changelogs))
+        if changelogs:
+            await self.consumer.seek_to_beginning(*changelogs)
+
+    def apply(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        """Queue what a batch of one partition changes in the view."""
+        source = self.tables.get(tp.topic) or self.outputs[tp.topic]
+        self.metrics.records.labels(source).inc(len(records))
+        if source == ACCOUNTS_TABLE:
+            for r in records:
+                account_id = orjson.loads(r.key)
+                if r.value is None:
+                    self.records.pop(account_id, None)
+                    self.view.remove(account_id, tp.partition)
+                else:
+                    self.records[account_id] = r.value
+                    self.view.mark_id(account_id)
+                self.pending.append(r.timestamp)
+        elif source == CAMPAIGNS_TABLE:
+            for r in records:
+                if r.value is None:
+                    self.view.kpis.withdraw(f"#{orjson.loads(r.key)}")
+                    continue
+                state = AccountState.from_json(r.value)
+                advance(self.clocks, state.partition, state.clock)
+                self.view.mark_campaign(state)
+        elif source == ROSTERS_TABLE:
+            for r in records:
+                account_id = orjson.loads(r.key)
+                if r.value is None:
+                    self.rosters.pop(account_id, None)
+                else:
+                    self.rosters[account_id] = Roster.from_json(r.value)
+                if account_id in self.records:  # its KPIs count engaged contacts by persona
+                    self.view.mark_id(account_id)
+        else:
+            self._outputs(source, records)
+
+    def _outputs(self, source: str, records: list[ConsumerRecord]) -> None:
+        for r in records:
+            try:
+                if source == "alerts":
+                    self.view.alert(SurgeAlert.model_validate_json(r.value))
+                else:
+                    self.view.change(TierChange.model_validate_json(r.value))
+            except ValidationError as exc:
+                log.warning("skipping an unreadable record of %s: %s", r.topic, exc)
+
+    def ready(self) -> bool:
+        return bool(self.consumer.assignment()) and not self.catching_up
+
+    async def _caught_up(self) -> bool:
+        for tp in list(self.catching_up):
+            end = self.consumer.highwater(tp)
+            if end is not None and await self.consumer.position(tp) >= end:
+                self.catching_up.discard(tp)
+        self.metrics.catching_up.set(len(self.catching_up))
+        return not self.catching_up
+
+    async def flush(self) -> None:
+        """Write what changed (once every owned partition has been read to its end), then
+        commit the output topics' offsets that the written streams now hold."""
+        if not await self._caught_up():
+            return
+        view = self.view
+        if view.lost:  # Redis came back empty: read it all again
+            view.lost = False
+            owned = self.consumer.assignment()
+            await self._rebuild([tp for tp in owned if tp.topic in self.tables])
+            return
+        positions = {
+            tp: await self.consumer.position(tp)
+            for tp in self.consumer.assignment()
+            if tp.topic in self.outputs
+        }
+        pending, self.pending = self.pending, []
+        await view.flush_all()
+        if view.dirty or view.removed or view.alerts or view.changes:  # Redis failed: later
+            self.pending[:0] = pending
+            return
+        now_ms = time.time() * 1000
+        for at in pending:
+            self.metrics.lag.observe(max(0.0, now_ms - at) / 1000)
+        self.metrics.flushes.inc()
+        await view.publish_kpis(self.settings.kpi_interval_s)
+        if positions:
+            await self.consumer.commit(positions)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = self.consumer
+        await ensure_topics(self.settings, [*self.tables, *self.outputs])
+        await consumer.start()
+        try:
+            consumer.subscribe([*self.tables, *self.outputs], listener=self)
+            interval = self.settings.redis_flush_interval_s
+            flushed_at = time.monotonic()
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=100, max_records=BATCH_RECORDS)
+                for tp, records in batch.items():
+                    self.apply(tp, records)
+                if time.monotonic() - flushed_at >= interval:
+                    flushed_at = time.monotonic()
+                    await self.flush()
+            await self.flush()
+        finally:
+            await consumer.stop()
+            await self.view.close()
+
+
+async def serve(process: ViewProcess, host: str, port: int) -> web.AppRunner:
+    """/ready (assigned partitions, each read to its end) and /metrics, as a worker has."""
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"ready": process.ready()})
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(process.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def run_view(settings: Settings) -> None:
+    """Run one view process until SIGINT or SIGTERM."""
+    process = ViewProcess(settings)
+    port = settings.view_port
+    runner = await serve(process, settings.web_host, port) if port else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await process.run(stop)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
