@@ -49,8 +49,8 @@ from streams.clients.admin import ensure_topics
 from streams.clients.kafka import client_options
 from streams.config import Settings, Topics
 from streams.dev.demo import send_rows
-from streams.dev.embedded import EmbeddedStack, die_with_parent
-from streams.dev.supervise import processed_records, scrape, start_worker
+from streams.dev.embedded import EmbeddedStack, die_with_parent, free_port
+from streams.dev.supervise import processed_records, scrape, start_view, start_worker
 from streams.logic.compiled import mode
 from streams.replay import shards
 from streams.replay.run import Window
@@ -215,9 +215,12 @@ quix_peer = peer("quix", QUIX_COMMAND, _quix_env)
 def pipeline(
     stack: EmbeddedStack, settings: Settings, total: int, budget_s: float
 ) -> dict[str, Any]:
+    """The worker writing only Kafka, and an `abm view` process beside it writing Redis;
+    timed from the worker's first event to the view's write of the last state."""
     app_id = f"bench-pipeline-{next(_runs)}"
-    env = worker_env(stack, settings, app_id)
+    env = view_env(worker_env(stack, settings, app_id))
     worker = start_worker(env, ARTIFACTS / f"{app_id}.log")
+    view = start_view(env, ARTIFACTS / f"{app_id}-view.log")
     port = worker.web_port
     first = 0.0
 
@@ -231,36 +234,82 @@ def pipeline(
 
     try:
         worker.wait_ready(90)
+        view.wait_ready(90)
         count, _ = _drain(progress, total, budget_s, lambda: worker.proc.poll() is None)
-        # The last effect visible in Redis: one more view flush after the last event.
-        flushes = _flushes(port)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _flushes(port) == flushes:
-            time.sleep(0.05)
+        view_settled(view.web_port, 30)
         seconds = time.monotonic() - first
         rss = memory_mib(worker.proc.pid)
+        lag = view_lag(view.web_port)
     finally:
         worker.stop()
-    return {**_rate(count, seconds), "peak_rss_mib": rss}
+        view.stop()
+    return {**_rate(count, seconds), "peak_rss_mib": rss, "view_lag_s": lag}
 
 
-def _flushes(port: int) -> float:
-    return sum(
-        v for (name, _), v in scrape(port).items() if name == "abm_redis_flush_seconds_count"
+def view_env(env: dict[str, str]) -> dict[str, str]:
+    """A worker's environment for a worker that leaves Redis to a view process."""
+    return {**env, "ABM_WORKER_VIEW": "false", "ABM_VIEW_PORT": str(free_port())}
+
+
+def _view_counts(port: int) -> tuple[float, float]:
+    """(account records read, account records written to Redis) by a view process."""
+    metrics = scrape(port)
+    read = sum(
+        v
+        for (name, labels), v in metrics.items()
+        if name == "abm_view_records_total" and ("source", "accounts") in labels
     )
+    written = sum(v for (name, _), v in metrics.items() if name == "abm_view_lag_seconds_count")
+    return read, written
+
+
+def view_settled(port: int, timeout_s: float) -> None:
+    """Wait until the view has written every state record it read, and read none for 1 s."""
+    deadline = time.monotonic() + timeout_s
+    last, since = (-1.0, -1.0), time.monotonic()
+    while time.monotonic() < deadline:
+        counts = _view_counts(port)
+        if counts != last:
+            last, since = counts, time.monotonic()
+        elif counts[0] == counts[1] and time.monotonic() - since >= 1.0:
+            return
+        time.sleep(0.1)
+
+
+def view_lag(port: int) -> dict[str, float | None]:
+    """The view's state-change -> Redis lag: p50 and p99 as the upper bound of the
+    histogram bucket they fall in (None past the last bucket)."""
+    buckets = sorted(
+        (float(dict(labels)["le"]), v)
+        for (name, labels), v in scrape(port).items()
+        if name == "abm_view_lag_seconds_bucket"
+    )
+    total = buckets[-1][1] if buckets else 0.0
+    out: dict[str, float | None] = {"records": total}
+    for name, q in (("p50_s", 0.5), ("p99_s", 0.99)):
+        bound = next((le for le, count in buckets if total and count >= q * total), None)
+        out[name] = None if bound is None or bound == float("inf") else bound
+    return out
 
 
 def latency(stack: EmbeddedStack, rate: int, seconds: float) -> dict[str, Any]:
-    """Event-to-alert latency at `rate` on a fresh worker and fresh topics."""
+    """Event-to-alert latency at `rate` on a fresh worker and fresh topics, with the view
+    process beside it (and its state-change -> Redis lag)."""
     tag = f"bench-latency-{next(_runs)}"
     settings = stack.settings(topics=prefixed_topics(tag))
     asyncio.run(ensure_topics(settings))
-    worker = start_worker(worker_env(stack, settings, tag), ARTIFACTS / f"{tag}.log")
+    env = view_env(worker_env(stack, settings, tag))
+    worker = start_worker(env, ARTIFACTS / f"{tag}.log")
+    view = start_view(env, ARTIFACTS / f"{tag}-view.log")
     try:
         worker.wait_ready(90)
-        return asyncio.run(measure_latency(settings, rate, seconds, 10.0, 20_000, 120.0))
+        view.wait_ready(90)
+        figures = asyncio.run(measure_latency(settings, rate, seconds, 10.0, 20_000, 120.0))
+        view_settled(view.web_port, 30)
+        return figures | {"view_lag_s": view_lag(view.web_port)}
     finally:
         worker.stop()
+        view.stop()
 
 
 def run(
@@ -323,6 +372,14 @@ def goals(medians: dict[str, float], lat: dict[str, dict[str, Any]]) -> list[dic
                 f"p99 event-to-alert ms at {label}",
                 figures.get("latency_ms_p99"),
                 1000,
+                above=False,
+            )
+        )
+        out.append(
+            _goal(
+                f"p99 state-change -> Redis s at {label} (bucket bound)",
+                figures.get("view_lag_s", {}).get("p99_s"),
+                1.0,
                 above=False,
             )
         )
@@ -428,7 +485,9 @@ def report(runs: dict, medians: dict[str, float], lat: dict, params: dict) -> No
         click.echo(
             f"  latency at {label}: p50 {figures['latency_ms_p50']} ms, "
             f"p99 {figures['latency_ms_p99']} ms, "
-            f"alerts {figures['alerts_seen']}/{figures['alerts_expected']}"
+            f"alerts {figures['alerts_seen']}/{figures['alerts_expected']}; "
+            f"state-change -> Redis p50 <= {figures['view_lag_s']['p50_s']} s, "
+            f"p99 <= {figures['view_lag_s']['p99_s']} s"
         )
     checks = goals(medians, lat)
     click.echo("\ngoals")
