@@ -236,7 +236,7 @@ def pipeline(
         worker.wait_ready(90)
         view.wait_ready(90)
         count, _ = _drain(progress, total, budget_s, lambda: worker.proc.poll() is None)
-        view_settled(view.web_port, 30)
+        view_caught_up(view.web_port, 30)
         seconds = time.monotonic() - first
         rss = memory_mib(worker.proc.pid)
         lag = view_lag(view.web_port)
@@ -274,6 +274,15 @@ def view_settled(port: int, timeout_s: float) -> None:
         elif counts[0] == counts[1] and time.monotonic() - since >= 1.0:
             return
         time.sleep(0.1)
+
+
+def view_caught_up(port: int, timeout_s: float) -> None:
+    """Wait until the view has written every state record it had read when called (the
+    worker goes on: the view would never be idle)."""
+    read = _view_counts(port)[0]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _view_counts(port)[1] < read:
+        time.sleep(0.05)
 
 
 def view_lag(port: int) -> dict[str, float | None]:
