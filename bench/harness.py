@@ -259,7 +259,7 @@ def _view_counts(port: int) -> tuple[float, float]:
         for (name, labels), v in metrics.items()
         if name == "abm_view_records_total" and ("source", "accounts") in labels
     )
-    written = sum(v for (name, _), v in metrics.items() if name == "abm_view_lag_seconds_count")
+    written = sum(v for (name, _), v in metrics.items() if name == "abm_view_written_total")
     return read, written
 
 

@@ -63,9 +63,15 @@ class ViewMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.written = Counter(
+            "abm_view_written",
+            "Account state records whose account is written to Redis",
+            registry=self.registry,
+        )
         self.lag = Histogram(
             "abm_view_lag_seconds",
-            "From a state's changelog record to its account written to Redis",
+            "From a state's changelog record to its account written to Redis (records "
+            "stored before this process last began reading the changelogs left out)",
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
@@ -107,6 +113,9 @@ class ViewProcess(ConsumerRebalanceListener):
         self.catching_up: set[TopicPartition] = set()
         self.pending: list[int] = []
         """Changelog timestamps (ms) of records read since the last complete flush."""
+        self.rebuilt_at_ms = 0.0
+        """When the changelogs were last read from their start: older records are history
+        being re-read, not lag."""
         self.metrics = ViewMetrics()
 
     def _load(self, account_id: str) -> AccountState | None:
@@ -130,6 +139,7 @@ class ViewProcess(ConsumerRebalanceListener):
         self.rosters.clear()
         self.clocks.clear()
         self.pending.clear()
+        self.rebuilt_at_ms = time.time() * 1000
         view = self.view
         view.dirty.clear()
         view.removed.clear()
@@ -217,8 +227,10 @@ class ViewProcess(ConsumerRebalanceListener):
             self.pending[:0] = pending
             return
         now_ms = time.time() * 1000
+        self.metrics.written.inc(len(pending))
         for at in pending:
-            self.metrics.lag.observe(max(0.0, now_ms - at) / 1000)
+            if at >= self.rebuilt_at_ms:
+                self.metrics.lag.observe(max(0.0, now_ms - at) / 1000)
         self.metrics.flushes.inc()
         await view.publish_kpis(self.settings.kpi_interval_s)
         if positions:
