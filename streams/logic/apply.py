@@ -199,28 +199,12 @@ def _prune_touches(state: AccountState, oldest: int, rules: Rules) -> None:
 
 
 def _forget(state: AccountState) -> None:
-    """Forget event ids 7 days of their kind after they were applied. Each kind's ids were
-    remembered with a day that never decreases, in order: the old ones of every kind lead
-    the dict, so the scan stops at the first id of each kind still remembered.
+    """Forget event ids 7 days of their kind after they were applied.
 
     Only a new day of a kind's newest event makes ids old (an id is remembered with that
     day), so ticks, which move no kind's clock, never need this."""
-    if not state.seen:
-        return
-    forget = {kind: at // DAY_MS - DEDUP_DAYS for kind, at in state.clocks.items()}
-    old = []
-    for key, day in state.seen.items():
-        kind = key[0]
-        if kind not in forget:
-            continue
-        if day < forget[kind]:
-            old.append(key)
-        else:
-            del forget[kind]  # the rest of this kind is younger
-            if not forget:
-                break
-    for key in old:
-        del state.seen[key]
+    if state.seen:
+        state.seen.forget({kind: at // DAY_MS - DEDUP_DAYS for kind, at in state.clocks.items()})
 
 
 def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) -> None:
@@ -366,8 +350,7 @@ def apply_event(
         kind = _KIND[type(event)]
         at = to_ms(event.occurred_at)
         _check_time(state, event, at, kind, rules, wall_now)
-        seen_key = f"{kind}:{event.event_id}"
-        if seen_key in state.seen:
+        if state.seen.has(kind, event.event_id):
             return Applied(state, write=False, duplicate=True)
         if isinstance(event, EngagementEvent):
             _engagement(state, event, rules, at)
@@ -385,7 +368,8 @@ def apply_event(
             state.clocks[kind] = at
         # Remembered from when it was applied, not from its event time: a late event's
         # duplicate is caught for 7 days as well.
-        state.seen[seen_key] = today = day_of(max(at, newest))
+        today = day_of(max(at, newest))
+        state.seen.add(kind, event.event_id, today)
         if today != day_of(newest) or day_of(at) < window_start(
             max(at, newest), rules.retention_days
         ):

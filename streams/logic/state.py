@@ -5,11 +5,12 @@ the table write, not the arithmetic, is what costs in a Faust agent.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from streams.logic.cache import Derived
+from streams.logic.seen import SeenIds
 
 __all__ = [
     "STAGE_CHANGE",
@@ -23,14 +24,20 @@ __all__ = [
     "SurgeEpisode",
 ]
 
+T = TypeVar("T")
+
 TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_alert"
 """The kinds of output an outbox entry holds."""
 
 
-def _transient(value: object) -> None:
-    """orjson's fallback: the only non-dataclass value in a state is its derived cache."""
+def _transient(value: object) -> dict[str, dict[str, str]] | None:
+    """orjson's fallback: a state's remembered ids in their stored form, and its derived
+    cache as null."""
+    if isinstance(value, SeenIds):
+        return value.stored()
     if not isinstance(value, Derived):
         raise TypeError(f"{type(value).__name__} is not part of an account's stored state")
+    return None
 
 
 def _intent_of(stored: dict[str, Any]) -> dict[str, dict[int, float]]:
@@ -47,17 +54,63 @@ UNNAMED_PROVIDER = ""
 """The provider of intent stored before providers were kept (it weighs 1.0)."""
 
 
-@dataclass(slots=True)
-class DayBucket:
-    """Engagement of one account on one UTC day."""
+class _At(Generic[T]):
+    """A DayBucket field: one position of its list."""
 
-    points: float = 0.0
-    contacts: list[str] = field(default_factory=list)
-    actions: dict[str, int] = field(default_factory=dict)
-    channels: dict[str, float] = field(default_factory=dict)
-    time_on_site_s: float = 0.0
-    ad_conversions: int = 0
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, bucket: "DayBucket", owner: object = None) -> T:
+        return bucket[self.index]  # type: ignore[no-any-return]
+
+    def __set__(self, bucket: "DayBucket", value: T) -> None:
+        bucket[self.index] = value
+
+
+class DayBucket(list[Any]):
+    """Engagement of one account on one UTC day.
+
+    A list, which orjson writes natively as a JSON array ([points, contacts, actions,
+    channels, time_on_site_s, ad_conversions]): a record keeps a bucket per day of
+    retention, and field names were half of each bucket's bytes."""
+
+    __slots__ = ()
+
+    points = _At[float](0)
+    contacts = _At[list[str]](1)
+    actions = _At[dict[str, int]](2)
+    channels = _At[dict[str, float]](3)
+    """Points by channel."""
+    time_on_site_s = _At[float](4)
+    ad_conversions = _At[int](5)
     """Actions that count as a conversion of paid media (rules.ad_conversions)."""
+
+    def __init__(
+        self,
+        points: float = 0.0,
+        contacts: list[str] | None = None,
+        actions: dict[str, int] | None = None,
+        channels: dict[str, float] | None = None,
+        time_on_site_s: float = 0.0,
+        ad_conversions: int = 0,
+    ) -> None:
+        super().__init__(
+            (
+                points,
+                [] if contacts is None else contacts,
+                {} if actions is None else actions,
+                {} if channels is None else channels,
+                time_on_site_s,
+                ad_conversions,
+            )
+        )
+
+    @classmethod
+    def load(cls, stored: list[Any] | dict[str, Any]) -> "DayBucket":
+        """A stored bucket: an array, or an object as records before the array stored it."""
+        return cls(**stored) if isinstance(stored, dict) else cls(*stored)
 
 
 @dataclass(slots=True)
@@ -115,7 +168,7 @@ class AccountState:
     `clock` is the newest time (epoch ms) this account has been evaluated at; it only
     moves forward, so an old event never makes a stale account look fresh again.
     `applied` holds the last applied offset per source topic-partition and `seen` the
-    recent event ids with their day: together they make redelivery a no-op.
+    recent event ids (seen.py): together they make redelivery a no-op.
     """
 
     account_id: str
@@ -151,7 +204,7 @@ class AccountState:
     due_at: int | None = None
     partition: int | None = None
     applied: dict[str, int] = field(default_factory=dict)
-    seen: dict[str, int] = field(default_factory=dict)
+    seen: SeenIds = field(default_factory=SeenIds)
     outbox: list[list[str]] = field(default_factory=list)
     """[output id, kind, JSON] of tier changes and alerts not yet known to be delivered:
     written with the state that produced them, re-sent after a crash (see agents/emit)."""
@@ -172,8 +225,9 @@ class AccountState:
         data: dict[str, Any] = orjson.loads(raw)
         data.pop("windows", None)
         data["profile"] = Profile(**data["profile"]) if data.get("profile") else None
-        data["engagement"] = {int(d): DayBucket(**b) for d, b in data["engagement"].items()}
+        data["engagement"] = {int(d): DayBucket.load(b) for d, b in data["engagement"].items()}
         data["intent"] = {t: _intent_of(by) for t, by in data["intent"].items()}
+        data["seen"] = SeenIds.load(data.get("seen", {}))
         data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
         data["spend"] = {int(d): units for d, units in data["spend"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}

@@ -303,3 +303,32 @@ def test_tier_changes_carry_the_profiles_name_and_owner(name, owner):
     for change in changes:
         assert (change.account_name, change.owner) == (name, owner)
         assert orjson.loads(change.model_dump_json())["owner"] == owner
+
+
+def test_a_record_stored_before_the_compact_layout_reads_back_the_same():
+    """Day buckets were objects and seen ids an object of "kind:id" -> day; the stored
+    record is now arrays and joined ids, and an older record still reads."""
+    state, _ = run(
+        [
+            profile(fit=80),
+            engagement(event_id="a", at=T0, action="meeting", contact="c1"),
+            engagement(event_id="b", at=T0 + DAY, action="page_view", contact="c2", duration_s=40),
+            intent(event_id="a", at=T0 + DAY, score=70),
+        ]
+    )
+    stored = orjson.loads(state.to_json())
+    assert all(isinstance(bucket, list) for bucket in stored["engagement"].values())
+    names = ["points", "contacts", "actions", "channels", "time_on_site_s", "ad_conversions"]
+    stored["engagement"] = {
+        d: dict(zip(names, b, strict=True)) for d, b in stored["engagement"].items()
+    }
+    stored["seen"] = {
+        f"{kind}:{event_id}": int(day)
+        for kind, days in stored["seen"].items()
+        for day, ids in days.items()
+        for event_id in ids.split(" ")
+    }
+    older = AccountState.from_json(orjson.dumps(stored))
+    assert older == state
+    assert older.engagement[T0 // DAY + 1].time_on_site_s == 40
+    assert older.to_json() == state.to_json()
