@@ -350,7 +350,8 @@ def apply_event(
         kind = _KIND[type(event)]
         at = to_ms(event.occurred_at)
         _check_time(state, event, at, kind, rules, wall_now)
-        if state.seen.has(kind, event.event_id):
+        seen_key = f"{kind}:{event.event_id}"
+        if state.seen.has(seen_key):
             return Applied(state, write=False, duplicate=True)
         if isinstance(event, EngagementEvent):
             _engagement(state, event, rules, at)
@@ -369,7 +370,7 @@ def apply_event(
         # Remembered from when it was applied, not from its event time: a late event's
         # duplicate is caught for 7 days as well.
         today = day_of(max(at, newest))
-        state.seen.add(kind, event.event_id, today)
+        state.seen.add(seen_key, today)
         if today != day_of(newest) or day_of(at) < window_start(
             max(at, newest), rules.retention_days
         ):

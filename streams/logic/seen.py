@@ -1,11 +1,13 @@
 """The event ids an account applied lately, so an event sent twice changes nothing.
 
-Ids are kept per kind of event (an engagement and an intent event may share an id) and
-per day they were remembered on. They are stored as one space-joined string per day (ids
-hold no spaces: schemas/common.py `Id`): less than half the bytes of a JSON object of id
-to day on the benchmark's ids, with nothing lost. A record read back keeps that stored
-form until an event needs the check, so a process that only reads records (the view)
-never splits them.
+In memory: one dict of "kind:id" -> the day it was remembered on (an engagement and an
+intent event may share an id), as cheap to check and to add to as anything. Stored: the
+ids grouped by kind and day, one space-joined string per day (ids hold no spaces:
+schemas/common.py `Id`), less than half the bytes of that dict as JSON on the benchmark's
+ids, with nothing lost. The grouping is paid when a record is written (once per account
+per flush in the worker; never in a replay), and a record read back keeps the stored form
+until an event needs the check, so a process that only reads records (the view) never
+splits it.
 """
 
 from typing import Any
@@ -17,25 +19,22 @@ Stored = dict[str, dict[str, str]]
 
 
 class SeenIds:
-    __slots__ = ("_days", "_ids", "_stored")
+    __slots__ = ("_index", "_stored")
 
     def __init__(self, stored: Stored | None = None) -> None:
         self._stored = stored
-        self._days: dict[str, dict[int, list[str]]] = {}
-        """kind -> day -> ids, days in ascending order (a kind's day never goes back)."""
-        self._ids: dict[str, set[str]] = {}
-        """kind -> every id of _days[kind]: the check is one set lookup."""
+        self._index: dict[str, int] = {}
+        """"kind:id" -> day, each kind's days ascending in insertion order (a kind's day
+        never goes back): the old ones lead."""
 
     @classmethod
     def load(cls, stored: dict[str, Any]) -> "SeenIds":
-        """Read a stored record's `seen`. Records stored before this form map "kind:id" to
-        its day; they are read into it."""
+        """Read a stored record's `seen`. Records stored before this form held the index
+        itself."""
         if not stored or isinstance(next(iter(stored.values())), dict):
             return cls(stored)
         seen = cls()
-        for key, day in sorted(stored.items(), key=lambda item: item[1]):
-            kind, _, event_id = key.partition(":")
-            seen.add(kind, event_id, day)
+        seen._index = dict(stored)
         return seen
 
     def _open(self) -> None:
@@ -43,68 +42,75 @@ class SeenIds:
         if stored is None:
             return
         self._stored = None
+        index = self._index
         for kind, days in stored.items():
-            by_day = {int(d): ids.split(" ") for d, ids in days.items()}
-            self._days[kind] = dict(sorted(by_day.items()))
-            self._ids[kind] = {i for ids in by_day.values() for i in ids}
+            for day, ids in sorted((int(d), ids) for d, ids in days.items()):
+                for event_id in ids.split(" "):
+                    index[f"{kind}:{event_id}"] = day
 
-    def has(self, kind: str, event_id: str) -> bool:
+    def has(self, key: str) -> bool:
+        """Whether "kind:id" is remembered."""
         self._open()
-        ids = self._ids.get(kind)
-        return ids is not None and event_id in ids
+        return key in self._index
 
-    def add(self, kind: str, event_id: str, day: int) -> None:
-        """Remember an id not yet remembered, on a day no older than its kind's newest."""
+    def add(self, key: str, day: int) -> None:
+        """Remember "kind:id", not yet remembered, on a day no older than its kind's newest."""
         self._open()
-        days = self._days.get(kind)
-        if days is None:
-            days = self._days[kind] = {}
-            self._ids[kind] = set()
-        ids = days.get(day)
-        if ids is None:
-            ids = days[day] = []
-        ids.append(event_id)
-        self._ids[kind].add(event_id)
+        self._index[key] = day
 
     def forget(self, before: dict[str, int]) -> None:
-        """Forget each kind's ids remembered before its day in `before`."""
+        """Forget each kind's ids remembered before its day in `before`. A kind's old ids
+        lead the dict, so the scan stops at the first id of each kind still young."""
         self._open()
-        for kind, cutoff in before.items():
-            days = self._days.get(kind)
-            if not days:
+        forget = dict(before)
+        old = []
+        for key, day in self._index.items():
+            kind = key[0]
+            if kind not in forget:
                 continue
-            old = [day for day in days if day < cutoff]
-            if not old:
-                continue
-            remembered = self._ids[kind]
-            for day in old:
-                remembered.difference_update(days.pop(day))
-            if not days:
-                del self._days[kind], self._ids[kind]
+            if day < forget[kind]:
+                old.append(key)
+            else:
+                del forget[kind]  # the rest of this kind is younger
+                if not forget:
+                    break
+        for key in old:
+            del self._index[key]
 
     def stored(self) -> Stored:
         """The form a record stores: unchanged if it was never opened."""
         if self._stored is not None:
             return self._stored
+        grouped: dict[str, dict[int, list[str]]] = {}
+        for key, day in self._index.items():
+            kind, _, event_id = key.partition(":")
+            days = grouped.get(kind)
+            if days is None:
+                days = grouped[kind] = {}
+            ids = days.get(day)
+            if ids is None:
+                days[day] = [event_id]
+            else:
+                ids.append(event_id)
         return {
             kind: {str(day): " ".join(ids) for day, ids in days.items()}
-            for kind, days in self._days.items()
+            for kind, days in grouped.items()
         }
 
-    def _sets(self) -> dict[str, dict[int, set[str]]]:
-        self._open()
-        return {k: {d: set(ids) for d, ids in days.items()} for k, days in self._days.items()}
+    def __bool__(self) -> bool:
+        return bool(self._stored) if self._stored is not None else bool(self._index)
 
     def __len__(self) -> int:
-        if self._stored is not None:
-            return sum(
-                ids.count(" ") + 1 for days in self._stored.values() for ids in days.values()
-            )
-        return sum(len(ids) for ids in self._ids.values())
+        self._open()
+        return len(self._index)
 
     def __eq__(self, other: object) -> bool:
         """The same ids on the same days, in whatever order they arrived."""
-        return isinstance(other, SeenIds) and self._sets() == other._sets()
+        if not isinstance(other, SeenIds):
+            return False
+        self._open()
+        other._open()
+        return self._index == other._index
 
     def __repr__(self) -> str:
         return f"SeenIds({len(self)} ids)"

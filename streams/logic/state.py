@@ -5,7 +5,8 @@ the table write, not the arithmetic, is what costs in a Faust agent.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from operator import itemgetter
+from typing import Any
 
 import orjson
 
@@ -23,8 +24,6 @@ __all__ = [
     "Profile",
     "SurgeEpisode",
 ]
-
-T = TypeVar("T")
 
 TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_alert"
 """The kinds of output an outbox entry holds."""
@@ -54,19 +53,14 @@ UNNAMED_PROVIDER = ""
 """The provider of intent stored before providers were kept (it weighs 1.0)."""
 
 
-class _At(Generic[T]):
-    """A DayBucket field: one position of its list."""
+def _at(index: int) -> Any:
+    """A DayBucket field: one position of its list (read by a C getter: buckets are read
+    for every window the rules compute)."""
 
-    __slots__ = ("index",)
+    def put(bucket: list[Any], value: Any) -> None:
+        bucket[index] = value
 
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-    def __get__(self, bucket: "DayBucket", owner: object = None) -> T:
-        return bucket[self.index]  # type: ignore[no-any-return]
-
-    def __set__(self, bucket: "DayBucket", value: T) -> None:
-        bucket[self.index] = value
+    return property(itemgetter(index), put)
 
 
 class DayBucket(list[Any]):
@@ -78,13 +72,13 @@ class DayBucket(list[Any]):
 
     __slots__ = ()
 
-    points = _At[float](0)
-    contacts = _At[list[str]](1)
-    actions = _At[dict[str, int]](2)
-    channels = _At[dict[str, float]](3)
+    points: float = _at(0)
+    contacts: list[str] = _at(1)
+    actions: dict[str, int] = _at(2)
+    channels: dict[str, float] = _at(3)
     """Points by channel."""
-    time_on_site_s = _At[float](4)
-    ad_conversions = _At[int](5)
+    time_on_site_s: float = _at(4)
+    ad_conversions: int = _at(5)
     """Actions that count as a conversion of paid media (rules.ad_conversions)."""
 
     def __init__(

@@ -29,10 +29,10 @@ def test_seen_ids_agree_with_a_dict_of_every_id(steps):
     for action, *args in steps:
         if action == "add":
             kind, event_id, ahead = args
-            assert seen.has(kind, event_id) == ((kind, event_id) in model)
+            assert seen.has(f"{kind}:{event_id}") == ((kind, event_id) in model)
             if (kind, event_id) not in model:  # as apply_event: only an id not yet seen
                 newest[kind] += ahead  # on a day no older than its kind's newest
-                seen.add(kind, event_id, newest[kind])
+                seen.add(f"{kind}:{event_id}", newest[kind])
                 model[(kind, event_id)] = newest[kind]
         elif action == "forget":
             kind, cutoff = args
@@ -43,20 +43,20 @@ def test_seen_ids_agree_with_a_dict_of_every_id(steps):
             seen = SeenIds.load(stored)
         assert len(seen) == len(model)
         for kind, event_id in model:
-            assert seen.has(kind, event_id)
+            assert seen.has(f"{kind}:{event_id}")
     rebuilt = SeenIds()
     for (kind, event_id), day in sorted(model.items(), key=lambda item: item[1]):
-        rebuilt.add(kind, event_id, day)
+        rebuilt.add(f"{kind}:{event_id}", day)
     assert seen == rebuilt
 
 
 def test_a_record_stored_with_ids_as_keys_reads_into_the_joined_form():
     old = {"e:a1": 20_000, "i:a1": 20_001, "e:b2": 20_001}
     seen = SeenIds.load(old)
-    assert seen.has("e", "a1")
-    assert seen.has("i", "a1")
-    assert seen.has("e", "b2")
-    assert not seen.has("d", "a1")
+    assert seen.has("e:a1")
+    assert seen.has("i:a1")
+    assert seen.has("e:b2")
+    assert not seen.has("d:a1")
     assert seen.stored() == {"e": {"20000": "a1", "20001": "b2"}, "i": {"20001": "a1"}}
 
 
@@ -75,5 +75,5 @@ def test_ids_are_stored_joined_per_day_and_a_resent_event_stays_a_duplicate():
 def test_ids_are_forgotten_seven_days_after_their_kind_moved_on():
     late = T0 + (DEDUP_DAYS + 1) * DAY
     state, *_ = replay([engagement(event_id="old", at=T0), engagement(event_id="new", at=late)])
-    assert not state.seen.has("e", "old")
-    assert state.seen.has("e", "new")
+    assert not state.seen.has("e:old")
+    assert state.seen.has("e:new")
