@@ -45,6 +45,17 @@ class Rollup:
                 del partial[key]
             changed.add(key)
 
+    def tier_accounts(self) -> dict[int, int]:
+        """Accounts counted per tier over the owned partitions (the `<tier>|accounts` counters
+        the KPI bags carry)."""
+        counts: dict[int, int] = {}
+        for partial in self.partials.values():
+            for key, value in partial.items():
+                tier, _, name = key.partition("|")
+                if name == "accounts":
+                    counts[int(tier)] = counts.get(int(tier), 0) + value
+        return counts
+
     def reset(self, owned: Iterable[int]) -> None:
         """Forget everything: the owned partitions are about to be recounted from state."""
         self.partials = {p: Counter() for p in owned}

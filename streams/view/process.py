@@ -83,6 +83,18 @@ class ViewMetrics:
         self.flushes = Counter(
             "abm_view_flushes", "View flushes that wrote everything", registry=self.registry
         )
+        self.tier_accounts = Gauge(
+            "abm_tier_accounts",
+            "Accounts per tier in the view's partitions",
+            ["tier"],
+            registry=self.registry,
+        )
+
+    def show_tiers(self, counts: dict[int, int]) -> None:
+        """Set at each scrape: a tier no account holds any more leaves the metric."""
+        self.tier_accounts.clear()
+        for tier, count in sorted(counts.items()):
+            self.tier_accounts.labels(str(tier)).set(count)
 
 
 class ViewProcess(ConsumerRebalanceListener):
@@ -264,6 +276,7 @@ async def serve(process: ViewProcess, host: str, port: int) -> web.AppRunner:
         return web.json_response({"ready": process.ready()})
 
     async def metrics(_: web.Request) -> web.Response:
+        process.metrics.show_tiers(process.view.kpis.rollup.tier_accounts())
         body = generate_latest(process.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -44,11 +44,7 @@ def live_figures(p: WorkerContext) -> Live:
             )
     now = time.time()
     live.event_time_lag_s = {part: now - at / 1000 for part, at in p.stream_time.items() if at}
-    for partial in p.view.kpis.rollup.partials.values():
-        for key, value in partial.items():
-            tier, _, name = key.partition("|")
-            if name == "accounts":
-                live.tier_accounts[int(tier)] = live.tier_accounts.get(int(tier), 0) + value
+    live.tier_accounts = p.view.kpis.rollup.tier_accounts()
     return live
 
 

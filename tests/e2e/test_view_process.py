@@ -8,21 +8,30 @@ truth of the history sent (tests/history.py), KPIs included.
 
 import signal
 import time
+from collections import Counter
 
 from redis import Redis
 
 from streams.dev.embedded import EmbeddedStack, free_port
-from streams.dev.supervise import ChildWorker, processed_records, start_view
-from tests.harness import ARTIFACTS, launch, pipeline_settings, send_rows, view_differences
+from streams.dev.supervise import ChildWorker, processed_records, scrape, start_view
+from tests.harness import (
+    ARTIFACTS,
+    launch,
+    pipeline_settings,
+    send_rows,
+    view_decisions,
+    view_differences,
+)
 from tests.history import DAY, generate
 
 END = int(time.time() * 1000) - DAY
 ROWS = generate(5, accounts=40, days=45, end=END)
-THIRD = len(ROWS) // 3
+QUARTER = len(ROWS) // 4
 
 
 def view(env: dict[str, str], name: str) -> ChildWorker:
-    child = start_view(env, ARTIFACTS / f"{name}.log")
+    """A view process on a port of its own: two at once must not answer for each other."""
+    child = start_view({**env, "ABM_VIEW_PORT": str(free_port())}, ARTIFACTS / f"{name}.log")
     child.wait_ready(90)
     return child
 
@@ -47,27 +56,42 @@ def test_the_worker_writes_no_view_and_view_processes_end_equal_to_the_truth(sta
     worker = launch(settings, env, "view-worker")
     views: list[ChildWorker] = []
     try:
-        send_rows(settings, ROWS[:THIRD])
+        send_rows(settings, ROWS[:QUARTER])
         deadline = time.monotonic() + 60
-        while processed_records(settings.web_port) < THIRD and time.monotonic() < deadline:
+        while processed_records(settings.web_port) < QUARTER and time.monotonic() < deadline:
             time.sleep(0.2)
         redis = Redis.from_url(settings.redis_url)
         assert not redis.keys(f"{settings.redis_prefix}*"), "the worker wrote to Redis"
 
         views.append(view(env, "view-a"))
-        assert not (differences := settle(settings, ROWS[:THIRD])), "\n".join(differences[:20])
+        assert not (differences := settle(settings, ROWS[:QUARTER])), "\n".join(differences[:20])
 
         # Killed without a word, history moves on, a new one starts: it reads it all.
         views[0].stop(signal.SIGKILL)
-        send_rows(settings, ROWS[THIRD : 2 * THIRD])
+        send_rows(settings, ROWS[QUARTER : 2 * QUARTER])
         views.append(view(env, "view-b"))
-        assert not (differences := settle(settings, ROWS[: 2 * THIRD])), "\n".join(differences[:20])
+        assert not (differences := settle(settings, ROWS[: 2 * QUARTER])), "\n".join(
+            differences[:20]
+        )
 
-        # A second joins (the partitions are split), events flow, the first leaves.
+        # A second joins (the partitions are split), events flow, the first leaves, and
+        # the rest of history reaches the second alone.
         views.append(view(env, "view-c"))
-        send_rows(settings, ROWS[2 * THIRD :])
+        send_rows(settings, ROWS[2 * QUARTER : 3 * QUARTER])
         assert views[1].stop() == 0, views[1].log.read_text()[-3000:]
+        send_rows(settings, ROWS[3 * QUARTER :])
         assert not (differences := settle(settings, ROWS)), "\n".join(differences[:20])
+        # It reports the accounts per tier it holds, as a worker that keeps the view does.
+        tiers, _ = view_decisions(
+            settings, sorted({p["account_id"] for _, p in ROWS if "account_id" in p})
+        )
+        shown = {
+            dict(labels)["tier"]: value
+            for (name, labels), value in scrape(views[2].web_port).items()
+            if name == "abm_tier_accounts"
+        }
+        assert shown == {str(tier): n for tier, n in Counter(tiers.values()).items()}
+        assert views[2].stop() == 0, views[2].log.read_text()[-3000:]
     finally:
         for child in views:
             child.stop()
