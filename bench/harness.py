@@ -219,7 +219,7 @@ def pipeline(
     timed from the worker's first event to the view's write of the last state."""
     app_id = f"bench-pipeline-{next(_runs)}"
     env = view_env(worker_env(stack, settings, app_id))
-    worker = start_worker(env, ARTIFACTS / f"{app_id}.log")
+    worker = start_worker(env, ARTIFACTS / f"{app_id}.log", with_view=False)
     view = start_view(env, ARTIFACTS / f"{app_id}-view.log")
     port = worker.web_port
     first = 0.0
@@ -247,8 +247,8 @@ def pipeline(
 
 
 def view_env(env: dict[str, str]) -> dict[str, str]:
-    """A worker's environment for a worker that leaves Redis to a view process."""
-    return {**env, "ABM_WORKER_VIEW": "false", "ABM_VIEW_PORT": str(free_port())}
+    """A worker's environment with a port for the view process beside it."""
+    return {**env, "ABM_VIEW_PORT": str(free_port())}
 
 
 def _view_counts(port: int) -> tuple[float, float]:
@@ -308,7 +308,7 @@ def latency(stack: EmbeddedStack, rate: int, seconds: float) -> dict[str, Any]:
     settings = stack.settings(topics=prefixed_topics(tag))
     asyncio.run(ensure_topics(settings))
     env = view_env(worker_env(stack, settings, tag))
-    worker = start_worker(env, ARTIFACTS / f"{tag}.log")
+    worker = start_worker(env, ARTIFACTS / f"{tag}.log", with_view=False)
     view = start_view(env, ARTIFACTS / f"{tag}-view.log")
     try:
         worker.wait_ready(90)

@@ -140,7 +140,7 @@ async def fill_changelog(settings: Settings, app_id: str, accounts: int) -> floa
 
 def start_and_measure(env: dict[str, str], log: Path, accounts: int) -> dict:
     started = time.monotonic()
-    worker = start_worker(env, log)
+    worker = start_worker(env, log, with_view=True)
     try:
         worker.wait_ready(1800)
         ready_s = time.monotonic() - started

@@ -38,7 +38,8 @@ def run(
     try:
         for n in range(workers):
             env = {**worker_env(stack, settings, app_id), "ABM_PARTITIONS": str(PARTITIONS)}
-            started.append(start_worker(env, Path(f"bench-artifacts/{app_id}-{n}.log")))
+            log = Path(f"bench-artifacts/{app_id}-{n}.log")
+            started.append(start_worker(env, log, with_view=True))
         for worker in started:
             worker.wait_ready(120)
         before = after = [processed_records(w.web_port) for w in started]

@@ -86,7 +86,7 @@ def main(minutes: float, rate: int, accounts: int, days: int, linger_ms: int) ->
         settings = stack.settings()
         asyncio.run(ensure_topics(settings))
         env = {**worker_env(stack, settings, "bench-soak"), "ABM_CLOCK": "event"}
-        worker = start_worker(env, Path("bench-artifacts/bench-soak.log"))
+        worker = start_worker(env, Path("bench-artifacts/bench-soak.log"), with_view=True)
         try:
             worker.wait_ready(90)
             asyncio.run(paced(settings, profiles, 5000, worker, linger_ms))

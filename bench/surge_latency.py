@@ -170,7 +170,7 @@ def main(
         # Batching as in production (the embedded stack's one-record batches put each
         # alert behind a flush's worth of changelog requests: p99 ~0.9 s at 2,000/s).
         env = worker_env(stack, settings, "bench-surges")
-        worker = start_worker(env, Path("bench-artifacts/surge-latency-worker.log"))
+        worker = start_worker(env, Path("bench-artifacts/surge-latency-worker.log"), with_view=True)
         try:
             click.echo(f"worker ready in {worker.wait_ready():.1f}s; loading {rate} events/s")
             figures = asyncio.run(

@@ -117,20 +117,26 @@ def stack() -> None:
 
 
 @cli.command()
-def worker() -> None:
-    """Run a stream worker (Faust) against ABM_KAFKA_BROKER and ABM_REDIS_URL."""
+@click.option(
+    "--with-view",
+    is_flag=True,
+    help="Also write the Redis view from this worker's tables (no `abm view` needed).",
+)
+def worker(with_view: bool) -> None:
+    """Run a stream worker (Faust) against ABM_KAFKA_BROKER and ABM_REDIS_URL; it writes
+    only Kafka unless --with-view (or ABM_WORKER_VIEW=true): `abm view` keeps Redis."""
     from streams.worker.runner import run_worker
 
     try:
-        run_worker(_settings())
+        run_worker(_settings(**({"worker_view": True} if with_view else {})))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
 def view() -> None:
-    """Keep the Redis view from the workers' state changelogs (run the workers with
-    ABM_WORKER_VIEW=false; several view processes share the partitions)."""
+    """Keep the Redis view from the workers' state changelogs (several view processes
+    share the partitions)."""
     from streams.view.process import run_view
 
     asyncio.run(run_view(_settings()))

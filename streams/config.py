@@ -177,9 +177,10 @@ class Settings(BaseSettings):
         default=6068, description="`abm view`'s /metrics port (0: none)"
     )
     worker_view: bool = Field(
-        default=True,
-        description="the worker writes the Redis view itself; false when `abm view` "
-        "processes keep it from the state changelogs (the worker then writes only Kafka)",
+        default=False,
+        description="the worker also writes the Redis view from its own tables (one "
+        "process for a small install; `abm worker --with-view`); by default it writes only "
+        "Kafka and `abm view` processes keep Redis from the state changelogs",
     )
     fetch_max_wait_ms: Annotated[int, Field(ge=1, le=30_000)] = Field(
         default=1500,

@@ -118,8 +118,10 @@ def pipeline_settings(stack: EmbeddedStack, **overrides) -> tuple[Settings, dict
     return settings, env
 
 
-def launch(settings: Settings, env: dict[str, str], name: str) -> Worker:
-    child = start_worker(env, ARTIFACTS / f"{name}.log")
+def launch(settings: Settings, env: dict[str, str], name: str, *, with_view: bool = True) -> Worker:
+    """`abm worker --with-view` by default: the tests of what the worker decides read the
+    view it writes itself (tests/e2e/test_view_process.py runs `abm view` beside one)."""
+    child = start_worker(env, ARTIFACTS / f"{name}.log", with_view=with_view)
     child.wait_ready()
     return Worker(settings, env, child)
 

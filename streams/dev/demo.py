@@ -1,8 +1,10 @@
-"""`abm demo`: the embedded stack, a worker, months of synthetic ABM history, then live traffic.
+"""`abm demo`: the embedded stack, a worker and a view process, months of synthetic ABM
+history, then live traffic.
 
 The history is dated up to now and the worker runs on the wall clock, as in production:
 what it shows is what a team would see the morning after switching it on. Progress is
-the worker's own count of processed records (its /metrics), not what was sent. Two of
+the worker's own count of processed records (its /metrics), not what was sent; the
+summary waits until the view process has written what the worker stored. Two of
 the four account owners have a route (demo_routes.py); live alerts print as each route's
 receiver got them, and the other owners' from the alerts topic.
 """
@@ -27,7 +29,14 @@ from streams.config import Settings
 from streams.dashboard.data import top_surging
 from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers
 from streams.dev.embedded import EmbeddedStack, free_port
-from streams.dev.supervise import ChildWorker, processed_records, start_worker, wait_for_stop
+from streams.dev.settle import view_holds
+from streams.dev.supervise import (
+    ChildWorker,
+    processed_records,
+    start_view,
+    start_worker,
+    wait_for_stop,
+)
 from streams.dev.synth import Row, World
 from streams.logic.notify import message
 from streams.sinks.kpi_view import read_report
@@ -100,8 +109,8 @@ def _money(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
 
 
-def _summary(settings: Settings) -> None:
-    time.sleep(2 * settings.kpi_interval_s)  # the last view flush and KPI rollup
+def _summary(settings: Settings, view: ChildWorker) -> None:
+    view_holds(settings, [view.web_port], timeout_s=120)
     kpis, surging = asyncio.run(_report(settings))
     k, tiers = kpis["overall"], kpis["tiers"]
     click.echo(
@@ -203,18 +212,23 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             "ABM_TICK_INTERVAL_S": "5",
             "ABM_LOG_LEVEL": "warning",
             "ABM_CONFIG_FILE": str(rules),
+            "ABM_VIEW_PORT": str(free_port()),
         }
         asyncio.run(ensure_topics(settings))
-        worker = start_worker(env, Path(settings.data_dir) / "demo-worker.log")
+        logs = Path(settings.data_dir)
+        worker = start_worker(env, logs / "demo-worker.log", with_view=False)
+        view = start_view(env, logs / "demo-view.log")
+        children = (worker, view)
         try:
             click.echo(f"Worker ready in {worker.wait_ready():.1f}s (log: {worker.log})")
+            click.echo(f"View process ready in {view.wait_ready():.1f}s (log: {view.log})")
             world = World(seed=7, accounts=accounts, days=days, end=int(time.time() * 1000))
             done = _load(settings, worker, f"{accounts:,} account profiles", world.profiles(), 0)
             done = _load(settings, worker, "contact rosters", world.rosters(), done)
             history = list(world.history())
             _load(settings, worker, f"{days} days of history", history, done)
             click.echo(f"History loaded {time.monotonic() - started:.0f}s after start.")
-            _summary(settings)
+            _summary(settings, view)
             click.echo(f"{got.summary()}; rules: {rules}")
             click.echo(
                 f"\nDashboard: http://127.0.0.1:{web_port}/dashboard\nIn another shell:\n"
@@ -231,7 +245,8 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
                 asyncio.run(_live(settings, world, live_minutes, alive, got))
             if alive[0]:
                 click.echo("Live traffic over; still serving. Ctrl-C stops everything.")
-                wait_for_stop(lambda: worker.proc.poll() is None)
-            click.echo("Stopping the worker, then the broker and Redis ...")
+                wait_for_stop(lambda: all(c.proc.poll() is None for c in children))
+            click.echo("Stopping the worker and the view, then the broker and Redis ...")
         finally:
-            worker.stop()
+            for child in children:
+                child.stop()

@@ -80,21 +80,23 @@ class ChildWorker:
         return self.proc.returncode
 
 
-def start_worker(env: dict[str, str], log: Path) -> ChildWorker:
-    """`abm worker` with `env` added to ours; it dies with us even on kill -9."""
-    return _start("worker", env, log, int(env["ABM_WEB_PORT"]))
+def start_worker(env: dict[str, str], log: Path, *, with_view: bool) -> ChildWorker:
+    """`abm worker` with `env` added to ours; it dies with us even on kill -9. Without
+    `with_view` it writes only Kafka, and Redis needs `start_view`."""
+    command = ["worker", "--with-view"] if with_view else ["worker"]
+    return _start(command, env, log, int(env["ABM_WEB_PORT"]))
 
 
 def start_view(env: dict[str, str], log: Path) -> ChildWorker:
     """`abm view` the same way (ready once it has read every changelog to its end)."""
-    return _start("view", env, log, int(env["ABM_VIEW_PORT"]))
+    return _start(["view"], env, log, int(env["ABM_VIEW_PORT"]))
 
 
-def _start(command: str, env: dict[str, str], log: Path, port: int) -> ChildWorker:
+def _start(command: list[str], env: dict[str, str], log: Path, port: int) -> ChildWorker:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", command],
+            [sys.executable, "-m", "streams", *command],
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=out,

@@ -182,15 +182,24 @@ class KpiView:
             return False
         self._changed_since_report = False
         self._reported_at = time.monotonic()
-        kpis = await read_report(redis, self.settings, self.rules)
-        hashes = kpi_hashes(self.keys, kpis)
-        changed = {k: v for k, v in hashes.items() if self._published.get(k) != v}
-        pipe = redis.pipeline(transaction=True)
-        for key, mapping in changed.items():
-            pipe.delete(key)
-            pipe.hset(key, mapping=mapping)
-        for key in set(self._published) - set(hashes):
-            pipe.delete(key)
-        await pipe.execute()
+        try:
+            kpis = await read_report(redis, self.settings, self.rules)
+            hashes = kpi_hashes(self.keys, kpis)
+            changed = {k: v for k, v in hashes.items() if self._published.get(k) != v}
+            pipe = redis.pipeline(transaction=True)
+            for key, mapping in changed.items():
+                pipe.delete(key)
+                pipe.hset(key, mapping=mapping)
+            for key in set(self._published) - set(hashes):
+                pipe.delete(key)
+            await pipe.execute()
+        except BaseException:
+            self._changed_since_report = True  # the next round tries again
+            raise
         self._published = hashes
         return True
+
+    @property
+    def published(self) -> bool:
+        """Whether the KPI hashes hold every count made so far."""
+        return not self._changed_since_report

@@ -83,6 +83,13 @@ class ViewMetrics:
         self.flushes = Counter(
             "abm_view_flushes", "View flushes that wrote everything", registry=self.registry
         )
+        self.written_offset = Gauge(
+            "abm_view_written_offset",
+            "Per changelog partition, the offset below which every record is in Redis "
+            "(accounts written and the KPIs published); unset while it is read again",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
         self.tier_accounts = Gauge(
             "abm_tier_accounts",
             "Accounts per tier in the view's partitions",
@@ -125,6 +132,9 @@ class ViewProcess(ConsumerRebalanceListener):
         self.catching_up: set[TopicPartition] = set()
         self.pending: list[int] = []
         """Changelog timestamps (ms) of records read since the last complete flush."""
+        self.written_at: dict[TopicPartition, int] = {}
+        """Changelog positions whose records the last complete flush wrote (reported once
+        the KPI hashes are published too)."""
         self.rebuilt_at_ms = 0.0
         """When the changelogs were last read from their start: older records are history
         being re-read, not lag."""
@@ -157,6 +167,8 @@ class ViewProcess(ConsumerRebalanceListener):
         view.removed.clear()
         view.campaigns.clear()
         view.kpis.reset(sorted(tp.partition for tp in changelogs if tp.topic == accounts))
+        self.written_at = {}
+        self.metrics.written_offset.clear()
         self.catching_up = set(changelogs)
         self.metrics.catching_up.set(len(changelogs))
         if changelogs:
@@ -228,16 +240,14 @@ class ViewProcess(ConsumerRebalanceListener):
             owned = self.consumer.assignment()
             await self._rebuild([tp for tp in owned if tp.topic in self.tables])
             return
-        positions = {
-            tp: await self.consumer.position(tp)
-            for tp in self.consumer.assignment()
-            if tp.topic in self.outputs
-        }
+        positions = {tp: await self.consumer.position(tp) for tp in self.consumer.assignment()}
         pending, self.pending = self.pending, []
         await view.flush_all()
-        if view.dirty or view.removed or view.alerts or view.changes:  # Redis failed: later
-            self.pending[:0] = pending
+        if view.lost or view.dirty or view.removed or view.alerts or view.changes:
+            self.pending[:0] = pending  # Redis failed (later), or came back empty (rebuild)
+            self.metrics.written_offset.clear()
             return
+        self.written_at = {tp: at for tp, at in positions.items() if tp.topic in self.tables}
         now_ms = time.time() * 1000
         self.metrics.written.inc(len(pending))
         for at in pending:
@@ -245,8 +255,11 @@ class ViewProcess(ConsumerRebalanceListener):
                 self.metrics.lag.observe(max(0.0, now_ms - at) / 1000)
         self.metrics.flushes.inc()
         await view.publish_kpis(self.settings.kpi_interval_s)
-        if positions:
-            await self.consumer.commit(positions)
+        if view.kpis.published:
+            for tp, at in self.written_at.items():
+                self.metrics.written_offset.labels(tp.topic, str(tp.partition)).set(at)
+        if outputs := {tp: at for tp, at in positions.items() if tp.topic in self.outputs}:
+            await self.consumer.commit(outputs)
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self.consumer

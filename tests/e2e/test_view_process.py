@@ -1,6 +1,6 @@
 """`abm view` keeps Redis from the state changelogs, and ends equal to the ground truth.
 
-The worker runs with ABM_WORKER_VIEW=false and writes only Kafka; the view processes read
+The worker runs as by default (no --with-view) and writes only Kafka; the view processes read
 its changelogs. Whatever happens to them (killed and restarted, two racing through a
 hand-over, Redis lost and back empty), the view must end equal to the independent ground
 truth of the history sent (tests/history.py), KPIs included.
@@ -13,6 +13,7 @@ from collections import Counter
 from redis import Redis
 
 from streams.dev.embedded import EmbeddedStack, free_port
+from streams.dev.settle import view_holds
 from streams.dev.supervise import ChildWorker, processed_records, scrape, start_view
 from tests.harness import (
     ARTIFACTS,
@@ -36,24 +37,20 @@ def view(env: dict[str, str], name: str) -> ChildWorker:
     return child
 
 
-def settle(settings, rows: list, timeout: float = 90) -> list[str]:
-    """Poll until the view equals the ground truth of `rows` (or time runs out); the
-    differences left."""
-    deadline = time.monotonic() + timeout
-    while (differences := view_differences(settings, rows)) and time.monotonic() < deadline:
-        time.sleep(1)
-    return differences
+def settle(settings, rows: list, *views: ChildWorker) -> list[str]:
+    """How the view differs from the ground truth of `rows` once `views` report every
+    changelog record written (no polling of Redis: what they report must hold)."""
+    view_holds(settings, [v.web_port for v in views], timeout_s=90)
+    return view_differences(settings, rows)
 
 
 def settings_for(stack: EmbeddedStack):
-    return pipeline_settings(
-        stack, clock="event", kpi_interval_s=0.5, worker_view="false", view_port=free_port()
-    )
+    return pipeline_settings(stack, clock="event", kpi_interval_s=0.5, view_port=free_port())
 
 
 def test_the_worker_writes_no_view_and_view_processes_end_equal_to_the_truth(stack):
     settings, env = settings_for(stack)
-    worker = launch(settings, env, "view-worker")
+    worker = launch(settings, env, "view-worker", with_view=False)
     views: list[ChildWorker] = []
     try:
         send_rows(settings, ROWS[:QUARTER])
@@ -64,13 +61,15 @@ def test_the_worker_writes_no_view_and_view_processes_end_equal_to_the_truth(sta
         assert not redis.keys(f"{settings.redis_prefix}*"), "the worker wrote to Redis"
 
         views.append(view(env, "view-a"))
-        assert not (differences := settle(settings, ROWS[:QUARTER])), "\n".join(differences[:20])
+        assert not (differences := settle(settings, ROWS[:QUARTER], views[0])), "\n".join(
+            differences[:20]
+        )
 
         # Killed without a word, history moves on, a new one starts: it reads it all.
         views[0].stop(signal.SIGKILL)
         send_rows(settings, ROWS[QUARTER : 2 * QUARTER])
         views.append(view(env, "view-b"))
-        assert not (differences := settle(settings, ROWS[: 2 * QUARTER])), "\n".join(
+        assert not (differences := settle(settings, ROWS[: 2 * QUARTER], views[1])), "\n".join(
             differences[:20]
         )
 
@@ -80,7 +79,7 @@ def test_the_worker_writes_no_view_and_view_processes_end_equal_to_the_truth(sta
         send_rows(settings, ROWS[2 * QUARTER : 3 * QUARTER])
         assert views[1].stop() == 0, views[1].log.read_text()[-3000:]
         send_rows(settings, ROWS[3 * QUARTER :])
-        assert not (differences := settle(settings, ROWS)), "\n".join(differences[:20])
+        assert not (differences := settle(settings, ROWS, views[2])), "\n".join(differences[:20])
         # It reports the accounts per tier it holds, as a worker that keeps the view does.
         tiers, _ = view_decisions(
             settings, sorted({p["account_id"] for _, p in ROWS if "account_id" in p})
@@ -101,11 +100,11 @@ def test_the_worker_writes_no_view_and_view_processes_end_equal_to_the_truth(sta
 def test_the_view_is_rebuilt_when_redis_returns_empty():
     with EmbeddedStack() as stack:
         settings, env = settings_for(stack)
-        worker = launch(settings, env, "view-outage-worker")
+        worker = launch(settings, env, "view-outage-worker", with_view=False)
         child = view(env, "view-outage")
         try:
             send_rows(settings, ROWS[: len(ROWS) // 2])
-            assert not (differences := settle(settings, ROWS[: len(ROWS) // 2])), "\n".join(
+            assert not (differences := settle(settings, ROWS[: len(ROWS) // 2], child)), "\n".join(
                 differences[:20]
             )
             stack.stop_redis()
@@ -113,7 +112,7 @@ def test_the_view_is_rebuilt_when_redis_returns_empty():
             time.sleep(2)  # the outage: the view retries with backoff meanwhile
             assert child.proc.poll() is None
             stack.start_redis()
-            assert not (differences := settle(settings, ROWS)), "\n".join(differences[:20])
+            assert not (differences := settle(settings, ROWS, child)), "\n".join(differences[:20])
         finally:
             assert child.stop() == 0, child.log.read_text()[-3000:]
             assert worker.stop() == 0, worker.log.read_text()[-3000:]
