@@ -576,7 +576,8 @@ def schemas(check: bool, release: bool, out: Path | None) -> None:
 )
 def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
     """Erase an account, or one contact of it (GDPR art. 17), from the engine's state,
-    outputs still to be sent and Redis, and wait until the worker holding it says done.
+    outputs still to be sent and Redis, and wait until the worker holding it says done,
+    and the view process that keeps Redis too (unless the worker keeps it itself).
 
     The request goes through the erasure topic, so it is applied in order with the
     account's records, by whichever worker holds the account, even one started later.
@@ -612,9 +613,9 @@ def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
     )
     click.echo(f"erasure of {what} requested ({request.request_id})", err=True)
     client = sync_redis(settings)
-    key = RedisKeys(settings.redis_prefix).erasure(request.request_id)
+    keys = RedisKeys(settings.redis_prefix)
     deadline = time.monotonic() + timeout_s
-    while (done := client.get(key)) is None:
+    while (done := client.get(keys.erasure(request.request_id))) is None:
         if time.monotonic() > deadline:
             raise click.ClickException(
                 f"no worker confirmed the erasure within {timeout_s:.0f}s; the request waits "
@@ -622,6 +623,15 @@ def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
             )
         time.sleep(0.2)
     outcome = orjson.loads(done)
+    while outcome.get("view_process") and not client.exists(
+        keys.erasure_viewed(request.request_id)
+    ):
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"the worker erased it, but no `abm view` confirmed within {timeout_s:.0f}s "
+                "that Redis holds none of it; it will once a view process runs"
+            )
+        time.sleep(0.2)
     click.echo(
         f"erased {what}: {outcome['state']} in its state, {outcome['roster']} in its roster, "
         f"{outcome['redis']} Redis entries"

@@ -41,6 +41,7 @@ __all__ = [
     "read_all",
     "read_kpis",
     "read_metrics",
+    "redis_holds",
     "send",
     "send_rows",
     "view_decisions",
@@ -209,6 +210,26 @@ def read_all(settings: Settings, topic: str, idle_s: float = 1.0) -> list[dict]:
 def read_metrics(settings: Settings) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The worker's /metrics as {(sample name, sorted labels): value}."""
     return scrape(settings.web_port)
+
+
+def redis_holds(settings: Settings, text: str, match: str = "*") -> list[str]:
+    """Every Redis key (of those `match` picks) whose name or content holds `text`."""
+    redis, found = Redis.from_url(settings.redis_url, decode_responses=True), []
+    for key in redis.scan_iter(match=match):
+        kind = redis.type(key)
+        if kind == "hash":
+            content = str(redis.hgetall(key))
+        elif kind == "stream":
+            content = str(redis.xrange(key))
+        elif kind == "zset":
+            content = str(redis.zrange(key, 0, -1))
+        elif kind == "string":
+            content = str(redis.get(key))
+        else:
+            content = str(kind)
+        if text in key or text in content:
+            found.append(key)
+    return found
 
 
 def metric_sum(metrics: dict, name: str, **labels: str) -> float:

@@ -14,7 +14,15 @@ from schemas.outputs import SurgeAlert
 from streams.logic.roster import Roster
 from streams.logic.state import SURGE_ALERT, AccountState, CampaignTouch, DayBucket
 
-__all__ = ["digest", "erase_contact", "erase_from_roster", "names", "scrub_alert", "whose"]
+__all__ = [
+    "Erasures",
+    "digest",
+    "erase_contact",
+    "erase_from_roster",
+    "names",
+    "scrub_alert",
+    "whose",
+]
 
 Erased = Callable[[str], bool]
 """Whether a contact id is the one being erased (requests name them by digest only)."""
@@ -83,3 +91,69 @@ def erase_from_roster(roster: Roster | None, erased: Erased) -> Roster | None:
         source=roster.source,
         offset=roster.offset,
     )
+
+
+class Erasures:
+    """The erasure requests a view process has read, and what they keep out of Redis.
+
+    A view process reads the output topics and the state changelogs, which still hold
+    what was written before an erasure, in no fixed order with the request. So what it
+    writes is checked here, whatever it reads first: an alert never names an erased
+    person (the person is scrubbed from it, as the worker does for alerts in an outbox),
+    an account state is written without them, and an erased account's alerts and
+    changes are dropped while the view holds no state for it (a state made by events
+    after the erasure brings it back, as in the worker).
+    """
+
+    def __init__(self) -> None:
+        self.accounts: set[str] = set()
+        """Accounts erased whole."""
+        self.contacts: dict[str, set[str]] = {}
+        """Account -> digests of the people erased from it."""
+
+    def add(self, account_id: str, contact_sha256: str | None) -> None:
+        if contact_sha256 is None:
+            self.accounts.add(account_id)
+        else:
+            self.contacts.setdefault(account_id, set()).add(contact_sha256)
+
+    def clear(self) -> None:
+        self.accounts.clear()
+        self.contacts.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.contacts)
+
+    def concerns(self, account_id: str) -> bool:
+        return account_id in self.accounts or account_id in self.contacts
+
+    def _erased(self, account_id: str) -> Erased | None:
+        shas = self.contacts.get(account_id)
+        if not shas:
+            return None
+        return lambda contact_id: digest(contact_id) in shas
+
+    def scrub_state(self, state: AccountState) -> None:
+        """Remove every erased person of the account from a state about to be written."""
+        erased = self._erased(state.account_id)
+        if erased is not None:
+            erase_contact(state, erased)
+
+    def dropped(self, account_id: str, held: bool) -> bool:
+        """Whether an output of the account stays out of Redis: it was erased whole and
+        the view `held` no state for it since."""
+        return account_id in self.accounts and not held
+
+    def alert(self, alert: SurgeAlert, held: bool) -> SurgeAlert | None:
+        """The alert as it may enter Redis: None when dropped, else without erased people."""
+        if self.dropped(alert.account_id, held):
+            return None
+        erased = self._erased(alert.account_id)
+        if erased is None or not names(alert, erased):
+            return alert
+        return scrub_alert(alert, erased)
+
+    def gone(self, alert: SurgeAlert, held: bool) -> bool:
+        """Whether an alert already in Redis must leave it (dropped, or naming someone
+        erased; one is deleted, not rewritten, as the worker's erasure does)."""
+        return self.alert(alert, held) is not alert

@@ -8,7 +8,10 @@ also how a replay publishes beside the live view without touching it.
 
 from dataclasses import dataclass
 
-__all__ = ["RedisKeys"]
+__all__ = ["ERASURE_TTL_S", "RedisKeys"]
+
+ERASURE_TTL_S = 7 * 86_400
+"""How long an erasure's outcome, and the view's word that it applied it, are kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,10 @@ class RedisKeys:
     def erasure(self, request_id: str) -> str:
         """String: an erasure request's outcome (no ids in it), for `abm forget` to wait on."""
         return f"{self.prefix}erasure:{request_id}"
+
+    def erasure_viewed(self, request_id: str) -> str:
+        """String: set by the view process once Redis holds nothing the request erased."""
+        return f"{self.prefix}erasure:{request_id}:view"
 
     @property
     def sentinel(self) -> str:

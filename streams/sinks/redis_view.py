@@ -152,7 +152,7 @@ class RedisView:
         streams (the topics keep their own records; the view keeps no copy).
         """
 
-        def names(fields: dict[bytes, bytes]) -> bool:
+        def doomed(fields: dict[bytes, bytes]) -> bool:
             if fields.get(b"account_id") != account_id.encode():
                 return False
             alert = None if erased is None else SurgeAlert.model_validate_json(fields[b"alert"])
@@ -165,9 +165,7 @@ class RedisView:
             self.changes = [c for c in self.changes if c.account_id != account_id]
         keys, removed = self.keys, 0
         for stream in (keys.alerts, keys.changes) if erased is None else (keys.alerts,):
-            doomed = [i for i, fields in await self.redis.xrange(stream) if names(fields)]
-            if doomed:
-                removed += await self.redis.xdel(stream, *doomed)
+            removed += await self.drop_entries(stream, doomed)
         if erased is None:
             pipe = self.redis.pipeline(transaction=True)
             pipe.delete(keys.account(account_id))
@@ -176,6 +174,11 @@ class RedisView:
             removed += sum(await pipe.execute())
             await self.kpis.flush(self.redis)  # the withdrawal, now
         return removed
+
+    async def drop_entries(self, stream: str, doomed: Callable[[dict[bytes, bytes]], bool]) -> int:
+        """Delete the entries of a capped stream (alerts, changes) that `doomed` picks."""
+        ids = [i for i, fields in await self.redis.xrange(stream) if doomed(fields)]
+        return await self.redis.xdel(stream, *ids) if ids else 0
 
     def mark_id(self, account_id: str) -> None:
         """Rewrite an account whose state `load` reads at the flush (a re-sync of every

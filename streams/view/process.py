@@ -6,7 +6,11 @@ What it reads, in one consumer group (`{app_id}-view`), co-partitioned by accoun
   it is given: the latest record per key is the state, so reading them whole rebuilds the
   view (and the KPI partials) exactly, whatever Redis held before;
 - the surge-alert and tier-change topics from the group's committed offsets, for the two
-  capped streams (an alert enters once per alert_id however often it is read).
+  capped streams (an alert enters once per alert_id however often it is read);
+- the erasure requests, from the start like the changelogs: the topics and changelogs
+  still hold what was written before an erasure, so what is written to Redis is checked
+  against every erasure read (streams/logic/erasure.py `Erasures`), and what is already
+  there is purged once a request, or an erased account's last record, is read.
 
 Account writes wait until every partition is read to its end (the high-water mark the
 fetch reported): a restarted view does not show older states on its way to the newest.
@@ -36,14 +40,18 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
+from schemas.inputs import ErasureRequest
 from schemas.outputs import SurgeAlert, TierChange
 from streams.clients.admin import ensure_topics
 from streams.clients.kafka import client_options
 from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, TABLES, Settings
+from streams.logic.erasure import Erasures
 from streams.logic.roster import Roster
 from streams.logic.state import AccountState
 from streams.logic.ticks import advance
+from streams.sinks.redis_keys import ERASURE_TTL_S
 from streams.sinks.redis_view import RedisView
 
 __all__ = ["ViewProcess", "run_view"]
@@ -112,6 +120,15 @@ class ViewProcess(ConsumerRebalanceListener):
         self.tables = {settings.changelog(table): table for table in TABLES}
         topics = settings.topics
         self.outputs = {topics.surge_alerts: "alerts", topics.tier_changes: "changes"}
+        self.reread = {*self.tables, topics.erasure}
+        """Topics read from their start at every assignment."""
+        self.erasures = Erasures()
+        self.purge_due = False
+        """Whether Redis may hold something an erasure read since the last purge concerns."""
+        self.unconfirmed: dict[str, ErasureRequest] = {}
+        """Requests read whose application `abm forget` has not been told of yet."""
+        self.tombstoned: set[str] = set()
+        """Accounts whose state was deleted since the changelogs were last read whole."""
         self.records: dict[str, bytes] = {}
         """Account -> its latest state record (decoded when written: an account changed by
         many records between two flushes is decoded once)."""
@@ -146,21 +163,27 @@ class ViewProcess(ConsumerRebalanceListener):
             return None
         state = AccountState.from_json(raw)
         advance(self.clocks, state.partition, state.clock)
+        self.erasures.scrub_state(state)
         return state
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         """Nothing to hand over: the next owner reads the changelogs from their start."""
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self._rebuild([tp for tp in assigned if tp.topic in self.tables])
+        await self._rebuild([tp for tp in assigned if tp.topic in self.reread])
 
     async def _rebuild(self, changelogs: list[TopicPartition]) -> None:
-        """Forget everything and read the changelog partitions we own from their start."""
+        """Forget everything and read the changelog and erasure partitions we own from
+        their start."""
         accounts = self.settings.changelog(ACCOUNTS_TABLE)
         self.records.clear()
         self.rosters.clear()
         self.clocks.clear()
         self.pending.clear()
+        self.erasures.clear()
+        self.unconfirmed.clear()
+        self.tombstoned.clear()
+        self.purge_due = True  # a previous owner may have mirrored what was erased
         self.rebuilt_at_ms = time.time() * 1000
         view = self.view
         view.dirty.clear()
@@ -176,7 +199,7 @@ class ViewProcess(ConsumerRebalanceListener):
 
     def apply(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         """Queue what a batch of one partition changes in the view."""
-        source = self.tables.get(tp.topic) or self.outputs[tp.topic]
+        source = self.tables.get(tp.topic) or self.outputs.get(tp.topic) or "erasures"
         self.metrics.records.labels(source).inc(len(records))
         if source == ACCOUNTS_TABLE:
             for r in records:
@@ -184,6 +207,8 @@ class ViewProcess(ConsumerRebalanceListener):
                 if r.value is None:
                     self.records.pop(account_id, None)
                     self.view.remove(account_id, tp.partition)
+                    self.purge_due |= self.erasures.concerns(account_id)
+                    self.tombstoned.add(account_id)
                 else:
                     self.records[account_id] = r.value
                     self.view.mark_id(account_id)
@@ -205,18 +230,79 @@ class ViewProcess(ConsumerRebalanceListener):
                     self.rosters[account_id] = Roster.from_json(r.value)
                 if account_id in self.records:  # its KPIs count engaged contacts by persona
                     self.view.mark_id(account_id)
+        elif source == "erasures":
+            self._erasures(records)
         else:
             self._outputs(source, records)
+
+    def _erasures(self, records: list[ConsumerRecord]) -> None:
+        for r in records:
+            try:
+                request = ErasureRequest.model_validate_json(r.value or b"")
+            except ValidationError:
+                continue  # the worker dead-letters it
+            account_id = request.account_id
+            self.erasures.add(account_id, request.contact_sha256)
+            self.unconfirmed[request.request_id] = request
+            if request.contact_sha256 is not None and account_id in self.records:
+                self.view.mark_id(account_id)  # written again, without them
+            self.purge_due = True
 
     def _outputs(self, source: str, records: list[ConsumerRecord]) -> None:
         for r in records:
             try:
                 if source == "alerts":
-                    self.view.alert(SurgeAlert.model_validate_json(r.value))
+                    alert = SurgeAlert.model_validate_json(r.value)
+                    held = alert.account_id in self.records
+                    if (kept := self.erasures.alert(alert, held)) is not None:
+                        self.view.alert(kept)
                 else:
-                    self.view.change(TierChange.model_validate_json(r.value))
+                    change = TierChange.model_validate_json(r.value)
+                    if not self.erasures.dropped(
+                        change.account_id, change.account_id in self.records
+                    ):
+                        self.view.change(change)
             except ValidationError as exc:
                 log.warning("skipping an unreadable record of %s: %s", r.topic, exc)
+
+    async def _purge(self) -> None:
+        """Delete the stream entries an erasure read so far keeps out of Redis."""
+        erasures, records, keys = self.erasures, self.records, self.view.keys
+
+        def alert_gone(fields: dict[bytes, bytes]) -> bool:
+            account_id = fields[b"account_id"].decode()
+            if not erasures.concerns(account_id):
+                return False
+            alert = SurgeAlert.model_validate_json(fields[b"alert"])
+            return erasures.gone(alert, account_id in records)
+
+        def change_gone(fields: dict[bytes, bytes]) -> bool:
+            account_id = fields[b"account_id"].decode()
+            return erasures.dropped(account_id, account_id in records)
+
+        if erasures:
+            await self.view.drop_entries(keys.alerts, alert_gone)
+            await self.view.drop_entries(keys.changes, change_gone)
+
+    async def _confirm(self) -> None:
+        """Tell `abm forget` of the requests Redis now reflects: a person's at once (what
+        is written is scrubbed of them); an account's once its state's deletion is read
+        (until then a state from before the erasure may be shown)."""
+        done = [
+            r
+            for r in self.unconfirmed.values()
+            if r.contact_sha256 is not None
+            or r.account_id in self.tombstoned
+            or r.account_id not in self.records
+        ]
+        if not done:
+            return
+        pipe = self.view.redis.pipeline(transaction=False)
+        for request in done:
+            pipe.set(self.view.keys.erasure_viewed(request.request_id), "1", ex=ERASURE_TTL_S)
+        await pipe.execute()
+        for request in done:
+            del self.unconfirmed[request.request_id]
 
     def ready(self) -> bool:
         return bool(self.consumer.assignment()) and not self.catching_up
@@ -238,16 +324,27 @@ class ViewProcess(ConsumerRebalanceListener):
         if view.lost:  # Redis came back empty: read it all again
             view.lost = False
             owned = self.consumer.assignment()
-            await self._rebuild([tp for tp in owned if tp.topic in self.tables])
+            await self._rebuild([tp for tp in owned if tp.topic in self.reread])
             return
         positions = {tp: await self.consumer.position(tp) for tp in self.consumer.assignment()}
         pending, self.pending = self.pending, []
         await view.flush_all()
-        if view.lost or view.dirty or view.removed or view.alerts or view.changes:
+        if self.purge_due and not view.lost:
+            try:
+                await self._purge()
+                self.purge_due = False
+            except (RedisError, OSError) as exc:
+                log.warning("purging erased entries from redis failed (%s); retrying", exc)
+        if view.lost or view.dirty or view.removed or view.alerts or view.changes or self.purge_due:
             self.pending[:0] = pending  # Redis failed (later), or came back empty (rebuild)
             self.metrics.written_offset.clear()
             return
         self.written_at = {tp: at for tp, at in positions.items() if tp.topic in self.tables}
+        if self.unconfirmed:
+            try:
+                await self._confirm()
+            except (RedisError, OSError) as exc:
+                log.warning("confirming erasures in redis failed (%s); retrying", exc)
         now_ms = time.time() * 1000
         self.metrics.written.inc(len(pending))
         for at in pending:
@@ -263,10 +360,10 @@ class ViewProcess(ConsumerRebalanceListener):
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self.consumer
-        await ensure_topics(self.settings, [*self.tables, *self.outputs])
+        await ensure_topics(self.settings, [*self.reread, *self.outputs])
         await consumer.start()
         try:
-            consumer.subscribe([*self.tables, *self.outputs], listener=self)
+            consumer.subscribe([*self.reread, *self.outputs], listener=self)
             interval = self.settings.redis_flush_interval_s
             flushed_at = time.monotonic()
             while not stop.is_set():

@@ -226,4 +226,4 @@ def test_ctrl_c_stops_everything(demo):
     demo.proc.send_signal(signal.SIGINT)
     rest = demo.proc.communicate(timeout=60)[0]
     assert demo.proc.returncode == 0, rest
-    assert "Stopping the worker, then the broker and Redis" in rest
+    assert "Stopping the worker and the view, then the broker and Redis" in rest

@@ -28,6 +28,7 @@ from tests.harness import (
     pipeline_settings,
     read_all,
     read_kpis,
+    redis_holds,
     send,
     send_rows,
     view_differences,
@@ -40,12 +41,13 @@ SECRET = "p-secret-7731"
 """The person erased: an id that occurs nowhere else, so a search for it is exact."""
 
 
-def rows() -> list[tuple[str, dict]]:
+def rows(secret: str = SECRET) -> list[tuple[str, dict]]:
+    """Four accounts; acct-person's committee has `secret`, a VP (so alerts name them)."""
     out: list[tuple[str, dict]] = []
     for account in ("acct-keep", "acct-gone", "acct-person", "acct-whole"):
         out.append(("accounts", {"account_id": account, "name": account, "fit_score": 85}))
         for n in range(6):
-            contact = SECRET if account == "acct-person" and n % 2 else f"{account}-c{n % 3}"
+            contact = secret if account == "acct-person" and n % 2 else f"{account}-c{n % 3}"
             out.append(
                 (
                     "engagement",
@@ -65,7 +67,7 @@ def rows() -> list[tuple[str, dict]]:
             {
                 "account_id": "acct-person",
                 "contacts": [
-                    {"contact_id": SECRET, "title": "VP Marketing"},
+                    {"contact_id": secret, "title": "VP Marketing"},
                     {"contact_id": "acct-person-c0", "title": "Senior Data Analyst"},
                 ],
                 "updated_at": T,
@@ -181,29 +183,9 @@ def _written_since(settings, since: dict[TopicPartition, int]) -> list[tuple[str
     return asyncio.run(run())
 
 
-def _redis_holds(settings, text: str) -> list[str]:
-    """Every Redis key whose name or content holds `text`."""
-    redis, found = _redis(settings), []
-    for key in redis.scan_iter(match="*"):
-        kind = redis.type(key)
-        if kind == "hash":
-            content = str(redis.hgetall(key))
-        elif kind == "stream":
-            content = str(redis.xrange(key))
-        elif kind == "zset":
-            content = str(redis.zrange(key, 0, -1))
-        elif kind == "string":
-            content = str(redis.get(key))
-        else:
-            content = str(kind)
-        if text in key or text in content:
-            found.append(key)
-    return found
-
-
 def test_forgetting_a_person_leaves_no_trace_of_them(worker):
     s = worker.settings
-    assert _redis_holds(s, SECRET)  # the alert stream names them before
+    assert redis_holds(s, SECRET)  # the alert stream names them before
     before = _ends(s)
     result = CliRunner().invoke(
         cli, ["forget", "--account", "acct-person", "--contact", SECRET], env=worker.env
@@ -222,7 +204,7 @@ def test_forgetting_a_person_leaves_no_trace_of_them(worker):
     time.sleep(2 * s.kpi_interval_s)  # the view's next flush
     leaks = [t for t, v in _written_since(s, before) if SECRET.encode() in v]
     assert leaks == [], leaks
-    assert _redis_holds(s, SECRET) == []
+    assert redis_holds(s, SECRET) == []
     shown = CliRunner().invoke(cli, ["account", "acct-person"], env=worker.env)
     assert shown.exit_code == 0
     assert SECRET not in shown.output
@@ -234,7 +216,7 @@ def test_forgetting_an_account_removes_it_and_publishes_nothing(worker):
     before = _ends(s)
     result = CliRunner().invoke(cli, ["forget", "--account", "acct-whole"], env=worker.env)
     assert result.exit_code == 0, result.output
-    assert _redis_holds(s, "acct-whole") == []
+    assert redis_holds(s, "acct-whole") == []
     outputs = (s.topics.tier_changes, s.topics.stage_changes, s.topics.surge_alerts)
     written = _written_since(s, before)
     assert [t for t, v in written if t in outputs and b"acct-whole" in v] == []

@@ -6,22 +6,31 @@ hand-over, Redis lost and back empty), the view must end equal to the independen
 truth of the history sent (tests/history.py), KPIs included.
 """
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 
+from click.testing import CliRunner
 from redis import Redis
 
+from streams.cli import cli
 from streams.dev.embedded import EmbeddedStack, free_port
 from streams.dev.settle import view_holds
 from streams.dev.supervise import ChildWorker, processed_records, scrape, start_view
+from tests.e2e.test_e2e_lifecycle import rows as lifecycle_rows
 from tests.harness import (
     ARTIFACTS,
+    collect,
     launch,
     pipeline_settings,
+    redis_holds,
     send_rows,
     view_decisions,
     view_differences,
+    wait_until,
 )
 from tests.history import DAY, generate
 
@@ -116,3 +125,72 @@ def test_the_view_is_rebuilt_when_redis_returns_empty():
         finally:
             assert child.stop() == 0, child.log.read_text()[-3000:]
             assert worker.stop() == 0, worker.log.read_text()[-3000:]
+
+
+def test_an_erasure_keeps_out_of_redis_what_the_topics_and_changelogs_still_hold(stack):
+    """Erasures the worker applies before a view process starts: `abm forget` waits for
+    the view too. The view then reads alerts naming the person and the erased account's
+    outputs and states from the topics and changelogs, after the requests or before
+    them, and must write none of it. Then one while it runs."""
+    secret = "p-secret-view-5521"
+    history = lifecycle_rows(secret)
+    settings, env = settings_for(stack)
+    worker = launch(settings, env, "view-erasure-worker", with_view=False)
+    mine = f"{settings.redis_prefix}*"
+
+    def forget(*args: str) -> None:
+        result = CliRunner().invoke(cli, ["forget", *args], env=env)
+        assert result.exit_code == 0, result.output
+
+    try:
+        send_rows(settings, history)
+        alerts = collect(
+            settings,
+            settings.topics.surge_alerts,
+            lambda seen: (
+                {"acct-person", "acct-whole", "acct-keep"} <= {a["account_id"] for a in seen}
+                and any(secret in a["contacts"] for a in seen)
+            ),
+            timeout=60,
+        )
+        named = [p for a in alerts if a["account_id"] == "acct-keep" for p in a["contacts"]]
+        waiting = [
+            subprocess.Popen(
+                [sys.executable, "-m", "streams", "forget", *args],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for args in (
+                ["--account", "acct-person", "--contact", secret],
+                ["--account", "acct-whole"],
+            )
+        ]
+        redis = Redis.from_url(settings.redis_url)
+        wait_until(
+            lambda: len(redis.keys(f"{settings.redis_prefix}erasure:*")) == 2, 30, "the worker"
+        )
+        assert all(w.poll() is None for w in waiting)  # the view's word is missing
+        child = view(env, "view-erasure")
+        try:
+            for w in waiting:
+                out, _ = w.communicate(timeout=60)
+                assert w.returncode == 0, out
+            assert redis_holds(settings, secret, mine) == []  # once `abm forget` returns
+            assert redis_holds(settings, "acct-whole", mine) == []
+            view_holds(settings, [child.web_port], timeout_s=90)
+            assert redis_holds(settings, secret, mine) == []
+            assert redis_holds(settings, "acct-whole", mine) == []
+            tiers, _ = view_decisions(settings, ["acct-person", "acct-keep"])
+            assert set(tiers) == {"acct-person", "acct-keep"}  # the rest is written
+
+            # While it runs: a person of acct-keep its alerts named, now in Redis.
+            assert named
+            assert redis_holds(settings, named[0], mine)
+            forget("--account", "acct-keep", "--contact", named[0])
+            assert redis_holds(settings, named[0], mine) == []
+        finally:
+            assert child.stop() == 0, child.log.read_text()[-3000:]
+    finally:
+        assert worker.stop() == 0, worker.log.read_text()[-3000:]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from schemas.outputs import SurgeAlert
 from streams.logic.aggregates import windows_of
-from streams.logic.erasure import digest, erase_contact, erase_from_roster, whose
+from streams.logic.erasure import Erasures, digest, erase_contact, erase_from_roster, whose
 from streams.logic.kpis import contribution
 from streams.logic.roster import received
 from streams.logic.rules import Rules
@@ -114,3 +114,83 @@ def test_a_roster_without_the_person_is_left_alone():
     current = received(None, "acme", None, "abm.contacts.v1:0", 1, T0)
     assert erase_from_roster(current, whose(digest(SECRET))) is None
     assert erase_from_roster(None, whose(digest(SECRET))) is None
+
+
+def _alert(account: str, people: list[str]) -> SurgeAlert:
+    return SurgeAlert(
+        alert_id=f"{account}-{'-'.join(people)}",
+        account_id=account,
+        account_name=None,
+        owner=None,
+        kind="engagement",
+        score=30.0,
+        baseline=1.0,
+        ratio=30.0,
+        window="7d vs 4w mean",
+        topics=[],
+        tier=1,
+        engaged_contacts=len(people),
+        contacts=people,
+        committee=[
+            {"contact_id": p, "persona": "user", "title": None, "seniority": None} for p in people
+        ],
+        top_channels=[],
+        detected_at=T0,
+    )
+
+
+ACCOUNTS = ["a1", "a2", "a3"]
+requests = st.lists(
+    st.tuples(st.sampled_from(ACCOUNTS), st.none() | st.sampled_from(PEOPLE)), max_size=6
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    requests,
+    st.sampled_from(ACCOUNTS),
+    st.lists(st.sampled_from(PEOPLE), unique=True, max_size=4),
+    st.booleans(),
+)
+def test_a_view_never_writes_what_an_erasure_read_so_far_concerns(asked, account, people, held):
+    """Against a plain reading of the requests: a whole-account erasure drops the
+    account's outputs unless the view holds a state of it (made after the erasure); an
+    erased person is scrubbed from an alert, and from nothing else."""
+    erasures = Erasures()
+    for account_id, person in asked:
+        erasures.add(account_id, None if person is None else digest(person))
+    alert = _alert(account, people)
+    whole = (account, None) in asked
+    gone_people = {p for a, p in asked if a == account and p is not None}
+
+    kept = erasures.alert(alert, held)
+    assert erasures.dropped(account, held) == (whole and not held)
+    if whole and not held:
+        assert kept is None
+    else:
+        assert kept is not None
+        assert kept.contacts == [p for p in people if p not in gone_people]
+        assert [m.contact_id for m in kept.committee] == kept.contacts
+        assert kept.engaged_contacts == len(people)  # a count, not an id
+        assert (kept is alert) == (not gone_people & set(people))
+    assert erasures.gone(alert, held) == (kept is not alert)
+    assert erasures.concerns(account) == any(a == account for a, _ in asked)
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), requests)
+def test_a_state_written_by_the_view_holds_no_erased_person(events, asked):
+    state, _, _ = replay(events, rules=RULES)
+    erasures = Erasures()
+    for account_id, person in asked:
+        erasures.add(
+            account_id.replace("a1", state.account_id), None if person is None else digest(person)
+        )
+    erasures.scrub_state(state)
+    erased = {p for a, p in asked if a == "a1" and p is not None}
+    raw = state.to_json()
+    assert not any(p.encode() in raw for p in erased)
+    for person in set(PEOPLE) - erased:  # the others are left as they were
+        assert (person.encode() in raw) == (
+            person.encode() in replay(events, rules=RULES)[0].to_json()
+        )

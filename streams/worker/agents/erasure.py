@@ -6,7 +6,8 @@ for it. An account's erasure deletes its state and roster (changelog tombstones)
 due entry, its view and its KPI counters, and sends nothing: a last change would carry
 the id it is erasing. A contact's erasure removes the contact's id from the account's
 state, roster and view, and re-evaluates the account without them. The outcome, with no
-id in it, is left in Redis for `abm forget` to report.
+id in it, is left in Redis for `abm forget` to report. Where `abm view` keeps Redis, the
+view process applies the request to what it writes too, and confirms it in Redis.
 """
 
 import logging
@@ -19,6 +20,7 @@ from streams.logic.apply import evaluate
 from streams.logic.decode import Coords, Rejected, decode
 from streams.logic.erasure import erase_contact, erase_from_roster, whose
 from streams.logic.ticks import track_due
+from streams.sinks.redis_keys import ERASURE_TTL_S
 from streams.worker.agents.emit import commit, reject
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
@@ -27,15 +29,14 @@ __all__ = ["register_erasure"]
 
 log = logging.getLogger(__name__)
 
-OUTCOME_TTL_S = 7 * 86_400
-
 
 async def _erase(p: WorkerContext, request: ErasureRequest, partition: int) -> dict[str, int]:
     account = request.account_id
     erased = None if request.contact_sha256 is None else whose(request.contact_sha256)
     state = p.states.get(p.accounts, account)
     roster = p.states.get(p.rosters, account)
-    outcome = {"state": 0, "roster": 0, "redis": 0}
+    # view_process: `abm view` keeps Redis, and says so itself once it applied the request
+    outcome = {"state": 0, "roster": 0, "redis": 0, "view_process": int(not p.settings.worker_view)}
     if erased is None:
         if state is not None:
             p.states.delete(p.accounts, account, partition)
@@ -75,5 +76,5 @@ def register_erasure(p: WorkerContext) -> None:
             outcome = await _erase(p, request, message.partition)
             outcome["done_at"] = int(time.time() * 1000)
             key = p.view.keys.erasure(request.request_id)
-            await p.view.redis.set(key, orjson.dumps(outcome), ex=OUTCOME_TTL_S)
+            await p.view.redis.set(key, orjson.dumps(outcome), ex=ERASURE_TTL_S)
             log.info("erasure %s done: %s", request.request_id, outcome)
