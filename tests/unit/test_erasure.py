@@ -43,11 +43,11 @@ def anonymous(events):
     ]
 
 
-def _with_pending_alert(state):
-    """An alert waiting in the outbox that names the person (as one raised just before)."""
-    alert = SurgeAlert(
-        alert_id="a1",
-        account_id=state.account_id,
+def _alert(account: str, people: list[str], tier: int = 1, at: int = T0, committee=None):
+    """An engagement alert naming `people` (the committee: them as users, unless given)."""
+    return SurgeAlert(
+        alert_id=f"a-{account}",
+        account_id=account,
         account_name=None,
         owner=None,
         kind="engagement",
@@ -56,16 +56,23 @@ def _with_pending_alert(state):
         ratio=30.0,
         window="7d vs 4w mean",
         topics=[],
-        tier=state.tier,
-        engaged_contacts=2,
-        contacts=[SECRET, "p1"],
-        committee=[
-            {"contact_id": SECRET, "persona": "decision_maker", "title": "CRO", "seniority": None},
-            {"contact_id": "p1", "persona": "user", "title": None, "seniority": None},
-        ],
+        tier=tier,
+        engaged_contacts=len(people),
+        contacts=people,
+        committee=committee
+        or [{"contact_id": p, "persona": "user", "title": None, "seniority": None} for p in people],
         top_channels=[],
-        detected_at=state.clock,
+        detected_at=at,
     )
+
+
+def _with_pending_alert(state):
+    """An alert waiting in the outbox that names the person (as one raised just before)."""
+    committee = [
+        {"contact_id": SECRET, "persona": "decision_maker", "title": "CRO", "seniority": None},
+        {"contact_id": "p1", "persona": "user", "title": None, "seniority": None},
+    ]
+    alert = _alert(state.account_id, [SECRET, "p1"], state.tier, state.clock, committee)
     state.outbox.append(["a:a1", SURGE_ALERT, alert.model_dump_json()])
 
 
@@ -114,29 +121,6 @@ def test_a_roster_without_the_person_is_left_alone():
     current = received(None, "acme", None, "abm.contacts.v1:0", 1, T0)
     assert erase_from_roster(current, whose(digest(SECRET))) is None
     assert erase_from_roster(None, whose(digest(SECRET))) is None
-
-
-def _alert(account: str, people: list[str]) -> SurgeAlert:
-    return SurgeAlert(
-        alert_id=f"{account}-{'-'.join(people)}",
-        account_id=account,
-        account_name=None,
-        owner=None,
-        kind="engagement",
-        score=30.0,
-        baseline=1.0,
-        ratio=30.0,
-        window="7d vs 4w mean",
-        topics=[],
-        tier=1,
-        engaged_contacts=len(people),
-        contacts=people,
-        committee=[
-            {"contact_id": p, "persona": "user", "title": None, "seniority": None} for p in people
-        ],
-        top_channels=[],
-        detected_at=T0,
-    )
 
 
 ACCOUNTS = ["a1", "a2", "a3"]
