@@ -2,5 +2,6 @@
 
 The workers' tables are the truth and their changelog topics carry every change of them,
 so the view is a function of the changelogs: this process reads them and writes Redis,
-and the workers (with ABM_WORKER_VIEW=false) write only Kafka.
+and the workers (unless started `--with-view`) write only Kafka. `process` is the
+consumer and its writes, `metrics` what it reports.
 """

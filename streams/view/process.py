@@ -31,14 +31,7 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -53,63 +46,13 @@ from streams.logic.state import AccountState
 from streams.logic.ticks import advance
 from streams.sinks.redis_keys import ERASURE_TTL_S
 from streams.sinks.redis_view import RedisView
+from streams.view.metrics import ViewMetrics
 
 __all__ = ["ViewProcess", "run_view"]
 
 log = logging.getLogger(__name__)
 
-LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 BATCH_RECORDS = 5_000
-
-
-class ViewMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.records = Counter(
-            "abm_view_records",
-            "Records the view has read, by source",
-            ["source"],
-            registry=self.registry,
-        )
-        self.written = Counter(
-            "abm_view_written",
-            "Account state records whose account is written to Redis",
-            registry=self.registry,
-        )
-        self.lag = Histogram(
-            "abm_view_lag_seconds",
-            "From a state's changelog record to its account written to Redis (records "
-            "stored before this process last began reading the changelogs left out)",
-            buckets=LAG_BUCKETS,
-            registry=self.registry,
-        )
-        self.catching_up = Gauge(
-            "abm_view_catching_up",
-            "Partitions being read to their end before the view writes accounts",
-            registry=self.registry,
-        )
-        self.flushes = Counter(
-            "abm_view_flushes", "View flushes that wrote everything", registry=self.registry
-        )
-        self.written_offset = Gauge(
-            "abm_view_written_offset",
-            "Per changelog partition, the offset below which every record is in Redis "
-            "(accounts written and the KPIs published); unset while it is read again",
-            ["topic", "partition"],
-            registry=self.registry,
-        )
-        self.tier_accounts = Gauge(
-            "abm_tier_accounts",
-            "Accounts per tier in the view's partitions",
-            ["tier"],
-            registry=self.registry,
-        )
-
-    def show_tiers(self, counts: dict[int, int]) -> None:
-        """Set at each scrape: a tier no account holds any more leaves the metric."""
-        self.tier_accounts.clear()
-        for tier, count in sorted(counts.items()):
-            self.tier_accounts.labels(str(tier)).set(count)
 
 
 class ViewProcess(ConsumerRebalanceListener):
