@@ -30,6 +30,7 @@ from collections.abc import Iterable
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -110,7 +111,12 @@ class ViewProcess(ConsumerRebalanceListener):
         return state
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        """Nothing to hand over: the next owner reads the changelogs from their start."""
+        """Nothing of the state to hand over: the next owner reads the changelogs from their
+        start. Alerts and changes read since the last flush are dropped, not written: their
+        next owner reads them again from the offsets that flush committed (every partition
+        is revoked at a rebalance)."""
+        self.view.alerts.clear()
+        self.view.changes.clear()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         await self._rebuild([tp for tp in assigned if tp.topic in self.reread])
@@ -299,7 +305,10 @@ class ViewProcess(ConsumerRebalanceListener):
             for tp, at in self.written_at.items():
                 self.metrics.written_offset.labels(tp.topic, str(tp.partition)).set(at)
         if outputs := {tp: at for tp, at in positions.items() if tp.topic in self.outputs}:
-            await self.consumer.commit(outputs)
+            try:
+                await self.consumer.commit(outputs)
+            except (CommitFailedError, IllegalStateError) as exc:  # a rebalance meanwhile
+                log.info("output offsets not committed (%s): their next owner reads them", exc)
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self.consumer

@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 
+import orjson
 from click.testing import CliRunner
 from redis import Redis
 
@@ -99,6 +100,14 @@ def test_the_worker_writes_no_view_and_view_processes_end_equal_to_the_truth(sta
             if name == "abm_tier_accounts"
         }
         assert shown == {str(tier): n for tier, n in Counter(tiers.values()).items()}
+        # Through the kill and the hand-over, each tier change entered the stream once.
+        changes = Counter(
+            (c["account_id"], c["version"])
+            for _, fields in redis.xrange(f"{settings.redis_prefix}changes")
+            for c in [orjson.loads(fields[b"change"])]
+        )
+        assert changes
+        assert [k for k, n in changes.items() if n > 1] == []
         assert views[2].stop() == 0, views[2].log.read_text()[-3000:]
     finally:
         for child in views:
