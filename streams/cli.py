@@ -623,18 +623,18 @@ def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
             )
         time.sleep(0.2)
     outcome = orjson.loads(done)
-    while outcome.get("view_process") and not client.exists(
-        keys.erasure_viewed(request.request_id)
-    ):
+    by_view = bool(outcome.get("view_process"))
+    while by_view and not client.exists(keys.erasure_viewed(request.request_id)):
         if time.monotonic() > deadline:
             raise click.ClickException(
                 f"the worker erased it, but no `abm view` confirmed within {timeout_s:.0f}s "
                 "that Redis holds none of it; it will once a view process runs"
             )
         time.sleep(0.2)
+    redis = "the view process cleared Redis" if by_view else f"{outcome['redis']} Redis entries"
     click.echo(
         f"erased {what}: {outcome['state']} in its state, {outcome['roster']} in its roster, "
-        f"{outcome['redis']} Redis entries"
+        f"{redis}"
     )
 
 

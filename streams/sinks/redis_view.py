@@ -357,9 +357,11 @@ class RedisView:
 
 
 class KeptElsewhere(RedisView):
-    """The view of a worker whose Redis view `abm view` processes keep (ABM_WORKER_VIEW
-    false): it queues nothing and writes nothing. Erasure still deletes from Redis at
-    once (`erase`), and pages still read through its client."""
+    """The view of a worker whose Redis view `abm view` processes keep (the default): it
+    queues nothing and writes nothing, erasures included (the view process applies them
+    and confirms, fenced like its other writes: a worker writing KPI partials here would
+    take the partitions' epochs from the view process). Pages still read through its
+    client."""
 
     def mark(self, state: AccountState) -> None:
         pass
@@ -384,3 +386,6 @@ class KeptElsewhere(RedisView):
 
     async def publish_kpis(self, min_interval_s: float) -> None:
         pass
+
+    async def erase(self, account_id: str, erased: Erased | None) -> int:
+        return 0

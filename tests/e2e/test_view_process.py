@@ -27,6 +27,7 @@ from tests.harness import (
     collect,
     launch,
     pipeline_settings,
+    read_kpis,
     redis_holds,
     send_rows,
     view_decisions,
@@ -199,6 +200,15 @@ def test_an_erasure_keeps_out_of_redis_what_the_topics_and_changelogs_still_hold
             assert redis_holds(settings, named[0], mine)
             forget("--account", "acct-keep", "--contact", named[0])
             assert redis_holds(settings, named[0], mine) == []
+            # And a whole account, the first erasure of a worker started afresh: the
+            # view's KPIs and writes go on without it (the worker writes nothing there).
+            assert read_kpis(settings)["overall"]["accounts"] == 3
+            assert worker.stop() == 0, worker.log.read_text()[-3000:]
+            worker = launch(settings, env, "view-erasure-worker-2", with_view=False)
+            forget("--account", "acct-gone")
+            assert redis_holds(settings, "acct-gone", mine) == []
+            view_holds(settings, [child.web_port], timeout_s=90)
+            assert read_kpis(settings)["overall"]["accounts"] == 2
         finally:
             assert child.stop() == 0, child.log.read_text()[-3000:]
     finally:
