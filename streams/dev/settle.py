@@ -15,7 +15,7 @@ from streams.clients.group_lag import PartitionOffsets, read_offsets
 from streams.config import TABLES, Settings
 from streams.dev.supervise import scrape
 
-__all__ = ["view_holds", "written_offsets"]
+__all__ = ["view_holds"]
 
 
 def _until_none_behind(
@@ -29,7 +29,7 @@ def _until_none_behind(
         time.sleep(0.2)
 
 
-def written_offsets(view_port: int) -> dict[tuple[str, int], float]:
+def _written_offsets(view_port: int) -> dict[tuple[str, int], float]:
     """What a view process reports as in Redis, per changelog partition."""
     return {
         (labels["topic"], int(labels["partition"])): value
@@ -55,7 +55,7 @@ def view_holds(settings: Settings, view_ports: list[int], timeout_s: float) -> N
     def unwritten() -> list[PartitionOffsets]:
         written: dict[tuple[str, int], float] = {}
         for port in view_ports:
-            written |= written_offsets(port)
+            written |= _written_offsets(port)
         return [o for o in ends if written.get((o.topic, o.partition), -1) < o.sample.highwater]
 
     _until_none_behind(unwritten, timeout_s, "writing the view")

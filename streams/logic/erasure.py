@@ -156,4 +156,7 @@ class Erasures:
     def gone(self, alert: SurgeAlert, held: bool) -> bool:
         """Whether an alert already in Redis must leave it (dropped, or naming someone
         erased; one is deleted, not rewritten, as the worker's erasure does)."""
-        return self.alert(alert, held) is not alert
+        if self.dropped(alert.account_id, held):
+            return True
+        erased = self._erased(alert.account_id)
+        return erased is not None and names(alert, erased)

@@ -200,6 +200,6 @@ class KpiView:
         return True
 
     @property
-    def published(self) -> bool:
+    def all_published(self) -> bool:
         """Whether the KPI hashes hold every count made so far."""
         return not self._changed_since_report

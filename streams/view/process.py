@@ -301,7 +301,7 @@ class ViewProcess(ConsumerRebalanceListener):
                 self.metrics.lag.observe(max(0.0, now_ms - at) / 1000)
         self.metrics.flushes.inc()
         await view.publish_kpis(self.settings.kpi_interval_s)
-        if view.kpis.published:
+        if view.kpis.all_published:
             for tp, at in self.written_at.items():
                 self.metrics.written_offset.labels(tp.topic, str(tp.partition)).set(at)
         if outputs := {tp: at for tp, at in positions.items() if tp.topic in self.outputs}:

@@ -26,6 +26,7 @@ def test_outputs_read_before_a_rebalance_are_left_to_their_next_owner():
             process.view.alert(alert)
         await process.on_partitions_revoked([])
         await process.view.close()
+        await process.consumer.stop()
         return process.view.alerts, process.view.changes
 
     assert asyncio.run(revoked()) == ([], [])
