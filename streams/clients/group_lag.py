@@ -25,6 +25,7 @@ __all__ = [
     "PartitionLag",
     "PartitionOffsets",
     "assigned_partitions",
+    "committed_offsets",
     "group_lag",
     "highwaters",
     "read_offsets",
@@ -42,9 +43,10 @@ class PartitionOffsets:
     sample: Sample
 
 
-async def _committed(
+async def committed_offsets(
     settings: Settings, group: str, tps: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
+    """The group's committed offset of each of `tps` that has one."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await started(admin)
     try:
@@ -127,7 +129,7 @@ async def read_offsets(
         ]
     finally:
         await probe.stop()
-    committed = await asyncio.wait_for(_committed(settings, group, tps), timeout_s)
+    committed = await asyncio.wait_for(committed_offsets(settings, group, tps), timeout_s)
     ends = await highwaters(settings, tps, committed, timeout_s)
     at = time.monotonic()
     return sorted(

@@ -19,9 +19,12 @@ from streams.worker.agents.emit import register_webhooks, reject_output
 from streams.worker.agents.erasure import register_erasure
 from streams.worker.agents.ingest import register_ingest_agents
 from streams.worker.agents.watchdog import register_watchdog
+from streams.worker.commits import CommitSensor
 from streams.worker.context import WorkerContext
+from streams.worker.crash_points import CrashPoints
 from streams.worker.fetch_wait import set_fetch_max_wait
 from streams.worker.metrics import Metrics
+from streams.worker.positions import register_positions
 from streams.worker.tables import roster_table, state_table
 from streams.worker.view_sync import register_view_sync
 from streams.worker.web import register_web
@@ -86,7 +89,9 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     accounts = state_table(app, ACCOUNTS_TABLE, settings)
     campaigns = state_table(app, CAMPAIGNS_TABLE, settings)
     rosters = roster_table(app, ROSTERS_TABLE, settings)
-    states = WriteBehind([accounts, campaigns, rosters], settings.state_flush_max_events)
+    crash = CrashPoints(settings.crash_at)
+    app.sensors.add(CommitSensor(crash))
+    states = WriteBehind([accounts, campaigns, rosters], settings.state_flush_max_events, crash)
     roster_of = TableReader(states, rosters)
     stream_time: dict[int, int] = {}
     topics = settings.topics
@@ -125,12 +130,14 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
             for route, key in route_keys(settings)
         ],
         stream_time=stream_time,
+        crash=crash,
     )
     app.task(lambda: states.run(settings.state_flush_interval_s))
     register_ingest_agents(context)
     register_clock(context)
     register_erasure(context)
     register_view_sync(context)
+    register_positions(context)
     register_webhooks(context)
     register_web(context)
     register_dashboard(app, settings, context.view.redis)

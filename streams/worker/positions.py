@@ -1,0 +1,67 @@
+"""Partitions the group has never committed are read from their start, whenever faust
+seeks to committed offsets.
+
+Faust moves the consumer back to the committed offsets (`perform_seek`) after every
+recovery, and also whenever a fetch returns while its flow is stopped: it drops the
+records fetched then, and relies on that seek to read them again. aiokafka's seek to
+committed offsets leaves a partition with no committed offset (or offset 0) where it is,
+so for such a partition the dropped records were never read again. Found by the crash
+test (tests/e2e/test_crash_points.py): a worker killed before its first offset commit on
+a partition was followed by one that skipped records there; faust's gap bookkeeping then
+committed past them, or, with a hole left in its acknowledgements, never committed that
+partition again. Here each seek to committed offsets also seeks every such partition to
+its log's start, as `consumer_auto_offset_reset = "earliest"` promises; records an
+earlier owner already applied come back, and the offsets kept in each state skip them.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import TopicPartition
+from faust.types import TP
+
+from streams.clients.group_lag import committed_offsets
+from streams.worker.context import WorkerContext
+
+__all__ = ["register_positions"]
+
+log = logging.getLogger(__name__)
+
+
+async def seek_never_committed(p: WorkerContext, topics: set[str]) -> None:
+    """Seek each assigned partition of `topics` that the group never committed to its
+    start. Raises if the offsets cannot be read: a worker that stops loses nothing, one
+    that reads on from wherever its fetch position happens to be may."""
+    consumer = p.app.consumer
+    mine = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()]
+    mine = [tp for tp in mine if tp.topic in topics]
+    if not mine:
+        return
+    committed = await committed_offsets(p.settings, p.settings.app_id, mine)
+    fresh = [TP(tp.topic, tp.partition) for tp in mine if not committed.get(tp)]
+    if not fresh:
+        return
+    for tp, offset in (await consumer.earliest_offsets(*fresh)).items():
+        await consumer.seek(tp, offset)
+    log.info("%d partitions never committed: read from their start", len(fresh))
+
+
+def register_positions(p: WorkerContext) -> None:
+    app = p.app
+    topics = {t.get_topic_name() for t in (*p.inputs.values(), p.clock, p.erasure)}
+    extended: list[Callable[[], Awaitable[None]]] = []
+
+    @app.on_partitions_assigned.connect
+    async def extend_the_seek(sender: object, *args: object, **kwargs: object) -> None:
+        """Once, at the first assignment (the consumer exists by then)."""
+        if extended:
+            return
+        consumer = app.consumer
+        to_committed = consumer.perform_seek
+        extended.append(to_committed)
+
+        async def perform_seek() -> None:
+            await to_committed()
+            await seek_never_committed(p, topics)
+
+        consumer.perform_seek = perform_seek  # type: ignore[method-assign]
