@@ -10,11 +10,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.logic.routes import DEFAULT_ROUTE, Route, default_route
 from streams.logic.rules import FrozenModel, Rules
+from streams.worker.crash_points import parse
 
 __all__ = [
     "ConfigError",
@@ -233,6 +242,11 @@ class Settings(BaseSettings):
         description="exit when input waits and the worker's read position has not moved "
         "for this long (0 turns the stall check off; a rewound log always exits)",
     )
+    crash_at: str | None = Field(
+        default=None,
+        description="for crash tests only: POINT:N makes the worker kill itself (SIGKILL) "
+        "the N-th time it passes POINT (streams/worker/crash_points.py names them)",
+    )
     webhook: Webhook = Webhook()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     config_file: Path | None = None
@@ -247,6 +261,13 @@ class Settings(BaseSettings):
 
     def changelogs(self) -> list[str]:
         return [self.changelog(table) for table in TABLES]
+
+    @field_validator("crash_at")
+    @classmethod
+    def _crash_point(cls, spec: str | None) -> str | None:
+        if spec is not None:
+            parse(spec)
+        return spec
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

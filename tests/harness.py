@@ -41,12 +41,14 @@ __all__ = [
     "read_all",
     "read_kpis",
     "read_metrics",
+    "read_outputs",
     "redis_holds",
     "send",
     "send_rows",
     "view_decisions",
     "view_differences",
     "wait_until",
+    "without_record_times",
 ]
 
 _names = itertools.count()
@@ -205,6 +207,26 @@ def read_all(settings: Settings, topic: str, idle_s: float = 1.0) -> list[dict]:
         ]
 
     return asyncio.run(run())
+
+
+def read_outputs(settings: Settings) -> tuple[dict, dict]:
+    """Tier changes by (account, version) and alerts by id, so far; a repeat (an output
+    re-sent after a crash) must be identical to its first copy."""
+    changes: dict[tuple[str, int], dict] = {}
+    for r in read_all(settings, settings.topics.tier_changes):
+        assert changes.setdefault((r["account_id"], r["version"]), r) == r
+    alerts: dict[str, dict] = {}
+    for a in read_all(settings, settings.topics.surge_alerts):
+        assert alerts.setdefault(a["alert_id"], a) == a
+    return changes, alerts
+
+
+def without_record_times(changes: dict) -> dict:
+    """Tier changes with the time of an account's first one left out: a profile carries
+    no event time, so that change is dated by the profile record's time, new each run."""
+    return {
+        k: {**c, "changed_at": None} if c["previous_tier"] == 0 else c for k, c in changes.items()
+    }
 
 
 def read_metrics(settings: Settings) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,6 +15,7 @@ from streams.logic.rules import Rules
 from streams.logic.ticks import Due
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
+from streams.worker.crash_points import CrashPoints
 from streams.worker.metrics import Metrics
 from streams.worker.write_behind import TableReader, WriteBehind
 
@@ -69,6 +70,8 @@ class WorkerContext:
     stream_time: dict[int, int]
     """Newest event time applied per partition: 'now' for the timer in event-clock mode
     (shared with the KPI view, which publishes it as the KPIs' clock)."""
+    crash: CrashPoints
+    """Where a crash test kills this worker (crash_points.py); unarmed in production."""
     delivered: Delivered = field(default_factory=Delivered)
     due: dict[str, Due] = field(default_factory=dict)
     """Account -> (due_at, partition) of every account the staleness timer must look at."""

@@ -18,10 +18,13 @@ leaves with its state in the changelog.
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 from faust.types import EventT, TableT
+
+from streams.worker.crash_points import CrashPoints
 
 __all__ = ["TableReader", "WriteBehind"]
 
@@ -33,9 +36,10 @@ YIELD_EVERY = 500
 class WriteBehind:
     """Dirty states of the state tables, and the events waiting for them to be stored."""
 
-    def __init__(self, tables: list[TableT], max_held: int) -> None:
+    def __init__(self, tables: list[TableT], max_held: int, crash: CrashPoints) -> None:
         self.tables = {table.name: table for table in tables}
         self.max_held = max_held
+        self.crash = crash
         self.dirty: dict[tuple[str, str], tuple[int | None, Any]] = {}
         """(table, key) -> (changelog partition, state or None for a deletion), written at
         the next flush."""
@@ -56,12 +60,14 @@ class WriteBehind:
         RocksDB store picks the partition's database from the current event."""
         table.data[key] = state
         self.dirty[table.name, key] = (partition, state)
+        self.crash.passed("applied")
 
     def delete(self, table: TableT, key: str, partition: int | None) -> None:
         """Remove `key` from the table's store now, and from the changelog (a tombstone)
         at the next flush."""
         table.data.pop(key, None)
         self.dirty[table.name, key] = (partition, None)
+        self.crash.passed("applied")
 
     async def hold(self, event: EventT) -> None:
         """Acknowledge `event` after the next flush (flushing now if too many wait)."""
@@ -86,32 +92,42 @@ class WriteBehind:
             dirty, self.dirty = self.dirty, {}
             held, self.held = self.held, []
             try:
-                sent = []
-                for n, ((name, key), (partition, state)) in enumerate(dirty.items(), 1):
-                    if n % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)  # a long flush must not hold up the streams
-                    table = self.tables[name]
-                    # Encoded now: the record is the state as of this flush, even if an event
-                    # changes it while the record waits in the producer.
-                    raw = None if state is None else state.to_json()
-                    sent.append(
-                        table.send_changelog(
-                            partition,
-                            orjson.dumps(key),  # the table's JSON key, without faust's slow codec
-                            raw,
-                            key_serializer="raw",
-                            value_serializer="raw",
-                        )
-                    )
-                await asyncio.gather(*sent)
+                await self._store(dirty)
             except BaseException:
                 for entry_key, entry in dirty.items():  # a newer put stays: it is the same object
                     self.dirty.setdefault(entry_key, entry)
                 self.held[:0] = held
                 raise
+            if held:
+                self.crash.passed("stored")
             for event in held:
                 event.ack()
+            if held:
+                self.crash.passed("acked")
             return len(held)
+
+    async def _store(self, dirty: dict[tuple[str, str], tuple[int | None, Any]]) -> None:
+        """Send a changelog record per entry and wait until the broker has them all."""
+        sent: dict[str, list[Awaitable[Any]]] = {}
+        for n, ((name, key), (partition, state)) in enumerate(dirty.items(), 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a long flush must not hold up the streams
+            # Encoded now: the record is the state as of this flush, even if an event
+            # changes it while the record waits in the producer.
+            raw = None if state is None else state.to_json()
+            record = self.tables[name].send_changelog(
+                partition,
+                orjson.dumps(key),  # the table's JSON key, without faust's slow codec
+                raw,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+            sent.setdefault(name, []).append(record)
+        await asyncio.gather(*(self._stored(name, records) for name, records in sent.items()))
+
+    async def _stored(self, table: str, records: list[Awaitable[Any]]) -> None:
+        await asyncio.gather(*records)
+        self.crash.passed(f"{table}-stored")
 
 
 class TableReader:

@@ -20,8 +20,10 @@ from tests.harness import (
     pipeline_settings,
     read_all,
     read_kpis,
+    read_outputs,
     send_rows,
     wait_until,
+    without_record_times,
 )
 from tests.history import DAY, generate
 from tests.kpi_compare import assert_same_kpis, kpi_differences
@@ -32,17 +34,6 @@ ROWS = [
 ]
 PROFILES = [r for r in ROWS if r[0] == "accounts"]
 EVENTS = [r for r in ROWS if r[0] != "accounts"]
-
-
-def outputs(settings) -> tuple[dict, dict]:
-    """Tier changes by (account, version) and alerts by id, repeats checked identical."""
-    changes: dict[tuple[str, int], dict] = {}
-    for r in read_all(settings, settings.topics.tier_changes):
-        assert changes.setdefault((r["account_id"], r["version"]), r) == r
-    alerts: dict[str, dict] = {}
-    for a in read_all(settings, settings.topics.surge_alerts):
-        assert alerts.setdefault(a["alert_id"], a) == a
-    return changes, alerts
 
 
 def new_pipeline(stack):
@@ -84,7 +75,7 @@ def reference(stack):
         while (kpis := read_kpis(settings)) != previous:  # settled: two equal readings
             previous = kpis
             time.sleep(3)
-        changes, alerts = outputs(settings)
+        changes, alerts = read_outputs(settings)
     finally:
         assert worker.stop() == 0
     assert len(changes) > 100
@@ -96,7 +87,7 @@ def assert_same_outputs(settings, reference) -> None:
     kpis, changes, alerts = reference
     assert_same_kpis(settle(settings, kpis), kpis)
     deadline = time.monotonic() + 30
-    while (got := outputs(settings))[0].keys() != changes.keys():
+    while (got := read_outputs(settings))[0].keys() != changes.keys():
         if time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -105,14 +96,8 @@ def assert_same_outputs(settings, reference) -> None:
     extra = sorted(got_changes.keys() - changes.keys())
     assert (missing, extra) == ([], []), f"missing {missing[:10]}, extra {extra[:10]}"
     # A profile's change carries the record time of the profile: not the same run to run.
-    assert _without_record_times(got_changes) == _without_record_times(changes)
+    assert without_record_times(got_changes) == without_record_times(changes)
     assert got_alerts == alerts
-
-
-def _without_record_times(changes: dict) -> dict:
-    return {
-        k: {**c, "changed_at": None} if c["previous_tier"] == 0 else c for k, c in changes.items()
-    }
 
 
 def play_a_third(settings, reference) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
+from streams.worker.crash_points import CrashPoints
 from streams.worker.write_behind import WriteBehind
 
 
@@ -50,7 +51,7 @@ class Event:
 
 async def test_events_are_acked_only_after_the_broker_has_their_state():
     accounts = Table("accounts")
-    cache = WriteBehind([accounts], max_held=100)
+    cache = WriteBehind([accounts], max_held=100, crash=CrashPoints(None))
     a, events = State("a"), [Event(n) for n in range(3)]
     for event in events:
         a.n += 1
@@ -77,7 +78,7 @@ async def test_events_are_acked_only_after_the_broker_has_their_state():
 
 async def test_a_failed_flush_keeps_states_and_events_for_the_next():
     accounts = Table("accounts")
-    cache = WriteBehind([accounts], max_held=100)
+    cache = WriteBehind([accounts], max_held=100, crash=CrashPoints(None))
     cache.put(accounts, "a", State("a", 1), 0)
     await cache.hold(first := Event(0))
     flushing = asyncio.create_task(cache.flush())
@@ -100,7 +101,7 @@ async def test_a_failed_flush_keeps_states_and_events_for_the_next():
 
 async def test_too_many_waiting_events_flush_at_once():
     accounts = Table("accounts")
-    cache = WriteBehind([accounts], max_held=3)
+    cache = WriteBehind([accounts], max_held=3, crash=CrashPoints(None))
     for n in range(2):
         cache.put(accounts, f"k{n}", State(f"k{n}"), 0)
         await cache.hold(Event(n))

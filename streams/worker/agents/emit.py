@@ -120,6 +120,7 @@ async def send_entry(p: WorkerContext, account_id: str, entry: list[str]) -> Non
     def acknowledged(done: asyncio.Future) -> None:
         if not done.cancelled() and done.exception() is None:
             p.delivered.add(entry_id)
+            p.crash.passed("output-delivered")
 
     future.add_done_callback(acknowledged)
 
