@@ -24,7 +24,7 @@ def test_anything_else_is_refused_with_what_is_wrong(spec):
     point, _, count = spec.partition(":")
     if point in POINTS and count.isascii() and count.isdecimal() and int(count) >= 1:
         return
-    with pytest.raises(ValueError, match="crash point|POINT:N"):
+    with pytest.raises(ValueError, match=r"crash point|POINT:N"):
         parse(spec)
     with pytest.raises(ValidationError, match="crash_at"):
         Settings(crash_at=spec)
