@@ -15,7 +15,6 @@ earlier owner already applied come back, and the offsets kept in each state skip
 """
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiokafka import TopicPartition
 from faust.types import TP
@@ -49,19 +48,18 @@ async def seek_never_committed(p: WorkerContext, topics: set[str]) -> None:
 def register_positions(p: WorkerContext) -> None:
     app = p.app
     topics = {t.get_topic_name() for t in (*p.inputs.values(), p.clock, p.erasure)}
-    extended: list[Callable[[], Awaitable[None]]] = []
 
     @app.on_partitions_assigned.connect
     async def extend_the_seek(sender: object, *args: object, **kwargs: object) -> None:
         """Once, at the first assignment (the consumer exists by then)."""
-        if extended:
-            return
         consumer = app.consumer
+        if getattr(consumer.perform_seek, "never_committed_too", False):
+            return
         to_committed = consumer.perform_seek
-        extended.append(to_committed)
 
         async def perform_seek() -> None:
             await to_committed()
             await seek_never_committed(p, topics)
 
+        perform_seek.never_committed_too = True  # type: ignore[attr-defined]
         consumer.perform_seek = perform_seek  # type: ignore[method-assign]
