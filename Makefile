@@ -27,7 +27,7 @@ test: kernel
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy streams/logic schemas
+	$(BIN)/mypy
 	$(BIN)/abm schemas --check
 
 bench-surges: kernel

@@ -31,7 +31,7 @@ from streams.config import Settings, Topics
 from streams.dev.embedded import EmbeddedStack
 from streams.dev.supervise import start_worker
 from streams.logic.apply import apply_event
-from streams.logic.decode import Coords
+from streams.logic.decode import Coords, Event
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 
@@ -43,7 +43,7 @@ RESULTS = Path("bench/rocksdb_scale.json")
 def template_state(now: int) -> bytes:
     """One account's state after a realistic few weeks, by the live functions."""
     rules, state = Rules(), None
-    rows: list[tuple[type, dict]] = [
+    rows: list[tuple[type[Event], dict[str, object]]] = [
         (
             AccountProfile,
             {

@@ -16,10 +16,12 @@ import click
 import orjson
 
 from bench.workload import workload
-from streams.logic.apply import apply_event
-from streams.logic.decode import INPUT_MODELS, Coords, Rejected, decode, owner_of
+from streams.clients.produce_tail import owner_key
+from streams.logic.decode import Coords, InputKind, Rejected
+from streams.logic.records import decode_record
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState
+from streams.replay.engine import Item, Replay
 
 
 def _quantile(values: list[int], q: float) -> int:
@@ -45,23 +47,20 @@ def _show(title: str, sizes: dict[str, int]) -> None:
 def main(events: int, accounts: int, skew: float) -> None:
     rules = Rules()
     end = int(time.time() * 1000)
-    states: dict[str, AccountState] = {}
+    replay = Replay(rules, wall_now=end, ticks=False)
     written: list[int] = []
-    for offset, (kind, payload) in enumerate(workload(events, accounts, end, skew=skew)):
-        model = INPUT_MODELS[kind]
-        raw = orjson.dumps(payload)
+    for offset, (name, payload) in enumerate(workload(events, accounts, end, skew=skew)):
+        kind = InputKind(name)
         try:
-            event = decode(model, owner_of(model.model_validate_json(raw)).encode(), raw)
-            owner = owner_of(event)
-            applied = apply_event(
-                states.get(owner), event, Coords(kind, 0, offset, end), rules, end, {}
-            )
+            record = decode_record(kind, owner_key(payload), orjson.dumps(payload))
         except Rejected:
             continue
-        if applied.duplicate:
-            continue
-        states[owner] = applied.state
-        written.append(len(applied.state.to_json()))
+        applied = replay.applied
+        replay.feed(Item(kind, Coords(kind, 0, offset, end), 0, record, owner=record.owner))
+        state = replay.accounts.get(record.owner) or replay.campaigns.get(record.owner)
+        if replay.applied > applied and state is not None:
+            written.append(len(state.to_json()))
+    states = {**replay.campaigns, **replay.accounts}
     final = [len(s.to_json()) for s in states.values()]
     click.echo(f"{len(written):,} records written for {len(states):,} accounts")
     for label, sizes in (("per write", written), ("final", final)):

@@ -173,8 +173,11 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
             )
         )
 
-    rosters = [_roster(rng, f"acct-{i:04d}", start, end) for i in range(accounts)]
-    rosters = [r for r in rosters if r is not None]
+    rosters = [
+        roster
+        for i in range(accounts)
+        if (roster := _roster(rng, f"acct-{i:04d}", start, end)) is not None
+    ]
 
     # Delivery order: event time, but 5% arrive up to two days late and 5% twice.
     def delivered_at(row: dict) -> int:
@@ -195,7 +198,10 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
             stream.insert(rng.randrange(len(stream) + 1), roster)
         if rng.random() < 0.15:  # replaced later: people change titles or leave
             account = roster[1]["account_id"]
-            stream.insert(rng.randrange(len(stream) + 1), _roster(rng, account, start, end, True))
+            at = rng.randrange(len(stream) + 1)
+            replaced = _roster(rng, account, start, end, always=True)
+            assert replaced is not None
+            stream.insert(at, replaced)
     return profiles + first + stream
 
 

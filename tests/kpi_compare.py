@@ -16,7 +16,9 @@ def kpi_differences(got: object, want: object, path: str = "") -> list[str]:
             out += kpi_differences(got[key], want[key], f"{path}/{key}")
         return out
     if isinstance(got, float) or isinstance(want, float):
-        if got is None or want is None or not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
+        if not (isinstance(got, int | float) and isinstance(want, int | float)):
+            return [f"{path}: {got!r} != {want!r}"]
+        if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
             return [f"{path}: {got!r} != {want!r}"]
         return []
     return [] if got == want and type(got) is type(want) else [f"{path}: {got!r} != {want!r}"]

@@ -6,17 +6,26 @@ single cost of the worker's Redis view. Its connections here pack with hiredis (
 the same bytes: tests/unit/test_redis_conn.py); hiredis also parses the replies.
 """
 
-from functools import cache
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import hiredis
 import redis
 import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
+from redis.typing import EncodableT, FieldT
 
 from streams.config import Settings
 
-__all__ = ["async_redis", "sync_redis"]
+__all__ = ["HashFields", "StreamEntry", "async_redis", "stream_entries", "sync_redis"]
+
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+"""A stream entry as our clients read it: they never decode replies, so id and fields are
+bytes (redis-py's types allow str and None for clients that do)."""
+
+HashFields = Mapping[FieldT, EncodableT]
+"""What HSET takes: redis-py spells the key type as a union, and a Mapping's key type is
+invariant, so our `dict[str, str]` hashes are cast to it where they are written."""
 
 
 def _options(settings: Settings, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -35,17 +44,20 @@ class _HiredisPacking:
 
     def pack_command(self, *args: Any) -> list[bytes]:
         command = args[0]
-        if (
-            isinstance(command, str | bytes)
-            and (b" " if isinstance(command, bytes) else " ") in command
+        if (isinstance(command, str) and " " in command) or (
+            isinstance(command, bytes) and b" " in command
         ):
             args = (*command.split(), *args[1:])  # 'CONFIG GET' goes as two arguments
         return [hiredis.pack_command(args)]
 
 
-@cache
+_packing: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
 def _hiredis_packing(cls: type[AbstractConnection]) -> type[AbstractConnection]:
-    return type(f"Hiredis{cls.__name__}", (_HiredisPacking, cls), {})
+    if cls not in _packing:
+        _packing[cls] = type(f"Hiredis{cls.__name__}", (_HiredisPacking, cls), {})
+    return _packing[cls]
 
 
 def async_redis(settings: Settings, **overrides: Any) -> redis.asyncio.Redis:
@@ -57,3 +69,11 @@ def async_redis(settings: Settings, **overrides: Any) -> redis.asyncio.Redis:
 
 def sync_redis(settings: Settings, **overrides: Any) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url, **_options(settings, overrides))
+
+
+async def stream_entries(
+    redis: redis.asyncio.Redis, stream: str, *, newest_first: bool = False, count: int | None = None
+) -> list[StreamEntry]:
+    """A capped stream's entries (oldest first, or newest first)."""
+    read = redis.xrevrange if newest_first else redis.xrange
+    return cast(list[StreamEntry], await read(stream, count=count))

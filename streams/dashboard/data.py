@@ -5,13 +5,14 @@ and the lag is the group's, read from the broker, not this worker's share.
 """
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from streams.clients.group_lag import LagHistory, LagReadError
+from streams.clients.redis import stream_entries
 from streams.config import Settings
 from streams.sinks.kpi_view import read_report
 from streams.sinks.redis_keys import RedisKeys
@@ -43,20 +44,24 @@ class LagWatch:
 
 async def top_surging(redis: Redis, keys: RedisKeys, n: int = TOP_SURGING) -> list[dict[str, Any]]:
     """The `n` accounts surging hardest, each with its latest alert's evidence."""
-    ranked = await redis.zrevrange(keys.surge_rank, 0, n - 1, withscores=True)
+    ranked = cast(
+        list[tuple[bytes, float]],
+        await redis.zrevrange(keys.surge_rank, 0, n - 1, withscores=True),
+    )
     if not ranked:
         return []
-    latest: dict[str, dict] = {}
-    for _id, fields in await redis.xrevrange(keys.alerts, count=ALERTS_SCANNED):
+    latest: dict[str, dict[str, Any]] = {}
+    for _id, fields in await stream_entries(
+        redis, keys.alerts, newest_first=True, count=ALERTS_SCANNED
+    ):
         account = fields[b"account_id"].decode()
         latest.setdefault(account, orjson.loads(fields[b"alert"]))
     pipe = redis.pipeline(transaction=False)
     for member, _ in ranked:
         pipe.hmget(keys.account(member.decode()), "name", "tier", "owner", "surging")
     out = []
-    for (member, strength), (name, tier, owner, kinds) in zip(
-        ranked, await pipe.execute(), strict=True
-    ):
+    rows = cast(list[list[bytes | None]], await pipe.execute())
+    for (member, strength), (name, tier, owner, kinds) in zip(ranked, rows, strict=True):
         account = member.decode()
         out.append(
             {
@@ -75,8 +80,11 @@ async def top_surging(redis: Redis, keys: RedisKeys, n: int = TOP_SURGING) -> li
 async def _changes(redis: Redis, keys: RedisKeys) -> list[dict[str, Any]]:
     """The latest tier changes to arrive, repeats (outputs are at least once) dropped,
     newest event time first."""
-    seen, out = set(), []
-    for _id, fields in await redis.xrevrange(keys.changes, count=RECENT_CHANGES * 3):
+    seen: set[tuple[str, int]] = set()
+    out: list[dict[str, Any]] = []
+    for _id, fields in await stream_entries(
+        redis, keys.changes, newest_first=True, count=RECENT_CHANGES * 3
+    ):
         change = orjson.loads(fields[b"change"])
         if (key := (change["account_id"], change["version"])) not in seen:
             seen.add(key)

@@ -236,11 +236,11 @@ class World:
         cold = [a for a in self.book if a.ramp_from is None and a.level > 0]
         rows: list[Row] = []
         if ramp and cold:
-            ramp = rng.choice(cold)
-            ramp.ramp_from = now
-            contacts = ramp.contacts[:4]
-            rows += [self._engagement(ramp, now, contacts[k % len(contacts)]) for k in range(14)]
-            rows.append(self._intent(ramp, now, rng.randint(72, 95)))
+            surging = rng.choice(cold)
+            surging.ramp_from = now
+            contacts = surging.contacts[:4]
+            rows += [self._engagement(surging, now, contacts[k % len(contacts)]) for k in range(14)]
+            rows.append(self._intent(surging, now, rng.randint(72, 95)))
         weights = [a.level for a in self.book]
         if any(weights):
             for account in rng.choices(self.book, weights, k=events):

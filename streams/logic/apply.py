@@ -12,21 +12,20 @@ from schemas.outputs import DeadLetterReason, StageChange, SurgeAlert, TierChang
 from streams.logic.aggregates import Aggregates, cached, milli, windows_of
 from streams.logic.alerts import detect_surges
 from streams.logic.committee import persona_counts
-from streams.logic.decode import Coords, Rejected, owner_of
+from streams.logic.decode import Coords, Event, Rejected, owner_of
 from streams.logic.fit import fit_score
 from streams.logic.journey import REMOVED, stage_change, stage_of
 from streams.logic.kpis import to_units
 from streams.logic.opportunities import LOST, WON, record
 from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import UNAWARE, Currencies, Rules
-from streams.logic.state import AccountState, CampaignTouch, DayBucket, Profile
+from streams.logic.state import AccountState, CampaignTouch, Clock, DayBucket, Profile
 from streams.logic.tiering import Signals, decide, measure
 from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, in_window, sooner, window_start
 
 __all__ = [
     "CLOSED_STAGES",
     "Applied",
-    "Event",
     "apply_event",
     "apply_removal",
     "apply_roster",
@@ -35,11 +34,15 @@ __all__ = [
 ]
 
 TimedEvent = EngagementEvent | IntentEvent | DealEvent | SpendEvent
-Event = TimedEvent | AccountProfile
 CLOSED_STAGES = frozenset({WON, LOST})
 DEDUP_DAYS = 7
-_KIND = {EngagementEvent: "e", IntentEvent: "i", DealEvent: "d", SpendEvent: "s"}
-"""Event ids are unique per source system, not across them: de-duplicate per kind."""
+_CLOCK: dict[type[TimedEvent], str] = {
+    EngagementEvent: Clock.ENGAGEMENT.value,
+    IntentEvent: Clock.INTENT.value,
+    DealEvent: Clock.DEALS.value,
+    SpendEvent: Clock.SPEND.value,
+}
+"""Each event's clock, as the plain letter the state record keys it by."""
 
 
 class Applied:
@@ -138,7 +141,7 @@ def apply_removal(
     deletes the state. None when there is nothing to remove (no state)."""
     if state is None:
         return None
-    if state.applied.get(f"{coords.topic}:{coords.partition}", -1) >= coords.offset:
+    if state.applied.get(coords.source, -1) >= coords.offset:
         return Applied(state, write=False, duplicate=True)
     now = state.clock or coords.timestamp
     windows = windows_of(state, rules, now)
@@ -157,7 +160,9 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
     time it is.
     """
     # Each loop runs only when a cheap min() says it has something to drop.
-    oldest_engagement = window_start(max(state.clocks.get("e", 0), tick), rules.retention_days)
+    oldest_engagement = window_start(
+        max(state.clocks.get(Clock.ENGAGEMENT, 0), tick), rules.retention_days
+    )
     windows = cached(state)
     if state.engagement and min(state.engagement) < oldest_engagement:
         for day in [d for d in state.engagement if d < oldest_engagement]:
@@ -166,7 +171,7 @@ def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
                 windows.drop_engagement(day, bucket)
     # Intent days dropped here are in no window at the next evaluation (the windows are
     # recomputed if they were): only a topic gone entirely leaves a trace to remove.
-    oldest_intent = window_start(max(state.clocks.get("i", 0), tick), rules.retention_days)
+    oldest_intent = window_start(max(state.clocks.get(Clock.INTENT, 0), tick), rules.retention_days)
     for topic, providers in list(state.intent.items()):
         for provider, days in list(providers.items()):
             if days and min(days) >= oldest_intent:
@@ -314,7 +319,7 @@ def _check_time(
     if at > wall_now + rules.max_future_minutes * 60_000:
         raise Rejected(DeadLetterReason.FUTURE, f"occurred_at {event.occurred_at} is ahead")
     newest = state.clocks.get(kind, 0)
-    if kind != "d" and newest and at < newest - rules.retention_days * DAY_MS:
+    if kind != Clock.DEALS and newest and at < newest - rules.retention_days * DAY_MS:
         raise Rejected(
             DeadLetterReason.LATE,
             f"occurred_at {event.occurred_at} is older than the {rules.retention_days}-day "
@@ -337,7 +342,7 @@ def apply_event(
     event_id seen in the last 7 days) changes nothing and is reported as a duplicate.
     """
     state = state or AccountState(account_id=owner_of(event))
-    source = f"{coords.topic}:{coords.partition}"
+    source = coords.source
     if state.applied.get(source, -1) >= coords.offset:
         return Applied(state, write=False, duplicate=True)
 
@@ -347,7 +352,7 @@ def apply_event(
         _profile(state, event, rules)
         now = state.clock or coords.timestamp
     else:
-        kind = _KIND[type(event)]
+        kind = _CLOCK[type(event)]
         at = to_ms(event.occurred_at)
         _check_time(state, event, at, kind, rules, wall_now)
         seen_key = f"{kind}:{event.event_id}"

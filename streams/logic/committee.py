@@ -128,7 +128,9 @@ def persona_counts(contacts: list[str], roster: Roster | None, rules: Rules) -> 
     return counts
 
 
-def _rank(persona: str, seniority: str | None, title: str | None, contact: str) -> tuple:
+def _rank(
+    persona: str, seniority: str | None, title: str | None, contact: str
+) -> tuple[int, int, str, str]:
     return (
         _PERSONA_RANK[persona],
         _SENIORITY_RANK.get(_norm(seniority), len(SENIORITY_ORDER)),

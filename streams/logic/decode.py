@@ -3,6 +3,7 @@
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -21,15 +22,14 @@ from schemas.outputs import DeadLetter, DeadLetterReason
 
 __all__ = [
     "INPUT_MODELS",
-    "PROFILES",
-    "ROSTERS",
     "Coords",
+    "Event",
+    "InputKind",
     "Rejected",
     "dead_letter",
     "decode",
     "decode_roster",
     "id_of",
-    "is_campaign_spend",
     "owner_of",
     "tombstone_owner",
 ]
@@ -46,21 +46,37 @@ class Coords:
     offset: int
     timestamp: int
 
+    @property
+    def source(self) -> str:
+        """`topic:partition`: a state keeps the last offset it applied from each source."""
+        return f"{self.topic}:{self.partition}"
 
-INPUT_MODELS: dict[str, type[BaseModel]] = {
-    "engagement": EngagementEvent,
-    "intent": IntentEvent,
-    "deals": DealEvent,
-    "accounts": AccountProfile,
-    "spend": SpendEvent,
-    "contacts": ContactRoster,
+
+Event = EngagementEvent | IntentEvent | DealEvent | SpendEvent | AccountProfile
+"""What is applied to an account's (or a campaign's) state."""
+
+
+class InputKind(StrEnum):
+    """The input topics, by their field in `Topics` (and their replay file's name)."""
+
+    ENGAGEMENT = "engagement"
+    INTENT = "intent"
+    DEALS = "deals"
+    ACCOUNTS = "accounts"
+    """Profiles; a tombstone removes the account its key names."""
+    SPEND = "spend"
+    CONTACTS = "contacts"
+    """Rosters: a record replaces the account's roster, a tombstone clears it."""
+
+
+INPUT_MODELS: dict[InputKind, type[BaseModel]] = {
+    InputKind.ENGAGEMENT: EngagementEvent,
+    InputKind.INTENT: IntentEvent,
+    InputKind.DEALS: DealEvent,
+    InputKind.ACCOUNTS: AccountProfile,
+    InputKind.SPEND: SpendEvent,
+    InputKind.CONTACTS: ContactRoster,
 }
-"""Input kind (a field of `Topics`) -> payload model."""
-ROSTERS = "contacts"
-"""The input kind whose records replace a roster (decode_roster) instead of being
-applied to an account's state."""
-PROFILES = "accounts"
-"""The input kind whose tombstone (a null value) removes the account its key names."""
 
 
 class Rejected(Exception):
@@ -81,13 +97,10 @@ def _explain(exc: ValidationError) -> str:
 def owner_of(event: BaseModel) -> str:
     """Whose state an event changes, and so its record key: the account, or for spend not
     tied to an account, the campaign."""
-    return getattr(event, "account_id", None) or event.campaign_id  # type: ignore[attr-defined]
-
-
-def is_campaign_spend(event: BaseModel) -> bool:
-    """Spend not tied to an account: its state is the campaign's (own table, keyed by
-    campaign_id), counted in the overall ROI only."""
-    return isinstance(event, SpendEvent) and event.account_id is None
+    if isinstance(event, SpendEvent) and event.account_id is None:
+        return event.campaign_id
+    account: str = getattr(event, "account_id")  # noqa: B009 - every input model has one
+    return account
 
 
 def decode(model: type[M], key: bytes | None, value: bytes | None) -> M:

@@ -67,10 +67,10 @@ def erase_contact(state: AccountState, erased: Erased) -> int:
             holder.contacts = kept
             found += 1
     for entry in state.outbox:  # alerts are the only outputs that name contacts
-        if entry[1] == SURGE_ALERT:
-            alert = SurgeAlert.model_validate_json(entry[2])
+        if entry.kind == SURGE_ALERT:
+            alert = SurgeAlert.model_validate_json(entry.value)
             if names(alert, erased):
-                entry[2] = scrub_alert(alert, erased).model_dump_json()
+                entry.value = scrub_alert(alert, erased).model_dump_json()
                 found += 1
     if found:
         state.windows = None  # its engaged-contact counts included the contact

@@ -119,7 +119,7 @@ def _people_kpis(s: _Scope, today: int) -> dict[str, Any]:
     }
 
 
-def _pipeline_kpis(s: _Scope, rules: Rules, tiered: int, with_opportunity: int) -> dict:
+def _pipeline_kpis(s: _Scope, rules: Rules, tiered: int, with_opportunity: int) -> dict[str, Any]:
     funnel_stages = [stage for stage in rules.stages if stage != LOST]
     funnel = {stage: s.plain[f"reached|{stage}"] for stage in funnel_stages}
     return {

@@ -5,11 +5,13 @@ the table write, not the arithmetic, is what costs in a Faust agent.
 """
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from operator import itemgetter
 from typing import Any
 
 import orjson
 
+from schemas.outputs import StageChange, SurgeAlert, TierChange
 from streams.logic.cache import Derived
 from streams.logic.seen import SeenIds
 
@@ -19,8 +21,10 @@ __all__ = [
     "TIER_CHANGE",
     "AccountState",
     "CampaignTouch",
+    "Clock",
     "DayBucket",
     "Opportunity",
+    "OutboxEntry",
     "Profile",
     "SurgeEpisode",
 ]
@@ -29,10 +33,60 @@ TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_a
 """The kinds of output an outbox entry holds."""
 
 
-def _transient(value: object) -> dict[str, dict[str, str]] | None:
-    """orjson's fallback: a state's remembered ids in their stored form, and its derived
-    cache as null."""
-    if isinstance(value, SeenIds):
+class Clock(StrEnum):
+    """A source of event time, as the state record names it: the key of its newest event
+    time in `clocks`, and the prefix of its remembered ids in `seen` (event ids are unique
+    per source system, not across them). One letter each: the record stays compact."""
+
+    ENGAGEMENT = "e"
+    INTENT = "i"
+    DEALS = "d"
+    SPEND = "s"
+
+
+class OutboxEntry:
+    """One output waiting in an account's outbox until the broker has acknowledged it.
+
+    `entry_id` names the output (delivery is remembered by it), `kind` is TIER_CHANGE,
+    STAGE_CHANGE or SURGE_ALERT, and `value` the output's JSON (an erasure may rewrite an
+    alert's). Stored as the array [entry_id, kind, value]."""
+
+    __slots__ = ("entry_id", "kind", "value")
+
+    def __init__(self, entry_id: str, kind: str, value: str) -> None:
+        self.entry_id = entry_id
+        self.kind = kind
+        self.value = value
+
+    @classmethod
+    def of_change(cls, change: TierChange) -> "OutboxEntry":
+        return cls(f"c:{change.account_id}:{change.version}", TIER_CHANGE, change.model_dump_json())
+
+    @classmethod
+    def of_stage_change(cls, moved: StageChange) -> "OutboxEntry":
+        return cls(f"s:{moved.account_id}:{moved.version}", STAGE_CHANGE, moved.model_dump_json())
+
+    @classmethod
+    def of_alert(cls, alert: SurgeAlert) -> "OutboxEntry":
+        return cls(f"a:{alert.alert_id}", SURGE_ALERT, alert.model_dump_json())
+
+    def stored(self) -> list[str]:
+        return [self.entry_id, self.kind, self.value]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OutboxEntry) and self.stored() == other.stored()
+
+    def __hash__(self) -> int:
+        return hash((self.entry_id, self.kind, self.value))
+
+    def __repr__(self) -> str:
+        return f"OutboxEntry({self.entry_id!r}, {self.kind!r}, {self.value!r})"
+
+
+def _transient(value: object) -> object:
+    """orjson's fallback: a state's remembered ids and outbox entries in their stored
+    form, and its derived cache as null."""
+    if isinstance(value, SeenIds | OutboxEntry):
         return value.stored()
     if not isinstance(value, Derived):
         raise TypeError(f"{type(value).__name__} is not part of an account's stored state")
@@ -194,14 +248,14 @@ class AccountState:
     """The newest day of any engagement or intent: kept past the retention, for `aware`."""
     clock: int = 0
     clocks: dict[str, int] = field(default_factory=dict)
-    """Newest event time per kind (e, i, d, s): lateness and ageing are per source."""
+    """Newest event time per `Clock` (by its letter): lateness and ageing are per source."""
     due_at: int | None = None
     partition: int | None = None
     applied: dict[str, int] = field(default_factory=dict)
     seen: SeenIds = field(default_factory=SeenIds)
-    outbox: list[list[str]] = field(default_factory=list)
-    """[output id, kind, JSON] of tier changes and alerts not yet known to be delivered:
-    written with the state that produced them, re-sent after a crash (see agents/emit)."""
+    outbox: list[OutboxEntry] = field(default_factory=list)
+    """Outputs not yet known to be delivered: written with the state that produced them,
+    re-sent after a crash (see agents/emit)."""
     windows: Derived | None = field(default=None, compare=False, repr=False)
     """The windows the rules read, kept up as events land (aggregates.py); stored as
     null."""
@@ -222,6 +276,7 @@ class AccountState:
         data["engagement"] = {int(d): DayBucket.load(b) for d, b in data["engagement"].items()}
         data["intent"] = {t: _intent_of(by) for t, by in data["intent"].items()}
         data["seen"] = SeenIds.load(data.get("seen", {}))
+        data["outbox"] = [OutboxEntry(*entry) for entry in data.get("outbox", ())]
         data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
         data["spend"] = {int(d): units for d, units in data["spend"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}

@@ -87,12 +87,17 @@ def _by_route(
     out: dict[str, dict[str, int]] = {}
     heard: list[set[tuple[str, str]]] = []
     for posts, side_routes in ((base, routes[0]), (cand, routes[1])):
-        pairs = set()
+        pairs: set[tuple[str, str]] = set()
         for post_id, match in posts.items():
             for r in matching(side_routes, *match):
                 pairs.add((r.name, post_id))
         heard.append(pairs)
-    for side, pairs, other in (("baseline", *heard), ("candidate", heard[1], heard[0])):
+    baseline_heard, candidate_heard = heard
+    sides = (
+        ("baseline", baseline_heard, candidate_heard),
+        ("candidate", candidate_heard, baseline_heard),
+    )
+    for side, pairs, other in sides:
         for name, post_id in pairs:
             row = out.setdefault(name, {"baseline": 0, "candidate": 0, "gained": 0, "lost": 0})
             row[side] += 1
@@ -113,7 +118,7 @@ def compare(
     routes: tuple[list[Route], list[Route]] = ([], []),
 ) -> dict[str, Any]:
     base_tiers, cand_tiers = baseline.tiers, candidate.tiers
-    moved = [
+    moved: list[dict[str, Any]] = [
         {
             "account_id": account,
             "baseline": {"tier": base_tiers[account][0], "rule": base_tiers[account][1]},

@@ -12,15 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from schemas.inputs import AccountProfile
 from schemas.outputs import StageChange, SurgeAlert, TierChange
-from streams.logic.apply import Applied, apply_event, apply_removal, apply_roster, apply_tick
-from streams.logic.decode import PROFILES, ROSTERS, Coords, Rejected, is_campaign_spend
+from streams.logic.apply import Applied, apply_tick
+from streams.logic.decode import Coords, InputKind, Rejected
 from streams.logic.kpi_report import report
 from streams.logic.kpis import Bag, contribution, spend_contribution
-from streams.logic.roster import Roster, received
+from streams.logic.records import AccountInput, CampaignSpend, InputRecord, Removal, take
+from streams.logic.roster import Roster
 from streams.logic.rules import Rules
 from streams.logic.state import AccountState
 from streams.logic.ticks import advance
@@ -32,15 +31,15 @@ __all__ = ["Item", "Outcome", "Replay"]
 class Item:
     """One input record, decoded once (or rejected) and shared by every rule set."""
 
-    kind: str
+    kind: InputKind
     coords: Coords
     at: int
     """Event time (ms) the merge orders by; a profile's is its place in its own stream."""
-    event: BaseModel | None = None
-    """None when rejected, or for a roster's tombstone."""
+    record: InputRecord | None = None
+    """None when rejected."""
     rejected: Rejected | None = None
     owner: str = ""
-    """Whose state the event changes (decode's `owner_of`, once); "" when rejected."""
+    """The record's owner, kept beside it for the grouping's sort; "" when rejected."""
 
 
 def _by_account(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -114,75 +113,62 @@ class Replay:
     stream_time: dict[int, int] = field(default_factory=dict)
 
     def feed(self, item: Item) -> None:
-        if item.rejected is None and item.kind == ROSTERS:
-            self._roster(item)
-            return
-        if item.rejected is None and item.event is None and item.kind == PROFILES:
-            # Profiles are read before the events (their topic holds each account's
-            # latest word): a tombstone there removes the account after its history.
-            self.removing[item.owner] = item.coords
-            return
-        if item.rejected is not None or item.event is None:
+        record = item.record
+        if record is None:
             reason = item.rejected.reason if item.rejected else "invalid_payload"
             self.rejected[str(reason)] += 1
             return
-        event = item.event
-        table = self.campaigns if is_campaign_spend(event) else self.accounts
-        owner = item.owner
-        if self.removing and isinstance(event, AccountProfile):
-            self.removing.pop(owner, None)  # a profile after the tombstone: back again
-        state = table.get(owner)
-        if self.ticks and state is not None and not isinstance(event, AccountProfile):
-            self._tick_until(state, item.at)
+        if isinstance(record, Removal):
+            # Profiles are read before the events (their topic holds each account's
+            # latest word): a tombstone there removes the account after its history.
+            self.removing[record.owner] = item.coords
+            return
+        profile = isinstance(record, AccountInput) and isinstance(record.event, AccountProfile)
+        if profile and self.removing:
+            self.removing.pop(record.owner, None)  # a profile after the tombstone: back again
+        if self.ticks and not profile:
+            table = self.campaigns if isinstance(record, CampaignSpend) else self.accounts
+            if (state := table.get(record.owner)) is not None:
+                self._tick_until(state, item.at)
+        applied = self._take(record, item.coords)
+        if applied is not None:
+            self._publish(applied)
+
+    def _take(self, record: InputRecord, coords: Coords) -> Applied | None:
+        """The record taken and counted; what it applied, unless a duplicate."""
         try:
-            applied = apply_event(
-                state,
-                event,  # type: ignore[arg-type]
-                item.coords,
-                self.rules,
-                self.wall_now,
-                self.rosters,
-            )
+            taken = take(record, coords, self, self.rules, self.wall_now)
         except Rejected as why:
             self.rejected[str(why.reason)] += 1
-            return
-        if applied.duplicate:
+            return None
+        if taken.duplicate:
             self.duplicates += 1
-            return
+            return None
+        if taken.applied is None and isinstance(record, Removal):
+            return None  # no state: nothing to remove
         self.applied += 1
-        table[owner] = applied.state
-        self._publish(applied)
+        if taken.applied is not None and not taken.applied.removed:
+            table = self.campaigns if taken.campaign else self.accounts
+            table[record.owner] = taken.applied.state
+        return taken.applied
 
     def _remove(self, owner: str, coords: Coords) -> None:
         """The account's last changes, then it is gone."""
-        applied = apply_removal(self.accounts.get(owner), self.rules, coords, self.rosters)
-        if applied is None or applied.duplicate:
-            self.duplicates += applied is not None
-            return
-        self.applied += 1
-        self._publish(applied)
-        del self.accounts[owner]
+        applied = self._take(Removal(owner), coords)
+        if applied is not None:
+            self._publish(applied)
+            del self.accounts[owner]
 
-    def _roster(self, item: Item) -> None:
-        """A roster replaces the account's; an account with state is re-tiered."""
-        owner, coords = item.owner, item.coords
-        source = f"{coords.topic}:{coords.partition}"
-        roster = received(
-            self.rosters.get(owner),
-            owner,
-            item.event,
-            source,
-            coords.offset,
-            coords.timestamp,  # type: ignore[arg-type]
-        )
-        if roster is None:
-            self.duplicates += 1
-            return
-        self.applied += 1
+    # The Store the records are taken from (logic/records.py).
+
+    def account(self, owner: str) -> AccountState | None:
+        return self.accounts.get(owner)
+
+    def campaign(self, owner: str) -> AccountState | None:
+        return self.campaigns.get(owner)
+
+    def put_roster(self, owner: str, roster: Roster, partition: int) -> None:
         self.rosters[owner] = roster
-        state = self.accounts.get(owner)
-        if state is not None:
-            self._publish(apply_roster(state, self.rules, self.rosters))
 
     def _publish(self, applied: Applied) -> None:
         if applied.change is not None:

@@ -10,13 +10,13 @@ one transaction; the topics are logs, so a second run with the same prefix appen
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from streams.clients.admin import ensure_topics
 from streams.clients.produce_tail import Keyed, produce
-from streams.clients.redis import async_redis
+from streams.clients.redis import HashFields, async_redis
 from streams.config import Settings
 from streams.sinks.kpi_view import kpi_hashes
 from streams.sinks.redis_keys import RedisKeys
@@ -82,9 +82,9 @@ async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) 
         for key in {*stale, tiers_key}:
             pipe.delete(key)
         for key, mapping in hashes.items():
-            pipe.hset(key, mapping=mapping)
+            pipe.hset(key, mapping=cast(HashFields, mapping))
         if tiers:
-            pipe.hset(tiers_key, mapping=tiers)
+            pipe.hset(tiers_key, mapping=cast(HashFields, tiers))
         await pipe.execute()
     finally:
         await redis.aclose()

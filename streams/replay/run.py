@@ -9,6 +9,7 @@ from schemas.common import from_ms
 from schemas.inputs import AccountProfile
 from streams.logic.compiled import mode
 from streams.logic.journey import stage_counts
+from streams.logic.records import AccountInput, CampaignSpend
 from streams.logic.rules import Rules
 from streams.replay.engine import Item, Outcome, Replay
 
@@ -24,8 +25,11 @@ class Window:
     end: int | None = None
 
     def holds(self, item: Item) -> bool:
-        if isinstance(item.event, AccountProfile) or item.event is None:
-            return True
+        record = item.record
+        if not isinstance(record, AccountInput | CampaignSpend) or isinstance(
+            record.event, AccountProfile
+        ):
+            return True  # no event time: rejected records, profiles, rosters, removals
         return (self.start is None or item.at >= self.start) and (
             self.end is None or item.at < self.end
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -122,7 +123,8 @@ def _shard(job: Job, shard: Shard, slots: Slots, results: Connection) -> None:
 async def _in_processes(job: Job, workers: int, slots: Slots) -> list[ShardResult]:
     """One process per shard (not a Pool: a Pool replaces a worker that dies and waits
     for its task forever); the first error or death stops them all."""
-    context = multiprocessing.get_context(start_method())
+    # Typed as the base context, which mypy's stubs give no Process.
+    context: Any = multiprocessing.get_context(start_method())
     running: list[tuple[BaseProcess, Connection]] = []
     done: dict[int, ShardResult] = {}
     try:

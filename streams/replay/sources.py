@@ -35,17 +35,8 @@ from streams.clients.group_lag import highwaters
 from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key
 from streams.config import Settings
-from streams.logic.decode import (
-    INPUT_MODELS,
-    PROFILES,
-    ROSTERS,
-    Coords,
-    Rejected,
-    decode,
-    decode_roster,
-    owner_of,
-    tombstone_owner,
-)
+from streams.logic.decode import Coords, InputKind, Rejected
+from streams.logic.records import AccountInput, CampaignSpend, decode_record
 from streams.replay.engine import Item
 
 __all__ = ["Chunks", "ReplayReadError", "Shard", "by_owner", "file_items", "merge", "topic_items"]
@@ -55,7 +46,7 @@ CHUNK = 50_000
 """Items handed to the engine at once, grouped by owner: the more, the more of each
 account's events are applied together (about 1 KB of memory each)."""
 STALL_S = 30.0
-FIRST = (PROFILES, ROSTERS)
+FIRST = (InputKind.ACCOUNTS, InputKind.CONTACTS)
 """Applied before the events, in this order."""
 
 Record = tuple[bytes | None, bytes | None, Coords]
@@ -84,7 +75,10 @@ class Run:
     decoded once into items (a rejected record keeps the previous event time)."""
 
     def __init__(
-        self, kind: str, partition: int, fetch: Callable[[], Awaitable[list[Record] | None]]
+        self,
+        kind: InputKind,
+        partition: int,
+        fetch: Callable[[], Awaitable[list[Record] | None]],
     ) -> None:
         self.kind = kind
         self.partition = partition
@@ -98,26 +92,19 @@ class Run:
             batch = await self.fetch()
             if batch is None:
                 return False
-            model, kind, last = INPUT_MODELS[self.kind], self.kind, self.last
+            kind, last = self.kind, self.last
             for key, value, coords in batch:
                 try:
-                    if kind == ROSTERS:
-                        owner, roster = decode_roster(key, value)
-                        self.items.append(Item(kind, coords, last, event=roster, owner=owner))
-                        continue
-                    if kind == PROFILES and value is None:  # the account is removed
-                        owner = tombstone_owner(key)
-                        self.items.append(Item(kind, coords, last, owner=owner))
-                        continue
-                    event = decode(model, key, value)
+                    record = decode_record(kind, key, value)
                 except Rejected as why:
                     # Kept without its traceback, whose frames hold this batch: a cycle
                     # that only a collection frees, and a replay runs without them.
                     self.items.append(Item(kind, coords, last, rejected=why.with_traceback(None)))
                     continue
-                at = getattr(event, "occurred_at", None)
-                last = to_ms(at) if at is not None else last
-                self.items.append(Item(kind, coords, last, event=event, owner=owner_of(event)))
+                if isinstance(record, AccountInput | CampaignSpend):
+                    at = getattr(record.event, "occurred_at", None)
+                    last = to_ms(at) if at is not None else last
+                self.items.append(Item(kind, coords, last, record=record, owner=record.owner))
             self.last = last
         return True
 
@@ -150,13 +137,13 @@ async def merge(runs: list[Run]) -> Chunks:
         yield by_owner(out)
 
 
-async def _ordered(runs_of: Callable[[str], list[Run]]) -> Chunks:
+async def _ordered(runs_of: Callable[[InputKind], list[Run]]) -> Chunks:
     for kind in FIRST:
         for run in runs_of(kind):
             while await run.fill():
                 yield list(run.items)
                 run.items.clear()
-    others = [run for kind in INPUT_MODELS if kind not in FIRST for run in runs_of(kind)]
+    others = [run for kind in InputKind if kind not in FIRST for run in runs_of(kind)]
     for partition in sorted({run.partition for run in others}):
         async for chunk in merge([run for run in others if run.partition == partition]):
             yield chunk
@@ -169,7 +156,7 @@ def file_items(
     there are; only the `shard`'s partitions if given. Partitions and offsets are what the
     live topics would give them; a record's time (a profile's only time) is when its file
     was written, so replays of the same files agree."""
-    paths = {kind: directory / f"{kind}.jsonl" for kind in INPUT_MODELS}
+    paths = {kind: directory / f"{kind}.jsonl" for kind in InputKind}
     present = {kind: path for kind, path in paths.items() if path.is_file()}
     if not present:
         names = ", ".join(p.name for p in paths.values())
@@ -181,7 +168,7 @@ def file_items(
     # Lines appended after it are not replayed, as records after the high-water marks.
     index = {kind: _index(path, partition_of) for kind, path in present.items()}
 
-    def records(kind: str, partition: int) -> Iterator[Record]:
+    def records(kind: InputKind, partition: int) -> Iterator[Record]:
         """One partition's records: its subsequence of the file, at the offsets the topic
         would give them. A run per partition, as from the topics, so the merge (and so
         each account's order) does not depend on which other partitions are replayed."""
@@ -192,7 +179,7 @@ def file_items(
                 yield _owner_key(line), line, Coords(topic, partition, offset, produced_at)
                 offset += 1
 
-    def runs_of(kind: str) -> list[Run]:
+    def runs_of(kind: InputKind) -> list[Run]:
         if kind not in present:
             return []
         return [Run(kind, p, _batches(records(kind, p))) for p in sorted(wanted)]
@@ -268,7 +255,7 @@ async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[C
             for p in sorted(consumer.partitions_for_topic(getattr(settings.topics, kind)) or ())
             if shard is None or shard.holds(p)
         ]
-        for kind in INPUT_MODELS
+        for kind in InputKind
     }
     every = [tp for group in tps.values() for tp in group]
     ends = await highwaters(settings, every, {}, 10.0)
@@ -294,7 +281,7 @@ async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[C
 
         return fetch
 
-    def runs_of(kind: str) -> list[Run]:
+    def runs_of(kind: InputKind) -> list[Run]:
         return [Run(kind, tp.partition, fetcher(tp)) for tp in tps[kind]]
 
     async def chunks() -> Chunks:

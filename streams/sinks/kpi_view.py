@@ -15,11 +15,12 @@ and leave a counter stale for good (found by the two-worker test in CI).
 
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 
+from streams.clients.redis import HashFields
 from streams.config import Settings
 from streams.logic.kpi_report import TARGETS, report
 from streams.logic.rollup import Rollup
@@ -189,7 +190,7 @@ class KpiView:
             pipe = redis.pipeline(transaction=True)
             for key, mapping in changed.items():
                 pipe.delete(key)
-                pipe.hset(key, mapping=mapping)
+                pipe.hset(key, mapping=cast(HashFields, mapping))
             for key in set(self._published) - set(hashes):
                 pipe.delete(key)
             await pipe.execute()

@@ -23,7 +23,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from schemas.outputs import SurgeAlert, TierChange
-from streams.clients.redis import async_redis
+from streams.clients.redis import async_redis, stream_entries
 from streams.config import Settings
 from streams.logic.erasure import Erased, names
 from streams.logic.kpis import contribution, spend_contribution
@@ -177,7 +177,7 @@ class RedisView:
 
     async def drop_entries(self, stream: str, doomed: Callable[[dict[bytes, bytes]], bool]) -> int:
         """Delete the entries of a capped stream (alerts, changes) that `doomed` picks."""
-        ids = [i for i, fields in await self.redis.xrange(stream) if doomed(fields)]
+        ids = [i for i, fields in await stream_entries(self.redis, stream) if doomed(fields)]
         return await self.redis.xdel(stream, *ids) if ids else 0
 
     def mark_id(self, account_id: str) -> None:

@@ -10,7 +10,7 @@ from schemas.outputs import DeadLetterReason
 from streams.clients.kafka import faust_credentials
 from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, Settings, route_keys
 from streams.dashboard.pages import register_dashboard
-from streams.logic.decode import INPUT_MODELS
+from streams.logic.decode import InputKind
 from streams.logic.notify import Delivery
 from streams.sinks.redis_view import KeptElsewhere, RedisView
 from streams.sinks.webhook import GiveUp, WebhookSink
@@ -28,7 +28,7 @@ from streams.worker.positions import register_positions
 from streams.worker.tables import roster_table, state_table
 from streams.worker.view_sync import register_view_sync
 from streams.worker.web import register_web
-from streams.worker.write_behind import TableReader, WriteBehind
+from streams.worker.write_behind import TableStore, WriteBehind
 
 __all__ = ["consumer_config", "create_app"]
 
@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     if crash.point == "committed":  # unarmed, faust's commits are not watched at all
         app.sensors.add(CommitSensor(crash))
     states = WriteBehind([accounts, campaigns, rosters], settings.state_flush_max_events, crash)
-    roster_of = TableReader(states, rosters)
+    store = TableStore(states, accounts, campaigns, rosters)
     stream_time: dict[int, int] = {}
     topics = settings.topics
 
@@ -106,7 +106,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     context = WorkerContext(
         app=app,
         settings=settings,
-        inputs={kind: raw_topic(getattr(topics, kind)) for kind in INPUT_MODELS},
+        inputs={kind: raw_topic(getattr(topics, kind)) for kind in InputKind},
         tier_changes=raw_topic(topics.tier_changes),
         stage_changes=raw_topic(topics.stage_changes),
         surge_alerts=raw_topic(topics.surge_alerts),
@@ -117,15 +117,15 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         campaigns=campaigns,
         rosters=rosters,
         states=states,
-        roster_of=roster_of,
+        store=store,
         view=(RedisView if settings.worker_view else KeptElsewhere)(
             settings,
             settings.rules,
             load=lambda account_id: states.get(accounts, account_id),
             clocks=stream_time,
-            rosters=roster_of,
+            rosters=store.rosters,
         ),
-        metrics=Metrics(list(INPUT_MODELS)),
+        metrics=Metrics(list(InputKind)),
         webhooks=[
             WebhookSink(settings.webhook, give_up(route.name), route, key)
             for route, key in route_keys(settings)

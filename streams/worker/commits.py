@@ -17,14 +17,14 @@ class CommitSensor(Sensor):
 
     def __init__(self, crash: CrashPoints) -> None:
         super().__init__()
-        self.crash = crash
+        self.crash_points = crash  # not `crash`: a Service's crash() is a method
 
     def on_commit_initiated(self, consumer: ConsumerT) -> Any:
         return _committed(consumer)
 
     def on_commit_completed(self, consumer: ConsumerT, state: Any) -> None:
         if _committed(consumer) != state:
-            self.crash.passed("committed")
+            self.crash_points.passed("committed")
 
 
 def _committed(consumer: ConsumerT) -> dict[Any, int | None]:

@@ -11,13 +11,14 @@ import faust
 from faust.types import TP, TableT, TopicT
 
 from streams.config import Settings
+from streams.logic.decode import InputKind
 from streams.logic.rules import Rules
 from streams.logic.ticks import Due
 from streams.sinks.redis_view import RedisView
 from streams.sinks.webhook import WebhookSink
 from streams.worker.crash_points import CrashPoints
 from streams.worker.metrics import Metrics
-from streams.worker.write_behind import TableReader, WriteBehind
+from streams.worker.write_behind import TableStore, WriteBehind
 
 __all__ = ["Delivered", "WorkerContext"]
 
@@ -46,7 +47,7 @@ class WorkerContext:
 
     app: faust.App
     settings: Settings
-    inputs: dict[str, TopicT]
+    inputs: dict[InputKind, TopicT]
     """Input kind (engagement, intent, ...) -> its raw topic."""
     tier_changes: TopicT
     stage_changes: TopicT
@@ -61,8 +62,8 @@ class WorkerContext:
     """Each account's latest contact roster (logic/roster.py)."""
     states: WriteBehind
     """Reads and writes of the tables go through it (see write_behind)."""
-    roster_of: TableReader
-    """`rosters` as the decisions read it."""
+    store: TableStore
+    """The tables as the decisions read them (`store.rosters`: every roster)."""
     view: RedisView
     metrics: Metrics
     webhooks: list[WebhookSink]

@@ -25,4 +25,4 @@ def set_fetch_max_wait(ms: int) -> None:
         consumer._fetch_max_wait_ms = ms
         return consumer
 
-    AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign, assignment]

@@ -15,6 +15,7 @@ earlier owner already applied come back, and the offsets kept in each state skip
 """
 
 import logging
+from typing import Any
 
 from aiokafka import TopicPartition
 from faust.types import TP
@@ -27,16 +28,16 @@ __all__ = ["register_positions"]
 log = logging.getLogger(__name__)
 
 
-async def seek_never_committed(p: WorkerContext, topics: set[str]) -> None:
+async def seek_never_committed(worker: WorkerContext, topics: set[str]) -> None:
     """Seek each assigned partition of `topics` that the group never committed to its
     start. Raises if the offsets cannot be read: a worker that stops loses nothing, one
     that reads on from wherever its fetch position happens to be may."""
-    consumer = p.app.consumer
+    consumer = worker.app.consumer
     mine = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()]
     mine = [tp for tp in mine if tp.topic in topics]
     if not mine:
         return
-    committed = await committed_offsets(p.settings, p.settings.app_id, mine)
+    committed = await committed_offsets(worker.settings, worker.settings.app_id, mine)
     fresh = [TP(tp.topic, tp.partition) for tp in mine if not committed.get(tp)]
     if not fresh:
         return
@@ -45,12 +46,12 @@ async def seek_never_committed(p: WorkerContext, topics: set[str]) -> None:
     log.info("%d partitions never committed: read from their start", len(fresh))
 
 
-def register_positions(p: WorkerContext) -> None:
-    app = p.app
-    topics = {t.get_topic_name() for t in (*p.inputs.values(), p.clock, p.erasure)}
+def register_positions(worker: WorkerContext) -> None:
+    app = worker.app
+    topics = {t.get_topic_name() for t in (*worker.inputs.values(), worker.clock, worker.erasure)}
 
-    @app.on_partitions_assigned.connect
-    async def extend_the_seek(sender: object, *args: object, **kwargs: object) -> None:
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's handler type
+    async def extend_the_seek(sender: Any, *args: Any, **kwargs: Any) -> None:
         """Once, at the first assignment (the consumer exists by then)."""
         consumer = app.consumer
         if getattr(consumer.perform_seek, "never_committed_too", False):
@@ -59,7 +60,7 @@ def register_positions(p: WorkerContext) -> None:
 
         async def perform_seek() -> None:
             await to_committed()
-            await seek_never_committed(p, topics)
+            await seek_never_committed(worker, topics)
 
         perform_seek.never_committed_too = True  # type: ignore[attr-defined]
         consumer.perform_seek = perform_seek  # type: ignore[method-assign]

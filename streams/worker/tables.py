@@ -77,4 +77,5 @@ def _add(app: faust.App, cls: type[faust.Table], name: str, settings: Settings) 
         options=store_options(settings),
         beacon=app.tables.beacon,
     )
-    return app.tables.add(table)
+    app.tables.add(table)
+    return table

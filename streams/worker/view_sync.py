@@ -11,9 +11,11 @@ resume, once per consumer generation.
 
 import logging
 import time
+from typing import Any
 
 import faust
 
+from streams.logic.decode import InputKind
 from streams.logic.state import AccountState
 from streams.logic.ticks import advance, track_due
 from streams.worker.agents.emit import resend_outboxes
@@ -24,56 +26,56 @@ __all__ = ["register_view_sync", "resync"]
 log = logging.getLogger(__name__)
 
 
-def owned_partitions(p: WorkerContext) -> list[int]:
+def owned_partitions(worker: WorkerContext) -> list[int]:
     """Partitions of the account table this worker owns (inputs are co-partitioned)."""
-    topic = p.inputs["engagement"].get_topic_name()
-    return sorted(tp.partition for tp in p.app.consumer.assignment() if tp.topic == topic)
+    topic = worker.inputs[InputKind.ENGAGEMENT].get_topic_name()
+    return sorted(tp.partition for tp in worker.app.consumer.assignment() if tp.topic == topic)
 
 
-def resync(p: WorkerContext) -> list[AccountState]:
+def resync(worker: WorkerContext) -> list[AccountState]:
     """Mark every owned account and campaign for rewriting and recount the KPI partials
     from table state; return the accounts with outputs in their outbox.
 
     The view loads each account again when it writes it (a RocksDB table of a million
     accounts would not fit in memory decoded).
     """
-    p.view.kpis.reset(owned_partitions(p))
-    p.due.clear()
+    worker.view.kpis.reset(owned_partitions(worker))
+    worker.due.clear()
     pending = []
-    for state in p.accounts.values():
+    for state in worker.accounts.values():
         if state is None:
             continue
-        p.view.mark_id(state.account_id)
-        track_due(p.due, state.account_id, state.due_at, state.partition)
+        worker.view.mark_id(state.account_id)
+        track_due(worker.due, state.account_id, state.due_at, state.partition)
         if state.outbox:
             pending.append(state)
-        advance(p.stream_time, state.partition, state.clock)  # stream time is in state
-    for state in p.campaigns.values():
+        advance(worker.stream_time, state.partition, state.clock)  # stream time is in state
+    for state in worker.campaigns.values():
         if state is not None:
-            p.view.mark_campaign(state)
-            advance(p.stream_time, state.partition, state.clock)
+            worker.view.mark_campaign(state)
+            advance(worker.stream_time, state.partition, state.clock)
     return pending
 
 
-def register_view_sync(p: WorkerContext) -> None:
+def register_view_sync(worker: WorkerContext) -> None:
     """Flush dirty snapshots on a timer; after each rebalance, re-sync every owned account."""
-    app = p.app
+    app = worker.app
     synced_generation = [-1]
 
-    @app.on_rebalance_complete.connect
-    async def resync_after_rebalance(sender: faust.App, **kwargs: object) -> None:
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's handler type
+    async def resync_after_rebalance(sender: faust.App, **kwargs: Any) -> None:
         if synced_generation[0] == app.consumer_generation_id:
             return
         synced_generation[0] = app.consumer_generation_id
-        if resent := await resend_outboxes(p, resync(p)):
+        if resent := await resend_outboxes(worker, resync(worker)):
             log.info("re-sent %d outputs recovered in outboxes", resent)
 
-    @app.timer(interval=p.settings.redis_flush_interval_s, name="flush-redis-view")
+    @app.timer(interval=worker.settings.redis_flush_interval_s, name="flush-redis-view")
     async def flush_redis_view() -> None:
-        if p.view.lost:  # Redis came back empty: rewrite all of it
-            p.view.lost = False
-            resync(p)
-        if p.view.due(time.monotonic()):
-            with p.metrics.redis_flush.time():
-                await p.view.flush_all()
-        await p.view.publish_kpis(p.settings.kpi_interval_s)
+        if worker.view.lost:  # Redis came back empty: rewrite all of it
+            worker.view.lost = False
+            resync(worker)
+        if worker.view.due(time.monotonic()):
+            with worker.metrics.redis_flush.time():
+                await worker.view.flush_all()
+        await worker.view.publish_kpis(worker.settings.kpi_interval_s)

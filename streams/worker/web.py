@@ -1,8 +1,9 @@
 """Worker HTTP: liveness, readiness (after table recovery), metrics, an account's JSON view."""
 
 import time
-from typing import Any
+from typing import Any, cast
 
+from faust.tables.manager import TableManager
 from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
@@ -16,41 +17,41 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 """aiohttp refuses a charset inside content_type; the text format is UTF-8 by definition."""
 
 
-def is_ready(p: WorkerContext) -> bool:
+def is_ready(worker: WorkerContext) -> bool:
     """Assigned partitions, recovery finished, not rebalancing: events now flow."""
-    app = p.app
-    if app.rebalancing or not app.tables.recovery.completed.is_set():
+    app = worker.app
+    if app.rebalancing or not cast(TableManager, app.tables).recovery.completed.is_set():
         return False
     return bool(app.consumer.assignment())
 
 
-def live_figures(p: WorkerContext) -> Live:
+def live_figures(worker: WorkerContext) -> Live:
     """What /metrics reads from the worker at scrape time: lag from the consumer's own
     fetches, event-time lag from stream time, tiers from the KPI partials, readiness as
     /ready judges it."""
     live = Live(
-        redis_write_errors=p.view.errors,
-        routes={sink.name: (sink.stats, sink.queue.qsize()) for sink in p.webhooks},
-        ready=is_ready(p),
+        redis_write_errors=worker.view.errors,
+        routes={sink.name: (sink.stats, sink.queue.qsize()) for sink in worker.webhooks},
+        ready=is_ready(worker),
     )
     # Every partition the group reads (inputs, clock, erasure) is reported by its owner, so
     # a partition no worker reports is one nobody owns (the lag alerts rely on it).
-    inputs = {t.get_topic_name() for t in (*p.inputs.values(), p.clock, p.erasure)}
-    for tp in p.app.consumer.assignment():
-        highwater = p.app.consumer.highwater(tp)
+    inputs = {t.get_topic_name() for t in (*worker.inputs.values(), worker.clock, worker.erasure)}
+    for tp in worker.app.consumer.assignment():
+        highwater = worker.app.consumer.highwater(tp)
         if tp.topic in inputs and highwater is not None:
             live.consumer_lag[tp.topic, tp.partition] = max(
-                0, highwater - p.read_to.get(tp, -1) - 1
+                0, highwater - worker.read_to.get(tp, -1) - 1
             )
     now = time.time()
-    live.event_time_lag_s = {part: now - at / 1000 for part, at in p.stream_time.items() if at}
-    live.tier_accounts = p.view.kpis.rollup.tier_accounts()
+    live.event_time_lag_s = {part: now - at / 1000 for part, at in worker.stream_time.items() if at}
+    live.tier_accounts = worker.view.kpis.rollup.tier_accounts()
     return live
 
 
-def register_web(p: WorkerContext) -> None:
-    app = p.app
-    p.metrics.watch(lambda: live_figures(p))
+def register_web(worker: WorkerContext) -> None:
+    app = worker.app
+    worker.metrics.watch(lambda: live_figures(worker))
 
     @app.page("/health")
     class Health(View):
@@ -60,7 +61,7 @@ def register_web(p: WorkerContext) -> None:
     @app.page("/ready")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            ready = is_ready(p)
+            ready = is_ready(worker)
             body: dict[str, Any] = {
                 "ready": ready,
                 "partitions": sorted(tp.partition for tp in app.consumer.assignment())
@@ -72,18 +73,19 @@ def register_web(p: WorkerContext) -> None:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(p.metrics.render(), content_type=PROMETHEUS_TEXT)
+            return self.bytes(worker.metrics.render(), content_type=PROMETHEUS_TEXT)
 
     @app.page("/accounts/{account_id}")
     class Account(View):
         async def get(self, request: Request, account_id: str) -> Response:
-            state = p.states.get(p.accounts, account_id)
+            state = worker.states.get(worker.accounts, account_id)
             if state is not None:
-                return self.json(account_snapshot(state, p.rules))
+                return self.json(account_snapshot(state, worker.rules))
             # Another worker's partition: its snapshot in the Redis view (written by the
             # owner at its flush), so any worker answers for any account.
             try:
-                stored = await p.view.redis.hgetall(p.view.keys.account(account_id))
+                key = worker.view.keys.account(account_id)
+                stored = cast(dict[bytes, bytes], await worker.view.redis.hgetall(key))
             except RedisError as exc:
                 return self.json({"error": f"Redis: {exc}"}, status=503)
             if not stored:

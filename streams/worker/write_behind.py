@@ -24,9 +24,11 @@ from typing import Any
 import orjson
 from faust.types import EventT, TableT
 
+from streams.logic.roster import Roster
+from streams.logic.state import AccountState
 from streams.worker.crash_points import CrashPoints
 
-__all__ = ["TableReader", "WriteBehind"]
+__all__ = ["TableReader", "TableStore", "WriteBehind"]
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +144,30 @@ class TableReader:
 
     def get(self, key: str) -> Any:
         return self.states.get(self.table, key)
+
+
+class TableStore:
+    """The worker's tables as the dispatch of an input (logic/records.py) reads them:
+    through the write-behind, so a state awaiting its flush is the one read."""
+
+    __slots__ = ("_accounts", "_campaigns", "_rosters", "rosters", "states")
+
+    def __init__(
+        self, states: WriteBehind, accounts: TableT, campaigns: TableT, rosters: TableT
+    ) -> None:
+        self.states = states
+        self._accounts = accounts
+        self._campaigns = campaigns
+        self._rosters = rosters
+        self.rosters = TableReader(states, rosters)
+
+    def account(self, owner: str) -> AccountState | None:
+        state: AccountState | None = self.states.get(self._accounts, owner)
+        return state
+
+    def campaign(self, owner: str) -> AccountState | None:
+        state: AccountState | None = self.states.get(self._campaigns, owner)
+        return state
+
+    def put_roster(self, owner: str, roster: Roster, partition: int) -> None:
+        self.states.put(self._rosters, owner, roster, partition)

@@ -289,7 +289,7 @@ def test_the_stored_state_leaves_its_windows_out_and_refuses_anything_foreign():
     assert restored == state  # everything but the windows, which are rebuilt on demand
     assert restored.windows is None
     assert measure(restored, RULES, restored.clock) == measure(state, RULES, state.clock)
-    state.outbox.append([object()])  # type: ignore[list-item]
+    state.outbox.append(object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not JSON serializable: object"):
         state.to_json()
 

@@ -11,7 +11,7 @@ from streams.logic.erasure import Erasures, digest, erase_contact, erase_from_ro
 from streams.logic.kpis import contribution
 from streams.logic.roster import received
 from streams.logic.rules import Rules
-from streams.logic.state import SURGE_ALERT
+from streams.logic.state import OutboxEntry
 from streams.logic.tiering import measure
 from tests.factories import DAY, T0, engagement, intent, profile, replay, roster
 
@@ -73,7 +73,7 @@ def _with_pending_alert(state):
         {"contact_id": "p1", "persona": "user", "title": None, "seniority": None},
     ]
     alert = _alert(state.account_id, [SECRET, "p1"], state.tier, state.clock, committee)
-    state.outbox.append(["a:a1", SURGE_ALERT, alert.model_dump_json()])
+    state.outbox.append(OutboxEntry.of_alert(alert))
 
 
 @settings(max_examples=150, deadline=None)
@@ -93,7 +93,7 @@ def test_after_erasure_nothing_holds_the_id_and_figures_are_anonymous(events):
     assert SECRET.encode() not in state.to_json()
     assert SECRET.encode() not in kept.to_json()
     assert set(kept.contacts) == {"p1"}
-    pending = SurgeAlert.model_validate_json(state.outbox[-1][2])
+    pending = SurgeAlert.model_validate_json(state.outbox[-1].value)
     assert (pending.contacts, [m.contact_id for m in pending.committee]) == (["p1"], ["p1"])
     assert pending.engaged_contacts == 2  # a count, not an id
 

@@ -1,24 +1,23 @@
 """The KPI report from the pure logic equals a ground truth computed from the rows alone.
 
-The history is replayed through `apply_event` exactly as the agents call it (decode,
-owner, table, dead letters), in the order it is sent and, as in a backfill of topics
-read one after another, topic by topic. The end-to-end test does the same through the
+The history is taken record by record through the dispatch the agents call
+(`decode_record`, `take`), in the order it is sent and, as in a backfill of topics read
+one after another, topic by topic. The end-to-end test does the same through the
 real pipeline.
 """
 
-import itertools
 from collections import Counter
 
 import orjson
 import pytest
 
-from schemas.inputs import SpendEvent
-from streams.logic.apply import apply_event, apply_roster
-from streams.logic.decode import INPUT_MODELS, Coords, decode, decode_roster, owner_of
+from streams.clients.produce_tail import owner_key
+from streams.logic.decode import Coords, InputKind
 from streams.logic.kpi_report import report
 from streams.logic.kpis import contribution, spend_contribution
-from streams.logic.roster import received
+from streams.logic.records import decode_record
 from streams.logic.rules import Rules
+from streams.replay.engine import Item, Replay
 from tests.factories import WALL
 from tests.history import DAY, generate, ground_truth
 from tests.kpi_compare import assert_same_kpis, order_free
@@ -28,24 +27,12 @@ END = WALL - 30 * DAY
 
 
 def run(rows, rules=RULES):
-    accounts, campaigns, rosters = {}, {}, {}
-    offsets = itertools.count()
-    for kind, payload in rows:
-        raw = orjson.dumps(payload)
-        if kind == "contacts":  # as the ingest agent takes a roster
-            account, record = decode_roster(payload["account_id"].encode(), raw)
-            rosters[account] = received(None, account, record, kind, next(offsets), END)
-            if account in accounts:
-                apply_roster(accounts[account], rules, rosters)
-            continue
-        model = INPUT_MODELS[kind]
-        event = decode(model, owner_of(model.model_validate_json(raw)).encode(), raw)
-        is_campaign = isinstance(event, SpendEvent) and event.account_id is None
-        table = campaigns if is_campaign else accounts
-        coords = Coords(kind, 0, next(offsets), END)
-        table[owner_of(event)] = apply_event(
-            table.get(owner_of(event)), event, coords, rules, WALL, rosters
-        ).state
+    engine = Replay(rules, WALL, ticks=False)
+    for offset, (name, payload) in enumerate(rows):
+        kind = InputKind(name)
+        record = decode_record(kind, owner_key(payload), orjson.dumps(payload))
+        engine.feed(Item(kind, Coords(kind, 0, offset, END), 0, record, owner=record.owner))
+    accounts, campaigns, rosters = engine.accounts, engine.campaigns, engine.rosters
     total: Counter[str] = Counter()
     for account, state in accounts.items():
         total.update(contribution(state, rules, roster=rosters.get(account)))

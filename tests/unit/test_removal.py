@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from schemas.common import to_ms
 from streams.logic.apply import apply_removal
-from streams.logic.decode import PROFILES, Coords, owner_of
+from streams.logic.decode import Coords, InputKind, owner_of
+from streams.logic.records import Removal, record_of
 from streams.logic.rules import Rules
 from streams.replay.engine import Item, Replay
 from tests.factories import DAY, T0, WALL, deal, engagement, intent, profile, replay
@@ -72,13 +73,15 @@ def run(events, removed=()):
     accounts' events would move the partition's time on, and with it everyone's."""
     engine, offsets = Replay(RULES, WALL, ticks=False), iter(range(10**6))
     for event in events:
-        kind = "accounts" if event.__class__.__name__ == "AccountProfile" else "events"
-        at = to_ms(getattr(event, "occurred_at", None) or WALL) if kind == "events" else 0
+        profile = event.__class__.__name__ == "AccountProfile"
+        kind = InputKind.ACCOUNTS if profile else InputKind.ENGAGEMENT
+        at = 0 if profile else to_ms(getattr(event, "occurred_at", None) or WALL)
         coords = Coords(f"abm.{kind}.v1", 0, next(offsets), at or T0)
-        engine.feed(Item(kind, coords, at, event=event, owner=owner_of(event)))
+        record = record_of(event)
+        engine.feed(Item(kind, coords, at, record, owner=record.owner))
     for account in removed:
         coords = Coords("abm.accounts.v1", 0, next(offsets), T0)
-        engine.feed(Item(PROFILES, coords, 0, owner=account))
+        engine.feed(Item(InputKind.ACCOUNTS, coords, 0, Removal(account), owner=account))
     engine.finish()
     return engine.outcome()
 

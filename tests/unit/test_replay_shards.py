@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 
 from streams.cli import cli
 from streams.config import Settings
-from streams.logic.decode import owner_of
 from streams.logic.rules import Rules
 from streams.replay import shards, sources
 from streams.replay.engine import Item, Outcome, Replay
@@ -92,7 +91,7 @@ def items_of(settings: Settings, directory) -> list[Item]:
 
 
 def owner(item: Item) -> str:
-    return "" if item.event is None else owner_of(item.event)
+    return "" if item.record is None else item.record.owner
 
 
 @settings(max_examples=6, deadline=None)

@@ -15,25 +15,25 @@ import orjson
 
 from streams.logic.apply import apply_tick
 from streams.logic.ticks import due_now, pick_due
-from streams.worker.agents.emit import commit
+from streams.worker.agents.emit import store_and_send
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
 
 __all__ = ["register_clock"]
 
 
-def _now(p: WorkerContext, partition: int) -> int | None:
+def _now(worker: WorkerContext, partition: int) -> int | None:
     """'Now' for a partition: its newest event time, or at least the wall clock if so set."""
-    event_now = p.stream_time.get(partition)
-    if p.settings.clock == "event":
+    event_now = worker.stream_time.get(partition)
+    if worker.settings.clock == "event":
         return event_now
     return max(int(time.time() * 1000), event_now or 0)
 
 
-def register_clock(p: WorkerContext) -> None:
-    app, clock_topic = p.app, p.clock
+def register_clock(worker: WorkerContext) -> None:
+    app, clock_topic = worker.app, worker.clock
 
-    settings = p.settings
+    settings = worker.settings
     budget = max(1, int(settings.tick_max_per_s * settings.tick_interval_s))
 
     @app.timer(interval=settings.tick_interval_s, name="tick-due-accounts")
@@ -42,15 +42,15 @@ def register_clock(p: WorkerContext) -> None:
             tp.partition: at
             for tp in app.consumer.assignment()
             if tp.topic == clock_topic.get_topic_name()
-            and (at := _now(p, tp.partition)) is not None
+            and (at := _now(worker, tp.partition)) is not None
         }
-        for account_id, partition, _ in pick_due(p.due, now, budget):
-            at = due_now(p.due.get(account_id), now)  # again: the sends let events move it
+        for account_id, partition, _ in pick_due(worker.due, now, budget):
+            at = due_now(worker.due.get(account_id), now)  # again: the sends let events move it
             if at is None:
                 continue
             # Out of the index until the tick is applied (its write puts the account
             # back, at the end): a worker behind its ticks must not pile up more of them.
-            del p.due[account_id]
+            del worker.due[account_id]
             await clock_topic.send(
                 key=account_id.encode(), value=orjson.dumps({"now": at}), partition=partition
             )
@@ -58,9 +58,11 @@ def register_clock(p: WorkerContext) -> None:
     @app.agent(clock_topic, name="retier-on-tick")
     async def retier_on_tick(stream) -> None:  # noqa: ANN001 - faust stream
         async for event in stream.noack().events():  # acked once stored: write_behind
-            note_read(p, event.message.tp, event.message.offset)
-            state = p.states.get(p.accounts, event.key.decode())
+            note_read(worker, event.message.tp, event.message.offset)
+            state = worker.states.get(worker.accounts, event.key.decode())
             if state is not None:
                 now = orjson.loads(event.value)["now"]
-                await commit(p, apply_tick(state, p.rules, now, p.roster_of))
-            await p.states.hold(event)
+                await store_and_send(
+                    worker, apply_tick(state, worker.rules, now, worker.store.rosters)
+                )
+            await worker.states.hold(event)

@@ -45,7 +45,7 @@ def _exit_now(reason: str) -> None:
     os._exit(EXIT_NO_PROGRESS)
 
 
-def note_read(p: WorkerContext, tp: TP, offset: int) -> None:
+def note_read(worker: WorkerContext, tp: TP, offset: int) -> None:
     """Called by every agent for every record, before it is processed.
 
     A record at or below an offset already read in this run is a redelivery after a
@@ -53,50 +53,50 @@ def note_read(p: WorkerContext, tp: TP, offset: int) -> None:
     of a rewound log is acted on (a tick would write state) or acknowledged (and then
     skipped by the worker started next).
     """
-    read_to = p.read_to.get(tp, -1)
+    read_to = worker.read_to.get(tp, -1)
     if offset <= read_to:
-        _stop_if_rewound(p, tp, read_to)
-    p.read_to[tp] = offset
+        _stop_if_rewound(worker, tp, read_to)
+    worker.read_to[tp] = offset
 
 
-def _stop_if_rewound(p: WorkerContext, tp: TP, read_to: int) -> None:
-    highwater = p.app.consumer.highwater(tp)
+def _stop_if_rewound(worker: WorkerContext, tp: TP, read_to: int) -> None:
+    highwater = worker.app.consumer.highwater(tp)
     if highwater is not None and (reason := rewound(_name(tp), highwater, read_to)):
         _exit_now(reason)
 
 
-async def _sample(p: WorkerContext, tp: TP) -> Sample | None:
-    highwater = p.app.consumer.highwater(tp)
+async def _sample(worker: WorkerContext, tp: TP) -> Sample | None:
+    highwater = worker.app.consumer.highwater(tp)
     if highwater is None:
         return None
-    read_to = p.read_to.get(tp)
-    position = read_to + 1 if read_to is not None else await p.app.consumer.position(tp)
+    read_to = worker.read_to.get(tp)
+    position = read_to + 1 if read_to is not None else await worker.app.consumer.position(tp)
     return Sample(position, int(highwater))
 
 
-def register_watchdog(p: WorkerContext) -> None:
+def register_watchdog(worker: WorkerContext) -> None:
     """A timer samples every owned input partition; a stall over the window exits."""
-    settings = p.settings
+    settings = worker.settings
     window = max(2, math.ceil(settings.watchdog_stall_s / settings.watchdog_interval_s) + 1)
     history: dict[TP, deque[Sample]] = {}
-    names = {t.get_topic_name() for t in (*p.inputs.values(), p.clock)}
+    names = {t.get_topic_name() for t in (*worker.inputs.values(), worker.clock)}
 
-    @p.app.timer(interval=settings.watchdog_interval_s, name="watch-progress")
+    @worker.app.timer(interval=settings.watchdog_interval_s, name="watch-progress")
     async def watch_progress() -> None:
-        if not is_ready(p):  # recovering or rebalancing: positions are not ours yet
+        if not is_ready(worker):  # recovering or rebalancing: positions are not ours yet
             history.clear()
             return
-        owned = sorted(tp for tp in p.app.consumer.assignment() if tp.topic in names)
+        owned = sorted(tp for tp in worker.app.consumer.assignment() if tp.topic in names)
         for tp in owned:
-            if (sample := await _sample(p, tp)) is None:
+            if (sample := await _sample(worker, tp)) is None:
                 continue
-            if (read_to := p.read_to.get(tp)) is not None:
-                _stop_if_rewound(p, tp, read_to)
+            if (read_to := worker.read_to.get(tp)) is not None:
+                _stop_if_rewound(worker, tp, read_to)
             samples = history.setdefault(tp, deque(maxlen=window))
             samples.append(sample)
             judged = settings.watchdog_stall_s > 0 and len(samples) == window
             if judged and (reason := stalled(_name(tp), samples)):
                 log.critical("stopping the worker: %s", reason)
                 asyncio.get_running_loop().call_later(SHUTDOWN_GRACE_S, os._exit, EXIT_NO_PROGRESS)
-                await p.app.crash(NoProgress(reason))
+                await worker.app.crash(NoProgress(reason))
                 return
