@@ -19,6 +19,7 @@ __all__ = [
     "DealEvent",
     "DealType",
     "EngagementEvent",
+    "ErasureOutcome",
     "ErasureRequest",
     "IntentEvent",
     "SpendEvent",
@@ -177,3 +178,16 @@ class ErasureRequest(Contract):
         "name them; absent: the whole account",
     )
     requested_at: EventTime
+
+
+class ErasureOutcome(Contract):
+    """What the worker that applied an erasure request reports, under the request's id in
+    Redis, for `abm forget` to wait on. It names no one."""
+
+    state: int = Field(ge=0, description="Places in the account's state that held it")
+    roster: int = Field(ge=0, description="1 when the account's roster held it")
+    redis: int = Field(ge=0, description="Entries the worker deleted from its Redis view")
+    view_process: bool = Field(
+        description="`abm view` keeps Redis: it applies the request and confirms on its own"
+    )
+    done_at: int = Field(ge=0, description="When the worker was done (epoch ms)")

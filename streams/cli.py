@@ -4,8 +4,6 @@ import asyncio
 import dataclasses
 import logging
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -582,59 +580,33 @@ def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
     The request goes through the erasure topic, so it is applied in order with the
     account's records, by whichever worker holds the account, even one started later.
     """
-    import uuid
-
     from pydantic import ValidationError
 
-    from schemas.inputs import ErasureRequest
-    from streams.clients.produce_tail import Keyed
-    from streams.clients.produce_tail import produce as send
-    from streams.clients.redis import sync_redis
-    from streams.logic.decode import id_of
-    from streams.logic.erasure import digest
-    from streams.sinks.redis_keys import RedisKeys
+    from streams.clients import erasure
 
     settings = _settings()
     try:
-        request = ErasureRequest(
-            request_id=uuid.uuid4().hex,
-            account_id=account_id,
-            contact_sha256=None if contact_id is None else digest(id_of(contact_id)),
-            requested_at=datetime.now(UTC),
-        )
+        request = erasure.erasure_request(account_id, contact_id)
     except ValidationError:
         raise click.UsageError(
             "--account and --contact take ids: 1-128 letters, digits and _ . : @ / + -"
         ) from None
-    record = Keyed(account_id.encode(), request.model_dump_json().encode())
-    asyncio.run(send(settings, settings.topics.erasure, [record]))
     what = (
         f"contact {contact_id} of account {account_id}" if contact_id else f"account {account_id}"
     )
+    erasure.send(settings, request)
     click.echo(f"erasure of {what} requested ({request.request_id})", err=True)
-    client = sync_redis(settings)
-    keys = RedisKeys(settings.redis_prefix)
-    deadline = time.monotonic() + timeout_s
-    while (done := client.get(keys.erasure(request.request_id))) is None:
-        if time.monotonic() > deadline:
-            raise click.ClickException(
-                f"no worker confirmed the erasure within {timeout_s:.0f}s; the request waits "
-                f"on {settings.topics.erasure} and is applied when the account's worker runs"
-            )
-        time.sleep(0.2)
-    outcome = orjson.loads(done)
-    by_view = bool(outcome.get("view_process"))
-    while by_view and not client.exists(keys.erasure_viewed(request.request_id)):
-        if time.monotonic() > deadline:
-            raise click.ClickException(
-                f"the worker erased it, but no `abm view` confirmed within {timeout_s:.0f}s "
-                "that Redis holds none of it; it will once a view process runs"
-            )
-        time.sleep(0.2)
-    redis = "the view process cleared Redis" if by_view else f"{outcome['redis']} Redis entries"
+    try:
+        outcome = erasure.outcome(settings, request, timeout_s)
+    except erasure.Unconfirmed as exc:
+        raise click.ClickException(str(exc)) from None
+    redis = (
+        "the view process cleared Redis"
+        if outcome.view_process
+        else f"{outcome.redis} Redis entries"
+    )
     click.echo(
-        f"erased {what}: {outcome['state']} in its state, {outcome['roster']} in its roster, "
-        f"{redis}"
+        f"erased {what}: {outcome.state} in its state, {outcome.roster} in its roster, {redis}"
     )
 
 

@@ -259,6 +259,12 @@ class RedisView:
             log.warning("redis holds no view (restarted empty?): re-syncing from table state")
         return len(batch) + len(campaigns) + len(alerts)
 
+    def recount(self, partitions: list[int]) -> None:
+        self.kpis.reset(partitions)
+
+    def tier_accounts(self) -> dict[int, int]:
+        return self.kpis.rollup.tier_accounts()
+
     async def flush_all(self) -> None:
         """Write every dirty account and queued alert, a batch at a time."""
         while await self.flush():
@@ -354,38 +360,3 @@ class RedisView:
 
     async def close(self) -> None:
         await self.redis.aclose()
-
-
-class KeptElsewhere(RedisView):
-    """The view of a worker whose Redis view `abm view` processes keep (the default): it
-    queues nothing and writes nothing, erasures included (the view process applies them
-    and confirms, fenced like its other writes: a worker writing KPI partials here would
-    take the partitions' epochs from the view process). Pages still read through its
-    client."""
-
-    def mark(self, state: AccountState) -> None:
-        pass
-
-    def mark_id(self, account_id: str) -> None:
-        pass
-
-    def mark_campaign(self, state: AccountState) -> None:
-        pass
-
-    def alert(self, alert: SurgeAlert) -> None:
-        pass
-
-    def change(self, change: TierChange) -> None:
-        pass
-
-    def remove(self, account_id: str, partition: int | None) -> None:
-        pass
-
-    async def flush(self, max_batch: int = BATCH) -> int:
-        return 0
-
-    async def publish_kpis(self, min_interval_s: float) -> None:
-        pass
-
-    async def erase(self, account_id: str, erased: Erased | None) -> int:
-        return 0

@@ -8,11 +8,14 @@ import faust
 
 from schemas.outputs import DeadLetterReason
 from streams.clients.kafka import faust_credentials
+from streams.clients.redis import async_redis
 from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, Settings, route_keys
 from streams.dashboard.pages import register_dashboard
 from streams.logic.decode import InputKind
 from streams.logic.notify import Delivery
-from streams.sinks.redis_view import KeptElsewhere, RedisView
+from streams.sinks.redis_keys import RedisKeys
+from streams.sinks.redis_view import RedisView
+from streams.sinks.view_writer import NoView, ViewWriter
 from streams.sinks.webhook import GiveUp, WebhookSink
 from streams.worker.agents.clock import register_clock
 from streams.worker.agents.emit import register_webhooks, reject_output
@@ -96,6 +99,15 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     store = TableStore(states, accounts, campaigns, rosters)
     stream_time: dict[int, int] = {}
     topics = settings.topics
+    view: ViewWriter = NoView()
+    if settings.worker_view:
+        view = RedisView(
+            settings,
+            settings.rules,
+            load=lambda account_id: states.get(accounts, account_id),
+            clocks=stream_time,
+            rosters=store.rosters,
+        )
 
     def give_up(route: str) -> GiveUp:
         async def dead_letter(item: Delivery, reason: DeadLetterReason, error: str) -> None:
@@ -118,13 +130,9 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         rosters=rosters,
         states=states,
         store=store,
-        view=(RedisView if settings.worker_view else KeptElsewhere)(
-            settings,
-            settings.rules,
-            load=lambda account_id: states.get(accounts, account_id),
-            clocks=stream_time,
-            rosters=store.rosters,
-        ),
+        view=view,
+        redis=async_redis(settings, socket_timeout=5),
+        keys=RedisKeys(settings.redis_prefix),
         metrics=Metrics(list(InputKind)),
         webhooks=[
             WebhookSink(settings.webhook, give_up(route.name), route, key)
@@ -141,6 +149,6 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     register_positions(context)
     register_webhooks(context)
     register_web(context)
-    register_dashboard(app, settings, context.view.redis)
+    register_dashboard(app, settings, context.redis)
     register_watchdog(context)
     return app, context

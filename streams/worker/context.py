@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 
 import faust
 from faust.types import TP, TableT, TopicT
+from redis.asyncio import Redis
 
 from streams.config import Settings
 from streams.logic.decode import InputKind
 from streams.logic.rules import Rules
 from streams.logic.ticks import Due
-from streams.sinks.redis_view import RedisView
+from streams.sinks.redis_keys import RedisKeys
+from streams.sinks.view_writer import ViewWriter
 from streams.sinks.webhook import WebhookSink
 from streams.worker.crash_points import CrashPoints
 from streams.worker.metrics import Metrics
@@ -64,7 +66,11 @@ class WorkerContext:
     """Reads and writes of the tables go through it (see write_behind)."""
     store: TableStore
     """The tables as the decisions read them (`store.rosters`: every roster)."""
-    view: RedisView
+    view: ViewWriter
+    """The Redis view, or nothing where `abm view` processes keep it (sinks/view_writer)."""
+    redis: Redis
+    """The worker's own client: erasure outcomes, and its pages' reads of the view."""
+    keys: RedisKeys
     metrics: Metrics
     webhooks: list[WebhookSink]
     """One per route (`[[routes]]`, and ABM_WEBHOOK__URL's default route)."""

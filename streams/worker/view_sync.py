@@ -39,7 +39,7 @@ def resync(worker: WorkerContext) -> list[AccountState]:
     The view loads each account again when it writes it (a RocksDB table of a million
     accounts would not fit in memory decoded).
     """
-    worker.view.kpis.reset(owned_partitions(worker))
+    worker.view.recount(owned_partitions(worker))
     worker.due.clear()
     pending = []
     for state in worker.accounts.values():

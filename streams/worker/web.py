@@ -45,7 +45,7 @@ def live_figures(worker: WorkerContext) -> Live:
             )
     now = time.time()
     live.event_time_lag_s = {part: now - at / 1000 for part, at in worker.stream_time.items() if at}
-    live.tier_accounts = worker.view.kpis.rollup.tier_accounts()
+    live.tier_accounts = worker.view.tier_accounts()
     return live
 
 
@@ -84,8 +84,8 @@ def register_web(worker: WorkerContext) -> None:
             # Another worker's partition: its snapshot in the Redis view (written by the
             # owner at its flush), so any worker answers for any account.
             try:
-                key = worker.view.keys.account(account_id)
-                stored = cast(dict[bytes, bytes], await worker.view.redis.hgetall(key))
+                key = worker.keys.account(account_id)
+                stored = cast(dict[bytes, bytes], await worker.redis.hgetall(key))
             except RedisError as exc:
                 return self.json({"error": f"Redis: {exc}"}, status=503)
             if not stored:

@@ -13,9 +13,7 @@ view process applies the request to what it writes too, and confirms it in Redis
 import logging
 import time
 
-import orjson
-
-from schemas.inputs import ErasureRequest
+from schemas.inputs import ErasureOutcome, ErasureRequest
 from streams.logic.apply import evaluate
 from streams.logic.decode import Coords, Rejected, decode
 from streams.logic.erasure import erase_contact, erase_from_roster, whose
@@ -30,43 +28,39 @@ __all__ = ["register_erasure"]
 log = logging.getLogger(__name__)
 
 
-async def _erase(worker: WorkerContext, request: ErasureRequest, partition: int) -> dict[str, int]:
+async def _erase(worker: WorkerContext, request: ErasureRequest, partition: int) -> ErasureOutcome:
     account = request.account_id
     erased = None if request.contact_sha256 is None else whose(request.contact_sha256)
     state = worker.states.get(worker.accounts, account)
     roster = worker.states.get(worker.rosters, account)
-    # view_process: `abm view` keeps Redis, and says so itself once it applied the request
-    outcome = {
-        "state": 0,
-        "roster": 0,
-        "redis": 0,
-        "view_process": int(not worker.settings.worker_view),
-    }
+    in_state = in_roster = 0
     if erased is None:
         if state is not None:
             worker.states.delete(worker.accounts, account, partition)
             track_due(worker.due, account, None, partition)
             worker.view.remove(account, partition)
-            outcome["state"] = 1
+            in_state = 1
         if roster is not None:
             worker.states.delete(worker.rosters, account, partition)
-            outcome["roster"] = 1
+            in_roster = 1
     else:
         if (kept := erase_from_roster(roster, erased)) is not None:
             worker.states.put(worker.rosters, account, kept, partition)
-            outcome["roster"] = 1
-        if state is not None and (found := erase_contact(state, erased)):
-            outcome["state"] = found
-            await store_and_send(
-                worker, evaluate(state, worker.rules, state.clock, worker.store.rosters)
-            )
-        elif outcome["roster"] and state is not None:
-            await store_and_send(
-                worker, evaluate(state, worker.rules, state.clock, worker.store.rosters)
-            )
+            in_roster = 1
+        if state is not None:
+            in_state = erase_contact(state, erased)
+            if in_state or in_roster:  # its personas or engaged contacts changed
+                rosters = worker.store.rosters
+                await store_and_send(worker, evaluate(state, worker.rules, state.clock, rosters))
     await worker.states.flush()  # the deletions are stored before the request is called done
-    outcome["redis"] = await worker.view.erase(account, erased)
-    return outcome
+    return ErasureOutcome(
+        state=in_state,
+        roster=in_roster,
+        redis=await worker.view.erase(account, erased),
+        # `abm view` keeps Redis, and says so itself once it applied the request
+        view_process=not worker.settings.worker_view,
+        done_at=int(time.time() * 1000),
+    )
 
 
 def register_erasure(worker: WorkerContext) -> None:
@@ -83,7 +77,6 @@ def register_erasure(worker: WorkerContext) -> None:
                 await reject(worker, coords, event.key, event.value, why)
                 continue
             outcome = await _erase(worker, request, message.partition)
-            outcome["done_at"] = int(time.time() * 1000)
-            key = worker.view.keys.erasure(request.request_id)
-            await worker.view.redis.set(key, orjson.dumps(outcome), ex=ERASURE_TTL_S)
+            key = worker.keys.erasure(request.request_id)
+            await worker.redis.set(key, outcome.model_dump_json(), ex=ERASURE_TTL_S)
             log.info("erasure %s done: %s", request.request_id, outcome)
