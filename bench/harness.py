@@ -47,11 +47,11 @@ from bench.worker import worker_env
 from bench.workload import workload
 from streams.clients.admin import ensure_topics
 from streams.clients.kafka import client_options
+from streams.compiled import mode
 from streams.config import Settings, Topics
 from streams.dev.demo import send_rows
 from streams.dev.embedded import EmbeddedStack, die_with_parent, free_port
 from streams.dev.supervise import processed_records, scrape, start_view, start_worker
-from streams.logic.compiled import mode
 from streams.replay import shards
 from streams.replay.run import Window
 from streams.replay.shards import Job, default_workers

@@ -20,7 +20,7 @@ import faust
 import orjson
 
 from streams.config import load_settings
-from streams.logic.decode import INPUT_MODELS
+from streams.logic.inputs.decode import INPUT_MODELS
 from streams.worker.app import consumer_config
 
 KIND = os.environ["BENCH_KIND"]

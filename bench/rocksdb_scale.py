@@ -30,10 +30,10 @@ from streams.clients.kafka import client_options
 from streams.config import Settings, Topics
 from streams.dev.embedded import EmbeddedStack
 from streams.dev.supervise import start_worker
-from streams.logic.apply import apply_event
-from streams.logic.decode import Coords, Event
+from streams.logic.inputs.apply import apply_event
+from streams.logic.inputs.decode import Coords, Event
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
+from streams.logic.state.state import AccountState
 
 DAY_MS = 86_400_000
 TEMPLATE = "acct-template"

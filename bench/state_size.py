@@ -17,10 +17,10 @@ import orjson
 
 from bench.workload import workload
 from streams.clients.produce_tail import owner_key
-from streams.logic.decode import Coords, InputKind, Rejected
-from streams.logic.records import decode_record
+from streams.logic.inputs.decode import Coords, InputKind, Rejected
+from streams.logic.inputs.records import decode_record
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
+from streams.logic.state.state import AccountState
 from streams.replay.engine import Item, Replay
 
 

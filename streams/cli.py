@@ -197,7 +197,7 @@ def tail(
 def account(account_id: str) -> None:
     """Print an account's snapshot from Redis as JSON."""
     from streams.clients.redis import sync_redis
-    from streams.sinks.redis_keys import RedisKeys
+    from streams.clients.redis_keys import RedisKeys
 
     settings = _settings()
     client = sync_redis(settings, decode_responses=True)

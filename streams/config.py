@@ -21,9 +21,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.crash_points import parse
 from streams.logic.routes import DEFAULT_ROUTE, Route, default_route
 from streams.logic.rules import FrozenModel, Rules
-from streams.worker.crash_points import parse
 
 __all__ = [
     "ConfigError",
@@ -245,7 +245,7 @@ class Settings(BaseSettings):
     crash_at: str | None = Field(
         default=None,
         description="for crash tests only: POINT:N makes the worker kill itself (SIGKILL) "
-        "the N-th time it passes POINT (streams/worker/crash_points.py names them)",
+        "the N-th time it passes POINT (streams/streams/crash_points.py names them)",
     )
     webhook: Webhook = Webhook()
     log_level: Literal["debug", "info", "warning", "error"] = "info"

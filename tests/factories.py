@@ -13,10 +13,10 @@ from schemas.inputs import (
     IntentEvent,
     SpendEvent,
 )
-from streams.logic.apply import apply_event, apply_roster, apply_tick
-from streams.logic.decode import Coords, Rejected
-from streams.logic.roster import received
+from streams.logic.inputs.apply import apply_event, apply_roster, apply_tick
+from streams.logic.inputs.decode import Coords, Rejected
 from streams.logic.rules import Rules
+from streams.logic.state.roster import received
 
 _ids = itertools.count()
 _offsets = itertools.count()

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from schemas.inputs import ErasureOutcome, ErasureRequest
 from streams.clients.produce_tail import Keyed, produce
 from streams.clients.redis import sync_redis
+from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
-from streams.logic.decode import id_of
-from streams.logic.erasure import digest
-from streams.sinks.redis_keys import RedisKeys
+from streams.logic.inputs.decode import id_of
+from streams.logic.state.erasure import digest
 
 __all__ = ["Unconfirmed", "erasure_request", "outcome", "send"]
 

@@ -16,8 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from streams.clients.kafka import client_options, started
+from streams.clients.partition_status import LagStatus, Sample, Samples, lag_of
 from streams.config import Settings
-from streams.logic.partition_status import LagStatus, Sample, Samples, lag_of
 
 __all__ = [
     "LagHistory",

@@ -19,8 +19,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from streams.clients.group_lag import LagHistory, LagReadError, PartitionLag, assigned_partitions
+from streams.clients.partition_status import LagStatus
 from streams.config import Settings
-from streams.logic.partition_status import LagStatus
 
 __all__ = ["LagExporter", "serve_lag"]
 

@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 
 from streams.clients.group_lag import LagHistory, LagReadError
 from streams.clients.redis import stream_entries
+from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
 from streams.sinks.kpi_view import read_report
-from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["LagWatch", "dashboard_data", "top_surging"]
 

@@ -25,6 +25,7 @@ from streams.clients.admin import ensure_topics
 from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key, read_topic
 from streams.clients.redis import async_redis
+from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
 from streams.dashboard.data import top_surging
 from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers
@@ -38,9 +39,8 @@ from streams.dev.supervise import (
     wait_for_stop,
 )
 from streams.dev.synth import Row, World
-from streams.logic.notify import message
 from streams.sinks.kpi_view import read_report
-from streams.sinks.redis_keys import RedisKeys
+from streams.sinks.notify import message
 
 __all__ = ["run_demo", "send_rows"]
 

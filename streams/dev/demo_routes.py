@@ -16,7 +16,7 @@ import click
 import orjson
 
 from schemas.outputs import SurgeAlert, TierChange
-from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, tier_message, verify
+from streams.sinks.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, tier_message, verify
 
 __all__ = ["ROUTED_OWNERS", "Receivers", "demo_rules", "receivers"]
 

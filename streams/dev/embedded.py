@@ -7,10 +7,8 @@ when they stop.
 """
 
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,9 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.child_processes import die_with_parent
 from streams.config import Settings, load_settings
 
-__all__ = ["EmbeddedStack", "StackError", "die_with_parent", "free_port", "wait_for_port"]
+__all__ = ["EmbeddedStack", "StackError", "free_port", "wait_for_port"]
 
 
 class StackError(RuntimeError):
@@ -42,12 +41,6 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: 
             return
         time.sleep(0.05)
     raise StackError(f"{name} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
-
-
-def die_with_parent() -> None:
-    """Runs in the child before exec: ask the kernel for SIGTERM when the parent dies."""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _broker_binary() -> str:

@@ -6,7 +6,7 @@ replay's speed: compiled from the same annotated source it runs faster per proce
 (bench/README.md) and decides exactly the same (the kernel tests). Classes made at every
 event are plain classes, not dataclasses: mypyc compiles their constructors, while a
 dataclass's is generated Python. The sources stay the truth; a build is only a cache of
-them, and streams/logic/compiled.py decides whether a build matches them.
+them, and streams/compiled.py decides whether a build matches them.
 
 `make` runs this before the demo, the tests and the benchmarks; it builds into
 build/kernel/<digest of the sources>/ (logic/: the modules; runtime/: mypyc's shared part).
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streams.logic.compiled import KERNELS, LOGIC, built, digest, sources
+from streams.compiled import KERNELS, LOGIC, built, digest, sources
 
 __all__ = ["KernelBuildError", "build"]
 

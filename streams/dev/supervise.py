@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.dev.embedded import die_with_parent
+from streams.child_processes import die_with_parent
 
 __all__ = [
     "ChildWorker",

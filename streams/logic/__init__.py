@@ -4,6 +4,6 @@ Nothing here imports the project outside this package (and `schemas`), so it is 
 fast and compiled with mypyc when a build of exactly these sources exists (compiled.py).
 """
 
-from streams.logic.compiled import activate
+from streams.compiled import activate
 
 activate(__path__)

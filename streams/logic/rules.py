@@ -170,7 +170,7 @@ class IntentRules(FrozenModel):
     """Which intent counts, and how much: providers report thousands of topics and a
     seller cares about a few.
 
-    The index the hot path reads is streams/logic/catalogue.py.
+    The index the hot path reads is streams/logic/signals/catalogue.py.
 
     `clusters` names groups of provider topics (matched case-insensitively and trimmed,
     and with a catalogue two spellings of one topic are one topic); each cluster

@@ -1,12 +1,12 @@
 """The account snapshot written to Redis: absolute values only, so rewriting is harmless."""
 
 from schemas.common import from_ms
-from streams.logic.aggregates import windows_of
-from streams.logic.alerts import standing
-from streams.logic.apply import CLOSED_STAGES
+from streams.logic.inputs.apply import CLOSED_STAGES
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
-from streams.logic.tiering import measure
+from streams.logic.signals.aggregates import windows_of
+from streams.logic.signals.alerts import standing
+from streams.logic.signals.tiering import measure
+from streams.logic.state.state import AccountState
 
 __all__ = ["account_snapshot"]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
-from streams.logic.journey import stage_counts
-from streams.logic.kpi_report import TARGETS
+from streams.logic.kpis.kpi_report import TARGETS
 from streams.logic.routes import Route, matching, tier_up
 from streams.logic.rules import Rules
+from streams.logic.signals.journey import stage_counts
 from streams.replay import shards
 from streams.replay.engine import Outcome
 from streams.replay.run import Window

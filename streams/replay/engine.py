@@ -14,15 +14,15 @@ from typing import Any
 
 from schemas.inputs import AccountProfile
 from schemas.outputs import StageChange, SurgeAlert, TierChange
-from streams.logic.apply import Applied, apply_tick
-from streams.logic.decode import Coords, InputKind, Rejected
-from streams.logic.kpi_report import report
-from streams.logic.kpis import Bag, contribution, spend_contribution
-from streams.logic.records import AccountInput, CampaignSpend, InputRecord, Removal, take
-from streams.logic.roster import Roster
+from streams.logic.inputs.apply import Applied, apply_tick
+from streams.logic.inputs.decode import Coords, InputKind, Rejected
+from streams.logic.inputs.records import AccountInput, CampaignSpend, InputRecord, Removal, take
+from streams.logic.kpis.kpi_report import report
+from streams.logic.kpis.kpis import Bag, contribution, spend_contribution
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
-from streams.logic.ticks import advance
+from streams.logic.state.roster import Roster
+from streams.logic.state.state import AccountState
+from streams.logic.state.ticks import advance
 
 __all__ = ["Item", "Outcome", "Replay"]
 

@@ -17,9 +17,9 @@ import orjson
 from streams.clients.admin import ensure_topics
 from streams.clients.produce_tail import Keyed, produce
 from streams.clients.redis import HashFields, async_redis
+from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
 from streams.sinks.kpi_view import kpi_hashes
-from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["Namespace", "namespace", "publish"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from schemas.common import from_ms
 from schemas.inputs import AccountProfile
-from streams.logic.compiled import mode
-from streams.logic.journey import stage_counts
-from streams.logic.records import AccountInput, CampaignSpend
+from streams.compiled import mode
+from streams.logic.inputs.records import AccountInput, CampaignSpend
 from streams.logic.rules import Rules
+from streams.logic.signals.journey import stage_counts
 from streams.replay.engine import Item, Outcome, Replay
 
 __all__ = ["Counts", "Window", "drive", "summary"]

@@ -22,8 +22,8 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from streams.child_processes import die_with_parent
 from streams.config import Settings
-from streams.dev.embedded import die_with_parent
 from streams.gc_tuning import collector_off
 from streams.logic.rules import Rules
 from streams.replay.engine import Outcome, Replay

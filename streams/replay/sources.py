@@ -35,8 +35,8 @@ from streams.clients.group_lag import highwaters
 from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key
 from streams.config import Settings
-from streams.logic.decode import Coords, InputKind, Rejected
-from streams.logic.records import AccountInput, CampaignSpend, decode_record
+from streams.logic.inputs.decode import Coords, InputKind, Rejected
+from streams.logic.inputs.records import AccountInput, CampaignSpend, decode_record
 from streams.replay.engine import Item
 
 __all__ = ["Chunks", "ReplayReadError", "Shard", "by_owner", "file_items", "merge", "topic_items"]

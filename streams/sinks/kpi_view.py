@@ -21,11 +21,11 @@ import orjson
 from redis.asyncio import Redis
 
 from streams.clients.redis import HashFields
+from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
-from streams.logic.kpi_report import TARGETS, report
-from streams.logic.rollup import Rollup
+from streams.logic.kpis.kpi_report import TARGETS, report
+from streams.logic.kpis.rollup import Rollup
 from streams.logic.rules import Rules
-from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["KpiView", "kpi_hashes", "read_report"]
 

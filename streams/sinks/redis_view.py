@@ -24,15 +24,15 @@ from redis.exceptions import RedisError
 
 from schemas.outputs import SurgeAlert, TierChange
 from streams.clients.redis import async_redis, stream_entries
+from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
-from streams.logic.erasure import Erased, names
-from streams.logic.kpis import contribution, spend_contribution
-from streams.logic.roster import NO_ROSTERS, Rosters
+from streams.logic.kpis.kpis import contribution, spend_contribution
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
+from streams.logic.state.erasure import Erased, names
+from streams.logic.state.roster import NO_ROSTERS, Rosters
+from streams.logic.state.state import AccountState
 from streams.logic.views import account_snapshot
 from streams.sinks.kpi_view import KpiView
-from streams.sinks.redis_keys import RedisKeys
 
 __all__ = ["RedisView"]
 

@@ -11,8 +11,8 @@ needs (erasure outcomes, its pages) go through a client of its own.
 from typing import Protocol
 
 from schemas.outputs import SurgeAlert, TierChange
-from streams.logic.erasure import Erased
-from streams.logic.state import AccountState
+from streams.logic.state.erasure import Erased
+from streams.logic.state.state import AccountState
 
 __all__ = ["NoView", "ViewWriter"]
 

@@ -29,7 +29,8 @@ from tenacity import (
 
 from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.config import Webhook
-from streams.logic.notify import (
+from streams.logic.routes import Route, default_route
+from streams.sinks.notify import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Delivery,
@@ -37,7 +38,6 @@ from streams.logic.notify import (
     render,
     sign,
 )
-from streams.logic.routes import Route, default_route
 
 __all__ = ["DeliveryStats", "GiveUp", "WebhookSink", "retry_after_s"]
 

@@ -9,7 +9,7 @@ What it reads, in one consumer group (`{app_id}-view`), co-partitioned by accoun
   capped streams (an alert enters once per alert_id however often it is read);
 - the erasure requests, from the start like the changelogs: the topics and changelogs
   still hold what was written before an erasure, so what is written to Redis is checked
-  against every erasure read (streams/logic/erasure.py `Erasures`), and what is already
+  against every erasure read (streams/logic/state/erasure.py `Erasures`), and what is already
   there is purged once a request, or an erased account's last record, is read.
 
 Account writes wait until every partition is read to its end (the high-water mark the
@@ -40,12 +40,12 @@ from schemas.inputs import ErasureRequest
 from schemas.outputs import SurgeAlert, TierChange
 from streams.clients.admin import ensure_topics
 from streams.clients.kafka import client_options
+from streams.clients.redis_keys import ERASURE_TTL_S
 from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, TABLES, Settings
-from streams.logic.erasure import Erasures
-from streams.logic.roster import Roster
-from streams.logic.state import AccountState
-from streams.logic.ticks import advance
-from streams.sinks.redis_keys import ERASURE_TTL_S
+from streams.logic.state.erasure import Erasures
+from streams.logic.state.roster import Roster
+from streams.logic.state.state import AccountState
+from streams.logic.state.ticks import advance
 from streams.sinks.redis_view import RedisView
 from streams.view.metrics import ViewMetrics
 

@@ -9,11 +9,12 @@ import faust
 from schemas.outputs import DeadLetterReason
 from streams.clients.kafka import faust_credentials
 from streams.clients.redis import async_redis
+from streams.clients.redis_keys import RedisKeys
 from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, Settings, route_keys
+from streams.crash_points import CrashPoints
 from streams.dashboard.pages import register_dashboard
-from streams.logic.decode import InputKind
-from streams.logic.notify import Delivery
-from streams.sinks.redis_keys import RedisKeys
+from streams.logic.inputs.decode import InputKind
+from streams.sinks.notify import Delivery
 from streams.sinks.redis_view import RedisView
 from streams.sinks.view_writer import NoView, ViewWriter
 from streams.sinks.webhook import GiveUp, WebhookSink
@@ -24,7 +25,6 @@ from streams.worker.agents.ingest import register_ingest_agents
 from streams.worker.agents.watchdog import register_watchdog
 from streams.worker.commits import CommitSensor
 from streams.worker.context import WorkerContext
-from streams.worker.crash_points import CrashPoints
 from streams.worker.fetch_wait import set_fetch_max_wait
 from streams.worker.metrics import Metrics
 from streams.worker.positions import register_positions

@@ -6,7 +6,7 @@ from typing import Any
 from faust import Sensor
 from faust.types import ConsumerT
 
-from streams.worker.crash_points import CrashPoints
+from streams.crash_points import CrashPoints
 
 __all__ = ["CommitSensor"]
 

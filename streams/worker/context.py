@@ -11,14 +11,14 @@ import faust
 from faust.types import TP, TableT, TopicT
 from redis.asyncio import Redis
 
+from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
-from streams.logic.decode import InputKind
+from streams.crash_points import CrashPoints
+from streams.logic.inputs.decode import InputKind
 from streams.logic.rules import Rules
-from streams.logic.ticks import Due
-from streams.sinks.redis_keys import RedisKeys
+from streams.logic.state.ticks import Due
 from streams.sinks.view_writer import ViewWriter
 from streams.sinks.webhook import WebhookSink
-from streams.worker.crash_points import CrashPoints
 from streams.worker.metrics import Metrics
 from streams.worker.write_behind import TableStore, WriteBehind
 

@@ -13,8 +13,8 @@ import faust
 from faust.serializers import codecs
 
 from streams.config import Settings
-from streams.logic.roster import Roster
-from streams.logic.state import AccountState
+from streams.logic.state.roster import Roster
+from streams.logic.state.state import AccountState
 
 __all__ = ["roster_table", "state_table"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import faust
 
-from streams.logic.decode import InputKind
-from streams.logic.state import AccountState
-from streams.logic.ticks import advance, track_due
+from streams.logic.inputs.decode import InputKind
+from streams.logic.state.state import AccountState
+from streams.logic.state.ticks import advance, track_due
 from streams.worker.agents.emit import resend_outboxes
 from streams.worker.context import WorkerContext
 

@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 from faust.types import EventT, TableT
 
-from streams.logic.roster import Roster
-from streams.logic.state import AccountState
-from streams.worker.crash_points import CrashPoints
+from streams.crash_points import CrashPoints
+from streams.logic.state.roster import Roster
+from streams.logic.state.state import AccountState
 
 __all__ = ["TableReader", "TableStore", "WriteBehind"]
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import pytest
 from click.testing import CliRunner
 
+from streams.child_processes import die_with_parent
 from streams.cli import cli
-from streams.dev.embedded import die_with_parent
 from tests.harness import ARTIFACTS, wait_until
 from tests.tools import unavailable
 

@@ -18,7 +18,7 @@ import pytest
 
 from schemas.outputs import SurgeAlert, TierChange
 from streams.dev.embedded import free_port
-from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from streams.sinks.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.harness import ARTIFACTS, launch, pipeline_settings, read_all, send, wait_until
 
 DAY = 86_400_000

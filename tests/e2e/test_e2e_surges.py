@@ -15,7 +15,7 @@ import orjson
 import pytest
 from redis import Redis
 
-from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from streams.sinks.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.harness import launch, pipeline_settings, read_all, send, wait_until
 
 DAY = 86_400_000

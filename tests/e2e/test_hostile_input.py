@@ -20,8 +20,8 @@ from redis import Redis
 
 from schemas.inputs import DealEvent, EngagementEvent
 from streams.clients.kafka import client_options
-from streams.logic.apply import apply_event
-from streams.logic.decode import Coords, Rejected, decode
+from streams.logic.inputs.apply import apply_event
+from streams.logic.inputs.decode import Coords, Rejected, decode
 from streams.logic.rules import Rules
 from tests.harness import (
     launch,

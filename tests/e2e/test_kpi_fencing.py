@@ -10,7 +10,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from streams.logic.state import AccountState
+from streams.logic.state.state import AccountState
 from streams.sinks.kpi_view import KpiView
 from streams.sinks.redis_view import RedisView
 from tests import factories

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.logic.aggregates import Aggregates, aggregate, cached
-from streams.logic.apply import apply_event, apply_tick
-from streams.logic.decode import Rejected
+from streams.logic.inputs.apply import apply_event, apply_tick
+from streams.logic.inputs.decode import Rejected
 from streams.logic.rules import Rules
+from streams.logic.signals.aggregates import Aggregates, aggregate, cached
 from tests.factories import DAY, T0, WALL, coords, engagement, intent, profile
 
 ACTIONS = ["page_view", "email_click", "meeting", "ad_impression", "form_submit"]

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from schemas.common import from_ms, to_ms
 from schemas.outputs import DeadLetterReason
-from streams.logic.apply import apply_event, apply_tick
-from streams.logic.decode import Rejected
+from streams.logic.inputs.apply import apply_event, apply_tick
+from streams.logic.inputs.decode import Rejected
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
-from streams.logic.tiering import measure
-from streams.logic.windows import day_of
+from streams.logic.signals.tiering import measure
+from streams.logic.state.state import AccountState
+from streams.logic.state.windows import day_of
 from tests.factories import DAY, T0, WALL, coords, deal, engagement, intent, profile, replay
 
 RULES = Rules()

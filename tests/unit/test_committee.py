@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.outputs import PERSONAS, DeadLetterReason
-from streams.logic.committee import classify, persona_counts
-from streams.logic.decode import Rejected, decode_roster
-from streams.logic.roster import Roster, received
+from streams.logic.inputs.decode import Rejected, decode_roster
 from streams.logic.rules import PersonaRule, Rules, TierRule
-from streams.logic.tiering import measure
+from streams.logic.signals.committee import classify, persona_counts
+from streams.logic.signals.tiering import measure
+from streams.logic.state.roster import Roster, received
 from tests.factories import DAY, T0, engagement, profile, replay, roster
 
 RULES = Rules()

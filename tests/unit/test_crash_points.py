@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from streams.config import Settings
-from streams.worker.crash_points import POINTS, parse
+from streams.crash_points import POINTS, parse
 
 
 @given(st.sampled_from(list(POINTS)), st.integers(min_value=1, max_value=10**6))
@@ -32,7 +32,7 @@ def test_anything_else_is_refused_with_what_is_wrong(spec):
 
 def test_the_process_is_killed_at_the_nth_pass_of_its_point_and_no_other():
     script = (
-        "from streams.worker.crash_points import CrashPoints\n"
+        "from streams.crash_points import CrashPoints\n"
         "points = CrashPoints('stored:3')\n"
         "for n in range(1, 6):\n"
         "    points.passed('acked')\n"
@@ -46,7 +46,7 @@ def test_the_process_is_killed_at_the_nth_pass_of_its_point_and_no_other():
 
 def test_unarmed_nothing_happens():
     script = (
-        "from streams.worker.crash_points import CrashPoints, POINTS\n"
+        "from streams.crash_points import CrashPoints, POINTS\n"
         "points = CrashPoints(None)\n"
         "for _ in range(3):\n"
         "    for point in POINTS:\n"

@@ -6,13 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.outputs import SurgeAlert
-from streams.logic.aggregates import windows_of
-from streams.logic.erasure import Erasures, digest, erase_contact, erase_from_roster, whose
-from streams.logic.kpis import contribution
-from streams.logic.roster import received
+from streams.logic.kpis.kpis import contribution
 from streams.logic.rules import Rules
-from streams.logic.state import OutboxEntry
-from streams.logic.tiering import measure
+from streams.logic.signals.aggregates import windows_of
+from streams.logic.signals.tiering import measure
+from streams.logic.state.erasure import Erasures, digest, erase_contact, erase_from_roster, whose
+from streams.logic.state.roster import received
+from streams.logic.state.state import OutboxEntry
 from tests.factories import DAY, T0, engagement, intent, profile, replay, roster
 
 RULES = Rules()

@@ -134,7 +134,7 @@ def test_the_build_check_refuses_a_worker_that_runs_interpreted(image):
 def test_the_build_leaves_the_compiled_logic_beside_the_installed_package(image):
     assert "compiled logic verified" in image.build.stderr, _output(image.build)
     probe = (
-        "import json, streams.logic.apply as a, streams.logic.compiled as c;"
+        "import json, streams.logic.inputs.apply as a, streams.compiled as c;"
         "print(json.dumps([c.mode(), a.__file__, str(c.KERNELS)]))"
     )
     done = _run([image.python, "-c", probe], image.venv)

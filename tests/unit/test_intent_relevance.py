@@ -6,9 +6,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.logic.aggregates import aggregate
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
+from streams.logic.signals.aggregates import aggregate
+from streams.logic.state.state import AccountState
 from tests.factories import DAY, T0, intent, profile, replay
 
 START = T0 // DAY * DAY

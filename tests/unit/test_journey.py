@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.common import to_ms
-from streams.logic.apply import apply_tick
-from streams.logic.customers import is_customer
-from streams.logic.journey import funnel
+from streams.logic.inputs.apply import apply_tick
 from streams.logic.rules import Rules
-from streams.logic.windows import day_of
+from streams.logic.signals.journey import funnel
+from streams.logic.state.customers import is_customer
+from streams.logic.state.windows import day_of
 from tests.factories import DAY, T0, deal, engagement, intent, profile, replay
 
 RULES = Rules()

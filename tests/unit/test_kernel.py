@@ -1,6 +1,7 @@
 """The compiled logic is a cache of its sources: used only for the exact sources it was
 built from, and deciding exactly what they decide."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.logic.compiled import PURE_ENV, activate, built, compiled, digest
+from streams.compiled import LOGIC, PURE_ENV, activate, built, compiled, digest, sources
 from tests.history import DAY, generate
 
 NOW = int(time.time() * 1000)
@@ -34,34 +35,34 @@ def _fake_build(logic: Path, kernels: Path) -> None:
     (kernels / digest(logic) / "logic").mkdir(parents=True)
 
 
-sources = st.dictionaries(
+source_files = st.dictionaries(
     st.sampled_from(["apply.py", "tiering.py", "surge.py"]), st.text(max_size=40), min_size=1
 )
 
 
 @settings(max_examples=25, deadline=None)
-@given(files=sources, edit=st.text(min_size=1, max_size=5))
+@given(files=source_files, edit=st.text(min_size=1, max_size=5))
 def test_a_build_is_used_only_for_the_sources_it_was_built_from(tmp_path_factory, files, edit):
     tmp = tmp_path_factory.mktemp("kernel")
     logic, kernels = _logic(tmp, files)
-    assert not activate([], logic, kernels)  # nothing built yet
+    assert not activate([], logic=logic, kernels=kernels)  # nothing built yet
     _fake_build(logic, kernels)
     path: list[str] = []
-    assert activate(path, logic, kernels)
+    assert activate(path, logic=logic, kernels=kernels)
     assert path[0].startswith(str(kernels))
     changed = logic / sorted(files)[0]
     changed.write_text(changed.read_text() + edit)  # any edit makes the build stale
     assert built(logic, kernels) is None
-    assert not activate([], logic, kernels)
+    assert not activate([], logic=logic, kernels=kernels)
 
 
 def test_pure_python_can_be_forced(tmp_path, monkeypatch):
     logic, kernels = _logic(tmp_path, {"apply.py": "x = 1\n"})
     _fake_build(logic, kernels)
     monkeypatch.setenv(PURE_ENV, "1")
-    assert not activate([], logic, kernels)
+    assert not activate([], logic=logic, kernels=kernels)
     monkeypatch.setenv(PURE_ENV, "0")
-    assert activate([], logic, kernels)
+    assert activate([], logic=logic, kernels=kernels)
 
 
 def _replay(directory: Path, pure: bool) -> dict:
@@ -92,3 +93,21 @@ def test_compiled_logic_decides_what_the_source_decides(tmp_path, seed):
     assert native["transitions"]
     assert native["alerts"]
     assert native["duplicates"]
+
+
+@pytest.mark.skipif(built() is None, reason="no compiled logic: `abm kernel` has not built it")
+def test_every_module_of_every_logic_package_is_built_and_runs_compiled():
+    """A package the build does not recurse into, or one whose __init__ does not put its
+    part of the build on its path, would run interpreted without a word."""
+    build = built()
+    assert build is not None
+    names = {p.relative_to(LOGIC).with_suffix("").as_posix() for p in sources()}
+    made = {
+        p.relative_to(build / "logic").as_posix().split(".")[0]
+        for p in (build / "logic").rglob("*.so")
+    }
+    assert made == names
+    assert {n.split("/")[0] for n in names} >= {"state", "signals", "kpis", "inputs"}
+    for name in names:
+        module = importlib.import_module("streams.logic." + name.replace("/", "."))
+        assert str(module.__file__).endswith(".so"), name

@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.common import from_ms, to_ms
-from streams.logic.decode import INPUT_MODELS
-from streams.logic.kpi_report import report
-from streams.logic.kpis import contribution, spend_contribution
+from streams.logic.inputs.decode import INPUT_MODELS
+from streams.logic.kpis.kpi_report import report
+from streams.logic.kpis.kpis import contribution, spend_contribution
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState, DayBucket
-from streams.logic.windows import day_of
+from streams.logic.state.state import AccountState, DayBucket
+from streams.logic.state.windows import day_of
 from tests.factories import DAY, T0, deal, engagement, profile, replay, spend
 from tests.history import generate
 from tests.kpi_compare import assert_same_kpis

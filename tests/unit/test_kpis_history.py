@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from streams.clients.produce_tail import owner_key
-from streams.logic.decode import Coords, InputKind
-from streams.logic.kpi_report import report
-from streams.logic.kpis import contribution, spend_contribution
-from streams.logic.records import decode_record
+from streams.logic.inputs.decode import Coords, InputKind
+from streams.logic.inputs.records import decode_record
+from streams.logic.kpis.kpi_report import report
+from streams.logic.kpis.kpis import contribution, spend_contribution
 from streams.logic.rules import Rules
 from streams.replay.engine import Item, Replay
 from tests.factories import WALL

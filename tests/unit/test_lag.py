@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.logic.partition_status import (
+from streams.clients.partition_status import (
     SUSTAINED_S,
     LagStatus,
     Sample,

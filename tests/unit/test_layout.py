@@ -1,8 +1,9 @@
 """The import structure of streams/ and schemas/, read from the source with `ast`.
 
-The pure core (streams/logic) imports nothing of the project but itself and the payload
-contracts (schemas), and the contracts import nothing of streams; no module imports
-itself or sits on an import circle. Every `import` and `from ... import` counts, wherever
+The pure core (streams/logic) imports nothing of the project but itself, the payload
+contracts (schemas) and streams/compiled.py (which picks the build it runs from), and the
+contracts import nothing of streams; no module imports itself or sits on an import circle;
+no import runs from a lower layer to a higher one (LAYERS). Every `import` and `from ... import` counts, wherever
 it is (inside a function, under TYPE_CHECKING), relative ones resolved.
 
 The graph: one node per module, a package being its __init__. `import a.b.c` is an edge
@@ -185,20 +186,101 @@ def circles(graph: dict[str, list[Import]]) -> list[str]:
     return found
 
 
-def check(root: Path, project: tuple[str, ...], logic: str, contracts: str) -> list[str]:
-    """Every violation in the tree at `root`, one readable line each."""
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("schemas",),
+    ("streams.compiled", "streams.child_processes", "streams.gc_tuning"),
+    ("streams.logic", "streams.logic.rules", "streams.logic.routes"),
+    ("streams.logic.state",),
+    ("streams.logic.signals",),
+    ("streams.logic.kpis",),
+    ("streams.logic.inputs",),
+    ("streams.logic.views",),
+    ("streams.config", "streams.crash_points"),
+    ("streams.clients",),
+    ("streams.sinks",),
+    ("streams.dashboard", "streams.kpi_table"),
+    ("streams.worker", "streams.view", "streams.replay"),
+    ("streams.dev",),
+    ("streams.cli", "streams.__main__", "streams"),
+)
+"""Lowest first: what the data passes through from the contracts to the command line. A
+module imports only from its own layer's packages and the layers below; the logic's
+packages by concern (state, signals, kpis, inputs) are layers of their own."""
+
+
+def layer_of(module: str, layers: tuple[tuple[str, ...], ...]) -> int | None:
+    """The layer of the most specific package (or module) listed that holds `module`."""
+    best: tuple[int, int] | None = None
+    for rank, members in enumerate(layers):
+        for member in members:
+            if within(module, member) and (best is None or len(member) > best[1]):
+                best = (rank, len(member))
+    return None if best is None else best[0]
+
+
+def upward_imports(
+    graph: dict[str, list[Import]], layers: tuple[tuple[str, ...], ...]
+) -> list[str]:
+    """Imports from a layer of a higher one (and modules no layer holds)."""
+    out = []
+    for source, edges in graph.items():
+        rank = layer_of(source, layers)
+        if rank is None:
+            out.append(f"{source} is in no layer")
+            continue
+        for i in edges:
+            target = layer_of(i.target, layers)
+            if target is not None and target > rank:
+                out.append(f"{i.source}:{i.line} imports {i.written} ({i.target}), a higher layer")
+    return out
+
+
+def check(
+    root: Path, project: tuple[str, ...], logic: str, contracts: str, *loaders: str
+) -> list[str]:
+    """Every violation in the tree at `root`, one readable line each. The logic may import
+    the contracts, and the `loaders` (which pick the build its packages load)."""
     graph = import_graph(find_modules(root, project))
     others = [p for p in project if p != contracts]
+    allowed = [contracts, *loaders]
     return [
-        *(f"pure core: {s}" for s in stray_imports(graph, logic, [contracts], project)),
+        *(f"pure core: {s}" for s in stray_imports(graph, logic, allowed, project)),
         *(f"contracts: {s}" for s in stray_imports(graph, contracts, [], others)),
         *(f"import circle: {c}" for c in circles(graph)),
     ]
 
 
 def test_the_logic_is_pure_the_contracts_stand_alone_and_nothing_imports_in_a_circle():
-    violations = check(ROOT, ("streams", "schemas"), "streams.logic", "schemas")
+    violations = check(ROOT, ("streams", "schemas"), "streams.logic", "schemas", "streams.compiled")
     assert not violations, "\n".join(violations)
+
+
+def test_no_import_runs_from_a_lower_layer_to_a_higher_one():
+    graph = import_graph(find_modules(ROOT, ("streams", "schemas")))
+    violations = upward_imports(graph, LAYERS)
+    assert not violations, "\n".join(violations)
+
+
+def test_the_layer_check_finds_an_upward_import_and_an_unplaced_module(tmp_path):
+    files = {
+        "app/__init__.py": "",
+        "app/low.py": "from app.high import thing\n",
+        "app/high.py": "from app import low\n",
+        "app/stray.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = import_graph(find_modules(tmp_path, ("app",)))
+    layers = (("app.low",), ("app.high",), ("app",))
+    assert upward_imports(graph, (*layers[:2], ("app.__init__",))) == [
+        "app is in no layer",
+        "app.low:1 imports app.high:thing (app.high), a higher layer",
+        "app.stray is in no layer",
+    ]
+    assert upward_imports(graph, layers) == [
+        "app.low:1 imports app.high:thing (app.high), a higher layer"
+    ]
 
 
 def test_the_checker_finds_a_circle_and_an_impure_import(tmp_path):

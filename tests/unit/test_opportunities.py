@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.inputs import DealEvent
-from streams.logic.opportunities import reached, record
 from streams.logic.rules import Rules
+from streams.logic.state.opportunities import reached, record
 from tests.factories import T0
 from tests.history import _opportunity_facts
 

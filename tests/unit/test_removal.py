@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.common import to_ms
-from streams.logic.apply import apply_removal
-from streams.logic.decode import Coords, InputKind, owner_of
-from streams.logic.records import Removal, record_of
+from streams.logic.inputs.apply import apply_removal
+from streams.logic.inputs.decode import Coords, InputKind, owner_of
+from streams.logic.inputs.records import Removal, record_of
 from streams.logic.rules import Rules
 from streams.replay.engine import Item, Replay
 from tests.factories import DAY, T0, WALL, deal, engagement, intent, profile, replay

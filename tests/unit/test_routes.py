@@ -16,8 +16,8 @@ from streams.config import (
     load_settings,
     route_keys,
 )
-from streams.logic.notify import render
 from streams.logic.routes import Route, default_route, matching, tier_up
+from streams.sinks.notify import render
 from streams.sinks.webhook import WebhookSink
 from tests.unit.test_webhook import Letters, deliver_all, make_alert, receiver
 

@@ -4,10 +4,10 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.logic.apply import DEDUP_DAYS, apply_event
+from streams.logic.inputs.apply import DEDUP_DAYS, apply_event
 from streams.logic.rules import Rules
-from streams.logic.seen import SeenIds
-from streams.logic.state import AccountState
+from streams.logic.state.seen import SeenIds
+from streams.logic.state.state import AccountState
 from tests.factories import DAY, T0, WALL, coords, engagement, replay
 
 KINDS = ["e", "i", "d"]

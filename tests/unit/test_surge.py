@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.logic.aggregates import aggregate
 from streams.logic.rules import Rules, SurgeRules
-from streams.logic.state import AccountState, DayBucket
-from streams.logic.surge import (
+from streams.logic.signals.aggregates import aggregate
+from streams.logic.signals.surge import (
     engagement_enters,
     engagement_stays,
     intent_enters,
@@ -21,6 +20,7 @@ from streams.logic.surge import (
     read_engagement,
     read_intent,
 )
+from streams.logic.state.state import AccountState, DayBucket
 from tests.factories import DAY, T0, engagement, intent, profile, replay
 
 RULES = Rules()

@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.logic.ticks import due_now, pick_due
+from streams.logic.state.ticks import due_now, pick_due
 
 entries = st.tuples(st.integers(0, 100), st.one_of(st.none(), st.integers(0, 5)))
 indexes = st.dictionaries(st.text("abcdef", min_size=1, max_size=4), entries, max_size=40)

@@ -5,9 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.inputs import AccountProfile
-from streams.logic.fit import fit_score
 from streams.logic.rules import Icp, Rules, TierRule
-from streams.logic.tiering import Signals, decide
+from streams.logic.signals.fit import fit_score
+from streams.logic.signals.tiering import Signals, decide
 
 RULES = Rules()
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.config import Webhook
-from streams.logic.alerts import alert_id
-from streams.logic.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign, verify
+from streams.logic.signals.alerts import alert_id
+from streams.sinks.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign, verify
 from streams.sinks.webhook import WebhookSink, retry_after_s
 
 NOW_MS = int(time.time() * 1000)

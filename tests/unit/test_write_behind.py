@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from streams.worker.crash_points import CrashPoints
+from streams.crash_points import CrashPoints
 from streams.worker.write_behind import WriteBehind
 
 

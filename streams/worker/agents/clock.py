@@ -13,8 +13,8 @@ import time
 
 import orjson
 
-from streams.logic.apply import apply_tick
-from streams.logic.ticks import due_now, pick_due
+from streams.logic.inputs.apply import apply_tick
+from streams.logic.state.ticks import due_now, pick_due
 from streams.worker.agents.emit import store_and_send
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext

@@ -16,12 +16,18 @@ import time
 from typing import Any, cast
 
 from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
-from streams.logic.apply import Applied
-from streams.logic.decode import Coords, Rejected, dead_letter
-from streams.logic.notify import Delivery
+from streams.logic.inputs.apply import Applied
+from streams.logic.inputs.decode import Coords, Rejected, dead_letter
 from streams.logic.routes import tier_up
-from streams.logic.state import STAGE_CHANGE, SURGE_ALERT, TIER_CHANGE, AccountState, OutboxEntry
-from streams.logic.ticks import advance, track_due
+from streams.logic.state.state import (
+    STAGE_CHANGE,
+    SURGE_ALERT,
+    TIER_CHANGE,
+    AccountState,
+    OutboxEntry,
+)
+from streams.logic.state.ticks import advance, track_due
+from streams.sinks.notify import Delivery
 from streams.worker.context import WorkerContext
 
 __all__ = [

@@ -14,11 +14,11 @@ import logging
 import time
 
 from schemas.inputs import ErasureOutcome, ErasureRequest
-from streams.logic.apply import evaluate
-from streams.logic.decode import Coords, Rejected, decode
-from streams.logic.erasure import erase_contact, erase_from_roster, whose
-from streams.logic.ticks import track_due
-from streams.sinks.redis_keys import ERASURE_TTL_S
+from streams.clients.redis_keys import ERASURE_TTL_S
+from streams.logic.inputs.apply import evaluate
+from streams.logic.inputs.decode import Coords, Rejected, decode
+from streams.logic.state.erasure import erase_contact, erase_from_roster, whose
+from streams.logic.state.ticks import track_due
 from streams.worker.agents.emit import reject, store_and_send
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext

@@ -11,8 +11,8 @@ from typing import Any
 from faust.types import EventT, StreamT
 
 from schemas.outputs import DeadLetterReason
-from streams.logic.decode import Coords, InputKind, Rejected
-from streams.logic.records import decode_record, take
+from streams.logic.inputs.decode import Coords, InputKind, Rejected
+from streams.logic.inputs.records import decode_record, take
 from streams.worker.agents.emit import now_ms, reject, store_and_send, store_campaign
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext

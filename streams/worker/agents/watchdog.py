@@ -17,7 +17,7 @@ from collections import deque
 
 from faust.types import TP
 
-from streams.logic.partition_status import Sample, rewound, stalled
+from streams.clients.partition_status import Sample, rewound, stalled
 from streams.worker.context import WorkerContext
 from streams.worker.web import is_ready
 

@@ -9,19 +9,19 @@ from bisect import bisect_left, insort
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, StageChange, SurgeAlert, TierChange, TierInputs
-from streams.logic.aggregates import Aggregates, cached, milli, windows_of
-from streams.logic.alerts import detect_surges
-from streams.logic.committee import persona_counts
-from streams.logic.decode import Coords, Event, Rejected, owner_of
-from streams.logic.fit import fit_score
-from streams.logic.journey import REMOVED, stage_change, stage_of
-from streams.logic.kpis import to_units
-from streams.logic.opportunities import LOST, WON, record
-from streams.logic.roster import NO_ROSTERS, Rosters
+from streams.logic.inputs.decode import Coords, Event, Rejected, owner_of
+from streams.logic.kpis.kpis import to_units
 from streams.logic.rules import UNAWARE, Currencies, Rules
-from streams.logic.state import AccountState, CampaignTouch, Clock, DayBucket, Profile
-from streams.logic.tiering import Signals, decide, measure
-from streams.logic.windows import DAY_MS, WEEK_DAYS, day_of, in_window, sooner, window_start
+from streams.logic.signals.aggregates import Aggregates, cached, milli, windows_of
+from streams.logic.signals.alerts import detect_surges
+from streams.logic.signals.committee import persona_counts
+from streams.logic.signals.fit import fit_score
+from streams.logic.signals.journey import REMOVED, stage_change, stage_of
+from streams.logic.signals.tiering import Signals, decide, measure
+from streams.logic.state.opportunities import LOST, WON, record
+from streams.logic.state.roster import NO_ROSTERS, Rosters
+from streams.logic.state.state import AccountState, CampaignTouch, Clock, DayBucket, Profile
+from streams.logic.state.windows import DAY_MS, WEEK_DAYS, day_of, in_window, sooner, window_start
 
 __all__ = [
     "CLOSED_STAGES",

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from schemas.outputs import StageChange, SurgeAlert, TierChange
-from streams.logic.cache import Derived
-from streams.logic.seen import SeenIds
+from streams.logic.state.cache import Derived
+from streams.logic.state.seen import SeenIds
 
 __all__ = [
     "STAGE_CHANGE",

@@ -10,7 +10,7 @@ Redis stores, as absolute values; readers sum them over partitions.
 from collections import Counter
 from collections.abc import Iterable
 
-from streams.logic.kpis import Bag
+from streams.logic.kpis.kpis import Bag
 
 __all__ = ["Rollup"]
 

@@ -5,13 +5,11 @@ from dataclasses import dataclass
 
 from schemas.common import from_ms
 from schemas.outputs import ChannelPoints, SurgeAlert, SurgeTopic
-from streams.logic.aggregates import Aggregates, windows_of
-from streams.logic.catalogue import catalogue
-from streams.logic.committee import members
-from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Rules
-from streams.logic.state import UNNAMED_PROVIDER, AccountState, SurgeEpisode
-from streams.logic.surge import (
+from streams.logic.signals.aggregates import Aggregates, windows_of
+from streams.logic.signals.catalogue import catalogue
+from streams.logic.signals.committee import members
+from streams.logic.signals.surge import (
     Reading,
     engagement_enters,
     engagement_stays,
@@ -22,7 +20,9 @@ from streams.logic.surge import (
     read_intent,
     strength,
 )
-from streams.logic.windows import DAY_MS, WEEK_DAYS, in_window
+from streams.logic.state.roster import NO_ROSTERS, Rosters
+from streams.logic.state.state import UNNAMED_PROVIDER, AccountState, SurgeEpisode
+from streams.logic.state.windows import DAY_MS, WEEK_DAYS, in_window
 
 __all__ = ["Standing", "alert_id", "detect_surges", "standing"]
 

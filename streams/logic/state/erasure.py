@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Callable
 
 from schemas.outputs import SurgeAlert
-from streams.logic.roster import Roster
-from streams.logic.state import SURGE_ALERT, AccountState, CampaignTouch, DayBucket
+from streams.logic.state.roster import Roster
+from streams.logic.state.state import SURGE_ALERT, AccountState, CampaignTouch, DayBucket
 
 __all__ = [
     "Erasures",

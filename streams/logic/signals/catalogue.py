@@ -5,8 +5,8 @@ ByIdentity says why), and every event's checks (does this topic count, in which
 clusters, under which key, at what weight) are plain dictionary lookups.
 """
 
-from streams.logic.cache import ByIdentity
 from streams.logic.rules import IMPLICIT_CLUSTER, IntentRules
+from streams.logic.state.cache import ByIdentity
 
 __all__ = ["Catalogue", "catalogue"]
 

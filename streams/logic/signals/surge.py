@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streams.logic.rules import SurgeRules
-from streams.logic.state import SurgeEpisode
-from streams.logic.windows import DAY_MS
+from streams.logic.state.state import SurgeEpisode
+from streams.logic.state.windows import DAY_MS
 
 __all__ = [
     "Reading",

@@ -4,13 +4,13 @@
 them. Splitting the two lets a backtest run two rule sets over the same measurements.
 """
 
-from streams.logic.aggregates import Aggregates, aggregate
-from streams.logic.catalogue import catalogue
-from streams.logic.committee import UNKNOWN, persona_counts
-from streams.logic.roster import NO_ROSTERS, Rosters
 from streams.logic.rules import Rules, TierRule
-from streams.logic.state import AccountState
-from streams.logic.windows import DAY_MS, sooner
+from streams.logic.signals.aggregates import Aggregates, aggregate
+from streams.logic.signals.catalogue import catalogue
+from streams.logic.signals.committee import UNKNOWN, persona_counts
+from streams.logic.state.roster import NO_ROSTERS, Rosters
+from streams.logic.state.state import AccountState
+from streams.logic.state.windows import DAY_MS, sooner
 
 __all__ = ["UNTIERED_RULE", "Signals", "decide", "measure"]
 

@@ -17,14 +17,14 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping
 
 from schemas.inputs import Action, DealType
-from streams.logic.committee import UNKNOWN, personas_of
-from streams.logic.customers import customer_of
-from streams.logic.journey import funnel
-from streams.logic.opportunities import LOST, WON, reached
-from streams.logic.roster import Roster
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState, Opportunity
-from streams.logic.windows import day_of, window_start
+from streams.logic.signals.committee import UNKNOWN, personas_of
+from streams.logic.signals.journey import funnel
+from streams.logic.state.customers import customer_of
+from streams.logic.state.opportunities import LOST, WON, reached
+from streams.logic.state.roster import Roster
+from streams.logic.state.state import AccountState, Opportunity
+from streams.logic.state.windows import day_of, window_start
 
 __all__ = [
     "CAMPAIGN",

@@ -14,7 +14,7 @@ import orjson
 
 from schemas.common import to_ms
 from schemas.inputs import ContactRoster
-from streams.logic.cache import Derived
+from streams.logic.state.cache import Derived
 
 __all__ = ["NO_ROSTERS", "Roster", "Rosters", "received"]
 

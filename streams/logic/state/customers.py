@@ -11,9 +11,9 @@ later starts a new one.
 from dataclasses import dataclass
 
 from schemas.inputs import DealType
-from streams.logic.opportunities import LOST, WON
-from streams.logic.state import AccountState
-from streams.logic.windows import day_of
+from streams.logic.state.opportunities import LOST, WON
+from streams.logic.state.state import AccountState
+from streams.logic.state.windows import day_of
 
 __all__ = ["Customer", "customer_of", "is_customer"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from schemas.inputs import ContactRoster, SpendEvent
-from streams.logic.apply import Applied, apply_event, apply_removal, apply_roster
-from streams.logic.decode import (
+from streams.logic.inputs.apply import Applied, apply_event, apply_removal, apply_roster
+from streams.logic.inputs.decode import (
     INPUT_MODELS,
     Coords,
     Event,
@@ -23,9 +23,9 @@ from streams.logic.decode import (
     owner_of,
     tombstone_owner,
 )
-from streams.logic.roster import Roster, Rosters, received
 from streams.logic.rules import Rules
-from streams.logic.state import AccountState
+from streams.logic.state.roster import Roster, Rosters, received
+from streams.logic.state.state import AccountState
 
 __all__ = [
     "AccountInput",

@@ -9,9 +9,9 @@ arrives after its contacts engaged, re-classify at the next read.
 import re
 
 from schemas.outputs import PERSONAS, CommitteeMember
-from streams.logic.cache import ByIdentity, Derived
-from streams.logic.roster import Roster
 from streams.logic.rules import PersonaRule, Rules
+from streams.logic.state.cache import ByIdentity, Derived
+from streams.logic.state.roster import Roster
 
 __all__ = [
     "UNKNOWN",

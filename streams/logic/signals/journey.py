@@ -12,13 +12,13 @@ from collections.abc import Iterable
 
 from schemas.common import from_ms
 from schemas.outputs import StageChange, StageInputs
-from streams.logic.aggregates import Aggregates
-from streams.logic.cache import ByIdentity
-from streams.logic.customers import customer_of, is_customer
 from streams.logic.rules import UNAWARE, JourneyRule, Rules
-from streams.logic.state import AccountState
-from streams.logic.tiering import Signals
-from streams.logic.windows import DAY_MS, sooner
+from streams.logic.signals.aggregates import Aggregates
+from streams.logic.signals.tiering import Signals
+from streams.logic.state.cache import ByIdentity
+from streams.logic.state.customers import customer_of, is_customer
+from streams.logic.state.state import AccountState
+from streams.logic.state.windows import DAY_MS, sooner
 
 __all__ = ["REMOVED", "funnel", "stage_change", "stage_counts", "stage_of"]
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from schemas.common import from_ms
 from schemas.outputs import PERSONAS
-from streams.logic.committee import UNKNOWN
-from streams.logic.journey import funnel
-from streams.logic.kpis import CAMPAIGN, CAMPAIGNS, PEOPLE_DAYS, SCALE
-from streams.logic.opportunities import LOST
+from streams.logic.kpis.kpis import CAMPAIGN, CAMPAIGNS, PEOPLE_DAYS, SCALE
 from streams.logic.rules import Rules
-from streams.logic.windows import DAY_MS, day_of
+from streams.logic.signals.committee import UNKNOWN
+from streams.logic.signals.journey import funnel
+from streams.logic.state.opportunities import LOST
+from streams.logic.state.windows import DAY_MS, day_of
 
 __all__ = ["TARGETS", "report"]
 

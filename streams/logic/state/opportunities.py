@@ -10,7 +10,7 @@ truth all agree on.
 from typing import Any
 
 from schemas.inputs import DealEvent
-from streams.logic.state import Opportunity
+from streams.logic.state.state import Opportunity
 
 __all__ = ["LOST", "WON", "reached", "record"]
 

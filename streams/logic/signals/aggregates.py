@@ -15,14 +15,14 @@ The aggregates are a cache of the state, never stored: `AccountState.to_json` wr
 
 from typing import TYPE_CHECKING
 
-from streams.logic.cache import Derived
-from streams.logic.catalogue import catalogue
-from streams.logic.committee import tiers_read_personas
 from streams.logic.rules import Rules
-from streams.logic.windows import WEEK_DAYS, day_of
+from streams.logic.signals.catalogue import catalogue
+from streams.logic.signals.committee import tiers_read_personas
+from streams.logic.state.cache import Derived
+from streams.logic.state.windows import WEEK_DAYS, day_of
 
 if TYPE_CHECKING:
-    from streams.logic.state import AccountState, DayBucket
+    from streams.logic.state.state import AccountState, DayBucket
 
 __all__ = ["Aggregates", "aggregate", "cached", "milli", "windows_of"]
 
