@@ -19,6 +19,7 @@ from streams.config import (
     load_rules,
     load_settings,
 )
+from streams.logic.inputs.decode import InputKind
 from streams.logic.routes import Route
 from streams.logic.rules import Rules
 
@@ -273,7 +274,8 @@ def lag(
     host: str,
     every_s: float,
 ) -> None:
-    """Per-partition lag of the worker group on every input topic, read from the broker
+    """Per-partition lag of the worker group on every topic it reads (the inputs, the
+    clock and erasure requests), read from the broker
     (works while no worker runs), with a status from the samples: OK, WARN (lag
     growing), STALL (commits not moving while lag > 0), STOP (never committed), REWIND
     (the log ends before the committed offset). WARN and STALL need samples spanning
@@ -357,7 +359,9 @@ def _window(start: str | None, end: str | None) -> "Window":
 _input_dir = click.option(
     "--input-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Read {engagement,intent,deals,accounts,spend}.jsonl here instead of the topics.",
+    help="Read history from files here instead of the topics: "
+    + ", ".join(f"{kind}.jsonl" for kind in InputKind)
+    + " (any may be missing).",
 )
 _from = click.option("--from", "start", help="First event time (ISO-8601, UTC by default).")
 _to = click.option("--to", "end", help="Event time to stop before (ISO-8601).")

@@ -41,18 +41,26 @@ __all__ = [
 
 
 class Topics(FrozenModel):
-    engagement: str = "abm.engagement.v1"
-    intent: str = "abm.intent.v1"
-    deals: str = "abm.deals.v1"
-    accounts: str = "abm.accounts.v1"
-    spend: str = "abm.spend.v1"
-    contacts: str = "abm.contacts.v1"
-    tier_changes: str = "abm.tier-changes.v1"
-    stage_changes: str = "abm.stage-changes.v1"
-    surge_alerts: str = "abm.surge-alerts.v1"
-    dead_letter: str = "abm.dead-letter.v1"
-    clock: str = "abm.clock.v1"
-    erasure: str = "abm.erasure.v1"
+    """Every topic's name; the defaults are the contracts' names (docs/topics.md)."""
+
+    engagement: str = Field(
+        default="abm.engagement.v1", description="input: first-party engagement"
+    )
+    intent: str = Field(default="abm.intent.v1", description="input: third-party intent surges")
+    deals: str = Field(default="abm.deals.v1", description="input: CRM deal-stage changes")
+    accounts: str = Field(
+        default="abm.accounts.v1", description="input: account profiles (compacted)"
+    )
+    spend: str = Field(default="abm.spend.v1", description="input: campaign spend")
+    contacts: str = Field(
+        default="abm.contacts.v1", description="input: contact rosters (compacted)"
+    )
+    tier_changes: str = Field(default="abm.tier-changes.v1", description="output: tier changes")
+    stage_changes: str = Field(default="abm.stage-changes.v1", description="output: journey stages")
+    surge_alerts: str = Field(default="abm.surge-alerts.v1", description="output: surge alerts")
+    dead_letter: str = Field(default="abm.dead-letter.v1", description="output: refused records")
+    clock: str = Field(default="abm.clock.v1", description="internal: the staleness timer's ticks")
+    erasure: str = Field(default="abm.erasure.v1", description="internal: erasure requests")
 
     def inputs(self) -> list[str]:
         return [self.engagement, self.intent, self.deals, self.accounts, self.spend, self.contacts]
@@ -84,19 +92,36 @@ class Webhook(FrozenModel):
     retries with exponential backoff; an alert that cannot be delivered is dead-lettered.
     """
 
-    url: AnyHttpUrl | None = None
-    secret: SecretStr | None = Field(
-        default=None, description="HMAC-SHA256 key; the signature is sent in X-ABM-Signature"
+    url: AnyHttpUrl | None = Field(
+        default=None,
+        description="the `default` route: surge alerts of tiers 1-3 are POSTed there; more "
+        "routes are `[[routes]]` in the rules file, and the settings below apply to them all",
     )
-    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
-    backoff_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key; the signature is sent in X-ABM-Signature. Required with "
+        "a URL",
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=5.0,
+        description="per attempt; also the grace given to queued alerts at shutdown",
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=5, description="attempts per alert"
+    )
+    backoff_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=0.5, description="the first backoff, doubling at each retry, with jitter"
+    )
     max_backoff_s: Annotated[float, Field(gt=0, le=600)] = Field(
         default=30.0,
         description="the longest wait between attempts, a receiver's Retry-After included",
     )
-    queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
-    senders: Annotated[int, Field(ge=1, le=32)] = 2
+    queue_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000, description="alerts waiting for a sender, per route; more are dead-lettered"
+    )
+    senders: Annotated[int, Field(ge=1, le=32)] = Field(
+        default=2, description="concurrent senders per route"
+    )
     max_age_s: Annotated[float, Field(gt=0)] = Field(
         default=86_400,
         description="alerts whose surge began longer ago (backfills, replays of history) "
@@ -113,13 +138,25 @@ class Webhook(FrozenModel):
 class KafkaSecurity(FrozenModel):
     """How clients authenticate to Kafka: TLS, SASL or both (PLAINTEXT for the embedded broker)."""
 
-    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ca_file: Path | None = Field(default=None, description="CA bundle (default: the system's)")
-    cert_file: Path | None = Field(default=None, description="client certificate for mutual TLS")
-    key_file: Path | None = None
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`"
+    )
+    sasl_username: str | None = Field(default=None, description="required with a `SASL_*` protocol")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="required with a `SASL_*` protocol"
+    )
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle for TLS (default: the system's)"
+    )
+    cert_file: Path | None = Field(
+        default=None, description="client certificate for mutual TLS (with `key_file`)"
+    )
+    key_file: Path | None = Field(
+        default=None, description="the client certificate's key (with `cert_file`)"
+    )
 
     @property
     def sasl(self) -> bool:
@@ -157,21 +194,38 @@ class Settings(BaseSettings):
         env_prefix="ABM_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    app_id: str = "abm-signals"
-    kafka_broker: str = "kafka://127.0.0.1:9092"
+    app_id: str = Field(
+        default="abm-signals",
+        description="the consumer group, and the prefix of the changelog topics",
+    )
+    kafka_broker: str = Field(
+        default="kafka://127.0.0.1:9092",
+        description="bootstrap servers; several as `kafka://h1:9092;h2:9092`",
+    )
     kafka_security: KafkaSecurity = KafkaSecurity()
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
-        description="redis:// or rediss:// (TLS); put the password in redis_password, not here",
+        description="Redis for the view; `rediss://` for TLS. A password in the URL is "
+        "refused: set `ABM_REDIS_PASSWORD`",
     )
-    redis_username: str | None = None
-    redis_password: SecretStr | None = None
-    redis_ca_file: Path | None = None
-    redis_prefix: str = "abm:"
-    partitions: Annotated[int, Field(ge=1, le=1024)] = 4
-    replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    redis_username: str | None = Field(default=None, description="Redis ACL user")
+    redis_password: SecretStr | None = Field(default=None, description="Redis password")
+    redis_ca_file: Path | None = Field(default=None, description="CA bundle for Redis TLS")
+    redis_prefix: str = Field(default="abm:", description="prefix of every Redis key")
+    partitions: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=4,
+        description="partitions of every topic created; all topics must have the same count "
+        "(they are co-partitioned)",
+    )
+    replicas: Annotated[int, Field(ge=1, le=10)] = Field(
+        default=1, description="replication factor of the topics created; 3 in production"
+    )
     topics: Topics = Topics()
-    store: str = "memory://"
+    store: str = Field(
+        default="memory://",
+        description="table store: `memory://` (state rebuilt from the changelog at every "
+        "start) or `rocksdb://` (needs the `rocksdb` extra; state kept on disk)",
+    )
     rocksdb_block_cache_mib: Annotated[int, Field(ge=1)] = Field(
         default=32,
         description="RocksDB block cache per table partition (faust's default is 2 GiB each)",
@@ -179,11 +233,20 @@ class Settings(BaseSettings):
     rocksdb_write_buffer_mib: Annotated[int, Field(ge=1)] = Field(
         default=16, description="RocksDB write buffer per table partition (two of them)"
     )
-    data_dir: Path = Path(".abm-data")
-    web_host: str = "127.0.0.1"
-    web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    data_dir: Path = Field(
+        default=Path(".abm-data"), description="where RocksDB and faust keep their files"
+    )
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="the worker's HTTP bind address; the container image sets `0.0.0.0`",
+    )
+    web_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=6066,
+        description="the worker's `/health`, `/ready`, `/metrics`, `/accounts/{id}` and "
+        "`/dashboard`",
+    )
     view_port: Annotated[int, Field(ge=0, le=65535)] = Field(
-        default=6068, description="`abm view`'s /metrics port (0: none)"
+        default=6068, description="`abm view`'s `/metrics` and `/ready` (0: none)"
     )
     worker_view: bool = Field(
         default=False,
@@ -203,26 +266,38 @@ class Settings(BaseSettings):
         "on many round trips; 1 sends one record per batch, which the embedded broker needs "
         "to report log ends right",
     )
-    session_timeout_s: Annotated[float, Field(gt=0)] = 60.0
-    heartbeat_interval_s: Annotated[float, Field(gt=0)] = 3.0
+    session_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=60.0,
+        description="consumer-group session timeout: how long a silent worker keeps its "
+        "partitions. Shorter moves partitions sooner after a crash; a new worker may wait "
+        "about half of it before its first event",
+    )
+    heartbeat_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=3.0, description="at most a third of the session timeout"
+    )
     clock: Literal["wall", "event"] = Field(
         default="wall",
-        description="what 'now' is for the staleness timer: the wall clock (production) "
-        "or the newest event time seen on the partition (replays, tests)",
+        description="what 'now' is for the staleness timer and the KPI windows: the wall "
+        "clock (production) or the newest event time seen on the partition (replays, tests)",
     )
-    tick_interval_s: Annotated[float, Field(gt=0)] = 30.0
+    tick_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=30.0, description="how often the staleness timer looks for due accounts"
+    )
     tick_max_per_s: Annotated[float, Field(gt=0)] = Field(
         default=500.0,
         description="staleness ticks a worker sends per second at most (each costs what an "
         "event does): every account's windows move at 00:00 UTC, and this spreads that "
         "burst over timer rounds instead of queueing live events behind it",
     )
-    redis_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    redis_flush_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=0.5, description="how often the Redis view is written"
+    )
     redis_flush_busy_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=2.0,
-        description="how long a busy worker (more accounts waiting than one Redis batch "
+        description="how long a busy writer (more accounts waiting than one Redis batch "
         "holds) lets changed accounts gather before writing the view: an account changed "
-        "again meanwhile is written once (its measured gain: bench/README.md)",
+        "again meanwhile is written once. The Redis alert stream waits with it; the alert "
+        "topic and the webhooks do not",
     )
     state_flush_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=0.5,
@@ -235,8 +310,12 @@ class Settings(BaseSettings):
     kpi_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=2.0, description="how often the KPI hashes are rebuilt from the partials"
     )
-    alerts_stream_maxlen: Annotated[int, Field(ge=100)] = 10_000
-    watchdog_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    alerts_stream_maxlen: Annotated[int, Field(ge=100)] = Field(
+        default=10_000, description="approximate cap of the Redis alert stream"
+    )
+    watchdog_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=5.0, description="how often the watchdog samples progress"
+    )
     watchdog_stall_s: Annotated[float, Field(ge=0)] = Field(
         default=120.0,
         description="exit when input waits and the worker's read position has not moved "
@@ -244,13 +323,18 @@ class Settings(BaseSettings):
     )
     crash_at: str | None = Field(
         default=None,
-        description="for crash tests only: POINT:N makes the worker kill itself (SIGKILL) "
-        "the N-th time it passes POINT (streams/streams/crash_points.py names them)",
+        description="for crash tests only: `POINT:N` makes the worker kill itself (SIGKILL) "
+        "the N-th time it passes POINT, one of the steps streams/crash_points.py names; "
+        "never set it in production",
     )
     webhook: Webhook = Webhook()
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    config_file: Path | None = None
-    rules: Rules = Rules()
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="`debug`, `info`, `warning` or `error`"
+    )
+    config_file: Path | None = Field(
+        default=None, description="the rules file; without it, the built-in defaults"
+    )
+    rules: Rules = Field(default=Rules(), description="read from `config_file`, not from env")
     routes: list[Route] = Field(
         default=[], description="`[[routes]]` of the rules file: where alerts go"
     )

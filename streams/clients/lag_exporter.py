@@ -77,9 +77,15 @@ class LagExporter(Collector):
     def collect(self) -> Iterator[Metric]:
         reading, group = self.reading, self.group
         labels = ["group", "topic", "partition"]
-        lag = GaugeMetricFamily("abm_group_lag", "Records waiting per partition", labels=labels)
+        lag = GaugeMetricFamily(
+            "abm_group_lag",
+            "Records waiting per partition (everything, if the group never committed)",
+            labels=labels,
+        )
         committed = GaugeMetricFamily(
-            "abm_group_committed_offset", "The group's committed offset", labels=labels
+            "abm_group_committed_offset",
+            "The group's committed offset (absent before the first commit)",
+            labels=labels,
         )
         highwater = GaugeMetricFamily(
             "abm_group_highwater", "The log's high-water mark, as a fetch reports it", labels=labels
@@ -91,7 +97,8 @@ class LagExporter(Collector):
         )
         owned = GaugeMetricFamily(
             "abm_group_partition_owned",
-            "1 if a live member has the partition assigned (absent when the broker does not say)",
+            "1 if a live member has the partition assigned; absent when the broker does not "
+            "report assignments (the embedded broker does not)",
             labels=labels,
         )
         for row in reading.rows:

@@ -1,7 +1,9 @@
 """One rule set's pass over history: the live pipeline's decisions, without Faust.
 
-The same functions as the agents (decode, apply_event, apply_tick, contribution, report),
-so a replay decides what the live worker decided on the same records. The staleness timer
+The same functions as the agents: each record goes through the one dispatch the ingest
+agent calls (logic/inputs/records.py: decode_record, take; this engine is the `Store`),
+ticks through apply_tick, figures through contribution and report; so a replay decides
+what the live worker decided on the same records. The staleness timer
 is simulated exactly: an account is ticked at each moment it is due, before its next
 event, and once more at its partition's stream time at the end (the live timer ticks at
 the stream time whenever it fires, so live tick-driven changes can be coarser).

@@ -13,7 +13,8 @@ class ViewMetrics:
         self.registry = CollectorRegistry()
         self.records = Counter(
             "abm_view_records",
-            "Records the view has read, by source",
+            "Records read, by source: accounts, campaigns, rosters (changelogs), alerts, "
+            "changes, erasures (topics)",
             ["source"],
             registry=self.registry,
         )
@@ -31,7 +32,7 @@ class ViewMetrics:
         )
         self.catching_up = Gauge(
             "abm_view_catching_up",
-            "Partitions being read to their end before the view writes accounts",
+            "Changelog partitions still being read to their end (no account is written meanwhile)",
             registry=self.registry,
         )
         self.flushes = Counter(
@@ -40,7 +41,8 @@ class ViewMetrics:
         self.written_offset = Gauge(
             "abm_view_written_offset",
             "Per changelog partition, the offset below which every record is in Redis "
-            "(accounts written and the KPIs published); unset while it is read again",
+            "(accounts written and the KPIs published); unset while it is read again, or Redis "
+            "failed. The changelog's end minus this is the view's backlog in records",
             ["topic", "partition"],
             registry=self.registry,
         )

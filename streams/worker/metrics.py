@@ -42,20 +42,24 @@ class _LiveCollector(Collector):
         live = self.read()
         lag = GaugeMetricFamily(
             "abm_consumer_lag",
-            "Records waiting per owned input partition (high-water mark - next to read)",
+            "Records waiting per owned partition (inputs, the clock, erasure requests), from "
+            "the consumer's latest fetch; a partition no worker reports is owned by none",
             labels=["topic", "partition"],
         )
         for (topic, partition), value in sorted(live.consumer_lag.items()):
             lag.add_metric([topic, str(partition)], value)
         event_lag = GaugeMetricFamily(
             "abm_event_time_lag_seconds",
-            "Now - newest event time processed, per owned partition",
+            "Wall clock minus the newest event time applied, per owned partition",
             labels=["partition"],
         )
         for partition, seconds in sorted(live.event_time_lag_s.items()):
             event_lag.add_metric([str(partition)], seconds)
         tiers = GaugeMetricFamily(
-            "abm_tier_accounts", "Accounts per tier in owned partitions", labels=["tier"]
+            "abm_tier_accounts",
+            "Accounts per tier in the worker's partitions, while it keeps the Redis view "
+            "(--with-view; else the view process reports it)",
+            labels=["tier"],
         )
         for tier, count in sorted(live.tier_accounts.items()):
             tiers.add_metric([str(tier)], count)
@@ -115,18 +119,25 @@ class Metrics:
         )
         events = Counter(
             "abm_events",
-            "Input records by topic kind and outcome (applied, duplicate, dead_letter)",
+            "Input records by kind (engagement, intent, deals, accounts, spend, contacts) and "
+            "outcome (applied, duplicate, dead_letter)",
             ["kind", "outcome"],
             registry=self.registry,
         )
         self.events = {(k, o): events.labels(k, o) for k in input_kinds for o in OUTCOMES}
         outputs = Counter(
-            "abm_outputs", "Records published by output", ["output"], registry=self.registry
+            "abm_outputs",
+            "Records published: tier_change, stage_change, surge_alert, dead_letter",
+            ["output"],
+            registry=self.registry,
         )
         kinds = ("tier_change", "stage_change", "surge_alert", "dead_letter")
         self.outputs = {o: outputs.labels(o) for o in kinds}
         dead = Counter(
-            "abm_dead_letters", "Dead letters by reason", ["reason"], registry=self.registry
+            "abm_dead_letters",
+            "Dead letters by reason (docs/topics.md, Dead letters)",
+            ["reason"],
+            registry=self.registry,
         )
         self.dead_letters = {r: dead.labels(r.value) for r in DeadLetterReason}
 

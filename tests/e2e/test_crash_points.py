@@ -2,7 +2,7 @@
 like a single pass: every KPI (campaigns and daily series included), tier change and alert.
 
 A worker started with ABM_CRASH_AT=POINT:N kills itself with SIGKILL the N-th time it
-passes POINT (streams/streams/crash_points.py); the test starts a fresh one, which recovers
+passes POINT (streams/crash_points.py); the test starts a fresh one, which recovers
 its tables from the changelogs, is sent the inputs again from the committed offsets, and
 goes on. Every point is armed in every run, each in a pipeline of its own, and each run
 must equal an undisturbed one. The worker runs as in production (it writes Kafka only)

@@ -1,6 +1,6 @@
 """`abm replay` decides what the live pipeline decided, on the same history.
 
-A generated history (160 accounts, 60 days, all five topics, a few percent of events late
+A generated history (160 accounts, 60 days, every input topic, a few percent of events late
 by up to two days and a few percent delivered twice) goes through a live worker on the
 embedded stack (event clock, staleness timer off so every output follows from the
 events), then `abm replay --no-ticks` reads the same topics. Final tiers and KPIs must be

@@ -3,8 +3,9 @@
 The pure core (streams/logic) imports nothing of the project but itself, the payload
 contracts (schemas) and streams/compiled.py (which picks the build it runs from), and the
 contracts import nothing of streams; no module imports itself or sits on an import circle;
-no import runs from a lower layer to a higher one (LAYERS). Every `import` and `from ... import` counts, wherever
-it is (inside a function, under TYPE_CHECKING), relative ones resolved.
+no import runs from a lower layer to a higher one (LAYERS). Every `import` and
+`from ... import` counts, wherever it is (inside a function, under TYPE_CHECKING),
+relative ones resolved.
 
 The graph: one node per module, a package being its __init__. `import a.b.c` is an edge
 to the module a.b.c, or where there is none to the nearest package above it that is one;
@@ -201,7 +202,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streams.dashboard", "streams.kpi_table"),
     ("streams.worker", "streams.view", "streams.replay"),
     ("streams.dev",),
-    ("streams.cli", "streams.__main__", "streams"),
+    ("streams.cli", "streams.docs", "streams.__main__", "streams"),
 )
 """Lowest first: what the data passes through from the contracts to the command line. A
 module imports only from its own layer's packages and the layers below; the logic's
