@@ -136,11 +136,11 @@ def replay(events, state=None, rules=None, wall=WALL, ticks=False, rosters=None)
             if state.due_at == due:
                 break
         try:
-            applied = apply_event(state, event, coords(), rules, wall, rosters)
+            effect = apply_event(state, event, coords(), rules, wall, rosters)
         except Rejected:
             continue
-        state = applied.state
-        if applied.change:
-            changes.append(applied.change)
-        alerts.extend(applied.alerts)
+        state = effect.state
+        if effect.change:
+            changes.append(effect.change)
+        alerts.extend(effect.alerts)
     return state, changes, alerts

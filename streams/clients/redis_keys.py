@@ -19,7 +19,7 @@ class RedisKeys:
     prefix: str
 
     def account(self, account_id: str) -> str:
-        """Hash: the account's snapshot (logic/views.py)."""
+        """Hash: the account's snapshot (logic/snapshot.py)."""
         return f"{self.prefix}account:{account_id}"
 
     def alert_seen(self, alert_id: str) -> str:

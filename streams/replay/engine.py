@@ -16,9 +16,16 @@ from typing import Any
 
 from schemas.inputs import AccountProfile
 from schemas.outputs import StageChange, SurgeAlert, TierChange
-from streams.logic.inputs.apply import Applied, apply_tick
+from streams.logic.inputs.apply import Effect, apply_tick
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
-from streams.logic.inputs.records import AccountInput, CampaignSpend, InputRecord, Removal, take
+from streams.logic.inputs.records import (
+    AccountInput,
+    CampaignSpend,
+    InputRecord,
+    Removal,
+    RosterInput,
+    take,
+)
 from streams.logic.kpis.kpi_report import report
 from streams.logic.kpis.kpis import Bag, contribution, spend_contribution
 from streams.logic.rules import Rules
@@ -120,23 +127,25 @@ class Replay:
             reason = item.rejected.reason if item.rejected else "invalid_payload"
             self.rejected[str(reason)] += 1
             return
-        if isinstance(record, Removal):
+        # `type(...) is`: the record classes have no subclasses, and this runs per record.
+        kind = type(record)
+        if kind is Removal:
             # Profiles are read before the events (their topic holds each account's
             # latest word): a tombstone there removes the account after its history.
             self.removing[record.owner] = item.coords
             return
-        profile = isinstance(record, AccountInput) and isinstance(record.event, AccountProfile)
-        if profile and self.removing:
-            self.removing.pop(record.owner, None)  # a profile after the tombstone: back again
-        if self.ticks and not profile:
-            table = self.campaigns if isinstance(record, CampaignSpend) else self.accounts
+        if kind is AccountInput and type(record.event) is AccountProfile:  # type: ignore[union-attr]
+            if self.removing:
+                self.removing.pop(record.owner, None)  # a profile after the tombstone: back
+        elif self.ticks and kind is not RosterInput:
+            table = self.campaigns if kind is CampaignSpend else self.accounts
             if (state := table.get(record.owner)) is not None:
                 self._tick_until(state, item.at)
-        applied = self._take(record, item.coords)
-        if applied is not None:
-            self._publish(applied)
+        effect = self._take(record, item.coords)
+        if effect is not None:
+            self._publish(effect)
 
-    def _take(self, record: InputRecord, coords: Coords) -> Applied | None:
+    def _take(self, record: InputRecord, coords: Coords) -> Effect | None:
         """The record taken and counted; what it applied, unless a duplicate."""
         try:
             taken = take(record, coords, self, self.rules, self.wall_now)
@@ -146,19 +155,20 @@ class Replay:
         if taken.duplicate:
             self.duplicates += 1
             return None
-        if taken.applied is None and isinstance(record, Removal):
-            return None  # no state: nothing to remove
+        effect = taken.effect
+        if effect is None:
+            self.applied += type(record) is not Removal  # no state: nothing was removed
+            return None
         self.applied += 1
-        if taken.applied is not None and not taken.applied.removed:
-            table = self.campaigns if taken.campaign else self.accounts
-            table[record.owner] = taken.applied.state
-        return taken.applied
+        if not effect.removed:
+            (self.campaigns if taken.campaign else self.accounts)[record.owner] = effect.state
+        return effect
 
     def _remove(self, owner: str, coords: Coords) -> None:
         """The account's last changes, then it is gone."""
-        applied = self._take(Removal(owner), coords)
-        if applied is not None:
-            self._publish(applied)
+        effect = self._take(Removal(owner), coords)
+        if effect is not None:
+            self._publish(effect)
             del self.accounts[owner]
 
     # The Store the records are taken from (logic/records.py).
@@ -172,13 +182,13 @@ class Replay:
     def put_roster(self, owner: str, roster: Roster, partition: int) -> None:
         self.rosters[owner] = roster
 
-    def _publish(self, applied: Applied) -> None:
-        if applied.change is not None:
-            self.changes.append(applied.change)
-        if applied.stage_change is not None:
-            self.stage_changes.append(applied.stage_change)
-        self.alerts.extend(applied.alerts)
-        advance(self.stream_time, applied.state.partition, applied.state.clock)
+    def _publish(self, effect: Effect) -> None:
+        if effect.change is not None:
+            self.changes.append(effect.change)
+        if effect.stage_change is not None:
+            self.stage_changes.append(effect.stage_change)
+        self.alerts.extend(effect.alerts)
+        advance(self.stream_time, effect.state.partition, effect.state.clock)
 
     def _tick_until(self, state: AccountState, until: int) -> None:
         while state.due_at is not None and state.due_at <= until:

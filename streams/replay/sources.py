@@ -48,6 +48,8 @@ account's events are applied together (about 1 KB of memory each)."""
 STALL_S = 30.0
 FIRST = (InputKind.ACCOUNTS, InputKind.CONTACTS)
 """Applied before the events, in this order."""
+TIMED = (AccountInput, CampaignSpend)
+"""The records that carry an event time (a profile's is its place in its stream)."""
 
 Record = tuple[bytes | None, bytes | None, Coords]
 Chunks = AsyncIterator[list[Item]]
@@ -101,8 +103,8 @@ class Run:
                     # that only a collection frees, and a replay runs without them.
                     self.items.append(Item(kind, coords, last, rejected=why.with_traceback(None)))
                     continue
-                if isinstance(record, AccountInput | CampaignSpend):
-                    at = getattr(record.event, "occurred_at", None)
+                if type(record) in TIMED:
+                    at = getattr(record.event, "occurred_at", None)  # type: ignore[union-attr]
                     last = to_ms(at) if at is not None else last
                 self.items.append(Item(kind, coords, last, record=record, owner=record.owner))
             self.last = last

@@ -28,10 +28,10 @@ from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
 from streams.logic.kpis.kpis import contribution, spend_contribution
 from streams.logic.rules import Rules
+from streams.logic.snapshot import account_snapshot
 from streams.logic.state.erasure import Erased, names
 from streams.logic.state.roster import NO_ROSTERS, Rosters
 from streams.logic.state.state import AccountState
-from streams.logic.views import account_snapshot
 from streams.sinks.kpi_view import KpiView
 
 __all__ = ["RedisView"]

@@ -7,7 +7,7 @@ from faust.tables.manager import TableManager
 from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
-from streams.logic.views import account_snapshot
+from streams.logic.snapshot import account_snapshot
 from streams.worker.context import WorkerContext
 from streams.worker.metrics import Live
 

@@ -275,8 +275,8 @@ def test_nothing_changes_before_due_at(events, step):
 
 def test_same_event_id_on_different_topics_is_not_a_duplicate():
     state, _ = run([engagement(event_id="x1", action="meeting")])
-    applied = apply_event(state, intent(event_id="x1", score=90), coords(), RULES, WALL)
-    assert applied.write
+    effect = apply_event(state, intent(event_id="x1", score=90), coords(), RULES, WALL)
+    assert effect.write
     assert measure(state, RULES, T0).intent_max == 90
 
 

@@ -195,7 +195,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streams.logic.signals",),
     ("streams.logic.kpis",),
     ("streams.logic.inputs",),
-    ("streams.logic.views",),
+    ("streams.logic.snapshot",),
     ("streams.config", "streams.crash_points"),
     ("streams.clients",),
     ("streams.sinks",),

@@ -25,7 +25,7 @@ from streams.logic.state.windows import DAY_MS, WEEK_DAYS, day_of, in_window, so
 
 __all__ = [
     "CLOSED_STAGES",
-    "Applied",
+    "Effect",
     "apply_event",
     "apply_removal",
     "apply_roster",
@@ -45,8 +45,9 @@ _CLOCK: dict[type[TimedEvent], str] = {
 """Each event's clock, as the plain letter the state record keys it by."""
 
 
-class Applied:
-    """What an event did: `write` says the state changed and must be stored.
+class Effect:
+    """What an event (a tick, a roster, a removal) did to its account: the state after it,
+    whether that changed and must be stored (`write`), and the outputs it made.
 
     A plain class for the reason `Signals` is one: one is made per event.
     """
@@ -112,7 +113,7 @@ def _tier_change(
     )
 
 
-def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_ROSTERS) -> Applied:
+def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_ROSTERS) -> Effect:
     """Re-tier and re-check surges at `now`; return what to publish (state to be written).
     `rosters` holds the account's roster, read only if a decision needs personas."""
     windows = windows_of(state, rules, now)
@@ -130,26 +131,26 @@ def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_
     stage, stage_due = stage_of(state, rules, signals, windows)
     moved = stage_change(state, rules, stage, stage, now, signals, windows)
     state.due_at = sooner(sooner(signals.due_at, _surge_due(state, windows)), stage_due)
-    return Applied(state, write=True, change=change, alerts=alerts, stage_change=moved)
+    return Effect(state, write=True, change=change, alerts=alerts, stage_change=moved)
 
 
 def apply_removal(
     state: AccountState | None, rules: Rules, coords: Coords, rosters: Rosters = NO_ROSTERS
-) -> Applied | None:
+) -> Effect | None:
     """A tombstone on the profiles topic removes the account: a last tier change and stage
     change (to 0 and unaware, rule `removed`) tell downstream systems, and the caller
     deletes the state. None when there is nothing to remove (no state)."""
     if state is None:
         return None
     if state.applied.get(coords.source, -1) >= coords.offset:
-        return Applied(state, write=False, duplicate=True)
+        return Effect(state, write=False, duplicate=True)
     now = state.clock or coords.timestamp
     windows = windows_of(state, rules, now)
     signals = measure(state, rules, now, windows, rosters)
     personas = persona_counts(list(windows.contacts), rosters.get(state.account_id), rules)
     change = _tier_change(state, 0, REMOVED, now, signals, personas)
     moved = stage_change(state, rules, UNAWARE, REMOVED, now, signals, windows, always=True)
-    return Applied(state, write=True, change=change, stage_change=moved, removed=True)
+    return Effect(state, write=True, change=change, stage_change=moved, removed=True)
 
 
 def _prune(state: AccountState, rules: Rules, tick: int = 0) -> None:
@@ -335,7 +336,7 @@ def apply_event(
     rules: Rules,
     wall_now: int,
     rosters: Rosters = NO_ROSTERS,
-) -> Applied:
+) -> Effect:
     """Apply one decoded event; raise Rejected for late, future or unknown-stage events.
 
     Redelivery (an offset at or below the last applied one from the same partition, or an
@@ -344,7 +345,7 @@ def apply_event(
     state = state or AccountState(account_id=owner_of(event))
     source = coords.source
     if state.applied.get(source, -1) >= coords.offset:
-        return Applied(state, write=False, duplicate=True)
+        return Effect(state, write=False, duplicate=True)
 
     if isinstance(event, AccountProfile):
         # A profile carries no event time: it re-tiers at the account's own clock and
@@ -357,7 +358,7 @@ def apply_event(
         _check_time(state, event, at, kind, rules, wall_now)
         seen_key = f"{kind}:{event.event_id}"
         if state.seen.has(seen_key):
-            return Applied(state, write=False, duplicate=True)
+            return Effect(state, write=False, duplicate=True)
         if isinstance(event, EngagementEvent):
             _engagement(state, event, rules, at)
             _touch(state, at)
@@ -390,16 +391,16 @@ def apply_event(
 
 def apply_tick(
     state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_ROSTERS
-) -> Applied:
+) -> Effect:
     """Let time pass: re-tier an account whose windows have dropped data by `now`."""
     if state.due_at is None or now < state.due_at:
-        return Applied(state, write=False)
+        return Effect(state, write=False)
     state.clock = max(state.clock, now)
     _prune(state, rules, tick=state.clock)
     return evaluate(state, rules, state.clock, rosters)
 
 
-def apply_roster(state: AccountState, rules: Rules, rosters: Rosters) -> Applied:
+def apply_roster(state: AccountState, rules: Rules, rosters: Rosters) -> Effect:
     """The account's roster changed (it is in `rosters` already): re-tier at the account's
     own clock, as a profile does, so contacts that engaged before are counted as their
     personas now (a roster moves no clock: it says who people are, not when they acted)."""

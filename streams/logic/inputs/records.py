@@ -8,11 +8,10 @@ dicts) is the caller's `Store`; storing the state an input made, and publishing 
 outputs, stay with the caller too (the worker's outbox, the replay's lists).
 """
 
-from dataclasses import dataclass
 from typing import Protocol, cast
 
 from schemas.inputs import ContactRoster, SpendEvent
-from streams.logic.inputs.apply import Applied, apply_event, apply_removal, apply_roster
+from streams.logic.inputs.apply import Effect, apply_event, apply_removal, apply_roster
 from streams.logic.inputs.decode import (
     INPUT_MODELS,
     Coords,
@@ -41,36 +40,48 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+# Plain classes, not dataclasses: one is made per record, and mypyc compiles a plain
+# class's constructor while a dataclass's is generated Python (a replay paid ~10% for it).
+
+
 class AccountInput:
     """An event or a profile, applied to its account's state."""
 
-    owner: str
-    event: Event
+    __slots__ = ("event", "owner")
+
+    def __init__(self, owner: str, event: Event) -> None:
+        self.owner = owner
+        self.event = event
 
 
-@dataclass(frozen=True, slots=True)
 class CampaignSpend:
     """Spend tied to no account: its state is the campaign's (keyed by campaign_id), and it
     counts in the overall ROI only."""
 
-    owner: str
-    event: SpendEvent
+    __slots__ = ("event", "owner")
+
+    def __init__(self, owner: str, event: SpendEvent) -> None:
+        self.owner = owner
+        self.event = event
 
 
-@dataclass(frozen=True, slots=True)
 class RosterInput:
     """An account's new contact roster; None (a tombstone) clears it."""
 
-    owner: str
-    roster: ContactRoster | None
+    __slots__ = ("owner", "roster")
+
+    def __init__(self, owner: str, roster: ContactRoster | None) -> None:
+        self.owner = owner
+        self.roster = roster
 
 
-@dataclass(frozen=True, slots=True)
 class Removal:
     """A profile's tombstone: the account is removed."""
 
-    owner: str
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
 
 
 InputRecord = AccountInput | CampaignSpend | RosterInput | Removal
@@ -108,15 +119,19 @@ class Store(Protocol):
     def put_roster(self, owner: str, roster: Roster, partition: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
 class Taken:
-    """What one record did. `applied` holds the account's (or, with `campaign`, the
+    """What one record did. `effect` holds the account's (or, with `campaign`, the
     campaign's) state after it and the outputs it made, for the caller to store and send;
     None when no account state was touched (a roster of an account not seen yet)."""
 
-    duplicate: bool
-    applied: Applied | None = None
-    campaign: bool = False
+    __slots__ = ("campaign", "duplicate", "effect")
+
+    def __init__(
+        self, duplicate: bool, effect: Effect | None = None, campaign: bool = False
+    ) -> None:
+        self.duplicate = duplicate
+        self.effect = effect
+        self.campaign = campaign
 
 
 def take(record: InputRecord, coords: Coords, store: Store, rules: Rules, now: int) -> Taken:
@@ -125,12 +140,12 @@ def take(record: InputRecord, coords: Coords, store: Store, rules: Rules, now: i
     it); every other state is the caller's to store."""
     if isinstance(record, AccountInput):
         state = store.account(record.owner)
-        applied = apply_event(state, record.event, coords, rules, now, store.rosters)
-        return Taken(applied.duplicate, applied)
+        effect = apply_event(state, record.event, coords, rules, now, store.rosters)
+        return Taken(effect.duplicate, effect)
     if isinstance(record, CampaignSpend):
         state = store.campaign(record.owner)
-        applied = apply_event(state, record.event, coords, rules, now, store.rosters)
-        return Taken(applied.duplicate, applied, campaign=True)
+        effect = apply_event(state, record.event, coords, rules, now, store.rosters)
+        return Taken(effect.duplicate, effect, campaign=True)
     if isinstance(record, RosterInput):
         return _take_roster(record, coords, store, rules)
     removed = apply_removal(store.account(record.owner), rules, coords, store.rosters)

@@ -16,7 +16,7 @@ import time
 from typing import Any, cast
 
 from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
-from streams.logic.inputs.apply import Applied
+from streams.logic.inputs.apply import Effect
 from streams.logic.inputs.decode import Coords, Rejected, dead_letter
 from streams.logic.routes import tier_up
 from streams.logic.state.state import (
@@ -47,19 +47,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def store_and_send(worker: WorkerContext, applied: Applied) -> None:
+async def store_and_send(worker: WorkerContext, effect: Effect) -> None:
     """Store the account's state with its new outputs in its outbox (one changelog record
     at the next flush), mark it for the view, and send the outputs."""
-    if not applied.write:
+    if not effect.write:
         return
-    state = applied.state
-    if applied.removed:
-        await _remove(worker, applied)
+    state = effect.state
+    if effect.removed:
+        await _remove(worker, effect)
         return
     if state.outbox:
         state.outbox = [e for e in state.outbox if e.entry_id not in worker.delivered]
-    new = _entries(applied)
-    new += [OutboxEntry.of_alert(alert) for alert in applied.alerts]
+    new = _entries(effect)
+    new += [OutboxEntry.of_alert(alert) for alert in effect.alerts]
     state.outbox.extend(new)
     worker.states.put(worker.accounts, state.account_id, state, state.partition)
     track_due(worker.due, state.account_id, state.due_at, state.partition)
@@ -67,28 +67,28 @@ async def store_and_send(worker: WorkerContext, applied: Applied) -> None:
     advance(worker.stream_time, state.partition, state.clock)
     for entry in new:
         await send_entry(worker, state.account_id, entry)
-    if applied.change is not None:
-        worker.view.change(applied.change)
-    for alert in applied.alerts:
+    if effect.change is not None:
+        worker.view.change(effect.change)
+    for alert in effect.alerts:
         alert_sinks(worker, alert)
         await route(worker, alert, alert.kind, alert.owner, alert.tier, alert.cluster)
-    change = applied.change
+    change = effect.change
     if change is not None and worker.webhooks and tier_up(change.previous_tier, change.tier):
         owner = state.profile.owner if state.profile else None
         await route(worker, change, "tier_up", owner, change.tier, None)
 
 
-def _entries(applied: Applied) -> list[OutboxEntry]:
+def _entries(effect: Effect) -> list[OutboxEntry]:
     """The tier change and the stage change an input made, in that order."""
     entries = []
-    if applied.change is not None:
-        entries.append(OutboxEntry.of_change(applied.change))
-    if applied.stage_change is not None:
-        entries.append(OutboxEntry.of_stage_change(applied.stage_change))
+    if effect.change is not None:
+        entries.append(OutboxEntry.of_change(effect.change))
+    if effect.stage_change is not None:
+        entries.append(OutboxEntry.of_stage_change(effect.stage_change))
     return entries
 
 
-async def _remove(worker: WorkerContext, applied: Applied) -> None:
+async def _remove(worker: WorkerContext, effect: Effect) -> None:
     """The account's last changes go out, then its state, due entry and view go.
 
     No outbox: it would live in the record being deleted. The changes are sent before
@@ -96,11 +96,11 @@ async def _remove(worker: WorkerContext, applied: Applied) -> None:
     that (write-behind): a crash before then re-applies the removal to the stored state
     and sends the same changes (same versions) again.
     """
-    state = applied.state
-    for entry in _entries(applied):
+    state = effect.state
+    for entry in _entries(effect):
         await send_entry(worker, state.account_id, entry)
-    if applied.change is not None:
-        worker.view.change(applied.change)
+    if effect.change is not None:
+        worker.view.change(effect.change)
     worker.states.delete(worker.accounts, state.account_id, state.partition)
     track_due(worker.due, state.account_id, None, state.partition)
     worker.view.remove(state.account_id, state.partition)
@@ -162,11 +162,11 @@ async def resend_outboxes(worker: WorkerContext, states: list[AccountState]) -> 
     return sent
 
 
-def store_campaign(worker: WorkerContext, applied: Applied) -> None:
+def store_campaign(worker: WorkerContext, effect: Effect) -> None:
     """A campaign's spend record: stored and counted, nothing to publish."""
-    if not applied.write:
+    if not effect.write:
         return
-    state = applied.state
+    state = effect.state
     worker.states.put(worker.campaigns, state.account_id, state, state.partition)
     worker.view.mark_campaign(state)
     advance(worker.stream_time, state.partition, state.clock)

@@ -59,10 +59,10 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
             await reject(worker, coords, event.key, event.value, failed)
             return
         (duplicate_n if taken.duplicate else applied_n).inc()
-        if taken.applied is not None and taken.campaign:
-            store_campaign(worker, taken.applied)
-        elif taken.applied is not None:
-            await store_and_send(worker, taken.applied)
+        if taken.effect is not None and taken.campaign:
+            store_campaign(worker, taken.effect)
+        elif taken.effect is not None:
+            await store_and_send(worker, taken.effect)
         processing.observe(time.perf_counter() - started)
 
     return ingest
