@@ -3,9 +3,11 @@
 One sink per route (`[[routes]]`, and the default route of ABM_WEBHOOK__URL), each with
 its own queue and senders, so a slow or dead destination holds up only its own route.
 The agent only offers an alert to a bounded queue (no await, no I/O). A few sender tasks
-drain it: sign, POST, retry transient failures (connection errors, timeouts, 429, 5xx)
-with exponential backoff and jitter, or after the receiver's Retry-After when it gives
-one (Slack does, on 429), capped at `max_backoff_s`. An alert that cannot be delivered, because the
+drain it: sign, POST, retry transient failures (connection errors, timeouts, 429, 5xx,
+and redirects, which are never followed) with exponential backoff and jitter, or after
+the receiver's Retry-After when it gives one (Slack does, on 429), capped at
+`max_backoff_s`. Errors name the route and its host, never the rest of its URL (a Slack
+webhook's path is its token). An alert that cannot be delivered, because the
 receiver refuses it, keeps failing, or is still queued when the worker stops, goes to the
 dead-letter topic with the reason: counted and kept, never silently dropped.
 """
@@ -13,10 +15,13 @@ dead-letter topic with the reason: counted and kept, never silently dropped.
 import asyncio
 import contextlib
 import logging
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import aiohttp
 from tenacity import (
@@ -39,7 +44,7 @@ from streams.sinks.notify import (
     sign,
 )
 
-__all__ = ["DeliveryStats", "GiveUp", "WebhookSink", "retry_after_s"]
+__all__ = ["DeliveryStats", "GiveUp", "WebhookSink", "retry_after_s", "shown_url"]
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +60,35 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+_DELAY_SECONDS = re.compile(r"[0-9]{1,12}")
+"""RFC 9110's delay-seconds: ASCII digits only (`str.isdigit` takes '²' too, which
+`float` refuses), and few enough that the number stays finite."""
+
+
 def retry_after_s(value: str | None, now: float) -> float | None:
     """Seconds a Retry-After header asks for (delay-seconds or an HTTP-date, RFC 9110);
-    None when absent or unreadable (the backoff applies)."""
+    None when absent or unreadable (the backoff applies). Never raises: the header is the
+    receiver's to write, anything at all."""
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DELAY_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:  # an HTTP-date is GMT; a malformed one may carry no zone
-        return None
-    return max(0.0, when.timestamp() - now)
+    if when.tzinfo is None or not math.isfinite(seconds):
+        return None  # an HTTP-date is GMT; a malformed one may carry no zone
+    return max(0.0, seconds)
+
+
+def shown_url(url: str) -> str:
+    """A route's URL as logs and dead letters may show it: scheme and host. The rest can be
+    a credential (a Slack incoming webhook's path is its token)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/..."
 
 
 class _Refused(Exception):
@@ -154,6 +173,8 @@ class WebhookSink:
             await self.give_up(item, DeadLetterReason.WEBHOOK_FAILED, "worker stopped first")
 
     async def _sender(self) -> None:
+        """Until cancelled; nothing a receiver answers (or a bug here) ends it: an alert
+        that fails in any way is counted and dead-lettered, and the next one goes."""
         while True:
             item = await self.queue.get()
             item_id = delivery_id(item)
@@ -161,13 +182,28 @@ class WebhookSink:
             try:
                 await self._deliver(item)
                 self.stats.delivered += 1
-            except (_Refused, _Transient, aiohttp.ClientError, TimeoutError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
                 self.stats.failed += 1
-                log.warning("route %s gave up on %s: %s", self.name, item_id, exc)
-                await self.give_up(item, DeadLetterReason.WEBHOOK_FAILED, str(exc) or repr(exc))
+                error = self._redacted(str(exc) or repr(exc))
+                if not isinstance(exc, _Refused | _Transient | aiohttp.ClientError | TimeoutError):
+                    log.exception("route %s: unexpected error posting %s", self.name, item_id)
+                log.warning("route %s gave up on %s: %s", self.name, item_id, error)
+                await self.give_up(item, DeadLetterReason.WEBHOOK_FAILED, error)
             finally:
                 self._in_flight.pop(item_id, None)
                 self.queue.task_done()
+
+    def _redacted(self, text: str) -> str:
+        """`text` without the route's URL past its host (an error from aiohttp may quote
+        it whole)."""
+        parts = urlsplit(self.url)
+        text = text.replace(self.url, shown_url(self.url))
+        for secret in (parts.path, parts.query):
+            if len(secret) > 1:
+                text = text.replace(secret, "/...")
+        return text
 
     def _wait(
         self, backoff: Callable[[RetryCallState], float]
@@ -212,10 +248,15 @@ class WebhookSink:
             "X-ABM-Alert-Id": delivery_id(item),
             "X-ABM-Route": self.name,
         }
-        async with self._session.post(self.url, data=body, headers=headers) as response:
+        # No redirects: followed, a POST becomes a GET without its body, and the 2xx at
+        # the end would count an alert nobody received as delivered.
+        post = self._session.post(self.url, data=body, headers=headers, allow_redirects=False)
+        async with post as response:
             if response.status < 300:
                 return
             detail = f"HTTP {response.status} from route {self.name}"
+            if 300 <= response.status < 400:
+                raise _Transient(f"{detail}: a redirect, not followed")
             if response.status == 429 or response.status >= 500:
                 asked = retry_after_s(response.headers.get("Retry-After"), time.time())
                 raise _Transient(detail, asked)

@@ -17,7 +17,7 @@ from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.config import Webhook
 from streams.logic.signals.alerts import alert_id
 from streams.sinks.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign, verify
-from streams.sinks.webhook import WebhookSink, retry_after_s
+from streams.sinks.webhook import WebhookSink, retry_after_s, shown_url
 
 NOW_MS = int(time.time() * 1000)
 
@@ -62,8 +62,13 @@ async def receiver(
         answer = statuses(len(bodies))
         return answer if isinstance(answer, web.Response) else web.Response(status=answer)
 
+    async def elsewhere(request: web.Request) -> web.Response:
+        bodies.append(f"{request.method} {request.path}".encode())
+        return web.Response(status=200)
+
     app = web.Application()
     app.router.add_post("/hook", hook)
+    app.router.add_route("*", "/elsewhere", elsewhere)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -228,3 +233,62 @@ def test_a_cluster_alert_names_its_cluster_and_each_topic_its_source():
     text = orjson.loads(message(alert))["text"]
     assert text.startswith("Intent (abm) surge: Acme Corp (Tier 1, owner sam@example.com)")
     assert "crm 72 (2.4x, g2 on Nov 03)" in text
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_not_followed_and_not_counted_as_delivered(status):
+    """Followed, a 301/302 turns the POST into a GET without a body, and its 200 would
+    count an alert nobody received."""
+
+    def answer(n: int) -> web.Response:
+        return web.Response(status=status, headers={"Location": "/elsewhere"})
+
+    async with receiver(answer) as (url, bodies):
+        letters = Letters()
+        sink = WebhookSink(config(url, max_attempts=2), letters)
+        sink.offer(make_alert())
+        await deliver_all(sink)
+    assert len(bodies) == 2  # two POSTs to /hook, nothing sent to /elsewhere
+    assert not any(b.endswith(b"/elsewhere") for b in bodies)
+    assert (sink.stats.delivered, sink.stats.failed) == (0, 1)
+    assert letters.items[0][1:] == (
+        DeadLetterReason.WEBHOOK_FAILED,
+        f"HTTP {status} from route default: a redirect, not followed",
+    )
+
+
+async def test_a_retry_after_no_parser_can_read_leaves_the_sender_running():
+    """'²' is a digit to str.isdigit and not a number to float(): it once killed the
+    route's sender, and the worker with it."""
+    answers = iter(["²", "9" * 400, "Wed, 31 Dec 9999 23:59:59 GMT", "1e9"])
+
+    def answer(n: int) -> int | web.Response:
+        header = next(answers, None)
+        return 200 if header is None else web.Response(status=503, headers={"Retry-After": header})
+
+    async with receiver(answer) as (url, bodies):
+        letters = Letters()
+        sink = WebhookSink(config(url, max_attempts=2, senders=1), letters)
+        for n in (1, 2, 3):
+            sink.offer(make_alert(n=n))
+        await deliver_all(sink)
+    assert (sink.stats.failed, sink.stats.delivered) == (2, 1)
+    assert len(bodies) == 5
+
+
+@given(st.text(max_size=60))
+def test_retry_after_reads_any_header_without_raising(header):
+    asked = retry_after_s(header, 1_790_000_000.0)
+    assert asked is None or 0 <= asked < float("inf")
+
+
+async def test_errors_name_the_routes_host_and_never_the_rest_of_its_url():
+    async with receiver(lambda n: 200) as (url, _):
+        pass  # nothing listens there now
+    secret_url = url.replace("/hook", "/services/T000/B000/XXXXSECRET")
+    letters = Letters()
+    sink = WebhookSink(config(secret_url, max_attempts=1), letters)
+    sink.offer(make_alert())
+    await deliver_all(sink)
+    assert "XXXXSECRET" not in letters.items[0][2]
+    assert shown_url(secret_url) == "http://127.0.0.1/..."
