@@ -12,14 +12,21 @@ import orjson
 
 from streams.dashboard.pages import STATIC
 
-__all__ = ["write_report"]
+__all__ = ["embedded_json", "write_report"]
 
 TEMPLATE = Path(__file__).with_name("report.html")
 
 
+def embedded_json(value: object) -> str:
+    """JSON safe inside a <script> element: no `<`, `>` or `&` at all (a "</script>" or
+    "<!--" from an account id would end or bend the element), each as JSON's \\u escape,
+    which only strings can hold."""
+    text = orjson.dumps(value).decode()
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def write_report(result: dict[str, Any], path: Path) -> None:
     chart = (STATIC / "chart.umd.min.js").read_text()
-    # Inside <script>, "</" would end the element early: JSON allows it escaped.
-    data = orjson.dumps(result).decode().replace("</", "<\\/")
+    data = embedded_json(result)
     page = TEMPLATE.read_text().replace("__CHART__", chart).replace("__DATA__", data)
     path.write_text(page)

@@ -2,8 +2,11 @@
 it came from us.
 
 The body carries Slack's `text` and `blocks` for a human and the whole alert under `alert`
-for machines. The signature follows the common webhook scheme: HMAC-SHA256 over
-"{timestamp}.{body}", so a receiver can reject both forgeries and stale replays.
+for machines. Every string from the data (names, owners, topics, titles) is escaped as
+Slack asks (`&`, `<`, `>`): unescaped, an account named `<!channel>` would ping a channel,
+and `<https://evil.example|Open in CRM>` would render a link, in a message our key signs.
+The signature follows the common webhook scheme: HMAC-SHA256 over "{timestamp}.{body}",
+so a receiver can reject both forgeries and stale replays.
 """
 
 import hashlib
@@ -19,6 +22,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "Delivery",
     "delivery_id",
+    "escaped",
     "message",
     "render",
     "sign",
@@ -35,12 +39,17 @@ TIMESTAMP_HEADER = "X-ABM-Timestamp"
 _TIERS = {0: "untiered", 1: "Tier 1", 2: "Tier 2", 3: "Tier 3"}
 
 
+def escaped(text: str) -> str:
+    """`text` as Slack's mrkdwn shows it literally (its own escaping rules)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _headline(alert: SurgeAlert) -> str:
-    who = alert.account_name or alert.account_id
+    who = escaped(alert.account_name or alert.account_id)
     kind = "Intent" if alert.kind == "intent" else "Engagement"
     if alert.cluster:
-        kind = f"{kind} ({alert.cluster})"
-    owner = f", owner {alert.owner}" if alert.owner else ""
+        kind = f"{kind} ({escaped(alert.cluster)})"
+    owner = f", owner {escaped(alert.owner)}" if alert.owner else ""
     return f"{kind} surge: {who} ({_TIERS[alert.tier]}{owner})"
 
 
@@ -53,11 +62,11 @@ def _source(topic: SurgeTopic) -> str:
     if topic.provider is None:
         return ""
     day = f" on {topic.seen_on:%b %d}" if topic.seen_on is not None else ""
-    return f", {topic.provider}{day}"
+    return f", {escaped(topic.provider)}{day}"
 
 
 def _person(member: CommitteeMember) -> str:
-    who = member.title or member.contact_id or "a contact"
+    who = escaped(member.title or member.contact_id or "a contact")
     return f"{who} ({member.persona.replace('_', ' ')})"
 
 
@@ -68,7 +77,8 @@ def _personas(counts: Iterable[tuple[str, int]]) -> str:
 def _evidence(alert: SurgeAlert) -> str:
     if alert.kind == "intent":
         what = ", ".join(
-            f"{t.topic} {t.score:g} ({_ratio(t.ratio)}{_source(t)})" for t in alert.topics[:5]
+            f"{escaped(t.topic)} {t.score:g} ({_ratio(t.ratio)}{_source(t)})"
+            for t in alert.topics[:5]
         )
     elif alert.ratio is None:
         what = f"{alert.score:g} points in 7 days, none in the weeks before"
@@ -77,7 +87,7 @@ def _evidence(alert: SurgeAlert) -> str:
             f"{alert.score:g} points in 7 days vs {alert.baseline:.3g} a week before "
             f"({alert.ratio:.1f}x)"
         )
-    channels = ", ".join(c.channel for c in alert.top_channels) or "none"
+    channels = ", ".join(escaped(c.channel) for c in alert.top_channels) or "none"
     contacts = f"{alert.engaged_contacts} engaged contact" + (
         "" if alert.engaged_contacts == 1 else "s"
     )
@@ -109,14 +119,14 @@ def message(alert: SurgeAlert) -> bytes:
 def tier_message(change: TierChange) -> bytes:
     """A tier change as a person reads it in Slack, with the whole change under `change`."""
     headline = (
-        f"Tier up: {change.account_id} is now {_TIERS[change.tier]} "
-        f"(was {_TIERS[change.previous_tier]}), rule {change.rule}"
+        f"Tier up: {escaped(change.account_name or change.account_id)} is now "
+        f"{_TIERS[change.tier]} (was {_TIERS[change.previous_tier]}), rule {escaped(change.rule)}"
     )
     i = change.inputs
     detail = (
         f"fit {i.fit if i.fit is not None else '-'}, ACV {i.acv:,.0f}, "
         f"intent {'yes' if i.recent_intent else 'no'}"
-        + (f" ({', '.join(i.intent_topics[:5])})" if i.intent_topics else "")
+        + (f" ({', '.join(escaped(t) for t in i.intent_topics[:5])})" if i.intent_topics else "")
         + f", engagement {i.engagement_points:g} points, {i.engaged_contacts} contacts"
         + (f" ({_personas(i.personas.items())})" if i.personas else "")
     )

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.cli import cli
+from streams.replay.report import embedded_json
 
 NOW = int(time.time() * 1000)
 HOUR = 3_600_000
@@ -160,7 +161,7 @@ def test_the_html_report_is_self_contained_and_holds_the_same_diff(tmp_path):
     start = page.index('<script id="data" type="application/json">') + len(
         '<script id="data" type="application/json">'
     )
-    embedded = json.loads(page[start : page.index("</script>", start)].replace("<\\/", "</"))
+    embedded = json.loads(page[start : page.index("</script>", start)])
     assert embedded["moved"] == result["moved"]
     assert {m["account_id"] for m in embedded["moved"]} == {"acct-1", "acct-2"}
 
@@ -221,3 +222,10 @@ def test_routes_in_a_candidate_count_the_alerts_each_would_have_posted(tmp_path)
     assert routes["everything"] == {"baseline": 0, "candidate": posts, "gained": posts, "lost": 0}
     intent = result["alerts_by_channel"]["intent"]["candidate"]
     assert routes["intent-only"]["candidate"] == intent < total
+
+
+@given(st.recursive(st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+def test_data_embedded_in_the_report_cannot_end_its_script_element(value):
+    text = embedded_json(value)
+    assert not {"<", ">", "&"} & set(text)
+    assert json.loads(text) == value

@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.config import Webhook
 from streams.logic.signals.alerts import alert_id
-from streams.sinks.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, sign, verify
+from streams.sinks.notify import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    escaped,
+    message,
+    sign,
+    verify,
+)
 from streams.sinks.webhook import WebhookSink, retry_after_s, shown_url
 
 NOW_MS = int(time.time() * 1000)
@@ -292,3 +299,39 @@ async def test_errors_name_the_routes_host_and_never_the_rest_of_its_url():
     await deliver_all(sink)
     assert "XXXXSECRET" not in letters.items[0][2]
     assert shown_url(secret_url) == "http://127.0.0.1/..."
+
+
+def _human_parts(body: bytes) -> list[str]:
+    """What Slack parses as mrkdwn: the text and every block's text."""
+    data = orjson.loads(body)
+    return [data["text"], *(b["text"]["text"] for b in data["blocks"])]
+
+
+text_from_data = st.text(min_size=1, max_size=40).filter(lambda t: t.strip())
+
+
+@given(name=text_from_data, owner=text_from_data, topic=text_from_data, title=text_from_data)
+def test_strings_from_the_data_cannot_format_or_ping_in_slack(name, owner, topic, title):
+    fields = make_alert().model_dump(mode="json") | {
+        "account_name": name,
+        "owner": owner,
+        "topics": [{"topic": topic, "score": 72, "baseline": 30, "ratio": 2.4}],
+        "committee": [
+            {"contact_id": "a", "persona": "champion", "title": title, "seniority": None}
+        ],
+    }
+    alert = SurgeAlert.model_validate(fields)
+    parts = _human_parts(message(alert))
+    for part in parts:
+        assert "<" not in part
+        assert ">" not in part
+    shown = parts[0].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    for value in (alert.account_name, alert.owner, alert.topics[0].topic):
+        assert value in shown  # escaped, not dropped
+    assert escaped(alert.committee[0].title or "") in parts[0]
+
+
+def test_a_channel_ping_in_an_account_name_is_shown_not_sent():
+    alert = make_alert().model_copy(update={"account_name": "<!channel> Acme & Co"})
+    text = _human_parts(message(alert))[1]
+    assert text.startswith("*Intent surge: &lt;!channel&gt; Acme &amp; Co (Tier 1")
