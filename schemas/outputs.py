@@ -185,9 +185,29 @@ class DeadLetter(Output):
     source_topic: str
     partition: int | None = Field(description="null for records we produced (e.g. alerts)")
     offset: int | None
-    key: str | None
-    value: str
+    key: str | None = Field(
+        description="the record key as text (base64 if not UTF-8); its first 1 KiB at most"
+    )
+    value: str = Field(
+        description="the raw value as text (base64 if not UTF-8); its first 128 KiB at most"
+    )
     encoding: Literal["utf-8", "base64"]
+    value_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="the whole value's length in bytes (absent in records written before)",
+    )
+    value_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the whole value, to check a copy fetched from its "
+        "offset (absent in records written before)",
+    )
+    truncated: bool = Field(
+        default=False,
+        description="`key` or `value` holds only a prefix: the record was larger than a "
+        "dead letter keeps",
+    )
     reason: DeadLetterReason
     error: Annotated[str, Field(max_length=2000)]
     failed_at: EventTime

@@ -140,6 +140,12 @@ class Metrics:
             registry=self.registry,
         )
         self.dead_letters = {r: dead.labels(r.value) for r in DeadLetterReason}
+        self.dead_letters_lost = Counter(
+            "abm_dead_letters_lost",
+            "Records that could be neither applied nor dead-lettered (the send failed): "
+            "skipped, each with an error in the log naming its offset, length and SHA-256",
+            registry=self.registry,
+        )
 
     def watch(self, live: Callable[[], Live]) -> None:
         """Serve the figures `live()` reads at every scrape."""

@@ -10,6 +10,7 @@ topic must hold exactly those, byte for byte, and the account exactly all its vi
 
 import asyncio
 import base64
+import hashlib
 import random
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from redis import Redis
 from schemas.inputs import DealEvent, EngagementEvent
 from streams.clients.kafka import client_options
 from streams.logic.inputs.apply import apply_event
-from streams.logic.inputs.decode import Coords, Rejected, decode
+from streams.logic.inputs.decode import DEAD_LETTER_VALUE_BYTES, Coords, Rejected, decode
 from streams.logic.rules import Rules
 from tests.harness import (
     launch,
@@ -62,6 +63,10 @@ def corpus() -> list[tuple[str, bytes | None, bytes | None]]:
     for raw in [b"not json", b"{", b"[]", b"null", b"", b"[" * 100_000, b'{"a":' * 5000]:
         add("engagement", raw)
     add("engagement", None)  # a tombstone
+    # Records whose dead letter, were the value copied whole, would pass the broker's 1 MB:
+    add("engagement", b"\x01" * 180_000)  # JSON writes each byte as six: 1.08 MB
+    add("engagement", random.Random(7).randbytes(760_000))  # not UTF-8, base64: 1.01 MB
+    add("engagement", event("hostile-huge", padding="x" * 900_000))  # JSON, 0.9 MB
     for changes in [
         {"event_id": 1},
         {"action": "teleport"},
@@ -173,11 +178,19 @@ def test_every_hostile_record_is_dead_lettered_and_every_valid_one_counts(stack)
             "the dead letters",
         )
         assert len(letters) == len(rejected)
-        by_raw = {}
+        by_hash = {}
         for letter in letters:
-            by_raw.setdefault(raw_of(letter), []).append(letter["reason"])
+            kept = raw_of(letter)
+            if letter["truncated"]:  # a prefix, the length and the hash of the whole
+                assert len(kept) <= DEAD_LETTER_VALUE_BYTES < letter["value_bytes"]
+            else:  # the value itself, byte for byte
+                assert hashlib.sha256(kept).hexdigest() == letter["value_sha256"]
+            by_hash.setdefault(letter["value_sha256"], []).append((letter["reason"], kept))
         for (_kind, _key, value), why in rejected:
-            assert why in by_raw.get(value or b"", []), (value or b"")[:80]
+            raw = value or b""
+            found = by_hash.get(hashlib.sha256(raw).hexdigest(), [])
+            assert any(reason == why and raw.startswith(kept) for reason, kept in found), raw[:80]
+        assert sum(letter["truncated"] for letter in letters) == 3
         assert "processing_error" not in {letter["reason"] for letter in letters}
         metrics = read_metrics(settings)
         assert metric_sum(metrics, "abm_events_total", outcome="dead_letter") == len(rejected)

@@ -1,6 +1,7 @@
 """Bytes to a validated event, or a precise reason why not: the gate every input passes."""
 
 import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,6 +22,8 @@ from schemas.inputs import (
 from schemas.outputs import DeadLetter, DeadLetterReason
 
 __all__ = [
+    "DEAD_LETTER_KEY_BYTES",
+    "DEAD_LETTER_VALUE_BYTES",
     "INPUT_MODELS",
     "Coords",
     "Event",
@@ -154,11 +157,23 @@ def tombstone_owner(key: bytes | None) -> str:
         ) from None
 
 
-def _text(raw: bytes) -> tuple[str, bool]:
-    try:
-        return raw.decode("utf-8"), True
-    except UnicodeDecodeError:
-        return base64.b64encode(raw).decode("ascii"), False
+DEAD_LETTER_VALUE_BYTES = 128 * 1024
+"""The prefix of a refused value a dead letter keeps. JSON may write a control byte as six
+(`\\u0000`), so the dead letter stays far below the broker's 1 MB however hostile the
+bytes; `value_bytes` and `value_sha256` describe the whole, which its offset still holds."""
+DEAD_LETTER_KEY_BYTES = 1024
+
+
+def _text(raw: bytes, limit: int) -> tuple[str, bool]:
+    """(the first `limit` bytes as text, whether that is UTF-8); a cut inside a UTF-8
+    character is moved back to its start rather than turning the text into base64."""
+    cut = raw[:limit]
+    for trim in range(4 if len(raw) > limit else 1):
+        try:
+            return cut[: len(cut) - trim].decode("utf-8"), True
+        except UnicodeDecodeError:
+            continue
+    return base64.b64encode(cut).decode("ascii"), False
 
 
 def dead_letter(
@@ -170,13 +185,16 @@ def dead_letter(
     now_ms: int,
     route: str | None = None,
 ) -> DeadLetter:
-    """The dead-letter record: raw bytes kept whole (base64 when not UTF-8), nothing lost.
+    """The dead-letter record: the raw bytes (base64 when not UTF-8) up to a bound that keeps
+    it sendable, and the whole value's length and SHA-256.
 
     `where` is the input record's place in its topic; None for an output that could not
     be delivered (an alert the webhook refused), which has no input offset.
     """
-    key_text = None if key is None else _text(key)[0]
-    value_text, is_utf8 = _text(value or b"")
+    raw = value or b""
+    key_text = None if key is None else _text(key, DEAD_LETTER_KEY_BYTES)[0]
+    value_text, is_utf8 = _text(raw, DEAD_LETTER_VALUE_BYTES)
+    truncated = len(raw) > DEAD_LETTER_VALUE_BYTES or len(key or b"") > DEAD_LETTER_KEY_BYTES
     return DeadLetter(
         source_topic=source,
         partition=None if where is None else where.partition,
@@ -184,6 +202,9 @@ def dead_letter(
         key=key_text,
         value=value_text,
         encoding="utf-8" if is_utf8 else "base64",
+        value_bytes=len(raw),
+        value_sha256=hashlib.sha256(raw).hexdigest(),
+        truncated=truncated,
         reason=rejected.reason,
         error=rejected.error[:2000],
         failed_at=datetime.fromtimestamp(now_ms / 1000, tz=UTC),

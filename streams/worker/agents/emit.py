@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
 from streams.logic.inputs.apply import Effect
-from streams.logic.inputs.decode import Coords, Rejected, dead_letter
+from streams.logic.inputs.decode import DEAD_LETTER_KEY_BYTES, Coords, Rejected, dead_letter
 from streams.logic.routes import tier_up
 from streams.logic.state.state import (
     STAGE_CHANGE,
@@ -203,9 +203,24 @@ async def _send_dead_letter(
 
 
 async def _send(worker: WorkerContext, record: DeadLetter, key: bytes | None) -> None:
+    """Send a dead letter; one that cannot be sent is logged and counted, and its input
+    acknowledged all the same: a record that can be neither applied nor dead-lettered
+    must not stop its partition."""
     worker.metrics.dead_letters[record.reason].inc()
     worker.metrics.outputs["dead_letter"].inc()
-    await worker.dead_letter.send(key=key, value=record.model_dump_json())
+    bounded = None if key is None else key[:DEAD_LETTER_KEY_BYTES]
+    try:
+        await worker.dead_letter.send(key=bounded, value=record.model_dump_json())
+    except Exception:
+        worker.metrics.dead_letters_lost.inc()
+        log.exception(
+            "cannot dead-letter a record of %s[%s]@%s (%s bytes, sha256 %s); skipped",
+            record.source_topic,
+            record.partition,
+            record.offset,
+            record.value_bytes,
+            record.value_sha256,
+        )
 
 
 def register_webhooks(worker: WorkerContext) -> None:
