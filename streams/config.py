@@ -245,6 +245,17 @@ class Settings(BaseSettings):
         description="the worker's `/health`, `/ready`, `/metrics`, `/accounts/{id}` and "
         "`/dashboard`",
     )
+    web_allowed_hosts: list[str] | None = Field(
+        default=None,
+        description='Host names the worker\'s web port answers (JSON list; `["*"]`: any); '
+        "others get 421, which stops DNS rebinding. Unset: its loopback names when bound to "
+        "loopback, else any",
+    )
+    web_token: SecretStr | None = Field(
+        default=None,
+        description="if set, `/dashboard` and `/accounts/...` need it: `Authorization: "
+        "Bearer TOKEN`, or open `/dashboard?token=TOKEN` once (an HttpOnly cookie keeps it)",
+    )
     view_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         default=6068, description="`abm view`'s `/metrics` and `/ready` (0: none)"
     )

@@ -80,7 +80,14 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
         "fetch_max_wait_ms",
         "producer_max_batch_bytes",
     ),
-    "HTTP, webhook, logs": ("web_host", "web_port", "webhook", "log_level"),
+    "HTTP, webhook, logs": (
+        "web_host",
+        "web_port",
+        "web_allowed_hosts",
+        "web_token",
+        "webhook",
+        "log_level",
+    ),
 }
 """How the settings table is cut into sections (every env setting in exactly one)."""
 FROM_THE_RULES_FILE = ("rules", "routes")

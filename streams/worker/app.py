@@ -31,6 +31,7 @@ from streams.worker.positions import register_positions
 from streams.worker.tables import roster_table, state_table
 from streams.worker.view_sync import register_view_sync
 from streams.worker.web import register_web
+from streams.worker.web_guard import Middleware, allowed_hosts, guard
 from streams.worker.write_behind import TableStore, WriteBehind
 
 __all__ = ["consumer_config", "create_app"]
@@ -61,6 +62,12 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def web_guard(settings: Settings) -> Middleware:
+    """The middleware that checks each request's Host and, where set, its token."""
+    token = settings.web_token.get_secret_value() if settings.web_token else None
+    return guard(allowed_hosts(settings.web_allowed_hosts, settings.web_host), token)
+
+
 def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     app = faust.App(
         settings.app_id,
@@ -77,6 +84,13 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # faust's own pages would serve any table whole (/table/rosters/... names people)
+        # and the app's internals: only ours are served.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_application_options={"middlewares": [web_guard(settings)]},
     )
 
     def raw_topic(name: str) -> faust.TopicT:

@@ -7,6 +7,8 @@ reaches Redis; an alert names the engaged contacts by persona and title.
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,21 @@ def test_an_alert_names_the_committee_by_persona(worker):
         ("decision_maker", "VP Sales"),
         ("champion", "Director"),
     ]
+
+
+def test_the_web_port_serves_no_table_and_answers_no_foreign_host(worker):
+    """faust's own pages would serve the rosters table whole (contact ids, titles), and a
+    page on another site could read the dashboard through DNS rebinding."""
+    s = worker.settings
+    send(s, s.topics.contacts, roster("acct-web", ("c-1", "Chief Data Officer")))
+    base = f"http://127.0.0.1:{s.web_port}"
+    for path in ("/table/rosters/acct-web/", "/table/", "/router/", "/graph/", "/stats/"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + path, timeout=5)
+        assert refused.value.code == 404, path
+    rebound = urllib.request.Request(f"{base}/dashboard/data", headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rebound, timeout=5)
+    assert refused.value.code == 421
+    with urllib.request.urlopen(f"{base}/health", timeout=5) as ok:
+        assert ok.status == 200
