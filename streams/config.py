@@ -8,7 +8,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -85,6 +85,10 @@ class Topics(FrozenModel):
         ]
 
 
+MIN_KEY_BYTES = 32
+"""The shortest HMAC key a route signs with (HMAC-SHA256's own block of security)."""
+
+
 class Webhook(FrozenModel):
     """Where surge alerts are POSTed (Slack-compatible JSON), if anywhere.
 
@@ -132,6 +136,8 @@ class Webhook(FrozenModel):
     def _signed(self) -> Self:
         if self.url is not None and not self.secret:
             raise ValueError("a webhook url needs a secret to sign its bodies with")
+        if self.secret is not None and len(self.secret.get_secret_value()) < MIN_KEY_BYTES:
+            raise ValueError(f"the webhook secret must be at least {MIN_KEY_BYTES} bytes")
         return self
 
 
@@ -366,10 +372,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if urlsplit(self.redis_url).password:
+        url = urlsplit(self.redis_url)
+        query = {name.lower() for name in parse_qs(url.query, keep_blank_values=True)}
+        if url.password or url.username or query & {"password", "username"}:
             raise ValueError(
-                "redis_url carries a password: set ABM_REDIS_PASSWORD instead, so it is "
-                "never printed with the URL"
+                "redis_url carries credentials: set ABM_REDIS_USERNAME and "
+                "ABM_REDIS_PASSWORD instead, so they are never printed with the URL"
             )
         if self.heartbeat_interval_s * 3 > self.session_timeout_s:
             raise ValueError(
@@ -464,6 +472,11 @@ def route_keys(settings: Settings) -> list[tuple[Route, bytes]]:
             raise ConfigError(
                 f"routes.{route.name}.secret_env: the environment variable "
                 f"{route.secret_env} is not set (it holds the route's HMAC key)"
+            )
+        if len(key.encode()) < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"routes.{route.name}.secret_env: the key in {route.secret_env} must be at "
+                f"least {MIN_KEY_BYTES} bytes"
             )
         keyed.append((route, key.encode()))
     return keyed

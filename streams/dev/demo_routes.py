@@ -6,6 +6,7 @@ While history loads the receivers only count (a team switching the engine on doe
 page its sellers about last month); in the live phase they print each delivery.
 """
 
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +65,7 @@ tiers = [1, 2, 3]
 kinds = ["intent", "engagement", "tier_up"]
 url = "{url}"
 format = "{format}"
-secret_env = "ABM_DEMO_{upper}_KEY"
+secret_env = "ABM_ROUTE_DEMO_{upper}_KEY"
 """
 
 
@@ -73,7 +74,7 @@ class Receivers:
 
     def __init__(self) -> None:
         self.urls: dict[str, str] = {}
-        self.keys = {name: f"demo-{name}-key" for name in ROUTES}
+        self.keys = {name: secrets.token_hex(32) for name in ROUTES}
         self.counts = dict.fromkeys(ROUTES, 0)
         self.forged = 0
         self.live = False
@@ -81,7 +82,7 @@ class Receivers:
 
     def env(self) -> dict[str, str]:
         """The routes' keys, as the worker reads them."""
-        return {f"ABM_DEMO_{name.upper()}_KEY": key for name, key in self.keys.items()}
+        return {f"ABM_ROUTE_DEMO_{name.upper()}_KEY": key for name, key in self.keys.items()}
 
     def got(self, name: str, headers: dict[str, str], body: bytes) -> None:
         signed = verify(

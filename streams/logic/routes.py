@@ -32,8 +32,12 @@ class Route(FrozenModel):
     )
     url: AnyHttpUrl
     format: Literal["json", "slack"] = "json"
-    secret_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
-        description="the environment variable that holds this route's HMAC key"
+    secret_env: Annotated[
+        str, Field(pattern=r"^(ABM_ROUTE_[A-Z0-9_]{1,64}|ABM_WEBHOOK__SECRET)$")
+    ] = Field(
+        description="the environment variable that holds this route's HMAC key, named "
+        "ABM_ROUTE_...: a rules file can name no other (it could have an HMAC of, say, "
+        "ABM_REDIS_PASSWORD sent to a URL of its choice)"
     )
 
     def matches(self, kind: str, owner: str | None, tier: int, cluster: str | None) -> bool:

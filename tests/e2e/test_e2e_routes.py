@@ -23,7 +23,7 @@ from tests.harness import ARTIFACTS, launch, pipeline_settings, read_all, send, 
 
 DAY = 86_400_000
 T = (int(time.time() * 1000) // DAY - 60) * DAY + 9 * 3_600_000
-KEYS = {"alice": "alice-route-key", "bob": "bob-route-key", "dead": "dead-route-key"}
+KEYS = {name: f"{name}-route-key-of-at-least-32-bytes" for name in ("alice", "bob", "dead")}
 
 
 @dataclass

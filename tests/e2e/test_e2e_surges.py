@@ -20,7 +20,7 @@ from tests.harness import launch, pipeline_settings, read_all, send, wait_until
 
 DAY = 86_400_000
 T = (int(time.time() * 1000) // DAY - 60) * DAY + 9 * 3_600_000  # 60 days ago, 09:00 UTC
-SECRET = "test-webhook-secret"
+SECRET = "test-webhook-secret-of-at-least-32-bytes"
 RETRY_BACKOFF_S = 1.0
 ATTEMPTS = 4
 

@@ -199,7 +199,7 @@ def test_routes_in_a_candidate_count_the_alerts_each_would_have_posted(tmp_path)
     candidate.write_text(
         "".join(
             f'[[routes]]\nname = "{name}"\n{match}url = "https://hooks.example/{name}"\n'
-            f'secret_env = "UNSET_IN_A_BACKTEST"\n\n'
+            f'secret_env = "ABM_ROUTE_UNSET_IN_A_BACKTEST"\n\n'
             for name, match in (("everything", ""), ("intent-only", 'kinds = ["intent"]\n'))
         )
     )

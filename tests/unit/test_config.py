@@ -127,7 +127,9 @@ def test_a_cluster_too_small_for_min_surging_topics_is_refused(tmp_path):
 
 def test_a_file_of_routes_alone_keeps_the_rules_it_is_given(tmp_path):
     path = tmp_path / "routes.toml"
-    path.write_text('[[routes]]\nname = "r"\nurl = "https://r.example"\nsecret_env = "K"\n')
+    path.write_text(
+        '[[routes]]\nname = "r"\nurl = "https://r.example"\nsecret_env = "ABM_ROUTE_K"\n'
+    )
     live = Rules(intent_min_score=70)
     assert load_rules(path, live) is live
     assert load_rules(path) == Rules()

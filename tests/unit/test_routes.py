@@ -19,14 +19,14 @@ from streams.config import (
 from streams.logic.routes import Route, default_route, matching, tier_up
 from streams.sinks.notify import render
 from streams.sinks.webhook import WebhookSink
-from tests.unit.test_webhook import Letters, deliver_all, make_alert, receiver
+from tests.unit.test_webhook import KEY, Letters, deliver_all, make_alert, receiver
 
 ROUTE = """
 [[routes]]
 name = "alice"
 owners = ["alice"]
 url = "https://hooks.example/abm"
-secret_env = "ABM_TEST_ALICE_KEY"
+secret_env = "ABM_ROUTE_TEST_ALICE_KEY"
 """
 
 
@@ -65,24 +65,41 @@ def test_route_names_are_unique(tmp_path):
 
 
 def test_a_missing_secret_variable_stops_the_start_naming_the_route(tmp_path, monkeypatch):
-    monkeypatch.delenv("ABM_TEST_ALICE_KEY", raising=False)
+    monkeypatch.delenv("ABM_ROUTE_TEST_ALICE_KEY", raising=False)
     settings = Settings(routes=load_routes(write(tmp_path, ROUTE)))
-    with pytest.raises(ConfigError, match=r"routes\.alice\.secret_env: .*ABM_TEST_ALICE_KEY"):
+    with pytest.raises(ConfigError, match=r"routes\.alice\.secret_env: .*ABM_ROUTE_TEST_ALICE_KEY"):
         route_keys(settings)
-    monkeypatch.setenv("ABM_TEST_ALICE_KEY", "s3cret")
+    monkeypatch.setenv("ABM_ROUTE_TEST_ALICE_KEY", "s3cret")  # too short to sign with
+    with pytest.raises(ConfigError, match=r"routes\.alice\.secret_env: .* at least 32 bytes"):
+        route_keys(settings)
+    monkeypatch.setenv("ABM_ROUTE_TEST_ALICE_KEY", "s3cret" * 6)
     ((route, key),) = route_keys(settings)
-    assert (route.name, key) == ("alice", b"s3cret")
+    assert (route.name, key) == ("alice", b"s3cret" * 6)
+
+
+@pytest.mark.parametrize("name", ["ABM_REDIS_PASSWORD", "HOME", "abm_route_x", "ABM_ROUTE_"])
+def test_a_route_can_name_only_a_route_key_variable(tmp_path, name):
+    """A rules file naming ABM_REDIS_PASSWORD would have its HMAC sent to the route's URL."""
+    with pytest.raises(ConfigError, match="secret_env"):
+        load_routes(write(tmp_path, ROUTE.replace("ABM_ROUTE_TEST_ALICE_KEY", name)))
+
+
+def test_a_webhook_secret_shorter_than_32_bytes_is_refused():
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Webhook(url="https://hooks.example/default", secret="short")
 
 
 def test_the_webhook_setting_adds_the_default_route_for_target_accounts(monkeypatch):
-    monkeypatch.setenv("ABM_TEST_ALICE_KEY", "a")
+    monkeypatch.setenv("ABM_ROUTE_TEST_ALICE_KEY", "a" * 32)
     settings = Settings(
-        routes=[Route(name="alice", url="https://a.example", secret_env="ABM_TEST_ALICE_KEY")],
-        webhook=Webhook(url="https://hooks.example/default", secret="d"),
+        routes=[
+            Route(name="alice", url="https://a.example", secret_env="ABM_ROUTE_TEST_ALICE_KEY")
+        ],
+        webhook=Webhook(url="https://hooks.example/default", secret="d" * 32),
     )
     routes = {route.name: (route, key) for route, key in route_keys(settings)}
     default, key = routes["default"]
-    assert key == b"d"
+    assert key == b"d" * 32
     assert (default.tiers, default.kinds, default.format) == (
         [1, 2, 3],
         ["intent", "engagement"],
@@ -103,7 +120,7 @@ clusters = st.sampled_from([None, "abm", "crm"])
 
 
 def route(**match) -> Route:
-    return Route(name="r", url="https://r.example", secret_env="K", **match)
+    return Route(name="r", url="https://r.example", secret_env="ABM_ROUTE_K", **match)
 
 
 @given(kinds, owners, tiers, clusters)
@@ -182,8 +199,8 @@ def test_a_json_route_posts_the_contract_and_a_slack_route_a_message(item):
 
 async def test_a_route_sink_posts_its_format_signed_with_its_key():
     async with receiver(lambda n: 200) as (url, bodies):
-        json_route = Route(name="json-route", url=url, format="json", secret_env="K")
-        sink = WebhookSink(Webhook(backoff_s=0.01, senders=1), Letters(), json_route, b"k")
+        json_route = Route(name="json-route", url=url, format="json", secret_env="ABM_ROUTE_K")
+        sink = WebhookSink(Webhook(backoff_s=0.01, senders=1), Letters(), json_route, KEY.encode())
         assert sink.offer(make_alert())
         assert sink.offer(change())
         await deliver_all(sink)
@@ -198,7 +215,7 @@ async def test_a_route_sink_posts_its_format_signed_with_its_key():
 
 
 def test_the_default_route_is_what_the_webhook_always_posted():
-    sink = WebhookSink(Webhook(url="https://hooks.example/x", secret="k"), Letters())
+    sink = WebhookSink(Webhook(url="https://hooks.example/x", secret="k" * 32), Letters())
     assert sink.route == default_route("https://hooks.example/x")
 
 

@@ -44,8 +44,18 @@ def test_sasl_ssl_reaches_every_client_and_the_secret_is_never_printed(monkeypat
         assert SECRET not in shown
 
 
-def test_a_password_in_the_redis_url_is_refused_without_echoing_it(monkeypatch):
-    monkeypatch.setenv("ABM_REDIS_URL", f"redis://abm:{SECRET}@127.0.0.1:6379/0")
-    with pytest.raises(ConfigError, match="set ABM_REDIS_PASSWORD instead") as caught:
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://abm:{SECRET}@127.0.0.1:6379/0",
+        f"redis://:{SECRET}@127.0.0.1:6379/0",
+        f"redis://127.0.0.1:6379/0?password={SECRET}",
+        f"rediss://127.0.0.1:6379/0?ssl_cert_reqs=required&PassWord={SECRET}",
+        f"redis://127.0.0.1/0?username=abm&password={SECRET}",
+    ],
+)
+def test_a_password_in_the_redis_url_is_refused_in_any_form_without_echoing_it(monkeypatch, url):
+    monkeypatch.setenv("ABM_REDIS_URL", url)
+    with pytest.raises(ConfigError, match="and ABM_REDIS_PASSWORD instead") as caught:
         load_settings()
     assert SECRET not in str(caught.value)

@@ -27,6 +27,7 @@ from streams.sinks.notify import (
 from streams.sinks.webhook import WebhookSink, retry_after_s, shown_url
 
 NOW_MS = int(time.time() * 1000)
+KEY = "k" * 32
 
 
 def make_alert(account: str = "acme", n: int = 0, at: int = NOW_MS) -> SurgeAlert:
@@ -64,7 +65,10 @@ async def receiver(
     async def hook(request: web.Request) -> web.Response:
         bodies.append(await request.read())
         assert verify(
-            b"k", request.headers[TIMESTAMP_HEADER], bodies[-1], request.headers[SIGNATURE_HEADER]
+            KEY.encode(),
+            request.headers[TIMESTAMP_HEADER],
+            bodies[-1],
+            request.headers[SIGNATURE_HEADER],
         )
         answer = statuses(len(bodies))
         return answer if isinstance(answer, web.Response) else web.Response(status=answer)
@@ -96,7 +100,7 @@ class Letters:
 
 
 def config(url: str, **kw: object) -> Webhook:
-    return Webhook(url=url, secret="k", backoff_s=0.01, max_backoff_s=0.05, **kw)
+    return Webhook(url=url, secret=KEY, backoff_s=0.01, max_backoff_s=0.05, **kw)
 
 
 async def deliver_all(sink: WebhookSink) -> None:
@@ -209,7 +213,7 @@ async def test_a_retry_after_is_waited_before_the_next_attempt():
         return web.Response(status=429, headers={"Retry-After": "1"}) if n == 1 else 200
 
     async with receiver(answer) as (url, bodies):
-        sink = WebhookSink(Webhook(url=url, secret="k", backoff_s=0.01, max_backoff_s=5), Letters())
+        sink = WebhookSink(Webhook(url=url, secret=KEY, backoff_s=0.01, max_backoff_s=5), Letters())
         assert sink.offer(make_alert())
         await deliver_all(sink)
     assert len(bodies) == 2
