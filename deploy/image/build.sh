@@ -17,7 +17,7 @@
 # 3. Verify, from the installed package, that the logic runs compiled.
 # --verify-only: step 3 alone (the Dockerfile repeats it once the compiler is removed).
 #
-# Where the compiled logic lives: streams/logic/compiled.py uses a build of exactly its own
+# Where the compiled logic lives: streams/compiled.py uses a build of exactly the logic's
 # sources (their digest names it) from build/kernel/ beside the `streams` package it was
 # imported from: for the installed package, <site-packages>/build/kernel/<digest>/. The
 # build is made from the sources here and copied there (same bytes, so the same digest).
@@ -95,8 +95,8 @@ print("\n".join(sorted({d.metadata["Name"].lower() for d in m.distributions()}))
   "$py" -m pip check
   # Beside the installed package, where it looks (see above); step 3 checks it is used.
   built=$(PYTHONPATH=$root "$py" -P -c \
-    'from streams.logic.compiled import built; print(built() or "")')
-  installed=$("$py" -P -c 'from streams.logic.compiled import KERNELS; print(KERNELS)')
+    'from streams.compiled import built; print(built() or "")')
+  installed=$("$py" -P -c 'from streams.compiled import KERNELS; print(KERNELS)')
   [[ -n $built ]] || { echo "abm kernel left no build in $root/build/kernel" >&2; exit 1; }
   mkdir -p "$installed"
   rm -rf "${installed:?}/$(basename "$built")"
@@ -114,8 +114,9 @@ from pathlib import Path
 
 import streams.logic
 from schemas.inputs import AccountProfile, IntentEvent
-from streams.logic import apply, compiled
-from streams.logic.decode import Coords
+from streams import compiled
+from streams.logic.inputs import apply
+from streams.logic.inputs.decode import Coords
 from streams.logic.rules import Rules
 
 package = Path(streams.logic.__file__).resolve().parent
@@ -125,7 +126,7 @@ if compiled.mode() != "compiled":
     sys.exit(f"the logic runs interpreted: no build of {package} in {compiled.KERNELS}")
 native = Path(apply.__file__)
 if not native.name.endswith(sysconfig.get_config_var("EXT_SUFFIX")):
-    sys.exit(f"streams.logic.apply is not compiled: {native}")
+    sys.exit(f"streams.logic.inputs.apply is not compiled: {native}")
 
 # A smoke of the compiled decisions: a profile, an intent signal, and its redelivery.
 now = datetime.now(UTC)
