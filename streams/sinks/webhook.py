@@ -44,12 +44,19 @@ from streams.sinks.notify import (
     sign,
 )
 
-__all__ = ["DeliveryStats", "GiveUp", "WebhookSink", "retry_after_s", "shown_url"]
+__all__ = ["DeliveryStats", "GiveUp", "Settled", "WebhookSink", "retry_after_s", "shown_url"]
 
 log = logging.getLogger(__name__)
 
 GiveUp = Callable[[Delivery, DeadLetterReason, str], Awaitable[None]]
 """Where an undeliverable alert goes: the dead-letter topic, with reason and error."""
+Settled = Callable[[str, Delivery], None]
+"""Told (route name, output) once an output is done with on a route: posted, given up and
+dead-lettered, or too old to post. Until then it is owed, and re-offered after a crash."""
+
+
+def _nothing(route: str, item: Delivery) -> None:
+    pass
 
 
 class _Transient(Exception):
@@ -115,6 +122,7 @@ class WebhookSink:
         give_up: GiveUp,
         route: Route | None = None,
         key: bytes | None = None,
+        settled: Settled = _nothing,
     ) -> None:
         """A route's sink; without `route`, the default route of `config`'s url and secret.
         `config` sets the delivery policy (timeouts, retries, queue, senders, age)."""
@@ -130,6 +138,7 @@ class WebhookSink:
         self.secret = key
         self.config = config
         self.give_up = give_up
+        self.settled = settled
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue(config.queue_size)
         self.stats = DeliveryStats()
         self._session: aiohttp.ClientSession | None = None
@@ -146,6 +155,7 @@ class WebhookSink:
         """
         if time.time() - _happened_at(item) > self.config.max_age_s:
             self.stats.too_old += 1
+            self.settled(self.name, item)
             return True
         try:
             self.queue.put_nowait(item)
@@ -171,6 +181,7 @@ class WebhookSink:
         for item in left:
             self.stats.failed += 1
             await self.give_up(item, DeadLetterReason.WEBHOOK_FAILED, "worker stopped first")
+            self.settled(self.name, item)
 
     async def _sender(self) -> None:
         """Until cancelled; nothing a receiver answers (or a bug here) ends it: an alert
@@ -182,6 +193,7 @@ class WebhookSink:
             try:
                 await self._deliver(item)
                 self.stats.delivered += 1
+                self.settled(self.name, item)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -191,6 +203,7 @@ class WebhookSink:
                     log.exception("route %s: unexpected error posting %s", self.name, item_id)
                 log.warning("route %s gave up on %s: %s", self.name, item_id, error)
                 await self.give_up(item, DeadLetterReason.WEBHOOK_FAILED, error)
+                self.settled(self.name, item)
             finally:
                 self._in_flight.pop(item_id, None)
                 self.queue.task_done()

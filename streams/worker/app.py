@@ -19,7 +19,7 @@ from streams.sinks.redis_view import RedisView
 from streams.sinks.view_writer import NoView, ViewWriter
 from streams.sinks.webhook import GiveUp, WebhookSink
 from streams.worker.agents.clock import register_clock
-from streams.worker.agents.emit import register_webhooks, reject_output
+from streams.worker.agents.emit import register_webhooks, reject_output, settled
 from streams.worker.agents.erasure import register_erasure
 from streams.worker.agents.ingest import register_ingest_agents
 from streams.worker.agents.watchdog import register_watchdog
@@ -123,6 +123,9 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
             rosters=store.rosters,
         )
 
+    def done(route: str, item: Delivery) -> None:
+        settled(context, route, item)
+
     def give_up(route: str) -> GiveUp:
         async def dead_letter(item: Delivery, reason: DeadLetterReason, error: str) -> None:
             await reject_output(context, item, reason, error, route)
@@ -149,7 +152,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         keys=RedisKeys(settings.redis_prefix),
         metrics=Metrics(list(InputKind)),
         webhooks=[
-            WebhookSink(settings.webhook, give_up(route.name), route, key)
+            WebhookSink(settings.webhook, give_up(route.name), route, key, done)
             for route, key in route_keys(settings)
         ],
         stream_time=stream_time,

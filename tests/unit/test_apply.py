@@ -15,7 +15,7 @@ from streams.logic.inputs.apply import apply_event, apply_tick
 from streams.logic.inputs.decode import Rejected
 from streams.logic.rules import Rules
 from streams.logic.signals.tiering import measure
-from streams.logic.state.state import AccountState
+from streams.logic.state.state import SURGE_ALERT, TIER_CHANGE, AccountState, OutboxEntry
 from streams.logic.state.windows import day_of
 from tests.factories import DAY, T0, WALL, coords, deal, engagement, intent, profile, replay
 
@@ -332,3 +332,12 @@ def test_a_record_stored_before_the_compact_layout_reads_back_the_same():
     assert older == state
     assert older.engagement[T0 // DAY + 1].time_on_site_s == 40
     assert older.to_json() == state.to_json()
+
+
+def test_an_outbox_entry_keeps_the_routes_it_is_owed_and_reads_entries_without_them():
+    state, _ = run([profile(fit=80), engagement(at=T0)])
+    owed = OutboxEntry("a:x", SURGE_ALERT, "{}", ["sales", "ops"])
+    state.outbox = [owed, OutboxEntry("c:acme:1", TIER_CHANGE, "{}")]
+    stored = orjson.loads(state.to_json())["outbox"]
+    assert stored == [["a:x", SURGE_ALERT, "{}", ["sales", "ops"]], ["c:acme:1", TIER_CHANGE, "{}"]]
+    assert AccountState.from_json(state.to_json()).outbox == state.outbox

@@ -339,3 +339,21 @@ def test_a_channel_ping_in_an_account_name_is_shown_not_sent():
     alert = make_alert().model_copy(update={"account_name": "<!channel> Acme & Co"})
     text = _human_parts(message(alert))[1]
     assert text.startswith("*Intent surge: &lt;!channel&gt; Acme &amp; Co (Tier 1")
+
+
+async def test_a_route_says_when_it_is_done_with_an_alert_posted_refused_or_too_old():
+    """Until then the alert stays owed in its account's outbox, and a crash re-offers it."""
+    done: list[tuple[str, str]] = []
+
+    def settled(route: str, item: SurgeAlert) -> None:
+        done.append((route, item.alert_id))
+
+    async with receiver(lambda n: 200 if n == 1 else 404) as (url, _):
+        sink = WebhookSink(config(url, senders=1), Letters(), settled=settled)
+        old = make_alert(n=3, at=NOW_MS - 2 * 86_400_000)
+        posted, refused = make_alert(n=1), make_alert(n=2)
+        for alert in (posted, refused, old):
+            sink.offer(alert)
+        assert done == [("default", old.alert_id)]  # too old to post: done at once
+        await deliver_all(sink)
+    assert done[1:] == [("default", posted.alert_id), ("default", refused.alert_id)]

@@ -27,6 +27,7 @@ __all__ = [
     "OutboxEntry",
     "Profile",
     "SurgeEpisode",
+    "entry_id_of",
 ]
 
 TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_alert"
@@ -44,43 +45,57 @@ class Clock(StrEnum):
     SPEND = "s"
 
 
+def entry_id_of(output: TierChange | StageChange | SurgeAlert) -> str:
+    """The id an output has in an outbox, and by which its deliveries are remembered."""
+    if isinstance(output, SurgeAlert):
+        return f"a:{output.alert_id}"
+    prefix = "c" if isinstance(output, TierChange) else "s"
+    return f"{prefix}:{output.account_id}:{output.version}"
+
+
 class OutboxEntry:
-    """One output waiting in an account's outbox until the broker has acknowledged it.
+    """One output waiting in an account's outbox until it is delivered: to its topic (the
+    broker acknowledged it) and to each route in `routes` (posted, or dead-lettered).
 
-    `entry_id` names the output (delivery is remembered by it), `kind` is TIER_CHANGE,
+    `entry_id` names the output (deliveries are remembered by it), `kind` is TIER_CHANGE,
     STAGE_CHANGE or SURGE_ALERT, and `value` the output's JSON (an erasure may rewrite an
-    alert's). Stored as the array [entry_id, kind, value]."""
+    alert's). Stored as the array [entry_id, kind, value], with the routes still owed as a
+    fourth item when there are any."""
 
-    __slots__ = ("entry_id", "kind", "value")
+    __slots__ = ("entry_id", "kind", "routes", "value")
 
-    def __init__(self, entry_id: str, kind: str, value: str) -> None:
+    def __init__(
+        self, entry_id: str, kind: str, value: str, routes: list[str] | None = None
+    ) -> None:
         self.entry_id = entry_id
         self.kind = kind
         self.value = value
+        self.routes: list[str] = [] if routes is None else routes
 
     @classmethod
     def of_change(cls, change: TierChange) -> "OutboxEntry":
-        return cls(f"c:{change.account_id}:{change.version}", TIER_CHANGE, change.model_dump_json())
+        return cls(entry_id_of(change), TIER_CHANGE, change.model_dump_json())
 
     @classmethod
     def of_stage_change(cls, moved: StageChange) -> "OutboxEntry":
-        return cls(f"s:{moved.account_id}:{moved.version}", STAGE_CHANGE, moved.model_dump_json())
+        return cls(entry_id_of(moved), STAGE_CHANGE, moved.model_dump_json())
 
     @classmethod
     def of_alert(cls, alert: SurgeAlert) -> "OutboxEntry":
-        return cls(f"a:{alert.alert_id}", SURGE_ALERT, alert.model_dump_json())
+        return cls(entry_id_of(alert), SURGE_ALERT, alert.model_dump_json())
 
-    def stored(self) -> list[str]:
-        return [self.entry_id, self.kind, self.value]
+    def stored(self) -> list[Any]:
+        head: list[Any] = [self.entry_id, self.kind, self.value]
+        return [*head, self.routes] if self.routes else head
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, OutboxEntry) and self.stored() == other.stored()
 
     def __hash__(self) -> int:
-        return hash((self.entry_id, self.kind, self.value))
+        return hash((self.entry_id, self.kind, self.value, *self.routes))
 
     def __repr__(self) -> str:
-        return f"OutboxEntry({self.entry_id!r}, {self.kind!r}, {self.value!r})"
+        return f"OutboxEntry({self.entry_id!r}, {self.kind!r}, {self.value!r}, {self.routes!r})"
 
 
 def _transient(value: object) -> object:

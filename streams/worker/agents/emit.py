@@ -25,6 +25,7 @@ from streams.logic.state.state import (
     TIER_CHANGE,
     AccountState,
     OutboxEntry,
+    entry_id_of,
 )
 from streams.logic.state.ticks import advance, track_due
 from streams.sinks.notify import Delivery
@@ -57,9 +58,16 @@ async def store_and_send(worker: WorkerContext, effect: Effect) -> None:
         await _remove(worker, effect)
         return
     if state.outbox:
-        state.outbox = [e for e in state.outbox if e.entry_id not in worker.delivered]
+        state.outbox = _owed(worker, state.outbox)
     new = _entries(effect)
-    new += [OutboxEntry.of_alert(alert) for alert in effect.alerts]
+    alerts = [(OutboxEntry.of_alert(alert), alert) for alert in effect.alerts]
+    for entry, alert in alerts:
+        entry.routes = _routes(worker, alert.kind, alert.owner, alert.tier, alert.cluster)
+    change = effect.change
+    if change is not None and worker.webhooks and tier_up(change.previous_tier, change.tier):
+        owner = state.profile.owner if state.profile else None
+        new[0].routes = _routes(worker, "tier_up", owner, change.tier, None)
+    new += [entry for entry, _ in alerts]
     state.outbox.extend(new)
     worker.states.put(worker.accounts, state.account_id, state, state.partition)
     track_due(worker.due, state.account_id, state.due_at, state.partition)
@@ -69,13 +77,36 @@ async def store_and_send(worker: WorkerContext, effect: Effect) -> None:
         await send_entry(worker, state.account_id, entry)
     if effect.change is not None:
         worker.view.change(effect.change)
-    for alert in effect.alerts:
+    for entry, alert in alerts:
         alert_sinks(worker, alert)
-        await route(worker, alert, alert.kind, alert.owner, alert.tier, alert.cluster)
-    change = effect.change
-    if change is not None and worker.webhooks and tier_up(change.previous_tier, change.tier):
-        owner = state.profile.owner if state.profile else None
-        await route(worker, change, "tier_up", owner, change.tier, None)
+        await route(worker, alert, entry.routes)
+    if change is not None and new[0].routes:
+        await route(worker, change, new[0].routes)
+
+
+def _routes(
+    worker: WorkerContext, kind: str, owner: str | None, tier: int, cluster: str | None
+) -> list[str]:
+    """The routes an output of `kind` about this account goes to."""
+    return [s.name for s in worker.webhooks if s.route.matches(kind, owner, tier, cluster)]
+
+
+def _owed(worker: WorkerContext, outbox: list[OutboxEntry]) -> list[OutboxEntry]:
+    """The entries still owed somewhere: to their topic, or to a route (each route that is
+    done with one leaves its list)."""
+    kept = []
+    for entry in outbox:
+        if entry.routes:
+            done = worker.delivered
+            entry.routes = [r for r in entry.routes if f"{entry.entry_id}>{r}" not in done]
+        if entry.routes or entry.entry_id not in worker.delivered:
+            kept.append(entry)
+    return kept
+
+
+def settled(worker: WorkerContext, route_name: str, item: Delivery) -> None:
+    """A route is done with an output (posted, dead-lettered, or too old to post)."""
+    worker.delivered.add(f"{entry_id_of(item)}>{route_name}")
 
 
 def _entries(effect: Effect) -> list[OutboxEntry]:
@@ -106,19 +137,14 @@ async def _remove(worker: WorkerContext, effect: Effect) -> None:
     worker.view.remove(state.account_id, state.partition)
 
 
-async def route(
-    worker: WorkerContext,
-    item: Delivery,
-    kind: str,
-    owner: str | None,
-    tier: int,
-    cluster: str | None,
-) -> None:
-    """Offer an output to every route it matches; a full queue dead-letters it there."""
+async def route(worker: WorkerContext, item: Delivery, routes: list[str]) -> None:
+    """Offer an output to the named routes (a route no longer configured is skipped); a
+    full queue dead-letters it there."""
     for sink in worker.webhooks:
-        if sink.route.matches(kind, owner, tier, cluster) and not sink.offer(item):
+        if sink.name in routes and not sink.offer(item):
             error = f"route {sink.name}: queue full"
             await reject_output(worker, item, DeadLetterReason.WEBHOOK_OVERFLOW, error, sink.name)
+            settled(worker, sink.name, item)
 
 
 async def send_entry(worker: WorkerContext, account_id: str, entry: OutboxEntry) -> None:
@@ -143,22 +169,31 @@ def alert_sinks(worker: WorkerContext, alert: SurgeAlert) -> None:
 
 
 async def resend_outboxes(worker: WorkerContext, states: list[AccountState]) -> int:
-    """After recovery: re-send every entry not known to be delivered; return how many.
+    """After recovery: re-send every entry not known to be delivered, to its topic and to
+    each route still owed it; return how many sends.
 
-    Entries this process saw acknowledged are skipped; the rest (after a crash, or from a
-    partition another worker had) go out again, possibly twice in all: at least once.
+    Deliveries this process saw done are skipped; the rest (after a crash, or from a
+    partition another worker had) go out again, possibly twice in all: at least once
+    (receivers drop repeats by X-ABM-Alert-Id).
     """
     sent = 0
     for state in states:
-        for entry in state.outbox:
-            if entry.entry_id in worker.delivered:
-                continue
-            await send_entry(worker, state.account_id, entry)
+        for entry in _owed(worker, state.outbox):
+            output: Delivery | None = None
             if entry.kind == SURGE_ALERT:
-                alert_sinks(worker, SurgeAlert.model_validate_json(entry.value))
+                output = SurgeAlert.model_validate_json(entry.value)
             elif entry.kind == TIER_CHANGE:
-                worker.view.change(TierChange.model_validate_json(entry.value))
-            sent += 1
+                output = TierChange.model_validate_json(entry.value)
+            if entry.entry_id not in worker.delivered:
+                await send_entry(worker, state.account_id, entry)
+                if isinstance(output, SurgeAlert):
+                    alert_sinks(worker, output)
+                elif output is not None:
+                    worker.view.change(output)
+                sent += 1
+            if output is not None and entry.routes:  # deliveries a crash left owed
+                await route(worker, output, entry.routes)
+                sent += 1
     return sent
 
 
