@@ -140,6 +140,13 @@ class Metrics:
             registry=self.registry,
         )
         self.dead_letters = {r: dead.labels(r.value) for r in DeadLetterReason}
+        self.ids_evicted = Counter(
+            "abm_dedup_ids_evicted",
+            "Event ids forgotten before their 7 days, to keep a hot account's state record "
+            "bounded: a source sending one of those events again, at another offset, would "
+            "have it counted twice",
+            registry=self.registry,
+        )
         self.dead_letters_lost = Counter(
             "abm_dead_letters_lost",
             "Records that could be neither applied nor dead-lettered (the send failed): "

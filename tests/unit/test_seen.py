@@ -1,12 +1,12 @@
 """The remembered event ids: checked against a plain dict, through storing and reading back."""
 
 import orjson
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.logic.inputs.apply import DEDUP_DAYS, apply_event
 from streams.logic.rules import Rules
-from streams.logic.state.seen import SeenIds
+from streams.logic.state.seen import BUDGET, SeenIds
 from streams.logic.state.state import AccountState
 from tests.factories import DAY, T0, WALL, coords, engagement, replay
 
@@ -77,3 +77,44 @@ def test_ids_are_forgotten_seven_days_after_their_kind_moved_on():
     state, *_ = replay([engagement(event_id="old", at=T0), engagement(event_id="new", at=late)])
     assert not state.seen.has("e:old")
     assert state.seen.has("e:new")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 128), min_size=1, max_size=8),
+    count=st.integers(1, 12_000),
+)
+def test_the_remembered_ids_stay_within_their_budget_the_newest_kept(lengths, count):
+    """A hot account's distinct ids (ad impressions by the thousand) cannot grow its state
+    record past what the broker takes: the oldest leave, counted."""
+    seen = SeenIds()
+    keys = [f"e:{n:06d}{'x' * lengths[n % len(lengths)]}" for n in range(count)]
+    for n, key in enumerate(keys):
+        seen.add(key, n // 2000)
+    days = seen.stored()["e"].values()
+    assert sum(len(f"e:{i}") for ids in days for i in ids.split(" ")) <= BUDGET
+    kept = [k for k in keys if seen.has(k)]
+    assert kept == keys[len(keys) - len(kept) :]  # the newest, all of them
+    assert seen.evicted == count - len(kept)
+    restored = SeenIds.load(seen.stored())
+    assert restored == seen
+    restored.add("e:one-more", count // 2000)
+    assert restored.has("e:one-more")
+
+
+def test_a_hot_account_s_state_record_stays_far_below_the_brokers_limit():
+    """40,000 distinct ad impressions in six days made a 1,007,274-byte record, which the
+    broker refused, and the worker stopped; now the oldest ids give way."""
+    rules = Rules()
+    state = None
+    for n in range(40_000):
+        event = engagement(
+            event_id=f"impression-{n:08d}-campaign-spring",
+            action="ad_impression",
+            at=T0 + n * (6 * DAY // 40_000),
+            contact=None,
+        )
+        state = apply_event(state, event, coords(), rules, WALL).state
+    assert state is not None
+    assert len(state.to_json()) < 500_000
+    assert state.seen.evicted > 0

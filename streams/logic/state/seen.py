@@ -8,24 +8,38 @@ ids, with nothing lost. The grouping is paid when a record is written (once per 
 per flush in the worker; never in a replay), and a record read back keeps the stored form
 until an event needs the check, so a process that only reads records (the view) never
 splits it.
+
+Bounded: an account sent tens of thousands of distinct event ids a day (a hot account's ad
+impressions) would otherwise grow a state record past what the broker takes, and stop its
+worker. Past `BUDGET` characters of ids the oldest remembered leave first, and are counted
+(`evicted`). Redelivery stays exact regardless (the offsets in the record catch it); what
+is lost is only the catch of a source that sends one event twice, at two offsets, further
+apart than the budget reaches.
 """
 
 from typing import Any
 
-__all__ = ["SeenIds"]
+__all__ = ["BUDGET", "SeenIds"]
+
+BUDGET = 256 * 1024
+"""Characters of "kind:id" keys remembered per account at most (an id is up to 128)."""
 
 Stored = dict[str, dict[str, str]]
 """kind -> day (as JSON keys are strings) -> the ids remembered that day, space-joined."""
 
 
 class SeenIds:
-    __slots__ = ("_index", "_stored")
+    __slots__ = ("_index", "_size", "_stored", "evicted")
 
     def __init__(self, stored: Stored | None = None) -> None:
         self._stored = stored
         self._index: dict[str, int] = {}
         """"kind:id" -> day, each kind's days ascending in insertion order (a kind's day
         never goes back): the old ones lead."""
+        self._size = 0
+        """Characters of the keys in `_index`."""
+        self.evicted = 0
+        """Ids forgotten early, for the budget, since this object was made (not stored)."""
 
     @classmethod
     def load(cls, stored: dict[str, Any]) -> "SeenIds":
@@ -35,6 +49,7 @@ class SeenIds:
             return cls(stored)
         seen = cls()
         seen._index = dict(stored)
+        seen._size = sum(map(len, seen._index))
         return seen
 
     def _open(self) -> None:
@@ -46,7 +61,9 @@ class SeenIds:
         for kind, days in stored.items():
             for day, ids in sorted((int(d), ids) for d, ids in days.items()):
                 for event_id in ids.split(" "):
-                    index[f"{kind}:{event_id}"] = day
+                    key = f"{kind}:{event_id}"
+                    index[key] = day
+                    self._size += len(key)
 
     def has(self, key: str) -> bool:
         """Whether "kind:id" is remembered."""
@@ -57,6 +74,24 @@ class SeenIds:
         """Remember "kind:id", not yet remembered, on a day no older than its kind's newest."""
         self._open()
         self._index[key] = day
+        self._size += len(key)
+        if self._size > BUDGET:
+            self._evict()
+
+    def _evict(self) -> None:
+        """Forget the ids remembered first, down to 90% of the budget: in batches, as one
+        scan of the dict (each scan from its start passes the slots deleted before)."""
+        size, target = self._size, BUDGET * 9 // 10
+        old = []
+        for key in self._index:
+            if size <= target:
+                break
+            old.append(key)
+            size -= len(key)
+        for key in old:
+            del self._index[key]
+        self._size = size
+        self.evicted += len(old)
 
     def forget(self, before: dict[str, int]) -> None:
         """Forget each kind's ids remembered before its day in `before`. A kind's old ids
@@ -76,6 +111,7 @@ class SeenIds:
                     break
         for key in old:
             del self._index[key]
+            self._size -= len(key)
 
     def stored(self) -> Stored:
         """The form a record stores: unchanged if it was never opened."""

@@ -28,6 +28,7 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
     applied_n = worker.metrics.events[kind, "applied"]
     duplicate_n = worker.metrics.events[kind, "duplicate"]
     rejected_n = worker.metrics.events[kind, "dead_letter"]
+    evicted_n = worker.metrics.ids_evicted
     processing = worker.metrics.processing
 
     async def ingest(stream: StreamT[Any]) -> None:
@@ -59,10 +60,15 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
             await reject(worker, coords, event.key, event.value, failed)
             return
         (duplicate_n if taken.duplicate else applied_n).inc()
-        if taken.effect is not None and taken.campaign:
-            store_campaign(worker, taken.effect)
-        elif taken.effect is not None:
-            await store_and_send(worker, taken.effect)
+        effect = taken.effect
+        if effect is not None:
+            if forgotten := effect.state.seen.evicted:  # a hot account's oldest ids
+                evicted_n.inc(forgotten)
+                effect.state.seen.evicted = 0
+            if taken.campaign:
+                store_campaign(worker, effect)
+            else:
+                await store_and_send(worker, effect)
         processing.observe(time.perf_counter() - started)
 
     return ingest
