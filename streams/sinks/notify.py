@@ -11,6 +11,7 @@ so a receiver can reject both forgeries and stale replays.
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterable
 
 import orjson
@@ -20,6 +21,7 @@ from schemas.outputs import CommitteeMember, SurgeAlert, SurgeTopic, TierChange
 __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "TOLERANCE_S",
     "Delivery",
     "delivery_id",
     "escaped",
@@ -152,6 +154,24 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
-    """What a receiver runs (constant-time compare); it should also bound the timestamp's age."""
+TOLERANCE_S = 300
+"""How far from the receiver's clock a signed timestamp may be: a captured request cannot
+be replayed later than this."""
+
+
+def verify(
+    secret: bytes,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    now: float | None = None,
+    tolerance_s: float = TOLERANCE_S,
+) -> bool:
+    """What a receiver runs: the signature (compared in constant time) over a timestamp
+    within `tolerance_s` of `now` (the wall clock unless given). docs/topics.md has the
+    same, standalone, to copy."""
+    if not (timestamp.isascii() and timestamp.isdigit()):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance_s:
+        return False
     return hmac.compare_digest(sign(secret, timestamp, body), signature)

@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import date
 from email.utils import formatdate
+from pathlib import Path
 
 import orjson
 import pytest
@@ -19,6 +20,7 @@ from streams.logic.signals.alerts import alert_id
 from streams.sinks.notify import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    TOLERANCE_S,
     escaped,
     message,
     sign,
@@ -186,12 +188,12 @@ def test_a_webhook_url_needs_a_secret():
 @given(secret=st.binary(min_size=1, max_size=64), body=st.binary(max_size=512), flip=st.data())
 def test_a_signature_verifies_only_its_own_body_and_timestamp(secret, body, flip):
     signature = sign(secret, "1700000000", body)
-    assert verify(secret, "1700000000", body, signature)
-    assert not verify(secret, "1700000001", body, signature)
+    assert verify(secret, "1700000000", body, signature, now=1_700_000_000)
+    assert not verify(secret, "1700000001", body, signature, now=1_700_000_000)
     if body:
         i = flip.draw(st.integers(0, len(body) - 1))
         tampered = body[:i] + bytes([body[i] ^ 1]) + body[i + 1 :]
-        assert not verify(secret, "1700000000", tampered, signature)
+        assert not verify(secret, "1700000000", tampered, signature, now=1_700_000_000)
 
 
 def test_the_message_reads_well_in_slack_and_carries_the_whole_alert():
@@ -357,3 +359,29 @@ async def test_a_route_says_when_it_is_done_with_an_alert_posted_refused_or_too_
         assert done == [("default", old.alert_id)]  # too old to post: done at once
         await deliver_all(sink)
     assert done[1:] == [("default", posted.alert_id), ("default", refused.alert_id)]
+
+
+def _documented_verify():
+    """The verify function docs/topics.md gives receivers to copy, as written there."""
+    text = (Path(__file__).parents[2] / "docs" / "topics.md").read_text()
+    code = text.split("**Verifying.**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(code, namespace)
+    return namespace["verify"]
+
+
+@given(body=st.binary(max_size=200), age=st.integers(-1000, 1000))
+def test_the_documented_verify_agrees_with_ours_and_refuses_a_stale_timestamp(body, age):
+    copied = _documented_verify()
+    now = int(time.time())
+    timestamp = str(now - age)
+    signature = sign(KEY.encode(), timestamp, body)
+    fresh = abs(age) <= TOLERANCE_S - 5  # a margin for the clock moving during the test
+    stale = abs(age) > TOLERANCE_S + 5
+    for check in (copied, verify):
+        if fresh:
+            assert check(KEY.encode(), timestamp, body, signature)
+        if stale:
+            assert not check(KEY.encode(), timestamp, body, signature)
+        assert not check(b"another key of thirty-two bytes!", timestamp, body, signature)
+    assert not copied(KEY.encode(), "1e9", body, signature)
