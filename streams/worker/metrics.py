@@ -140,6 +140,13 @@ class Metrics:
             registry=self.registry,
         )
         self.dead_letters = {r: dead.labels(r.value) for r in DeadLetterReason}
+        self.task_errors = Counter(
+            "abm_task_errors",
+            "Rounds of a worker's timer that failed (logged; the timer runs again): "
+            "tick-due-accounts, flush-redis-view",
+            ["task"],
+            registry=self.registry,
+        )
         self.ids_evicted = Counter(
             "abm_dedup_ids_evicted",
             "Event ids forgotten before their 7 days, to keep a hot account's state record "

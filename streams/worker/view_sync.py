@@ -20,6 +20,7 @@ from streams.logic.state.state import AccountState
 from streams.logic.state.ticks import advance, track_due
 from streams.worker.agents.emit import resend_outboxes
 from streams.worker.context import WorkerContext
+from streams.worker.survive import survive
 
 __all__ = ["register_view_sync", "resync"]
 
@@ -71,6 +72,7 @@ def register_view_sync(worker: WorkerContext) -> None:
             log.info("re-sent %d outputs recovered in outboxes", resent)
 
     @app.timer(interval=worker.settings.redis_flush_interval_s, name="flush-redis-view")
+    @survive("flush-redis-view", worker.metrics.task_errors)
     async def flush_redis_view() -> None:
         if worker.view.lost:  # Redis came back empty: rewrite all of it
             worker.view.lost = False

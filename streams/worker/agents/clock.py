@@ -18,6 +18,7 @@ from streams.logic.state.ticks import due_now, pick_due
 from streams.worker.agents.emit import store_and_send
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
+from streams.worker.survive import survive
 
 __all__ = ["register_clock"]
 
@@ -37,6 +38,7 @@ def register_clock(worker: WorkerContext) -> None:
     budget = max(1, int(settings.tick_max_per_s * settings.tick_interval_s))
 
     @app.timer(interval=settings.tick_interval_s, name="tick-due-accounts")
+    @survive("tick-due-accounts", worker.metrics.task_errors)
     async def tick_due_accounts() -> None:
         now = {
             tp.partition: at
