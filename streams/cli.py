@@ -145,7 +145,9 @@ def view() -> None:
 @click.argument("topic")
 @click.argument("file", type=click.File("rb"))
 def produce(topic: str, file: click.utils.LazyFile) -> None:
-    """Send a JSON-lines FILE ('-' for stdin) to TOPIC, keyed by each line's account_id."""
+    """Send a JSON-lines FILE ('-' for stdin) to TOPIC, keyed by each line's account_id
+    (or, for spend without one, its campaign_id); a bad file is refused whole. TOPIC is a
+    full name or a short kind (engagement, accounts, contacts, ...)."""
     from streams.clients.produce_tail import BadLine, keyed_lines
     from streams.clients.produce_tail import produce as send
 
@@ -168,7 +170,8 @@ def produce(topic: str, file: click.utils.LazyFile) -> None:
 def tail(
     topic: str, from_beginning: bool, max_records: int | None, timeout_s: float | None
 ) -> None:
-    """Print TOPIC's records as JSON lines (no consumer group; commits nothing)."""
+    """Print TOPIC's records as JSON lines (no consumer group; commits nothing). TOPIC is
+    a full name or a short kind (engagement, tier_changes, dead_letter, ...)."""
     from streams.clients.produce_tail import read_topic
 
     settings = _settings()

@@ -194,9 +194,7 @@ class WebhookSink:
                 await self._deliver(item)
                 self.stats.delivered += 1
                 self.settled(self.name, item)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # not CancelledError: a BaseException
                 self.stats.failed += 1
                 error = self._redacted(str(exc) or repr(exc))
                 if not isinstance(exc, _Refused | _Transient | aiohttp.ClientError | TimeoutError):

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import decode_record, take
 from streams.logic.rules import Rules
-from streams.logic.state.roster import Roster
-from streams.logic.state.state import AccountState
+from streams.replay.engine import Replay
 from tests.factories import WALL
 
 RULES = Rules()
@@ -55,24 +54,6 @@ def shaped_like(kind: InputKind) -> st.SearchStrategy[bytes]:
     return objects.map(dumps)
 
 
-class Tables:
-    """A Store over dicts (logic/inputs/records.py), as a replay keeps one."""
-
-    def __init__(self) -> None:
-        self.accounts: dict[str, AccountState] = {}
-        self.campaigns: dict[str, AccountState] = {}
-        self.rosters: dict[str, Roster] = {}
-
-    def account(self, owner: str) -> AccountState | None:
-        return self.accounts.get(owner)
-
-    def campaign(self, owner: str) -> AccountState | None:
-        return self.campaigns.get(owner)
-
-    def put_roster(self, owner: str, roster: Roster, partition: int) -> None:
-        self.rosters[owner] = roster
-
-
 @st.composite
 def records(draw: st.DrawFn) -> tuple[InputKind, bytes | None, bytes | None]:
     kind = draw(st.sampled_from(list(InputKind)))
@@ -88,7 +69,8 @@ def test_any_record_is_decided_or_rejected_with_a_reason(record):
     reason = None
     try:
         decoded = decode_record(kind, key, value)
-        taken = take(decoded, Coords(str(kind), 0, 0, WALL), Tables(), RULES, WALL)
+        store = Replay(RULES, WALL)  # a Store over dicts
+        taken = take(decoded, Coords(str(kind), 0, 0, WALL), store, RULES, WALL)
     except Rejected as why:
         reason = why
     if reason is not None:

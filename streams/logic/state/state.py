@@ -91,9 +91,6 @@ class OutboxEntry:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, OutboxEntry) and self.stored() == other.stored()
 
-    def __hash__(self) -> int:
-        return hash((self.entry_id, self.kind, self.value, *self.routes))
-
     def __repr__(self) -> str:
         return f"OutboxEntry({self.entry_id!r}, {self.kind!r}, {self.value!r}, {self.routes!r})"
 

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any, cast
 
-from schemas.outputs import DeadLetter, DeadLetterReason, SurgeAlert, TierChange
+from schemas.outputs import DeadLetter, DeadLetterReason, StageChange, SurgeAlert, TierChange
 from streams.logic.inputs.apply import Effect
 from streams.logic.inputs.decode import DEAD_LETTER_KEY_BYTES, Coords, Rejected, dead_letter
 from streams.logic.routes import tier_up
@@ -59,29 +59,58 @@ async def store_and_send(worker: WorkerContext, effect: Effect) -> None:
         return
     if state.outbox:
         state.outbox = _owed(worker, state.outbox)
-    new = _entries(effect)
-    alerts = [(OutboxEntry.of_alert(alert), alert) for alert in effect.alerts]
-    for entry, alert in alerts:
-        entry.routes = _routes(worker, alert.kind, alert.owner, alert.tier, alert.cluster)
-    change = effect.change
-    if change is not None and worker.webhooks and tier_up(change.previous_tier, change.tier):
-        owner = state.profile.owner if state.profile else None
-        new[0].routes = _routes(worker, "tier_up", owner, change.tier, None)
-    new += [entry for entry, _ in alerts]
-    state.outbox.extend(new)
+    outputs = _outputs(worker, effect)
+    state.outbox.extend(entry for entry, _ in outputs)
     worker.states.put(worker.accounts, state.account_id, state, state.partition)
     track_due(worker.due, state.account_id, state.due_at, state.partition)
     worker.view.mark(state)
     advance(worker.stream_time, state.partition, state.clock)
-    for entry in new:
-        await send_entry(worker, state.account_id, entry)
-    if effect.change is not None:
-        worker.view.change(effect.change)
-    for entry, alert in alerts:
-        alert_sinks(worker, alert)
-        await route(worker, alert, entry.routes)
-    if change is not None and new[0].routes:
-        await route(worker, change, new[0].routes)
+    for entry, output in outputs:
+        await _deliver(worker, state.account_id, entry, output, fresh=True)
+
+
+Output = TierChange | StageChange | SurgeAlert
+
+
+def _outputs(worker: WorkerContext, effect: Effect) -> list[tuple[OutboxEntry, Output]]:
+    """The outbox entries of what an input made (its tier change, stage change, alerts),
+    each naming the routes it is owed to."""
+    out: list[tuple[OutboxEntry, Output]] = []
+    change = effect.change
+    if change is not None:
+        entry = OutboxEntry.of_change(change)
+        if tier_up(change.previous_tier, change.tier):
+            owner = effect.state.profile.owner if effect.state.profile else None
+            entry.routes = _routes(worker, "tier_up", owner, change.tier, None)
+        out.append((entry, change))
+    if effect.stage_change is not None:
+        out.append((OutboxEntry.of_stage_change(effect.stage_change), effect.stage_change))
+    for alert in effect.alerts:
+        entry = OutboxEntry.of_alert(alert)
+        entry.routes = _routes(worker, alert.kind, alert.owner, alert.tier, alert.cluster)
+        out.append((entry, alert))
+    return out
+
+
+async def _deliver(
+    worker: WorkerContext, account_id: str, entry: OutboxEntry, output: Output, fresh: bool
+) -> int:
+    """Send an output wherever it is owed: its topic (with the Redis mirror of alerts and
+    tier changes) and its routes; return how many sends. A `fresh` output, just made, goes
+    to its topic whatever this process delivered: after a removal an account's versions
+    start again, and so do its entry ids."""
+    sends = 0
+    if fresh or entry.entry_id not in worker.delivered:
+        await send_entry(worker, account_id, entry)
+        if isinstance(output, SurgeAlert):
+            alert_sinks(worker, output)
+        elif isinstance(output, TierChange):
+            worker.view.change(output)
+        sends += 1
+    if entry.routes and not isinstance(output, StageChange):
+        await route(worker, output, entry.routes)
+        sends += 1
+    return sends
 
 
 def _routes(
@@ -94,12 +123,12 @@ def _routes(
 def _owed(worker: WorkerContext, outbox: list[OutboxEntry]) -> list[OutboxEntry]:
     """The entries still owed somewhere: to their topic, or to a route (each route that is
     done with one leaves its list)."""
+    done = worker.delivered
     kept = []
     for entry in outbox:
         if entry.routes:
-            done = worker.delivered
             entry.routes = [r for r in entry.routes if f"{entry.entry_id}>{r}" not in done]
-        if entry.routes or entry.entry_id not in worker.delivered:
+        if entry.routes or entry.entry_id not in done:
             kept.append(entry)
     return kept
 
@@ -107,16 +136,6 @@ def _owed(worker: WorkerContext, outbox: list[OutboxEntry]) -> list[OutboxEntry]
 def settled(worker: WorkerContext, route_name: str, item: Delivery) -> None:
     """A route is done with an output (posted, dead-lettered, or too old to post)."""
     worker.delivered.add(f"{entry_id_of(item)}>{route_name}")
-
-
-def _entries(effect: Effect) -> list[OutboxEntry]:
-    """The tier change and the stage change an input made, in that order."""
-    entries = []
-    if effect.change is not None:
-        entries.append(OutboxEntry.of_change(effect.change))
-    if effect.stage_change is not None:
-        entries.append(OutboxEntry.of_stage_change(effect.stage_change))
-    return entries
 
 
 async def _remove(worker: WorkerContext, effect: Effect) -> None:
@@ -128,10 +147,8 @@ async def _remove(worker: WorkerContext, effect: Effect) -> None:
     and sends the same changes (same versions) again.
     """
     state = effect.state
-    for entry in _entries(effect):
-        await send_entry(worker, state.account_id, entry)
-    if effect.change is not None:
-        worker.view.change(effect.change)
+    for entry, output in _outputs(worker, effect):
+        await _deliver(worker, state.account_id, entry, output, fresh=True)
     worker.states.delete(worker.accounts, state.account_id, state.partition)
     track_due(worker.due, state.account_id, None, state.partition)
     worker.view.remove(state.account_id, state.partition)
@@ -179,22 +196,20 @@ async def resend_outboxes(worker: WorkerContext, states: list[AccountState]) -> 
     sent = 0
     for state in states:
         for entry in _owed(worker, state.outbox):
-            output: Delivery | None = None
-            if entry.kind == SURGE_ALERT:
-                output = SurgeAlert.model_validate_json(entry.value)
-            elif entry.kind == TIER_CHANGE:
-                output = TierChange.model_validate_json(entry.value)
-            if entry.entry_id not in worker.delivered:
-                await send_entry(worker, state.account_id, entry)
-                if isinstance(output, SurgeAlert):
-                    alert_sinks(worker, output)
-                elif output is not None:
-                    worker.view.change(output)
-                sent += 1
-            if output is not None and entry.routes:  # deliveries a crash left owed
-                await route(worker, output, entry.routes)
-                sent += 1
+            output = _output_of(entry)
+            sent += await _deliver(worker, state.account_id, entry, output, fresh=False)
     return sent
+
+
+_MODELS: dict[str, type[Output]] = {
+    TIER_CHANGE: TierChange,
+    STAGE_CHANGE: StageChange,
+    SURGE_ALERT: SurgeAlert,
+}
+
+
+def _output_of(entry: OutboxEntry) -> Output:
+    return _MODELS[entry.kind].model_validate_json(entry.value)
 
 
 def store_campaign(worker: WorkerContext, effect: Effect) -> None:
