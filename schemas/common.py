@@ -15,6 +15,7 @@ from pydantic import (
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "RECORD_MAX_BYTES",
     "Amount",
     "Contract",
     "EventTime",
@@ -28,6 +29,12 @@ __all__ = [
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 """Larger records are dead-lettered before parsing: no legitimate event is near this size."""
+
+RECORD_MAX_BYTES = 1_000_000
+"""The largest record value the engine writes (states, outputs, dead letters): what
+Kafka producers send by default, under what brokers take by default (1,048,588 bytes).
+The worker's producer and the topics it creates are set to take a little more
+(streams/clients/admin.py): the key and the record's framing."""
 
 # Event time must be plausible: year 1 or 9999 is a bug upstream, not history.
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

@@ -283,6 +283,13 @@ class Settings(BaseSettings):
         "on many round trips; 1 sends one record per batch, which the embedded broker needs "
         "to report log ends right",
     )
+    compaction_max_lag_days: Annotated[float, Field(gt=0, le=365)] = Field(
+        default=7,
+        description="the longest a superseded record stays in a compacted topic (the "
+        "state changelogs, profiles, rosters) before compaction may remove it: set as "
+        "max.compaction.lag.ms on the topics the engine creates, it bounds how long an "
+        "erased person's old records remain",
+    )
     session_timeout_s: Annotated[float, Field(gt=0)] = Field(
         default=60.0,
         description="consumer-group session timeout: how long a silent worker keeps its "

@@ -53,6 +53,7 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
         "app_id",
         "partitions",
         "replicas",
+        "compaction_max_lag_days",
         "topics",
         "store",
         "data_dir",

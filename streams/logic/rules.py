@@ -25,6 +25,7 @@ __all__ = [
     "Icp",
     "IntentRules",
     "JourneyRule",
+    "Limits",
     "PersonaRule",
     "Rules",
     "SurgeRules",
@@ -124,6 +125,25 @@ class Attribution(FrozenModel):
         default=90,
         description="an opportunity is influenced by a campaign its account engaged with "
         "in this many days ending on the day it was created",
+    )
+
+
+class Limits(FrozenModel):
+    """How much of an unbounded kind one account's state holds: a state record must stay
+    under the largest record the broker takes, whatever one account is sent
+    (docs/rules.md#limits)."""
+
+    intent_topics: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=100, description="intent topics held per account"
+    )
+    intent_providers: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=4, description="intent providers held per account and topic"
+    )
+    opportunities: Annotated[int, Field(ge=1, le=2000)] = Field(
+        default=200, description="opportunities held per account"
+    )
+    campaigns: Annotated[int, Field(ge=1, le=2000)] = Field(
+        default=200, description="campaigns whose touches and spend are held per account"
     )
 
 
@@ -412,6 +432,7 @@ class Rules(FrozenModel):
     revenue: Revenue = Revenue()
     ad_conversions: AdConversions = AdConversions()
     attribution: Attribution = Attribution()
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -7,6 +7,7 @@ from typing import Any
 import faust
 
 from schemas.outputs import DeadLetterReason
+from streams.clients.admin import TOPIC_MAX_MESSAGE_BYTES
 from streams.clients.kafka import faust_credentials
 from streams.clients.redis import async_redis
 from streams.clients.redis_keys import RedisKeys
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         topic_allow_declare=True,
         producer_linger=0.02,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_max_request_size=TOPIC_MAX_MESSAGE_BYTES,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -109,7 +111,10 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     crash = CrashPoints(settings.crash_at)
     if crash.point == "committed":  # unarmed, faust's commits are not watched at all
         app.sensors.add(CommitSensor(crash))
-    states = WriteBehind([accounts, campaigns, rosters], settings.state_flush_max_events, crash)
+    metrics = Metrics(list(InputKind))
+    states = WriteBehind(
+        [accounts, campaigns, rosters], settings.state_flush_max_events, crash, metrics.shed
+    )
     store = TableStore(states, accounts, campaigns, rosters)
     stream_time: dict[int, int] = {}
     topics = settings.topics
@@ -150,7 +155,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         view=view,
         redis=async_redis(settings, socket_timeout=5),
         keys=RedisKeys(settings.redis_prefix),
-        metrics=Metrics(list(InputKind)),
+        metrics=metrics,
         webhooks=[
             WebhookSink(settings.webhook, give_up(route.name), route, key, done)
             for route, key in route_keys(settings)

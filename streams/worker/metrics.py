@@ -12,6 +12,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from schemas.outputs import DeadLetterReason
+from streams.logic.rules import Limits
+from streams.logic.state.bounds import SHEDDABLE, UNSTORED
 from streams.sinks.webhook import DeliveryStats
 
 __all__ = ["Live", "Metrics"]
@@ -160,6 +162,29 @@ class Metrics:
             "skipped, each with an error in the log naming its offset, length and SHA-256",
             registry=self.registry,
         )
+
+        limited = Counter(
+            "abm_account_limits",
+            "Events that met one of rules.limits (intent_topics, intent_providers, "
+            "opportunities, campaigns): the stalest held was dropped to make room, or the "
+            "event was kept from its campaign (docs/rules.md, limits)",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.limited = {name: limited.labels(name) for name in Limits.model_fields}
+        shed = Counter(
+            "abm_state_shed",
+            "Account records that outgrew their bound and shed to fit, by what gave way "
+            "(seen, campaign_contacts, contacts), or unstored: still too large, not stored "
+            "(docs/operations.md, Record sizes)",
+            ["part"],
+            registry=self.registry,
+        )
+        self._shed = {part: shed.labels(part) for part in (*SHEDDABLE, UNSTORED)}
+
+    def shed(self, parts: list[str]) -> None:
+        for part in parts:
+            self._shed[part].inc()
 
     def watch(self, live: Callable[[], Live]) -> None:
         """Serve the figures `live()` reads at every scrape."""

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 from faust.serializers import codecs
 
+from streams.clients.admin import topic_configs
 from streams.config import Settings
 from streams.logic.state.roster import Roster
 from streams.logic.state.state import AccountState
@@ -75,6 +76,7 @@ def _add(app: faust.App, cls: type[faust.Table], name: str, settings: Settings) 
         key_type=str,
         partitions=settings.partitions,
         options=store_options(settings),
+        extra_topic_configs=topic_configs(settings, settings.changelog(name)),
         beacon=app.tables.beacon,
     )
     app.tables.add(table)

@@ -18,13 +18,15 @@ leaves with its state in the changelog.
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from faust.types import EventT, TableT
 
+from schemas.common import RECORD_MAX_BYTES
 from streams.crash_points import CrashPoints
+from streams.logic.state.bounds import STATE_MAX_BYTES, UNSTORED, fitted
 from streams.logic.state.roster import Roster
 from streams.logic.state.state import AccountState
 
@@ -38,10 +40,19 @@ YIELD_EVERY = 500
 class WriteBehind:
     """Dirty states of the state tables, and the events waiting for them to be stored."""
 
-    def __init__(self, tables: list[TableT], max_held: int, crash: CrashPoints) -> None:
+    def __init__(
+        self,
+        tables: list[TableT],
+        max_held: int,
+        crash: CrashPoints,
+        oversize: Callable[[list[str]], None] = lambda shed: None,
+    ) -> None:
         self.tables = {table.name: table for table in tables}
         self.max_held = max_held
         self.crash = crash
+        self.oversize = oversize
+        """Told what an account's record shed to fit its bound ("unstored" when it
+        could not be made to), for the metrics."""
         self.dirty: dict[tuple[str, str], tuple[int | None, Any]] = {}
         """(table, key) -> (changelog partition, state or None for a deletion), written at
         the next flush."""
@@ -116,7 +127,9 @@ class WriteBehind:
                 await asyncio.sleep(0)  # a long flush must not hold up the streams
             # Encoded now: the record is the state as of this flush, even if an event
             # changes it while the record waits in the producer.
-            raw = None if state is None else state.to_json()
+            raw = None
+            if state is not None and (raw := self._encoded(name, key, state)) is None:
+                continue
             record = self.tables[name].send_changelog(
                 partition,
                 orjson.dumps(key),  # the table's JSON key, without faust's slow codec
@@ -126,6 +139,34 @@ class WriteBehind:
             )
             sent.setdefault(name, []).append(record)
         await asyncio.gather(*(self._stored(name, records) for name, records in sent.items()))
+
+    def _encoded(self, table: str, key: str, state: AccountState | Roster) -> bytes | None:
+        """The state's changelog record: an account's fitted to its bound (bounds.py), and
+        None for one that still is not (logged, counted, and left unstored rather
+        than refused by the producer, which would stop the worker)."""
+        if not isinstance(state, AccountState):
+            return state.to_json()  # a roster is bounded by its input's bound
+        record = fitted(state)
+        if record.shed:
+            log.warning(
+                "%s %s: its record outgrew %d bytes; shed %s",
+                table,
+                key,
+                STATE_MAX_BYTES,
+                ", ".join(record.shed),
+            )
+            self.oversize(record.shed)
+        if len(record.raw) <= RECORD_MAX_BYTES:
+            return record.raw
+        log.error(
+            "%s %s: its record is %d bytes even with everything sheddable shed; NOT stored "
+            "(a restart recovers its last stored record): lower its rules.limits",
+            table,
+            key,
+            len(record.raw),
+        )
+        self.oversize([UNSTORED])
+        return None
 
     async def _stored(self, table: str, records: list[Awaitable[Any]]) -> None:
         await asyncio.gather(*records)

@@ -203,3 +203,55 @@ def test_every_hostile_record_is_dead_lettered_and_every_valid_one_counts(stack)
         assert len(rejected) > 250  # most mutations break the event
     finally:
         assert worker.stop() == 0
+
+
+def applied(settings) -> float:
+    return metric_sum(read_metrics(settings), "abm_events_total", outcome="applied")
+
+
+def crowded(n: int, day: int) -> dict:
+    """A page view of the crowded account by a new contact with an id near the longest."""
+    return {
+        **valid("crowded", n),
+        "event_id": f"{'e' * 100}-{n}",
+        "contact_id": f"{'c' * 100}-{n}",
+        "campaign_id": f"{'k' * 100}-{n % 30}",
+        "occurred_at": AT - (34 - day) * 86_400_000,
+    }
+
+
+def test_an_account_whose_record_outgrows_its_bound_sheds_and_the_worker_goes_on(stack):
+    """35 days of 300 contacts each (ids near the longest) make the account's record
+    several megabytes; the producer would refuse it and stop the worker. It sheds (the
+    metric says what), is stored, recovers after a restart and takes events again."""
+    settings, env = pipeline_settings(stack, clock="event")
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    key = f"{settings.redis_prefix}account:crowded"
+    views = [crowded(n, n // 300) for n in range(35 * 300)]
+    worker = launch(settings, env, "crowded-account")
+    try:
+        records = [("engagement", b"crowded", orjson.dumps(view)) for view in views]
+        asyncio.run(send_all(settings, records))
+        wait_until(
+            lambda: applied(settings) == len(views), 120, "every view of the crowded account"
+        )
+        metrics = read_metrics(settings)
+        assert metric_sum(metrics, "abm_state_shed_total") >= 1
+        assert metric_sum(metrics, "abm_state_shed_total", part="unstored") == 0
+        points = float(redis.hget(key, "engagement_points") or 0)
+        assert worker.child.proc.poll() is None
+    finally:
+        assert worker.stop() == 0
+    worker = launch(settings, env, "crowded-account-restarted")
+    try:
+        late = {**crowded(len(views), 34), "action": "meeting"}
+        asyncio.run(send_all(settings, [("engagement", b"crowded", orjson.dumps(late))]))
+        wait_until(
+            lambda: float(redis.hget(key, "engagement_points") or 0) > points,
+            120,
+            "the next view counted after recovery",
+        )
+        assert applied(settings) == 1
+        assert worker.child.proc.poll() is None
+    finally:
+        assert worker.stop() == 0

@@ -6,6 +6,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.common import RECORD_MAX_BYTES
 from schemas.outputs import DeadLetterReason
 from streams.logic.inputs.decode import (
     DEAD_LETTER_KEY_BYTES,
@@ -15,8 +16,6 @@ from streams.logic.inputs.decode import (
     dead_letter,
 )
 
-BROKER_LIMIT = 1_000_000
-"""The producer's and the broker's default largest record."""
 WHY = Rejected(DeadLetterReason.TOO_LARGE, "x" * 5000)
 
 
@@ -46,7 +45,7 @@ values = st.one_of(
 @given(value=values, key=st.one_of(st.none(), st.binary(max_size=3 * DEAD_LETTER_KEY_BYTES)))
 def test_a_dead_letter_fits_the_broker_and_is_whole_when_it_can_be(value, key):
     record = letter(key, value)
-    assert len(record.model_dump_json()) < BROKER_LIMIT * 0.85
+    assert len(record.model_dump_json()) < RECORD_MAX_BYTES * 0.85
     assert record.value_bytes == len(value)
     assert record.value_sha256 == hashlib.sha256(value).hexdigest()
     if len(value) <= DEAD_LETTER_VALUE_BYTES and (key is None or len(key) <= DEAD_LETTER_KEY_BYTES):

@@ -5,13 +5,15 @@ with the same arguments and get the same state, tier changes and rejections.
 """
 
 from bisect import bisect_left, insort
+from collections.abc import Callable
+from typing import Any
 
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, StageChange, SurgeAlert, TierChange, TierInputs
 from streams.logic.inputs.decode import Coords, Event, Rejected, owner_of
 from streams.logic.kpis.kpis import to_units
-from streams.logic.rules import UNAWARE, Currencies, Rules
+from streams.logic.rules import UNAWARE, Currencies, Limits, Rules
 from streams.logic.signals.aggregates import Aggregates, cached, milli, windows_of
 from streams.logic.signals.alerts import detect_surges
 from streams.logic.signals.committee import persona_counts
@@ -52,7 +54,16 @@ class Effect:
     A plain class for the reason `Signals` is one: one is made per event.
     """
 
-    __slots__ = ("alerts", "change", "duplicate", "removed", "stage_change", "state", "write")
+    __slots__ = (
+        "alerts",
+        "change",
+        "duplicate",
+        "limited",
+        "removed",
+        "stage_change",
+        "state",
+        "write",
+    )
 
     def __init__(
         self,
@@ -72,6 +83,8 @@ class Effect:
         self.stage_change = stage_change
         self.removed = removed
         """The account is gone: delete its state and view once the changes are sent."""
+        self.limited: str | None = None
+        """The rules.limits key the event met (something was dropped to keep the limit)."""
 
 
 def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
@@ -213,7 +226,9 @@ def _forget(state: AccountState) -> None:
         state.seen.forget({kind: at // DAY_MS - DEDUP_DAYS for kind, at in state.clocks.items()})
 
 
-def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) -> None:
+def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) -> str | None:
+    """Count the event for its day and campaign; the limit it met, if one kept it from
+    its campaign."""
     day = day_of(at)
     bucket = state.engagement.get(day)
     if bucket is None:
@@ -240,11 +255,14 @@ def _engagement(state: AccountState, e: EngagementEvent, rules: Rules, at: int) 
     if e.campaign_id:
         touch = state.campaigns.get(e.campaign_id)
         if touch is None:
+            if len(state.campaigns) >= rules.limits.campaigns:
+                return "campaigns"  # counted for the account, not for the campaign
             touch = state.campaigns[e.campaign_id] = CampaignTouch()
         if weight > 0:
             if day not in touch.days:
                 insort(touch.days, day)
             _add_contact(touch.contacts, e.contact_id, rules)
+    return None
 
 
 def _add_contact(contacts: list[str], contact: str | None, rules: Rules) -> bool:
@@ -256,13 +274,41 @@ def _add_contact(contacts: list[str], contact: str | None, rules: Rules) -> bool
     return True
 
 
-def _intent(state: AccountState, e: IntentEvent, at: int) -> None:
-    days = state.intent.setdefault(e.topic, {}).setdefault(e.provider, {})
+def _intent(state: AccountState, e: IntentEvent, at: int, limits: Limits) -> str | None:
+    """Keep the event's score; the limit it met, if one made room (or kept it out)."""
     day = day_of(at)
+    met = None
+    providers = state.intent.get(e.topic)
+    if providers is None:
+        if len(state.intent) >= limits.intent_topics:
+            met = "intent_topics"
+            if not _made_room(state.intent, day, lambda by: max(map(max, by.values()))):
+                return met
+            state.windows = None  # recomputed from what is held when next read
+        providers = state.intent[e.topic] = {}
+    days = providers.get(e.provider)
+    if days is None:
+        if len(providers) >= limits.intent_providers:
+            met = "intent_providers"
+            if not _made_room(providers, day, max):
+                return met
+            state.windows = None
+        days = providers[e.provider] = {}
     days[day] = max(days.get(day, 0.0), e.score)
     windows = cached(state)
     if windows is not None:
         windows.add_intent_event(e.topic, e.provider, day, days[day])
+    return met
+
+
+def _made_room(held: dict[str, Any], day: int, newest: Callable[[Any], int]) -> bool:
+    """At a limit: drop the stalest of `held` (whose newest day is oldest; the first
+    name among equals) for news of `day`, unless the news is staler still."""
+    stalest = min(held, key=lambda name: (newest(held[name]), name))
+    if newest(held[stalest]) > day:
+        return False
+    del held[stalest]
+    return True
 
 
 def _touch(state: AccountState, at: int) -> None:
@@ -271,14 +317,23 @@ def _touch(state: AccountState, at: int) -> None:
         state.touched = day
 
 
-def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> None:
+def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> str | None:
+    """Apply a stage event; the limit it met, if one made room."""
     if e.stage not in rules.stages:
         raise Rejected(
             DeadLetterReason.UNKNOWN_STAGE, f"stage {e.stage!r} not in configured {rules.stages}"
         )
     amount = _in_base(e, rules.currencies)
-    opp = state.opportunities.get(e.opportunity_id)
-    state.opportunities[e.opportunity_id] = record(opp, e, at, rules.stages, amount)
+    opps = state.opportunities
+    opp = opps.get(e.opportunity_id)
+    met = None
+    if opp is None and len(opps) >= rules.limits.opportunities:
+        # The closed one closed earliest leaves (a KPI of long ago loses it), or, when
+        # every one is open, the one quiet longest.
+        met = "opportunities"
+        del opps[min(opps, key=lambda o: (opps[o].closed_at is None, opps[o].history[-1][0], o))]
+    opps[e.opportunity_id] = record(opp, e, at, rules.stages, amount)
+    return met
 
 
 def _in_base(e: DealEvent, currencies: Currencies) -> float:
@@ -294,12 +349,19 @@ def _in_base(e: DealEvent, currencies: Currencies) -> float:
     return e.amount * rate
 
 
-def _spend(state: AccountState, e: SpendEvent, at: int) -> None:
+def _spend(state: AccountState, e: SpendEvent, at: int, limits: Limits) -> str | None:
+    """Count the spend for the day and its campaign; the limit it met, if one kept it
+    from its campaign."""
     day = day_of(at)
     units = to_units(e.amount)
     state.spend[day] = state.spend.get(day, 0) + units
-    if e.account_id is not None:  # a campaign's own state is keyed by it already
-        state.campaign_spend[e.campaign_id] = state.campaign_spend.get(e.campaign_id, 0) + units
+    if e.account_id is None:  # a campaign's own state is keyed by it already
+        return None
+    spent = state.campaign_spend.get(e.campaign_id)
+    if spent is None and len(state.campaign_spend) >= limits.campaigns:
+        return "campaigns"
+    state.campaign_spend[e.campaign_id] = (spent or 0) + units
+    return None
 
 
 def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:
@@ -352,6 +414,7 @@ def apply_event(
         # never moves it (its record time may be far ahead of a backfilled history).
         _profile(state, event, rules)
         now = state.clock or coords.timestamp
+        met = None
     else:
         kind = _CLOCK[type(event)]
         at = to_ms(event.occurred_at)
@@ -360,15 +423,15 @@ def apply_event(
         if state.seen.has(seen_key):
             return Effect(state, write=False, duplicate=True)
         if isinstance(event, EngagementEvent):
-            _engagement(state, event, rules, at)
+            met = _engagement(state, event, rules, at)
             _touch(state, at)
         elif isinstance(event, IntentEvent):
-            _intent(state, event, at)
+            met = _intent(state, event, at, rules.limits)
             _touch(state, at)
         elif isinstance(event, DealEvent):
-            _deal(state, event, rules, at)
+            met = _deal(state, event, rules, at)
         else:
-            _spend(state, event, at)
+            met = _spend(state, event, at, rules.limits)
         state.clock = now = max(state.clock, at)
         newest = state.clocks.get(kind, 0)
         if at > newest:
@@ -386,7 +449,9 @@ def apply_event(
             _forget(state)
     state.applied[source] = coords.offset
     state.partition = coords.partition
-    return evaluate(state, rules, now, rosters)
+    effect = evaluate(state, rules, now, rosters)
+    effect.limited = met
+    return effect
 
 
 def apply_tick(

@@ -29,6 +29,7 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
     duplicate_n = worker.metrics.events[kind, "duplicate"]
     rejected_n = worker.metrics.events[kind, "dead_letter"]
     evicted_n = worker.metrics.ids_evicted
+    limited_n = worker.metrics.limited
     processing = worker.metrics.processing
 
     async def ingest(stream: StreamT[Any]) -> None:
@@ -65,6 +66,8 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
             if forgotten := effect.state.seen.evicted:  # a hot account's oldest ids
                 evicted_n.inc(forgotten)
                 effect.state.seen.evicted = 0
+            if effect.limited:
+                limited_n[effect.limited].inc()
             if taken.campaign:
                 store_campaign(worker, effect)
             else:
