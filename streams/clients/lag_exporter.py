@@ -70,8 +70,14 @@ class LagExporter(Collector):
         return self.reading
 
     async def run(self) -> None:
+        """Read every `every_s` until cancelled; a read that fails unexpectedly is logged
+        and reported (`abm_lag_exporter_up` 0, /health 503), and the next one tried."""
         while True:
-            await self.read_once()
+            try:
+                await self.read_once()
+            except Exception as exc:
+                log.exception("reading offsets failed unexpectedly")
+                self.reading.ok, self.reading.error = False, f"reading offsets failed: {exc!r}"
             await asyncio.sleep(self.every_s)
 
     def collect(self) -> Iterator[Metric]:

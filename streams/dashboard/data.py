@@ -4,6 +4,7 @@ Any worker serves the whole picture: the KPIs are summed over every partition's 
 and the lag is the group's, read from the broker, not this worker's share.
 """
 
+import logging
 from dataclasses import asdict
 from typing import Any, cast
 
@@ -18,6 +19,8 @@ from streams.config import Settings
 from streams.sinks.kpi_view import read_report
 
 __all__ = ["LagWatch", "dashboard_data", "top_surging"]
+
+log = logging.getLogger(__name__)
 
 TOP_SURGING = 10
 RECENT_CHANGES = 20
@@ -36,6 +39,9 @@ class LagWatch:
             rows = await self.history.read(timeout_s=5.0)
         except (KafkaError, LagReadError, OSError, TimeoutError) as exc:
             return {"error": f"cannot read offsets: {exc}", "partitions": []}
+        except Exception as exc:  # the page shows it; the next refresh tries again
+            log.exception("reading offsets for the dashboard failed unexpectedly")
+            return {"error": f"reading offsets failed: {exc!r}", "partitions": []}
         return {
             "error": None,
             "partitions": [{**asdict(r), "status": str(r.status)} for r in rows],

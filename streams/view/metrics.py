@@ -46,6 +46,18 @@ class ViewMetrics:
             ["topic", "partition"],
             registry=self.registry,
         )
+        self.unreadable = Counter(
+            "abm_view_unreadable_records",
+            "Records skipped because they could not be read (logged with their offset), by source",
+            ["source"],
+            registry=self.registry,
+        )
+        self.flush_errors = Counter(
+            "abm_view_flush_errors",
+            "Flushes that failed unexpectedly (logged; tried again at the next round, and "
+            "/ready is false until one succeeds)",
+            registry=self.registry,
+        )
         self.tier_accounts = Gauge(
             "abm_tier_accounts",
             "Accounts per tier in the view's partitions",

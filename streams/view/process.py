@@ -25,7 +25,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 from aiohttp import web
@@ -100,6 +100,16 @@ class ViewProcess(ConsumerRebalanceListener):
         """When the changelogs were last read from their start: older records are history
         being re-read, not lag."""
         self.metrics = ViewMetrics()
+        self.failing = False
+        """Whether the last flush failed unexpectedly: not ready until one succeeds."""
+        self._readers: dict[str, Callable[[ConsumerRecord], None]] = {
+            ACCOUNTS_TABLE: self._account,
+            CAMPAIGNS_TABLE: self._campaign,
+            ROSTERS_TABLE: self._roster,
+            "erasures": self._erasure,
+            "alerts": self._alert,
+            "changes": self._change,
+        }
 
     def _load(self, account_id: str) -> AccountState | None:
         raw = self.records.get(account_id)
@@ -147,72 +157,69 @@ class ViewProcess(ConsumerRebalanceListener):
             await self.consumer.seek_to_beginning(*changelogs)
 
     def apply(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        """Queue what a batch of one partition changes in the view."""
+        """Queue what a batch of one partition changes in the view. A record that cannot
+        be read is logged, counted and skipped: one bad record must not stop the view."""
         source = self.tables.get(tp.topic) or self.outputs.get(tp.topic) or "erasures"
         self.metrics.records.labels(source).inc(len(records))
-        if source == ACCOUNTS_TABLE:
-            for r in records:
-                account_id = orjson.loads(r.key)
-                if r.value is None:
-                    self.records.pop(account_id, None)
-                    self.view.remove(account_id, tp.partition)
-                    self.purge_due |= self.erasures.concerns(account_id)
-                    self.tombstoned.add(account_id)
-                else:
-                    self.records[account_id] = r.value
-                    self.view.mark_id(account_id)
-                self.pending.append(r.timestamp)
-        elif source == CAMPAIGNS_TABLE:
-            for r in records:
-                if r.value is None:
-                    self.view.kpis.withdraw(f"#{orjson.loads(r.key)}")
-                    continue
-                state = AccountState.from_json(r.value)
-                advance(self.clocks, state.partition, state.clock)
-                self.view.mark_campaign(state)
-        elif source == ROSTERS_TABLE:
-            for r in records:
-                account_id = orjson.loads(r.key)
-                if r.value is None:
-                    self.rosters.pop(account_id, None)
-                else:
-                    self.rosters[account_id] = Roster.from_json(r.value)
-                if account_id in self.records:  # its KPIs count engaged contacts by persona
-                    self.view.mark_id(account_id)
-        elif source == "erasures":
-            self._erasures(records)
+        take = self._readers[source]
+        for r in records:
+            try:
+                take(r)
+            except Exception:
+                self.metrics.unreadable.labels(source).inc()
+                log.exception("skipping an unreadable record of %s at %d", tp, r.offset)
+
+    def _account(self, r: ConsumerRecord) -> None:
+        account_id = orjson.loads(r.key)
+        if r.value is None:
+            self.records.pop(account_id, None)
+            self.view.remove(account_id, r.partition)
+            self.purge_due |= self.erasures.concerns(account_id)
+            self.tombstoned.add(account_id)
         else:
-            self._outputs(source, records)
+            self.records[account_id] = r.value
+            self.view.mark_id(account_id)
+        self.pending.append(r.timestamp)
 
-    def _erasures(self, records: list[ConsumerRecord]) -> None:
-        for r in records:
-            try:
-                request = ErasureRequest.model_validate_json(r.value or b"")
-            except ValidationError:
-                continue  # the worker dead-letters it
-            account_id = request.account_id
-            self.erasures.add(account_id, request.contact_sha256)
-            self.unconfirmed[request.request_id] = request
-            if request.contact_sha256 is not None and account_id in self.records:
-                self.view.mark_id(account_id)  # written again, without them
-            self.purge_due = True
+    def _campaign(self, r: ConsumerRecord) -> None:
+        if r.value is None:
+            self.view.kpis.withdraw(f"#{orjson.loads(r.key)}")
+            return
+        state = AccountState.from_json(r.value)
+        advance(self.clocks, state.partition, state.clock)
+        self.view.mark_campaign(state)
 
-    def _outputs(self, source: str, records: list[ConsumerRecord]) -> None:
-        for r in records:
-            try:
-                if source == "alerts":
-                    alert = SurgeAlert.model_validate_json(r.value)
-                    held = alert.account_id in self.records
-                    if (kept := self.erasures.alert(alert, held)) is not None:
-                        self.view.alert(kept)
-                else:
-                    change = TierChange.model_validate_json(r.value)
-                    if not self.erasures.dropped(
-                        change.account_id, change.account_id in self.records
-                    ):
-                        self.view.change(change)
-            except ValidationError as exc:
-                log.warning("skipping an unreadable record of %s: %s", r.topic, exc)
+    def _roster(self, r: ConsumerRecord) -> None:
+        account_id = orjson.loads(r.key)
+        if r.value is None:
+            self.rosters.pop(account_id, None)
+        else:
+            self.rosters[account_id] = Roster.from_json(r.value)
+        if account_id in self.records:  # its KPIs count engaged contacts by persona
+            self.view.mark_id(account_id)
+
+    def _erasure(self, r: ConsumerRecord) -> None:
+        try:
+            request = ErasureRequest.model_validate_json(r.value or b"")
+        except ValidationError:
+            return  # the worker dead-letters it
+        account_id = request.account_id
+        self.erasures.add(account_id, request.contact_sha256)
+        self.unconfirmed[request.request_id] = request
+        if request.contact_sha256 is not None and account_id in self.records:
+            self.view.mark_id(account_id)  # written again, without them
+        self.purge_due = True
+
+    def _alert(self, r: ConsumerRecord) -> None:
+        alert = SurgeAlert.model_validate_json(r.value)
+        held = alert.account_id in self.records
+        if (kept := self.erasures.alert(alert, held)) is not None:
+            self.view.alert(kept)
+
+    def _change(self, r: ConsumerRecord) -> None:
+        change = TierChange.model_validate_json(r.value)
+        if not self.erasures.dropped(change.account_id, change.account_id in self.records):
+            self.view.change(change)
 
     async def _purge(self) -> None:
         """Delete the stream entries an erasure read so far keeps out of Redis."""
@@ -254,7 +261,7 @@ class ViewProcess(ConsumerRebalanceListener):
             del self.unconfirmed[request.request_id]
 
     def ready(self) -> bool:
-        return bool(self.consumer.assignment()) and not self.catching_up
+        return bool(self.consumer.assignment()) and not self.catching_up and not self.failing
 
     async def _caught_up(self) -> bool:
         for tp in list(self.catching_up):
@@ -310,6 +317,18 @@ class ViewProcess(ConsumerRebalanceListener):
             except (CommitFailedError, IllegalStateError) as exc:  # a rebalance meanwhile
                 log.info("output offsets not committed (%s): their next owner reads them", exc)
 
+    async def _flush_or_count(self) -> None:
+        """Flush; an unexpected failure is logged, counted and tried again at the next
+        round (what was not written stays marked), and /ready says so meanwhile."""
+        try:
+            await self.flush()
+        except Exception:
+            self.failing = True
+            self.metrics.flush_errors.inc()
+            log.exception("flushing the view failed; it runs again at its next round")
+        else:
+            self.failing = False
+
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self.consumer
         await ensure_topics(self.settings, [*self.reread, *self.outputs])
@@ -324,7 +343,7 @@ class ViewProcess(ConsumerRebalanceListener):
                     self.apply(tp, records)
                 if time.monotonic() - flushed_at >= interval:
                     flushed_at = time.monotonic()
-                    await self.flush()
+                    await self._flush_or_count()
             await self.flush()
         finally:
             await consumer.stop()

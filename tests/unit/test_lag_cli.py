@@ -1,6 +1,8 @@
 """`abm lag` and its exporter with no broker to reach (against offsets on the real broker:
 e2e/test_lag_cli.py)."""
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -13,6 +15,8 @@ import urllib.request
 from click.testing import CliRunner
 
 from streams.cli import cli
+from streams.clients.lag_exporter import LagExporter
+from streams.config import Settings
 from streams.dev.embedded import free_port
 from streams.dev.supervise import scrape
 
@@ -64,3 +68,28 @@ def test_the_exporter_says_when_its_port_is_taken():
         )
     assert result.exit_code == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.output
+
+
+def test_the_lag_exporter_reports_an_unexpected_failure_and_reads_again():
+    exporter = LagExporter(Settings(), "group", ["topic"], every_s=0.001)
+    calls = []
+    seen = []
+
+    async def read_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("a reply nobody foresaw")
+        seen.append((exporter.reading.ok, exporter.reading.error))
+        raise asyncio.CancelledError
+
+    exporter.read_once = read_once
+
+    async def run():
+        with contextlib.suppress(asyncio.CancelledError):
+            await exporter.run()
+
+    asyncio.run(run())
+    assert len(calls) == 2
+    [(ok, error)] = seen  # what /health and abm_lag_exporter_up showed before the next read
+    assert not ok
+    assert "KeyError" in error
