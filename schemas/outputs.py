@@ -163,6 +163,12 @@ class SurgeAlert(Output):
     )
     top_channels: list[ChannelPoints] = Field(description="engagement points by channel, 7 days")
     detected_at: EventTime
+    reissue_of: str | None = Field(
+        default=None,
+        description="set when the surge's alert named no owner (the account's profile came "
+        "after it) and the owner is now known: that alert's alert_id. Routes that heard "
+        "it do not hear this one; owner routes do",
+    )
 
 
 class DeadLetterReason(StrEnum):

@@ -40,6 +40,16 @@ class Route(FrozenModel):
         "ABM_REDIS_PASSWORD sent to a URL of its choice)"
     )
 
+    def hears(
+        self, kind: str, owner: str | None, tier: int, cluster: str | None, reissue: bool = False
+    ) -> bool:
+        """Whether this route gets an output; a `reissue` (an alert raised again once its
+        account's owner is known) only where the owner is what makes the route match: a
+        route matching without one heard the first alert."""
+        if reissue and self.matches(kind, None, tier, cluster):
+            return False
+        return self.matches(kind, owner, tier, cluster)
+
     def matches(self, kind: str, owner: str | None, tier: int, cluster: str | None) -> bool:
         if self.kinds and kind not in self.kinds:
             return False
@@ -64,10 +74,15 @@ def default_route(url: str) -> Route:
 
 
 def matching(
-    routes: list[Route], kind: str, owner: str | None, tier: int, cluster: str | None
+    routes: list[Route],
+    kind: str,
+    owner: str | None,
+    tier: int,
+    cluster: str | None,
+    reissue: bool = False,
 ) -> list[Route]:
     """Every route that gets an alert of `kind` about an account of `owner` in `tier`."""
-    return [r for r in routes if r.matches(kind, owner, tier, cluster)]
+    return [r for r in routes if r.hears(kind, owner, tier, cluster, reissue)]
 
 
 def tier_up(previous: int, tier: int) -> bool:

@@ -187,3 +187,32 @@ def test_a_dead_route_is_dead_lettered_by_name_and_holds_up_no_other(worker, rec
     assert sent
     assert float(sent[0].split()[-1]) >= 2
     assert 'abm_route_queue_depth{route="bob"}' in metrics
+
+
+def test_an_alert_raised_before_its_owner_was_known_reaches_the_owner_once_known(worker, receivers):
+    """Topics are not ordered against each other: a new account's intent can be applied
+    before its profile, and its alert then names no owner. The dead route (any intent)
+    hears it then; once the profile names alice, her route hears it, and only hers."""
+    s = worker.settings
+    send(s, s.topics.intent, intent("acct-dave", 5))
+    first = wait_until(
+        lambda: [a for a in read_all(s, s.topics.surge_alerts) if a["account_id"] == "acct-dave"],
+        20,
+        "dave's alert with no owner",
+    )
+    assert [a["owner"] for a in first] == [None]
+    assert not [b for b in receivers["alice"].bodies() if b["account_id"] == "acct-dave"]
+    send(s, s.topics.accounts, profile("acct-dave", "alice"))
+    heard = wait_until(
+        lambda: [b for b in receivers["alice"].bodies() if b["account_id"] == "acct-dave"],
+        20,
+        "dave's alert at alice's route once he is hers",
+    )
+    (alert,) = heard
+    assert (alert["owner"], alert["reissue_of"]) == ("alice", first[0]["alert_id"])
+    dead_letters = wait_until(
+        lambda: [d for d in read_all(s, s.topics.dead_letter) if d["key"] == "acct-dave"],
+        60,
+        "the dead route's copy of the first alert",
+    )
+    assert [orjson.loads(d["value"])["alert_id"] for d in dead_letters] == [first[0]["alert_id"]]

@@ -16,9 +16,12 @@ from streams.config import (
     load_settings,
     route_keys,
 )
+from streams.logic.inputs.apply import apply_event
 from streams.logic.routes import Route, default_route, matching, tier_up
+from streams.logic.rules import Rules
 from streams.sinks.notify import render
 from streams.sinks.webhook import WebhookSink
+from tests.factories import DAY, T0, WALL, coords, intent, profile, replay
 from tests.unit.test_webhook import KEY, Letters, deliver_all, make_alert, receiver
 
 ROUTE = """
@@ -228,3 +231,56 @@ def test_a_route_naming_a_cluster_the_rules_lack_is_refused(tmp_path, monkeypatc
         '[rules.intent.clusters]\nabm = ["abm software"]\n' + ROUTE + 'clusters = ["abm"]\n'
     )
     assert [r.clusters for r in load_settings().routes] == [["abm"]]
+
+
+SURGING = [intent(at=T0 + d * DAY, score=95.0, event_id=f"i{d}") for d in range(30)]
+
+
+def test_an_alert_raised_before_the_owner_was_known_is_raised_again_for_the_owner():
+    """A new account's first intent can be applied before its profile: its alert names
+    no owner, so no owner route hears it; once the owner is known, the open surge's
+    alert is raised again, naming the first, for the routes the owner makes match."""
+    state, _, alerts = replay(SURGING)
+    [first] = alerts
+    assert first.owner is None
+    effect = apply_event(state, profile(owner="alice"), coords("abm.accounts.v1"), Rules(), WALL)
+    [again] = effect.alerts
+    assert again.reissue_of == first.alert_id
+    assert again.alert_id != first.alert_id
+    assert (again.owner, again.kind, again.account_name) == ("alice", first.kind, "Acme")
+    # a profile again, or a new owner, raises nothing more: the owner route heard it
+    for owner in ("alice", "bob"):
+        later = apply_event(state, profile(owner=owner), coords("abm.accounts.v1"), Rules(), WALL)
+        assert not later.alerts
+
+
+def test_an_alert_that_named_its_owner_is_not_raised_again():
+    state, _, alerts = replay([profile(owner="alice"), *SURGING])
+    assert alerts
+    assert all(a.owner == "alice" for a in alerts)
+    effect = apply_event(state, profile(owner="bob"), coords("abm.accounts.v1"), Rules(), WALL)
+    assert not effect.alerts
+
+
+def test_a_closed_surge_is_not_raised_again_when_the_owner_arrives():
+    quiet = [intent(at=T0 + (30 + d) * DAY, score=1.0, event_id=f"q{d}") for d in range(30)]
+    state, _, alerts = replay([*SURGING, *quiet], ticks=True)
+    assert alerts
+    assert not any(e.active for e in state.surges.values())
+    effect = apply_event(state, profile(owner="alice"), coords("abm.accounts.v1"), Rules(), WALL)
+    assert not effect.alerts
+
+
+@given(
+    owners=st.lists(st.sampled_from(["alice", "bob"]), max_size=2),
+    tiers=st.lists(st.integers(0, 3), max_size=2),
+    kind=st.sampled_from(["intent", "engagement"]),
+    owner=st.sampled_from(["alice", "bob", "carol"]),
+    tier=st.integers(0, 3),
+)
+def test_a_reissued_alert_reaches_exactly_the_routes_its_owner_makes_match(
+    owners, tiers, kind, owner, tier
+):
+    r = route(owners=owners, tiers=tiers)
+    heard = r.hears(kind, owner, tier, None, reissue=True)
+    assert heard == (r.matches(kind, owner, tier, None) and not r.matches(kind, None, tier, None))

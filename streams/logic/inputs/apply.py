@@ -15,7 +15,7 @@ from streams.logic.inputs.decode import Coords, Event, Rejected, owner_of
 from streams.logic.kpis.kpis import to_units
 from streams.logic.rules import UNAWARE, Currencies, Limits, Rules
 from streams.logic.signals.aggregates import Aggregates, cached, milli, windows_of
-from streams.logic.signals.alerts import detect_surges
+from streams.logic.signals.alerts import alerted_episodes, detect_surges, owned_alerts
 from streams.logic.signals.committee import persona_counts
 from streams.logic.signals.fit import fit_score
 from streams.logic.signals.journey import REMOVED, stage_change, stage_of
@@ -409,9 +409,12 @@ def apply_event(
     if state.applied.get(source, -1) >= coords.offset:
         return Effect(state, write=False, duplicate=True)
 
+    ownerless: dict[str, int] | None = None
     if isinstance(event, AccountProfile):
         # A profile carries no event time: it re-tiers at the account's own clock and
         # never moves it (its record time may be far ahead of a backfilled history).
+        if event.owner and (state.profile is None or not state.profile.owner):
+            ownerless = alerted_episodes(state)
         _profile(state, event, rules)
         now = state.clock or coords.timestamp
         met = None
@@ -451,6 +454,9 @@ def apply_event(
     state.partition = coords.partition
     effect = evaluate(state, rules, now, rosters)
     effect.limited = met
+    if ownerless:
+        windows = windows_of(state, rules, now)
+        effect.alerts += owned_alerts(state, rules, now, windows, ownerless, rosters)
     return effect
 
 

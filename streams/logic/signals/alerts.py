@@ -24,7 +24,7 @@ from streams.logic.state.roster import NO_ROSTERS, Rosters
 from streams.logic.state.state import UNNAMED_PROVIDER, AccountState, SurgeEpisode
 from streams.logic.state.windows import DAY_MS, WEEK_DAYS, in_window
 
-__all__ = ["Standing", "alert_id", "detect_surges", "standing"]
+__all__ = ["Standing", "alert_id", "alerted_episodes", "detect_surges", "owned_alerts", "standing"]
 
 _NAMESPACE = uuid.UUID("6f1c1d2e-3a7b-4c55-9a0e-2b8f0a6d4e71")
 MAX_CONTACTS = 10
@@ -89,15 +89,16 @@ def _alert(
     reading: Reading,
     now: int,
     rules: Rules,
-    key: str,
+    ident: str,
     cluster: str,
     rosters: Rosters,
+    reissue_of: str | None = None,
 ) -> SurgeAlert:
     contacts, channels = _evidence(state, now)
     roster = rosters.get(state.account_id) if contacts else None
     name, owner = state.name_and_owner()
     return SurgeAlert(
-        alert_id=alert_id(state.account_id, key, now),
+        alert_id=ident,
         account_id=state.account_id,
         account_name=name,
         owner=owner,
@@ -114,6 +115,7 @@ def _alert(
         committee=members(contacts, roster, rules, MAX_CONTACTS),
         top_channels=channels,
         detected_at=from_ms(now),
+        reissue_of=reissue_of,
     )
 
 
@@ -207,9 +209,45 @@ def detect_surges(
             episode = state.surges[key] = SurgeEpisode()
         if enter(episode, now, rules.surge, may_alert=state.tier in rules.surge.alert_tiers):
             reading = _read(kind, cluster, windows, rules)
-            alerts.append(_alert(state, reading, now, rules, key, cluster, rosters))
+            ident = alert_id(state.account_id, key, now)
+            alerts.append(_alert(state, reading, now, rules, ident, cluster, rosters))
     if state.surges:
         for key, episode in state.surges.items():
             if episode.active and key not in cat.channel_keys:
                 episode.active = False
+    return alerts
+
+
+def alerted_episodes(state: AccountState) -> dict[str, int]:
+    """The open episodes that raised an alert when they began: key -> when."""
+    return {
+        key: episode.entered_at
+        for key, episode in state.surges.items()
+        if episode.active
+        and episode.entered_at is not None
+        and episode.entered_at == episode.last_alert_at
+    }
+
+
+def owned_alerts(
+    state: AccountState,
+    rules: Rules,
+    now: int,
+    windows: Aggregates,
+    before: dict[str, int],
+    rosters: Rosters = NO_ROSTERS,
+) -> list[SurgeAlert]:
+    """The alerts of open episodes that alerted before the account had an owner
+    (`before`: alerted_episodes then), raised again now that it has one, with the
+    evidence of `now`: an owner route never heard of them, and would not otherwise."""
+    after = alerted_episodes(state)
+    alerts = []
+    for kind, cluster, key in windows.catalogue.channels:
+        began = before.get(key)
+        if began is None or after.get(key) != began:
+            continue  # not open since that alert: a new alert named the owner already
+        reading = _read(kind, cluster, windows, rules)
+        ident = alert_id(state.account_id, f"{key}>owner", began)  # one per episode
+        first = alert_id(state.account_id, key, began)
+        alerts.append(_alert(state, reading, now, rules, ident, cluster, rosters, first))
     return alerts

@@ -18,7 +18,7 @@ from typing import Any, cast
 from schemas.outputs import DeadLetter, DeadLetterReason, StageChange, SurgeAlert, TierChange
 from streams.logic.inputs.apply import Effect
 from streams.logic.inputs.decode import DEAD_LETTER_KEY_BYTES, Coords, Rejected, dead_letter
-from streams.logic.routes import tier_up
+from streams.logic.routes import matching, tier_up
 from streams.logic.state.state import (
     STAGE_CHANGE,
     SURGE_ALERT,
@@ -87,7 +87,8 @@ def _outputs(worker: WorkerContext, effect: Effect) -> list[tuple[OutboxEntry, O
         out.append((OutboxEntry.of_stage_change(effect.stage_change), effect.stage_change))
     for alert in effect.alerts:
         entry = OutboxEntry.of_alert(alert)
-        entry.routes = _routes(worker, alert.kind, alert.owner, alert.tier, alert.cluster)
+        reissue = alert.reissue_of is not None
+        entry.routes = _routes(worker, alert.kind, alert.owner, alert.tier, alert.cluster, reissue)
         out.append((entry, alert))
     return out
 
@@ -114,10 +115,16 @@ async def _deliver(
 
 
 def _routes(
-    worker: WorkerContext, kind: str, owner: str | None, tier: int, cluster: str | None
+    worker: WorkerContext,
+    kind: str,
+    owner: str | None,
+    tier: int,
+    cluster: str | None,
+    reissue: bool = False,
 ) -> list[str]:
     """The routes an output of `kind` about this account goes to."""
-    return [s.name for s in worker.webhooks if s.route.matches(kind, owner, tier, cluster)]
+    routes = [s.route for s in worker.webhooks]
+    return [r.name for r in matching(routes, kind, owner, tier, cluster, reissue)]
 
 
 def _owed(worker: WorkerContext, outbox: list[OutboxEntry]) -> list[OutboxEntry]:
