@@ -164,6 +164,25 @@ class WebhookSink:
             return False
         return True
 
+    def rewrite(self, change: Callable[[Delivery], Delivery | None]) -> int:
+        """Replace each queued delivery by `change(item)`, dropping (as done) those it
+        maps to None; return how many changed. For an erasure: what waits must not name
+        the person, nor an account erased whole. One being posted at that moment is
+        already on its way."""
+        waiting = []
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+            self.queue.task_done()
+        changed = 0
+        for item in waiting:
+            kept = change(item)
+            changed += kept is not item
+            if kept is None:
+                self.settled(self.name, item)
+            else:
+                self.queue.put_nowait(kept)
+        return changed
+
     async def run(self) -> None:
         """The senders; runs until cancelled."""
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)

@@ -2,6 +2,9 @@
 not hold their id anywhere, and the account's figures are those of a history in which
 the person's actions were never tied to anyone."""
 
+import functools
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +16,11 @@ from streams.logic.signals.tiering import measure
 from streams.logic.state.erasure import Erasures, digest, erase_contact, erase_from_roster, whose
 from streams.logic.state.roster import received
 from streams.logic.state.state import OutboxEntry
+from streams.sinks.webhook import WebhookSink
+from streams.worker.agents.erasure import without_erased
 from tests.factories import DAY, T0, engagement, intent, profile, replay, roster
+from tests.unit.test_routes import change
+from tests.unit.test_webhook import Letters, config, make_alert
 
 RULES = Rules()
 PEOPLE = ["p1", "p2", "p3", "p-secret"]
@@ -178,3 +185,33 @@ def test_a_state_written_by_the_view_holds_no_erased_person(events, asked):
         assert (person.encode() in raw) == (
             person.encode() in replay(events, rules=RULES)[0].to_json()
         )
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_an_erasure_rewrites_what_waits_in_a_route_s_queue(whole):
+    """Queued deliveries name no erased person afterwards: an alert loses them from its
+    evidence, an account erased whole leaves the queue (as done), others stay in order."""
+    done: list[str] = []
+    sink = WebhookSink(
+        config("http://127.0.0.1:1/hook"),
+        Letters(),
+        settled=lambda _r, i: done.append(i.account_id),
+    )
+    tier_change = change()
+    queued = [make_alert("acme", 0), make_alert("other", 1), tier_change]
+    for item in queued:
+        assert sink.offer(item)
+    erased = None if whole else whose(digest("a"))
+    changed = sink.rewrite(functools.partial(without_erased, "acme", erased))
+    left = []
+    while not sink.queue.empty():
+        left.append(sink.queue.get_nowait())
+    if whole:
+        assert (changed, [i.account_id for i in left], done) == (2, ["other"], ["acme", "acme"])
+    else:
+        assert changed == 1
+        assert [i.account_id for i in left] == ["acme", "other", "acme"]
+        assert left[0].contacts == ["b", "c"]
+        assert [m.contact_id for m in left[0].committee] == [None]
+        assert left[1] is queued[1]
+        assert left[2] is tier_change

@@ -10,20 +10,30 @@ id in it, is left in Redis for `abm forget` to report. Where `abm view` keeps Re
 view process applies the request to what it writes too, and confirms it in Redis.
 """
 
+import functools
 import logging
 import time
 
 from schemas.inputs import ErasureOutcome, ErasureRequest
+from schemas.outputs import SurgeAlert
 from streams.clients.redis_keys import ERASURE_TTL_S
 from streams.logic.inputs.apply import evaluate
 from streams.logic.inputs.decode import Coords, Rejected, decode
-from streams.logic.state.erasure import erase_contact, erase_from_roster, whose
+from streams.logic.state.erasure import (
+    Erased,
+    erase_contact,
+    erase_from_roster,
+    names,
+    scrub_alert,
+    whose,
+)
 from streams.logic.state.ticks import track_due
+from streams.sinks.notify import Delivery
 from streams.worker.agents.emit import reject, store_and_send
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
 
-__all__ = ["register_erasure"]
+__all__ = ["register_erasure", "without_erased"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,8 @@ async def _erase(worker: WorkerContext, request: ErasureRequest, partition: int)
             if in_state or in_roster:  # its personas or engaged contacts changed
                 rosters = worker.store.rosters
                 await store_and_send(worker, evaluate(state, worker.rules, state.clock, rosters))
+    for sink in worker.webhooks:  # what waits in a route's queue
+        sink.rewrite(functools.partial(without_erased, account, erased))
     await worker.states.flush()  # the deletions are stored before the request is called done
     return ErasureOutcome(
         state=in_state,
@@ -61,6 +73,18 @@ async def _erase(worker: WorkerContext, request: ErasureRequest, partition: int)
         view_process=not worker.settings.worker_view,
         done_at=int(time.time() * 1000),
     )
+
+
+def without_erased(account: str, erased: Erased | None, item: Delivery) -> Delivery | None:
+    """A queued delivery as it may still go: none of an account erased whole, and an
+    alert without the erased person (its tier changes name no one)."""
+    if item.account_id != account:
+        return item
+    if erased is None:
+        return None
+    if isinstance(item, SurgeAlert) and names(item, erased):
+        return scrub_alert(item, erased)
+    return item
 
 
 def register_erasure(worker: WorkerContext) -> None:
