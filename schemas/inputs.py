@@ -172,12 +172,31 @@ class ErasureRequest(Contract):
 
     request_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     account_id: Id
+    contact_hmac: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None,
+        description="HMAC-SHA256 (hex) of the person's contact_id under the erasure key "
+        "(ABM_ERASURE_KEY), so the request names them in no form a list of known ids "
+        "reverses; absent, with contact_sha256: the whole account",
+    )
     contact_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
         default=None,
-        description="SHA-256 (hex) of the person's contact_id, so the request itself does not "
-        "name them; absent: the whole account",
+        description="a plain SHA-256 of the contact_id, as requests made before the erasure "
+        "key named people; still honoured, never written",
     )
     requested_at: EventTime
+
+    @model_validator(mode="after")
+    def _one_name(self) -> Self:
+        if self.contact_hmac is not None and self.contact_sha256 is not None:
+            raise ValueError("name the person once: contact_hmac or contact_sha256")
+        return self
+
+    def person(self) -> str | None:
+        """How the request names the person, tagged by the digest's kind ("h:..." for an
+        HMAC, "s:..." for a plain SHA-256); None for the whole account."""
+        if self.contact_hmac is not None:
+            return f"h:{self.contact_hmac}"
+        return None if self.contact_sha256 is None else f"s:{self.contact_sha256}"
 
 
 class ErasureOutcome(Contract):

@@ -593,7 +593,9 @@ def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
 
     settings = _settings()
     try:
-        request = erasure.erasure_request(account_id, contact_id)
+        request = erasure.erasure_request(account_id, contact_id, settings.erasure_key_bytes())
+    except erasure.MissingKey as exc:
+        raise click.UsageError(str(exc)) from None
     except ValidationError:
         raise click.UsageError(
             "--account and --contact take ids: 1-128 letters, digits and _ . : @ / + -"

@@ -257,6 +257,12 @@ class Settings(BaseSettings):
         "others get 421, which stops DNS rebinding. Unset: its loopback names when bound to "
         "loopback, else any",
     )
+    erasure_key: SecretStr | None = Field(
+        default=None,
+        description="the key `abm forget` names a person by (an HMAC of their id, on the "
+        "erasure topic) and workers and view processes match them with: the same on all, "
+        f"at least {MIN_KEY_BYTES} bytes. Unset: only whole accounts can be erased",
+    )
     web_token: SecretStr | None = Field(
         default=None,
         description="if set, `/dashboard` and `/accounts/...` need it: `Authorization: "
@@ -369,6 +375,16 @@ class Settings(BaseSettings):
 
     def changelogs(self) -> list[str]:
         return [self.changelog(table) for table in TABLES]
+
+    @field_validator("erasure_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"the erasure key must be at least {MIN_KEY_BYTES} bytes")
+        return key
+
+    def erasure_key_bytes(self) -> bytes | None:
+        return None if self.erasure_key is None else self.erasure_key.get_secret_value().encode()
 
     @field_validator("crash_at")
     @classmethod

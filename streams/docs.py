@@ -86,6 +86,7 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
         "web_port",
         "web_allowed_hosts",
         "web_token",
+        "erasure_key",
         "webhook",
         "log_level",
     ),

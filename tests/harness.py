@@ -53,6 +53,7 @@ __all__ = [
 
 _names = itertools.count()
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+ERASURE_KEY = "the-tests-erasure-key-of-32-bytes-or-more"
 
 
 @dataclass
@@ -105,6 +106,7 @@ def pipeline_settings(stack: EmbeddedStack, **overrides) -> tuple[Settings, dict
         "ABM_HEARTBEAT_INTERVAL_S": "1",
         "ABM_TICK_INTERVAL_S": "0.5",
         "ABM_REDIS_FLUSH_INTERVAL_S": "0.2",
+        "ABM_ERASURE_KEY": ERASURE_KEY,
         **{f"ABM_{k.upper()}": str(v) for k, v in overrides.items()},
     }
     settings = Settings(

@@ -19,7 +19,7 @@ from streams.clients.redis import sync_redis
 from streams.clients.redis_keys import RedisKeys
 from streams.config import Settings
 from streams.logic.inputs.decode import id_of
-from streams.logic.state.erasure import digest
+from streams.logic.state.erasure import MissingKey, digest
 
 __all__ = ["Unconfirmed", "erasure_request", "outcome", "send"]
 
@@ -30,12 +30,18 @@ class Unconfirmed(Exception):
     """Nobody confirmed in time; the message says who did not and what happens next."""
 
 
-def erasure_request(account_id: str, contact_id: str | None) -> ErasureRequest:
-    """The request (the person's id only as a digest); ValidationError for a bad id."""
+def erasure_request(account_id: str, contact_id: str | None, key: bytes | None) -> ErasureRequest:
+    """The request (the person's id only as an HMAC under the erasure `key`);
+    ValidationError for a bad id, MissingKey for a person and no key."""
+    if contact_id is not None and key is None:
+        raise MissingKey(
+            "erasing a person needs ABM_ERASURE_KEY (the key the workers and view processes "
+            "have): the request names them by an HMAC of their id under it"
+        )
     return ErasureRequest(
         request_id=uuid.uuid4().hex,
         account_id=account_id,
-        contact_sha256=None if contact_id is None else digest(id_of(contact_id)),
+        contact_hmac=None if contact_id is None or key is None else digest(id_of(contact_id), key),
         requested_at=datetime.now(UTC),
     )
 

@@ -66,7 +66,7 @@ class ViewProcess(ConsumerRebalanceListener):
         self.outputs = {topics.surge_alerts: "alerts", topics.tier_changes: "changes"}
         self.reread = {*self.tables, topics.erasure}
         """Topics read from their start at every assignment."""
-        self.erasures = Erasures()
+        self.erasures = Erasures(settings.erasure_key_bytes())
         self.purge_due = False
         """Whether Redis may hold something an erasure read since the last purge concerns."""
         self.unconfirmed: dict[str, ErasureRequest] = {}
@@ -204,9 +204,9 @@ class ViewProcess(ConsumerRebalanceListener):
         except ValidationError:
             return  # the worker dead-letters it
         account_id = request.account_id
-        self.erasures.add(account_id, request.contact_sha256)
+        self.erasures.add(account_id, request.person())
         self.unconfirmed[request.request_id] = request
-        if request.contact_sha256 is not None and account_id in self.records:
+        if request.person() is not None and account_id in self.records:
             self.view.mark_id(account_id)  # written again, without them
         self.purge_due = True
 
@@ -247,7 +247,7 @@ class ViewProcess(ConsumerRebalanceListener):
         done = [
             r
             for r in self.unconfirmed.values()
-            if r.contact_sha256 is not None
+            if r.person() is not None
             or r.account_id in self.tombstoned
             or r.account_id not in self.records
         ]

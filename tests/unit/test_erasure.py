@@ -3,17 +3,26 @@ not hold their id anywhere, and the account's figures are those of a history in 
 the person's actions were never tied to anyone."""
 
 import functools
+import hashlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.outputs import SurgeAlert
+from streams.clients.erasure import erasure_request
 from streams.logic.kpis.kpis import contribution
 from streams.logic.rules import Rules
 from streams.logic.signals.aggregates import windows_of
 from streams.logic.signals.tiering import measure
-from streams.logic.state.erasure import Erasures, digest, erase_contact, erase_from_roster, whose
+from streams.logic.state.erasure import (
+    Erasures,
+    MissingKey,
+    digest,
+    erase_contact,
+    erase_from_roster,
+    whose,
+)
 from streams.logic.state.roster import received
 from streams.logic.state.state import OutboxEntry
 from streams.sinks.webhook import WebhookSink
@@ -23,6 +32,18 @@ from tests.unit.test_routes import change
 from tests.unit.test_webhook import Letters, config, make_alert
 
 RULES = Rules()
+KEY = b"an-erasure-key-of-at-least-32-bytes"
+
+
+def named(person: str) -> str:
+    """How `abm forget` names a person on the erasure topic."""
+    return f"h:{digest(person, KEY)}"
+
+
+def erased_is(person: str):
+    return whose(named(person), KEY)
+
+
 PEOPLE = ["p1", "p2", "p3", "p-secret"]
 SECRET = "p-secret"
 
@@ -93,7 +114,7 @@ def test_after_erasure_nothing_holds_the_id_and_figures_are_anonymous(events):
         rosters=rosters,
     )
     _with_pending_alert(state)
-    erased = whose(digest(SECRET))
+    erased = erased_is(SECRET)
     assert erase_contact(state, erased) >= 1
     kept = erase_from_roster(rosters.get("acme"), erased)
     assert kept is not None
@@ -118,16 +139,35 @@ def test_after_erasure_nothing_holds_the_id_and_figures_are_anonymous(events):
     assert measure(state, RULES, now, windows) == measure(never, RULES, now)
 
 
-def test_the_request_names_no_one():
-    assert SECRET not in digest(SECRET)
-    assert whose(digest(SECRET))(SECRET)
-    assert not whose(digest(SECRET))("p1")
+@given(st.lists(st.from_regex(r"[A-Za-z0-9_.@+-]{1,40}", fullmatch=True), min_size=1))
+def test_the_request_names_no_one_that_a_list_of_known_ids_could_find(people):
+    """Keyed: without the key, hashing a list of known ids (emails, say) finds no one; a
+    request made before the key (a plain SHA-256) is still honoured."""
+    person = people[0]
+    plain = {hashlib.sha256(p.encode()).hexdigest() for p in people}
+    assert named(person)[2:] not in plain
+    assert erased_is(person)(person)
+    assert whose(f"s:{hashlib.sha256(person.encode()).hexdigest()}", KEY)(person)
+    assert all(not erased_is(person)(p) for p in people if p != person)
+
+
+def test_a_person_named_by_hmac_cannot_be_matched_without_the_key():
+    with pytest.raises(MissingKey, match="ABM_ERASURE_KEY"):
+        whose(named(SECRET), None)
+    with pytest.raises(MissingKey):
+        Erasures(None).add("acme", named(SECRET))
+    with pytest.raises(MissingKey):
+        erasure_request("acme", SECRET, None)
+    assert erasure_request("acme", None, None).person() is None
+    request = erasure_request("acme", SECRET, KEY)
+    assert request.person() == named(SECRET)
+    assert SECRET not in request.model_dump_json()
 
 
 def test_a_roster_without_the_person_is_left_alone():
     current = received(None, "acme", None, "abm.contacts.v1:0", 1, T0)
-    assert erase_from_roster(current, whose(digest(SECRET))) is None
-    assert erase_from_roster(None, whose(digest(SECRET))) is None
+    assert erase_from_roster(current, erased_is(SECRET)) is None
+    assert erase_from_roster(None, erased_is(SECRET)) is None
 
 
 ACCOUNTS = ["a1", "a2", "a3"]
@@ -147,9 +187,9 @@ def test_a_view_never_writes_what_an_erasure_read_so_far_concerns(asked, account
     """Against a plain reading of the requests: a whole-account erasure drops the
     account's outputs unless the view holds a state of it (made after the erasure); an
     erased person is scrubbed from an alert, and from nothing else."""
-    erasures = Erasures()
+    erasures = Erasures(KEY)
     for account_id, person in asked:
-        erasures.add(account_id, None if person is None else digest(person))
+        erasures.add(account_id, None if person is None else named(person))
     alert = _alert(account, people)
     whole = (account, None) in asked
     gone_people = {p for a, p in asked if a == account and p is not None}
@@ -172,10 +212,10 @@ def test_a_view_never_writes_what_an_erasure_read_so_far_concerns(asked, account
 @given(histories(), requests)
 def test_a_state_written_by_the_view_holds_no_erased_person(events, asked):
     state, _, _ = replay(events, rules=RULES)
-    erasures = Erasures()
+    erasures = Erasures(KEY)
     for account_id, person in asked:
         erasures.add(
-            account_id.replace("a1", state.account_id), None if person is None else digest(person)
+            account_id.replace("a1", state.account_id), None if person is None else named(person)
         )
     erasures.scrub_state(state)
     erased = {p for a, p in asked if a == "a1" and p is not None}
@@ -201,7 +241,7 @@ def test_an_erasure_rewrites_what_waits_in_a_route_s_queue(whole):
     queued = [make_alert("acme", 0), make_alert("other", 1), tier_change]
     for item in queued:
         assert sink.offer(item)
-    erased = None if whole else whose(digest("a"))
+    erased = None if whole else erased_is("a")
     changed = sink.rewrite(functools.partial(without_erased, "acme", erased))
     left = []
     while not sink.queue.empty():

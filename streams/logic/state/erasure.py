@@ -8,6 +8,7 @@ Erasing a whole account deletes its state, which the caller does.
 """
 
 import hashlib
+import hmac
 from collections.abc import Callable
 
 from schemas.outputs import SurgeAlert
@@ -16,6 +17,7 @@ from streams.logic.state.state import SURGE_ALERT, AccountState, CampaignTouch, 
 
 __all__ = [
     "Erasures",
+    "MissingKey",
     "digest",
     "erase_contact",
     "erase_from_roster",
@@ -28,13 +30,35 @@ Erased = Callable[[str], bool]
 """Whether a contact id is the one being erased (requests name them by digest only)."""
 
 
-def digest(contact_id: str) -> str:
-    """How an erasure request names a person: the request topic must not hold their id."""
-    return hashlib.sha256(contact_id.encode()).hexdigest()
+class MissingKey(ValueError):
+    """A request names a person by HMAC and this process has no erasure key to match it."""
 
 
-def whose(sha256: str) -> Erased:
-    return lambda contact_id: digest(contact_id) == sha256
+def digest(contact_id: str, key: bytes) -> str:
+    """How an erasure request names a person: an HMAC-SHA256 of their id under the
+    erasure key. A plain hash would do for the topic not to hold the id, but an email
+    address is guessable, and a list of known addresses would reverse it; the key cannot
+    be guessed."""
+    return hmac.new(key, contact_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _tags(contact_id: str, key: bytes | None) -> tuple[str, ...]:
+    """The names a request may give the person: by HMAC (with a key), by plain SHA-256
+    (requests made before the key)."""
+    plain = f"s:{hashlib.sha256(contact_id.encode()).hexdigest()}"
+    return (plain,) if key is None else (f"h:{digest(contact_id, key)}", plain)
+
+
+def whose(person: str | set[str], key: bytes | None) -> Erased:
+    """Whether a contact id is `person` (an ErasureRequest.person(), or a set of them).
+    MissingKey when one is an HMAC and there is no key to compute it with."""
+    people = {person} if isinstance(person, str) else person
+    if key is None and any(p.startswith("h:") for p in people):
+        raise MissingKey(
+            "the request names the person by HMAC and ABM_ERASURE_KEY is not set here: set "
+            "the key `abm forget` used on every worker and view process"
+        )
+    return lambda contact_id: any(tag in people for tag in _tags(contact_id, key))
 
 
 def names(alert: SurgeAlert, erased: Erased) -> bool:
@@ -105,17 +129,22 @@ class Erasures:
     after the erasure brings it back, as in the worker).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key
+        """The erasure key, to match people named by HMAC."""
         self.accounts: set[str] = set()
         """Accounts erased whole."""
         self.contacts: dict[str, set[str]] = {}
-        """Account -> digests of the people erased from it."""
+        """Account -> the people erased from it, as requests name them (person())."""
 
-    def add(self, account_id: str, contact_sha256: str | None) -> None:
-        if contact_sha256 is None:
+    def add(self, account_id: str, person: str | None) -> None:
+        """Note a request; MissingKey (and nothing noted) for one this process cannot
+        match."""
+        if person is None:
             self.accounts.add(account_id)
         else:
-            self.contacts.setdefault(account_id, set()).add(contact_sha256)
+            whose(person, self.key)
+            self.contacts.setdefault(account_id, set()).add(person)
 
     def clear(self) -> None:
         self.accounts.clear()
@@ -128,10 +157,10 @@ class Erasures:
         return account_id in self.accounts or account_id in self.contacts
 
     def _erased(self, account_id: str) -> Erased | None:
-        shas = self.contacts.get(account_id)
-        if not shas:
+        people = self.contacts.get(account_id)
+        if not people:
             return None
-        return lambda contact_id: digest(contact_id) in shas
+        return whose(people, self.key)
 
     def scrub_state(self, state: AccountState) -> None:
         """Remove every erased person of the account from a state about to be written."""

@@ -15,12 +15,13 @@ import logging
 import time
 
 from schemas.inputs import ErasureOutcome, ErasureRequest
-from schemas.outputs import SurgeAlert
+from schemas.outputs import DeadLetterReason, SurgeAlert
 from streams.clients.redis_keys import ERASURE_TTL_S
 from streams.logic.inputs.apply import evaluate
 from streams.logic.inputs.decode import Coords, Rejected, decode
 from streams.logic.state.erasure import (
     Erased,
+    MissingKey,
     erase_contact,
     erase_from_roster,
     names,
@@ -37,10 +38,13 @@ __all__ = ["register_erasure", "without_erased"]
 
 log = logging.getLogger(__name__)
 
+INVALID_PAYLOAD = DeadLetterReason.INVALID_PAYLOAD
+
 
 async def _erase(worker: WorkerContext, request: ErasureRequest, partition: int) -> ErasureOutcome:
     account = request.account_id
-    erased = None if request.contact_sha256 is None else whose(request.contact_sha256)
+    person = request.person()
+    erased = None if person is None else whose(person, worker.settings.erasure_key_bytes())
     state = worker.states.get(worker.accounts, account)
     roster = worker.states.get(worker.rosters, account)
     in_state = in_roster = 0
@@ -96,11 +100,12 @@ def register_erasure(worker: WorkerContext) -> None:
             await worker.states.hold(event)
             try:
                 request = decode(ErasureRequest, event.key, event.value)
-            except Rejected as why:
+                outcome = await _erase(worker, request, message.partition)
+            except (Rejected, MissingKey) as exc:
+                why = exc if isinstance(exc, Rejected) else Rejected(INVALID_PAYLOAD, str(exc))
                 coords = Coords(message.topic, message.partition, message.offset, 0)
                 await reject(worker, coords, event.key, event.value, why)
                 continue
-            outcome = await _erase(worker, request, message.partition)
             key = worker.keys.erasure(request.request_id)
             await worker.redis.set(key, outcome.model_dump_json(), ex=ERASURE_TTL_S)
             log.info("erasure %s done: %s", request.request_id, outcome)
