@@ -20,7 +20,7 @@ from itertools import islice
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from schemas.outputs import SurgeAlert, TierChange
 from streams.clients.redis import async_redis, stream_entries
@@ -42,6 +42,7 @@ MAX_BACKOFF_S = 30.0
 BATCH = 1000
 """Accounts (and alerts) written in one pipeline."""
 CHANGES_MAXLEN = 1000
+REWRITE_ATTEMPTS = 5
 """Recent tier changes kept in Redis for people (the topic is the record for systems)."""
 ALERT_MEMORY_S = 7 * 86_400
 """How long an alert_id is remembered: far longer than any redelivery takes."""
@@ -176,9 +177,27 @@ class RedisView:
         return removed
 
     async def drop_entries(self, stream: str, doomed: Callable[[dict[bytes, bytes]], bool]) -> int:
-        """Delete the entries of a capped stream (alerts, changes) that `doomed` picks."""
-        ids = [i for i, fields in await stream_entries(self.redis, stream) if doomed(fields)]
-        return await self.redis.xdel(stream, *ids) if ids else 0
+        """Delete the entries of a capped stream (alerts, changes) that `doomed` picks, by
+        writing the stream again without them: XDEL only marks an entry deleted, and its
+        bytes stay in memory (and in the next snapshot) until every entry of its node is
+        gone. The stream is watched, so a writer adding meanwhile makes it start again."""
+        for _ in range(REWRITE_ATTEMPTS):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(stream)
+                    entries = await stream_entries(pipe, stream)
+                    kept = [(i, fields) for i, fields in entries if not doomed(fields)]
+                    if len(kept) == len(entries):
+                        return 0
+                    pipe.multi()
+                    pipe.delete(stream)
+                    for entry_id, fields in kept:
+                        pipe.xadd(stream, fields, id=entry_id)  # type: ignore[arg-type]
+                    await pipe.execute()
+                    return len(entries) - len(kept)
+                except WatchError:
+                    continue
+        raise RedisError(f"{stream} kept changing while an erasure rewrote it; retrying")
 
     def mark_id(self, account_id: str) -> None:
         """Rewrite an account whose state `load` reads at the flush (a re-sync of every
