@@ -32,6 +32,7 @@ from streams.logic.rules import Rules
 from streams.logic.state.roster import Roster
 from streams.logic.state.state import AccountState
 from streams.logic.state.ticks import advance
+from streams.replay.erasures import ERASED, ErasurePlan
 
 __all__ = ["Item", "Outcome", "Replay"]
 
@@ -120,9 +121,17 @@ class Replay:
     applied: int = 0
     duplicates: int = 0
     stream_time: dict[int, int] = field(default_factory=dict)
+    erasures: ErasurePlan | None = None
+    """The erasure requests, applied to the records made before them (replay/erasures.py);
+    None when there are none."""
 
     def feed(self, item: Item) -> None:
         record = item.record
+        if self.erasures is not None and record is not None and self.erasures.concerns(item.owner):
+            record = self.erasures.applied(item.owner, item.coords.timestamp, record)
+            if record is None:
+                self.rejected[ERASED] += 1
+                return
         if record is None:
             reason = item.rejected.reason if item.rejected else "invalid_payload"
             self.rejected[str(reason)] += 1

@@ -27,8 +27,9 @@ from streams.config import Settings
 from streams.gc_tuning import collector_off
 from streams.logic.rules import Rules
 from streams.replay.engine import Outcome, Replay
+from streams.replay.erasures import ErasurePlan
 from streams.replay.run import Counts, Window, drive
-from streams.replay.sources import Shard, file_items, topic_items
+from streams.replay.sources import Shard, erasure_requests, file_items, topic_items
 
 __all__ = ["Job", "ShardError", "default_workers", "processes", "run", "start_method"]
 
@@ -94,7 +95,12 @@ async def _pass(
     def progress(read: int) -> None:
         slots[read_slot] = read
 
-    replays = [Replay(rules, job.wall_now, ticks=job.ticks) for rules in job.rules]
+    requests = await erasure_requests(job.settings, job.input_dir)
+    plan = ErasurePlan(requests, job.settings.erasure_key_bytes())
+    erasures = plan if plan else None
+    replays = [
+        Replay(rules, job.wall_now, ticks=job.ticks, erasures=erasures) for rules in job.rules
+    ]
     with collector_off():  # the outcomes too: they allocate as much again
         read, outside = await drive(chunks, replays, job.window, progress)
         deliver(([replay.outcome() for replay in replays], read, outside))

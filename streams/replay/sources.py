@@ -21,7 +21,7 @@ import heapq
 import time
 from array import array
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -29,8 +29,10 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
+from pydantic import ValidationError
 
 from schemas.common import to_ms
+from schemas.inputs import ErasureRequest
 from streams.clients.group_lag import highwaters
 from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key
@@ -38,8 +40,18 @@ from streams.config import Settings
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import AccountInput, CampaignSpend, decode_record
 from streams.replay.engine import Item
+from streams.replay.erasures import FILE as ERASURE_FILE
 
-__all__ = ["Chunks", "ReplayReadError", "Shard", "by_owner", "file_items", "merge", "topic_items"]
+__all__ = [
+    "Chunks",
+    "ReplayReadError",
+    "Shard",
+    "by_owner",
+    "erasure_requests",
+    "file_items",
+    "merge",
+    "topic_items",
+]
 
 FETCH_RECORDS = 5000
 CHUNK = 50_000
@@ -294,3 +306,51 @@ async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[C
             await consumer.stop()
 
     return chunks(), total
+
+
+async def erasure_requests(settings: Settings, input_dir: Path | None) -> list[ErasureRequest]:
+    """Every erasure request so far: from `erasure.jsonl` in `input_dir` if given (none if
+    it is absent), else from the erasure topic up to its end now."""
+    if input_dir is not None:
+        path = input_dir / ERASURE_FILE
+        lines = path.read_bytes().splitlines() if path.is_file() else []
+        return _valid(line for line in lines if line.strip())
+    return _valid(await _topic_values(settings))
+
+
+def _valid(values: Iterable[bytes | None]) -> list[ErasureRequest]:
+    """The requests among `values`; a malformed one is the worker's to dead-letter."""
+    requests = []
+    for value in values:
+        try:
+            requests.append(ErasureRequest.model_validate_json(value or b""))
+        except ValidationError:
+            continue
+    return requests
+
+
+async def _topic_values(settings: Settings) -> list[bytes | None]:
+    topic = settings.topics.erasure
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await started(consumer)
+    try:
+        if topic not in await consumer.topics():
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = await highwaters(settings, tps, {}, 10.0)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        values: list[bytes | None] = []
+        left = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
+        progress_at = time.monotonic()
+        while left:
+            batch = await consumer.getmany(*left, timeout_ms=1000)
+            for tp, records in batch.items():
+                values += [r.value for r in records if r.offset < ends[tp]]
+                progress_at = time.monotonic()
+            if time.monotonic() - progress_at > STALL_S:
+                raise ReplayReadError(f"{topic}: no erasure requests read for {STALL_S}s")
+            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+        return values
+    finally:
+        await consumer.stop()

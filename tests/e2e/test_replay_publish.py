@@ -9,8 +9,9 @@ import orjson
 from click.testing import CliRunner
 
 from streams.cli import cli
+from streams.clients.erasure import erasure_request, send
 from streams.clients.redis import sync_redis
-from tests.harness import pipeline_settings, read_all
+from tests.harness import pipeline_settings, read_all, send_rows
 from tests.history import generate
 
 
@@ -73,3 +74,38 @@ def test_published_results_equal_the_replay_and_stay_out_of_live_keys(stack, tmp
     # Without --publish nothing is written (the topic still holds the one run's records).
     assert "published" not in run()
     assert len(read_all(settings, published["tier_changes"])) == published["transitions"]
+
+
+def test_a_replay_of_the_topics_publishes_no_one_erased(stack):
+    """The input topics still hold what was sent before `abm forget`; a replay of them
+    reads the erasure topic and publishes neither the account erased whole nor the
+    person erased from another."""
+    settings, env = pipeline_settings(stack)
+    send_rows(settings, generate(9, 30, 45, int(time.time() * 1000)))
+
+    def run(*extra: str) -> dict:
+        args = ["replay", "--json", *extra]
+        result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    before = run()
+    named = [a for a in before["alerts"] if a["contacts"]]
+    assert named
+    person_of, person = named[0]["account_id"], named[0]["contacts"][0]
+    whole = next(a for a in before["tiers"] if a != person_of)
+    key = env["ABM_ERASURE_KEY"].encode()
+    time.sleep(0.01)  # the requests come after every record sent
+    for request in (erasure_request(whole, None, key), erasure_request(person_of, person, key)):
+        send(settings, request)
+    prefix = f"er-{settings.app_id.removeprefix('abm-').lower()}"
+    after = run("--publish", prefix)
+    assert after["rejected"]["erased"] > 0
+    published = [
+        *read_all(settings, after["published"]["tier_changes"]),
+        *read_all(settings, after["published"]["surge_alerts"]),
+    ]
+    assert published
+    assert whole not in json.dumps(after)
+    assert whole not in json.dumps(published)
+    assert person not in json.dumps(published)
