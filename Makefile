@@ -79,7 +79,7 @@ bench: kernel $(QUIX_STAMP) ## The live worker against its peers (figures in ben
 bench-replay: kernel $(QUIX_STAMP) ## Replay against the raw consumer and Quix
 	$(BIN)/python -m bench.harness --only ceiling_raw,replay,replay_one_process,peer_quix --latency-s 0
 
-reliability: kernel ## Drills too long for make test: a Redis outage, a broker restart
+reliability: kernel ## Drills too long for make test: a Redis outage, a broker restart, a worker killed with deliveries queued
 	$(BIN)/python drills/reliability.py
 
 schemas: $(STAMP) ## Write the JSON Schema files from the models
