@@ -16,10 +16,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,6 +27,7 @@ from streams.config import Settings
 from streams.dev.embedded import EmbeddedStack
 from streams.worker.agents.watchdog import EXIT_NO_PROGRESS
 from tests.harness import (
+    RouteReceiver,
     Worker,
     launch,
     metric_sum,
@@ -183,37 +182,11 @@ def broker_restart(rows: Rows) -> Row:
         return Row(row.scenario, len(rows), row.accounted, row.duplicates_applied, half, row.result)
 
 
-class SlowReceiver:
-    """A route's receiver that takes `delay_s` per POST (so alerts queue up behind it) and
-    notes every alert id it is sent."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.ids: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay_s)
-                receiver.ids.append(self.headers["X-ABM-Alert-Id"])
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-
-
 def queued_deliveries_killed(accounts: int) -> Row:
     """Every account surges, a route's receiver is slow, and the worker is killed
     (SIGKILL) once a third of the alerts reached it, with the rest waiting in its queue.
     A new worker must post every alert still owed: each at least once."""
-    receiver = SlowReceiver(delay_s=0.05)
+    receiver = RouteReceiver(delay_s=0.05)
     start = (int(time.time() * 1000) // DAY - 10) * DAY
     with EmbeddedStack() as stack, tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "routes.toml"

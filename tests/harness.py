@@ -10,9 +10,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -288,3 +290,33 @@ def view_differences(settings: Settings, rows: list[tuple[str, dict]]) -> list[s
     if missing := [a for a in accounts if a not in tiers]:
         return [f"{missing[0]} missing from the view"]
     return kpi_differences(read_kpis(settings), ground_truth(rows, tiers, settings.rules, journeys))
+
+
+class RouteReceiver:
+    """A route's receiver on a free loopback port: notes the X-ABM-Alert-Id of every POST,
+    after `delay_s`, and holds each request until `release` is set (set by default)."""
+
+    def __init__(self, delay_s: float = 0.0, held: bool = False) -> None:
+        self.ids: list[str] = []
+        self.release = threading.Event()
+        if not held:
+            self.release.set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_s)
+                receiver.ids.append(self.headers["X-ABM-Alert-Id"])
+                receiver.release.wait(60)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"

@@ -16,7 +16,10 @@ import random
 import statistics
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from streams.dev.synth import STAGES, draw_action
 from streams.logic.rules import Rules
@@ -721,3 +724,13 @@ def _daily(
             },
         }
     return out
+
+
+def write_jsonl(directory: Path, rows: list[tuple[str, dict]]) -> Path:
+    """(kind, payload) rows as the `{kind}.jsonl` files `--input-dir` reads, in order."""
+    by_kind: dict[str, list[bytes]] = {}
+    for kind, payload in rows:
+        by_kind.setdefault(kind, []).append(orjson.dumps(payload))
+    for kind, lines in by_kind.items():
+        (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    return directory

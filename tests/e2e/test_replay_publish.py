@@ -12,15 +12,7 @@ from streams.cli import cli
 from streams.clients.erasure import erasure_request, send
 from streams.clients.redis import sync_redis
 from tests.harness import pipeline_settings, read_all, send_rows
-from tests.history import generate
-
-
-def write_files(directory, rows) -> None:
-    by_kind: dict[str, list[bytes]] = {}
-    for kind, payload in rows:
-        by_kind.setdefault(kind, []).append(orjson.dumps(payload))
-    for kind, lines in by_kind.items():
-        (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+from tests.history import generate, write_jsonl
 
 
 def by_account(rows: list[dict]) -> dict[str, list[dict]]:
@@ -32,7 +24,7 @@ def by_account(rows: list[dict]) -> dict[str, list[dict]]:
 
 def test_published_results_equal_the_replay_and_stay_out_of_live_keys(stack, tmp_path):
     settings, env = pipeline_settings(stack)
-    write_files(tmp_path, generate(5, 40, 45, int(time.time() * 1000)))
+    write_jsonl(tmp_path, generate(5, 40, 45, int(time.time() * 1000)))
     prefix = f"bt-{settings.app_id.removeprefix('abm-').lower()}"
     redis = sync_redis(settings)
     live_before = sorted(redis.scan_iter(match=f"{settings.redis_prefix}*"))

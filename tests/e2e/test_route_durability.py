@@ -8,43 +8,23 @@ state record, with the alert still owed to the route in its outbox, is in the ch
 """
 
 import signal
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.harness import ARTIFACTS, launch, pipeline_settings, read_all, send, wait_until
+from tests.harness import (
+    ARTIFACTS,
+    RouteReceiver,
+    launch,
+    pipeline_settings,
+    read_all,
+    send,
+    wait_until,
+)
 
 DAY = 86_400_000
 T = (int(time.time() * 1000) // DAY - 10) * DAY
 KEY = "route-key-of-at-least-thirty-two-bytes"
 ACCOUNTS = [f"acct-{n}" for n in range(6)]
-
-
-class Receiver:
-    """Records the alert id of every POST; holds each request until `release` is set."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.ids.append(self.headers["X-ABM-Alert-Id"])
-                receiver.release.wait(60)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
 
 
 def owed_to_the_route(settings) -> set[str]:
@@ -60,7 +40,7 @@ def owed_to_the_route(settings) -> set[str]:
 
 
 def test_alerts_queued_for_a_route_are_posted_after_the_worker_is_killed(stack):
-    receiver = Receiver()
+    receiver = RouteReceiver(held=True)
     ARTIFACTS.mkdir(exist_ok=True)
     rules = Path(ARTIFACTS / "durable-routes.toml")
     rules.write_text(f"""

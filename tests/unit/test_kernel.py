@@ -9,13 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.compiled import LOGIC, PURE_ENV, activate, built, compiled, digest, sources
-from tests.history import DAY, generate
+from tests.history import DAY, generate, write_jsonl
 
 NOW = int(time.time() * 1000)
 TIMING = ("seconds", "events_per_s")
@@ -82,11 +81,7 @@ def _replay(directory: Path, pure: bool) -> dict:
 @pytest.mark.parametrize("seed", [5, 11])
 def test_compiled_logic_decides_what_the_source_decides(tmp_path, seed):
     assert compiled()  # this process runs it too: the rest of the suite tests it
-    rows: dict[str, list[bytes]] = {}
-    for kind, payload in generate(seed, accounts=150, days=120, end=NOW - DAY):
-        rows.setdefault(kind, []).append(orjson.dumps(payload))
-    for kind, lines in rows.items():
-        (tmp_path / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    write_jsonl(tmp_path, generate(seed, accounts=150, days=120, end=NOW - DAY))
     interpreted, native = _replay(tmp_path, pure=True), _replay(tmp_path, pure=False)
     assert (interpreted.pop("logic"), native.pop("logic")) == ("interpreted", "compiled")
     assert native == interpreted

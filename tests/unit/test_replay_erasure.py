@@ -6,7 +6,6 @@ import json
 import os
 import time
 
-import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -17,7 +16,7 @@ from streams.logic.inputs.records import AccountInput, RosterInput
 from streams.logic.state.erasure import MissingKey
 from streams.replay.erasures import FILE, ErasurePlan
 from tests.factories import engagement, roster
-from tests.history import generate
+from tests.history import generate, write_jsonl
 
 KEY = "an-erasure-key-of-at-least-32-bytes"
 END = 1_767_225_600_000
@@ -26,12 +25,7 @@ END = 1_767_225_600_000
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     directory = tmp_path_factory.mktemp("history")
-    rows: dict[str, list[bytes]] = {}
-    for kind, payload in generate(3, accounts=40, days=45, end=END):
-        rows.setdefault(kind, []).append(orjson.dumps(payload))
-    for kind, lines in rows.items():
-        (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    return directory
+    return write_jsonl(directory, generate(3, accounts=40, days=45, end=END))
 
 
 def replay(directory, *args: str) -> dict:

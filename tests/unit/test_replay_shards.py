@@ -17,7 +17,6 @@ import time
 from collections import Counter, deque
 from pathlib import Path
 
-import orjson
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -31,7 +30,7 @@ from streams.replay.engine import Item, Outcome, Replay
 from streams.replay.run import Window, drive
 from streams.replay.shards import Job, ShardError
 from streams.replay.sources import Shard, file_items
-from tests.history import generate
+from tests.history import generate, write_jsonl
 
 NOW = int(time.time() * 1000)
 END = 1_767_225_600_000  # 2026-01-01: a fixed history (seed 6: the candidate moves 3 accounts)
@@ -42,12 +41,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     directory = tmp_path_factory.mktemp("history")
-    rows: dict[str, list[bytes]] = {}
-    for kind, payload in generate(1, accounts=100, days=45, end=END):
-        rows.setdefault(kind, []).append(orjson.dumps(payload))
-    for kind, lines in rows.items():
-        (directory / f"{kind}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    return directory
+    return write_jsonl(directory, generate(1, accounts=100, days=45, end=END))
 
 
 @pytest.fixture(params=["fork", "spawn"])
