@@ -194,6 +194,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streams.logic.state",),
     ("streams.logic.signals",),
     ("streams.logic.kpis",),
+    ("streams.logic.identity",),
     ("streams.logic.inputs",),
     ("streams.logic.snapshot",),
     ("streams.config", "streams.crash_points"),
