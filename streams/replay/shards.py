@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, MutableSequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from schemas.inputs import ErasureRequest
 from streams.child_processes import die_with_parent
 from streams.config import Settings
 from streams.gc_tuning import collector_off
@@ -49,6 +50,8 @@ class Job:
     ticks: bool
     wall_now: int = field(default_factory=lambda: int(time.time() * 1000))
     """The time now for every shard: events after it (and a margin) are refused."""
+    erasures: tuple[ErasureRequest, ...] = ()
+    """The erasure requests so far, which every shard applies (replay/erasures.py)."""
 
 
 def start_method() -> str:
@@ -95,8 +98,7 @@ async def _pass(
     def progress(read: int) -> None:
         slots[read_slot] = read
 
-    requests = await erasure_requests(job.settings, job.input_dir)
-    plan = ErasurePlan(requests, job.settings.erasure_key_bytes())
+    plan = ErasurePlan(job.erasures, job.settings.erasure_key_bytes())
     erasures = plan if plan else None
     replays = [
         Replay(rules, job.wall_now, ticks=job.ticks, erasures=erasures) for rules in job.rules
@@ -189,6 +191,8 @@ async def run(job: Job, workers: int, show: bool) -> tuple[list[Outcome], Counts
     """Every rule set's outcome over the whole history, using `workers` processes (1: this
     one), and what was read in how long."""
     started = time.monotonic()
+    # Read once, here: every shard applies all of them (an account's requests are few).
+    job = replace(job, erasures=tuple(await erasure_requests(job.settings, job.input_dir)))
     one = workers == 1
     slots: Slots = [0, 0] if one else multiprocessing.Array("q", 2 * workers, lock=False)
     watcher = asyncio.create_task(_watch(slots, started)) if show else None

@@ -248,6 +248,29 @@ def _owner_key(line: bytes) -> bytes | None:
     return owner_key(payload) if isinstance(payload, dict) else None
 
 
+def _fetcher(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, end: int
+) -> Callable[[], Awaitable[list[Record] | None]]:
+    """The next batch of a partition the consumer is assigned, below `end`; None at it.
+    ReplayReadError when the broker gives nothing below it for STALL_S."""
+
+    async def fetch() -> list[Record] | None:
+        progress_at = time.monotonic()
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=FETCH_RECORDS)
+            records = [r for r in batch.get(tp, ()) if r.offset < end]
+            if records:
+                return [
+                    (r.key, r.value, Coords(tp.topic, tp.partition, r.offset, r.timestamp))
+                    for r in records
+                ]
+            if time.monotonic() - progress_at > STALL_S:
+                raise ReplayReadError(f"{tp.topic}[{tp.partition}]: no records for {STALL_S}s")
+        return None
+
+    return fetch
+
+
 async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[Chunks, int]:
     """Items of every input topic (only the `shard`'s partitions, if given) up to the
     high-water marks at the start, and how many.
@@ -278,25 +301,8 @@ async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[C
     starts = {tp: await consumer.position(tp) for tp in every}
     total = sum(ends[tp] - starts[tp] for tp in every)
 
-    def fetcher(tp: TopicPartition) -> Callable[[], Awaitable[list[Record] | None]]:
-        async def fetch() -> list[Record] | None:
-            progress_at = time.monotonic()
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=FETCH_RECORDS)
-                records = [r for r in batch.get(tp, ()) if r.offset < ends[tp]]
-                if records:
-                    return [
-                        (r.key, r.value, Coords(tp.topic, tp.partition, r.offset, r.timestamp))
-                        for r in records
-                    ]
-                if time.monotonic() - progress_at > STALL_S:
-                    raise ReplayReadError(f"{tp.topic}[{tp.partition}]: no records for {STALL_S}s")
-            return None
-
-        return fetch
-
     def runs_of(kind: InputKind) -> list[Run]:
-        return [Run(kind, tp.partition, fetcher(tp)) for tp in tps[kind]]
+        return [Run(kind, tp.partition, _fetcher(consumer, tp, ends[tp])) for tp in tps[kind]]
 
     async def chunks() -> Chunks:
         try:
@@ -330,6 +336,7 @@ def _valid(values: Iterable[bytes | None]) -> list[ErasureRequest]:
 
 
 async def _topic_values(settings: Settings) -> list[bytes | None]:
+    """Every value of the erasure topic up to its end now."""
     topic = settings.topics.erasure
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await started(consumer)
@@ -341,16 +348,10 @@ async def _topic_values(settings: Settings) -> list[bytes | None]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         values: list[bytes | None] = []
-        left = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-        progress_at = time.monotonic()
-        while left:
-            batch = await consumer.getmany(*left, timeout_ms=1000)
-            for tp, records in batch.items():
-                values += [r.value for r in records if r.offset < ends[tp]]
-                progress_at = time.monotonic()
-            if time.monotonic() - progress_at > STALL_S:
-                raise ReplayReadError(f"{topic}: no erasure requests read for {STALL_S}s")
-            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+        for tp in tps:
+            fetch = _fetcher(consumer, tp, ends[tp])
+            while (batch := await fetch()) is not None:
+                values += [value for _, value, _ in batch]
         return values
     finally:
         await consumer.stop()

@@ -14,6 +14,7 @@ or a replay), so the order is tested against a plain model without a broker.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from streams.logic.identity.domains import is_free_mail
@@ -41,66 +42,30 @@ class Why(StrEnum):
     NO_IDENTITY = "no_identity"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Clues:
     """What an event says of who sent it; every clue optional. Domains are registrable
     domains already (domains.py)."""
 
-    __slots__ = (
-        "account_id",
-        "company_domain",
-        "contact_id",
-        "email_domain",
-        "group_domain",
-        "group_id",
-    )
-
-    def __init__(
-        self,
-        account_id: str | None = None,
-        contact_id: str | None = None,
-        group_id: str | None = None,
-        group_domain: str | None = None,
-        email_domain: str | None = None,
-        company_domain: str | None = None,
-    ) -> None:
-        self.account_id = account_id
-        self.contact_id = contact_id
-        self.group_id = group_id
-        self.group_domain = group_domain
-        self.email_domain = email_domain
-        self.company_domain = company_domain
+    account_id: str | None = None
+    contact_id: str | None = None
+    group_id: str | None = None
+    group_domain: str | None = None
+    email_domain: str | None = None
+    company_domain: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
 class Matched:
-    __slots__ = ("account_id", "method")
-
-    def __init__(self, account_id: str, method: Method) -> None:
-        self.account_id = account_id
-        self.method = method
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Matched) and (self.account_id, self.method) == (
-            other.account_id,
-            other.method,
-        )
-
-    def __repr__(self) -> str:
-        return f"Matched({self.account_id!r}, {self.method})"
+    account_id: str
+    method: Method
 
 
+@dataclass(frozen=True, slots=True)
 class Unmatched:
-    __slots__ = ("domain", "why")
-
-    def __init__(self, why: Why, domain: str | None = None) -> None:
-        self.why = why
-        self.domain = domain
-        """The business domain it carried (for `abm unmatched`); None for free mail."""
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unmatched) and (self.why, self.domain) == (other.why, other.domain)
-
-    def __repr__(self) -> str:
-        return f"Unmatched({self.why}, {self.domain!r})"
+    why: Why
+    domain: str | None = None
+    """The business domain it carried (for `abm unmatched`); None for free mail."""
 
 
 def match(clues: Clues, account: Lookup, contact: Lookup, domain: Lookup) -> Matched | Unmatched:

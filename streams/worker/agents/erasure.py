@@ -38,13 +38,14 @@ __all__ = ["register_erasure", "without_erased"]
 
 log = logging.getLogger(__name__)
 
-INVALID_PAYLOAD = DeadLetterReason.INVALID_PAYLOAD
-
 
 async def _erase(worker: WorkerContext, request: ErasureRequest, partition: int) -> ErasureOutcome:
     account = request.account_id
     person = request.person()
-    erased = None if person is None else whose(person, worker.settings.erasure_key_bytes())
+    try:
+        erased = None if person is None else whose(person, worker.settings.erasure_key_bytes())
+    except MissingKey as exc:
+        raise Rejected(DeadLetterReason.INVALID_PAYLOAD, str(exc)) from None
     state = worker.states.get(worker.accounts, account)
     roster = worker.states.get(worker.rosters, account)
     in_state = in_roster = 0
@@ -101,8 +102,7 @@ def register_erasure(worker: WorkerContext) -> None:
             try:
                 request = decode(ErasureRequest, event.key, event.value)
                 outcome = await _erase(worker, request, message.partition)
-            except (Rejected, MissingKey) as exc:
-                why = exc if isinstance(exc, Rejected) else Rejected(INVALID_PAYLOAD, str(exc))
+            except Rejected as why:
                 coords = Coords(message.topic, message.partition, message.offset, 0)
                 await reject(worker, coords, event.key, event.value, why)
                 continue
