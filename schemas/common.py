@@ -24,6 +24,7 @@ __all__ = [
     "Output",
     "Score",
     "from_ms",
+    "parse_event_time",
     "to_ms",
 ]
 
@@ -51,7 +52,7 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def _parse_event_time(value: Any) -> datetime:
+def parse_event_time(value: Any) -> datetime:
     """Accept ISO-8601 with an offset or epoch milliseconds; store as UTC.
 
     Naive strings are refused: guessing a zone shifts daily buckets silently.
@@ -93,7 +94,7 @@ def _parse_event_time(value: Any) -> datetime:
 
 EventTime = Annotated[
     datetime,
-    BeforeValidator(_parse_event_time),
+    BeforeValidator(parse_event_time),
     PlainSerializer(lambda v: v.isoformat().replace("+00:00", "Z"), return_type=str),
     WithJsonSchema(
         {

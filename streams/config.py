@@ -16,12 +16,14 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streams.crash_points import parse
+from streams.logic.identity.segment import SegmentSource
 from streams.logic.routes import DEFAULT_ROUTE, Route, default_route
 from streams.logic.rules import FrozenModel, Rules
 
@@ -29,6 +31,7 @@ __all__ = [
     "ConfigError",
     "KafkaSecurity",
     "Settings",
+    "Sources",
     "Topics",
     "Webhook",
     "all_routes",
@@ -36,6 +39,7 @@ __all__ = [
     "load_routes",
     "load_rules",
     "load_settings",
+    "load_sources",
     "route_keys",
 ]
 
@@ -61,13 +65,34 @@ class Topics(FrozenModel):
     dead_letter: str = Field(default="abm.dead-letter.v1", description="output: refused records")
     clock: str = Field(default="abm.clock.v1", description="internal: the staleness timer's ticks")
     erasure: str = Field(default="abm.erasure.v1", description="internal: erasure requests")
+    segment: str = Field(
+        default="abm.segment.v1",
+        description="input: Segment calls (from `abm collect`, or RudderStack's Kafka "
+        "destination), matched to accounts before they count",
+    )
+    people: str = Field(
+        default="abm.people.v1", description="internal: Segment calls re-keyed by person"
+    )
+    directory: str = Field(
+        default="abm.directory.v1",
+        description="internal: account lookups and the directory's changes, keyed by domain, "
+        "contact or account",
+    )
+    unmatched: str = Field(
+        default="abm.unmatched.v1", description="output: events that matched no account"
+    )
 
     def inputs(self) -> list[str]:
         return [self.engagement, self.intent, self.deals, self.accounts, self.spend, self.contacts]
 
+    def identity(self) -> list[str]:
+        """The topics account matching reads: Segment calls, and its own two."""
+        return [self.segment, self.people, self.directory]
+
     def consumed(self) -> list[str]:
-        """Every topic the workers' group reads: the inputs, the clock and erasure requests."""
-        return [*self.inputs(), self.clock, self.erasure]
+        """Every topic the workers' group reads: the inputs, the clock, erasure requests
+        and account matching's."""
+        return [*self.inputs(), self.clock, self.erasure, *self.identity()]
 
     def compacted(self) -> list[str]:
         """Topics whose latest record per key is the truth (profiles, rosters)."""
@@ -82,11 +107,19 @@ class Topics(FrozenModel):
             self.dead_letter,
             self.clock,
             self.erasure,
+            *self.identity(),
+            self.unmatched,
         ]
 
 
 MIN_KEY_BYTES = 32
 """The shortest HMAC key a route signs with (HMAC-SHA256's own block of security)."""
+
+
+class Sources(FrozenModel):
+    """`[sources]` of the rules file: how events that do not name their account are read."""
+
+    segment: SegmentSource = SegmentSource()
 
 
 class Webhook(FrozenModel):
@@ -263,6 +296,21 @@ class Settings(BaseSettings):
         "erasure topic) and workers and view processes match them with: the same on all, "
         f"at least {MIN_KEY_BYTES} bytes. Unset: only whole accounts can be erased",
     )
+    identity_key: SecretStr | None = Field(
+        default=None,
+        description="the key an email address is hashed under (HMAC-SHA256) to become a "
+        "contact id, by `abm collect` and the workers alike, so that the address itself is "
+        f"never stored and `abm forget --email` can find the person; at least {MIN_KEY_BYTES} "
+        "bytes. Unset: addresses are reduced to their domains, and no one is known by one",
+    )
+    collect_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8088, description="`abm collect`'s port: Segment's HTTP tracking API"
+    )
+    collect_write_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default=[],
+        description="the write keys `abm collect` accepts (comma-separated); a call with "
+        "another is refused (401)",
+    )
     web_token: SecretStr | None = Field(
         default=None,
         description="if set, `/dashboard` and `/accounts/...` need it: `Authorization: "
@@ -368,6 +416,9 @@ class Settings(BaseSettings):
     routes: list[Route] = Field(
         default=[], description="`[[routes]]` of the rules file: where alerts go"
     )
+    sources: Sources = Field(
+        default=Sources(), description="`[sources]` of the rules file: how raw calls are read"
+    )
 
     def changelog(self, table: str) -> str:
         """The changelog topic of one of the worker's tables (faust names it so)."""
@@ -376,15 +427,27 @@ class Settings(BaseSettings):
     def changelogs(self) -> list[str]:
         return [self.changelog(table) for table in TABLES]
 
-    @field_validator("erasure_key")
+    @field_validator("erasure_key", "identity_key")
     @classmethod
-    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+    def _long_enough(cls, key: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if key is not None and len(key.get_secret_value().encode()) < MIN_KEY_BYTES:
-            raise ValueError(f"the erasure key must be at least {MIN_KEY_BYTES} bytes")
+            name = str(info.field_name).replace("_", " ")
+            raise ValueError(f"the {name} must be at least {MIN_KEY_BYTES} bytes")
         return key
+
+    @field_validator("collect_write_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, keys: object) -> object:
+        if isinstance(keys, str):
+            return [key.strip() for key in keys.split(",") if key.strip()]
+        return keys
 
     def erasure_key_bytes(self) -> bytes | None:
         return None if self.erasure_key is None else self.erasure_key.get_secret_value().encode()
+
+    def identity_key_bytes(self) -> bytes | None:
+        key = self.identity_key
+        return None if key is None else key.get_secret_value().encode()
 
     @field_validator("crash_at")
     @classmethod
@@ -435,13 +498,21 @@ def load_rules(path: Path, otherwise: Rules | None = None) -> Rules:
     """A rules file (its `[rules]` table, or the whole file); errors name the file and key.
     A file of routes alone sets no rules: `otherwise` (the defaults if None)."""
     data = _read_toml(path)
-    table = data["rules"] if "rules" in data else {k: v for k, v in data.items() if k != "routes"}
+    table = data.get("rules", {k: v for k, v in data.items() if k not in ("routes", "sources")})
     if not table and otherwise is not None:
         return otherwise
     try:
         return Rules.model_validate(table)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid rules:\n{_explain(exc)}") from exc
+
+
+def load_sources(path: Path) -> Sources:
+    """The `[sources]` of a rules file (none: the defaults); errors name the key."""
+    try:
+        return Sources.model_validate(_read_toml(path).get("sources", {}))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid sources:\n{_explain(exc, 'sources')}") from exc
 
 
 _ROUTES = TypeAdapter(list[Route])
@@ -515,5 +586,8 @@ def load_settings(**overrides: object) -> Settings:
         rules = load_rules(settings.config_file)
         routes = load_routes(settings.config_file)
         check_routes(routes, rules)
-        settings = settings.model_copy(update={"rules": rules, "routes": routes})
+        sources = load_sources(settings.config_file)
+        settings = settings.model_copy(
+            update={"rules": rules, "routes": routes, "sources": sources}
+        )
     return settings

@@ -81,6 +81,11 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
         "fetch_max_wait_ms",
         "producer_max_batch_bytes",
     ),
+    "Account matching and `abm collect`": (
+        "identity_key",
+        "collect_port",
+        "collect_write_keys",
+    ),
     "HTTP, webhook, logs": (
         "web_host",
         "web_port",
@@ -92,7 +97,7 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 """How the settings table is cut into sections (every env setting in exactly one)."""
-FROM_THE_RULES_FILE = ("rules", "routes")
+FROM_THE_RULES_FILE = ("rules", "routes", "sources")
 
 
 def _cell(text: str) -> str:
@@ -100,7 +105,7 @@ def _cell(text: str) -> str:
 
 
 def _default(value: object) -> str:
-    if value is None or isinstance(value, SecretStr):
+    if value is None or value == [] or isinstance(value, SecretStr):
         return "none"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"

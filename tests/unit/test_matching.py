@@ -5,7 +5,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.logic.identity.domains import FREE_MAIL, email_domain, is_free_mail, registrable
-from streams.logic.identity.match import Clues, Matched, Method, Unmatched, Why, match
+from streams.logic.identity.match import (
+    Clues,
+    Matched,
+    Method,
+    Unmatched,
+    Why,
+    account_key,
+    contact_key,
+    domain_key,
+    match,
+)
 
 
 def test_the_registrable_domain_is_one_label_below_the_public_suffix():
@@ -58,8 +68,7 @@ def model(clues: Clues, accounts, contacts, domains) -> Matched | Unmatched:
     found = []
     if clues.account_id is not None:
         found.append((clues.account_id, Method.ACCOUNT_ID))
-    if clues.contact_id in contacts:
-        found.append((contacts[clues.contact_id], Method.CONTACT))
+    found += [(contacts[c], Method.CONTACT) for c in clues.contacts if c in contacts]
     if clues.group_id in accounts:
         found.append((clues.group_id, Method.GROUP))
     given = [
@@ -87,7 +96,7 @@ def maybe(values: list[str]):
 clue_sets = st.builds(
     Clues,
     account_id=maybe([*ACCOUNTS, "new-account"]),
-    contact_id=maybe(["c1", "c2", "c3"]),
+    contacts=st.lists(st.sampled_from(["c1", "c2", "c3"]), max_size=2).map(tuple),
     group_id=maybe([*ACCOUNTS, "not-an-account"]),
     group_domain=maybe(DOMAINS),
     email_domain=maybe(DOMAINS),
@@ -104,7 +113,10 @@ clue_sets = st.builds(
     ),
 )
 def test_the_first_clue_that_names_an_account_wins(clues, contacts, domains):
-    got = match(clues, lambda a: a if a in ACCOUNTS else None, contacts.get, domains.get)
+    directory = {account_key(a): a for a in ACCOUNTS}
+    directory |= {contact_key(c): a for c, a in contacts.items()}
+    directory |= {domain_key(d): a for d, a in domains.items()}
+    got = match(clues, directory.get)
     assert got == model(clues, set(ACCOUNTS), contacts, domains)
     if isinstance(got, Unmatched) and got.domain is not None:
         assert not is_free_mail(got.domain)  # only a business domain is ever reported

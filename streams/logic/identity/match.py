@@ -9,8 +9,10 @@ the person's mailbox, not their employer). What matched is carried on the result
 report can say how much engagement each method brought; an event that matches nothing
 says why, and which domain (never an address) it carried.
 
-Pure: each lookup is a function the caller gives (a table in the worker, a dict in a test
-or a replay), so the order is tested against a plain model without a broker.
+The order is a `Plan`: the directory keys to try, in order, and what the event is when
+none names an account. The worker walks it across partitions (each key is looked up on
+the partition that owns it, identity/directory.py); `match` walks it against one lookup,
+for a test or a replay. Pure: no broker, no table.
 """
 
 from collections.abc import Callable
@@ -19,10 +21,23 @@ from enum import StrEnum
 
 from streams.logic.identity.domains import is_free_mail
 
-__all__ = ["Clues", "Matched", "Method", "Unmatched", "Why", "match"]
+__all__ = [
+    "Candidate",
+    "Clues",
+    "Matched",
+    "Method",
+    "Plan",
+    "Unmatched",
+    "Why",
+    "account_key",
+    "contact_key",
+    "domain_key",
+    "match",
+    "plan",
+]
 
 Lookup = Callable[[str], str | None]
-"""A key (an account id, a contact, a domain) -> the account it is known to be, or None."""
+"""A directory key -> the account it is known to be, or None."""
 
 
 class Method(StrEnum):
@@ -42,17 +57,53 @@ class Why(StrEnum):
     NO_IDENTITY = "no_identity"
 
 
+def account_key(account_id: str) -> str:
+    return f"a:{account_id}"
+
+
+def contact_key(contact_id: str) -> str:
+    return f"c:{contact_id}"
+
+
+def domain_key(domain: str) -> str:
+    return f"d:{domain}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Clues:
-    """What an event says of who sent it; every clue optional. Domains are registrable
-    domains already (domains.py)."""
+    """What is known of who sent an event; every clue optional. Domains are registrable
+    domains already (domains.py); contacts are ids a roster may list (a CRM id, or the
+    keyed hash an email address becomes), most specific first."""
 
     account_id: str | None = None
-    contact_id: str | None = None
+    contacts: tuple[str, ...] = ()
     group_id: str | None = None
     group_domain: str | None = None
     email_domain: str | None = None
     company_domain: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.account_id,
+                self.contacts,
+                self.group_id,
+                self.group_domain,
+                self.email_domain,
+                self.company_domain,
+            )
+        )
+
+    def over(self, older: "Clues") -> "Clues":
+        """These clues, each missing one taken from `older` (what was known before)."""
+        return Clues(
+            account_id=self.account_id or older.account_id,
+            contacts=tuple(dict.fromkeys((*self.contacts, *older.contacts))),
+            group_id=self.group_id or older.group_id,
+            group_domain=self.group_domain or older.group_domain,
+            email_domain=self.email_domain or older.email_domain,
+            company_domain=self.company_domain or older.company_domain,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,31 +119,56 @@ class Unmatched:
     """The business domain it carried (for `abm unmatched`); None for free mail."""
 
 
-def match(clues: Clues, account: Lookup, contact: Lookup, domain: Lookup) -> Matched | Unmatched:
-    """The account the clues name, by the first method that finds one. An account id the
-    sender gave is taken as it is (as events with one always were); `account` says
-    whether a group id is a known account, `contact` where a contact works, and `domain`
-    whose a registrable domain is."""
-    if clues.account_id is not None:
-        return Matched(clues.account_id, Method.ACCOUNT_ID)
-    if clues.contact_id is not None and (found := contact(clues.contact_id)) is not None:
-        return Matched(found, Method.CONTACT)
-    if clues.group_id is not None and (found := account(clues.group_id)) is not None:
-        return Matched(found, Method.GROUP)
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    key: str
+    """The directory key to look up: `a:` an account id, `c:` a contact, `d:` a domain."""
+    method: Method
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to match one event: its own account id, else the first candidate the
+    directory knows, else `otherwise`."""
+
+    direct: str | None
+    candidates: tuple[Candidate, ...]
+    otherwise: Unmatched
+
+
+def plan(clues: Clues) -> Plan:
+    """The candidates the clues give, in the order they are tried. Free-mail domains are
+    left out: they never match."""
+    candidates = [Candidate(contact_key(c), Method.CONTACT) for c in clues.contacts]
+    if clues.group_id is not None:
+        candidates.append(Candidate(account_key(clues.group_id), Method.GROUP))
     business, free = None, False
-    for candidate, method in (
+    for domain, method in (
         (clues.group_domain, Method.GROUP),
         (clues.email_domain, Method.DOMAIN),
         (clues.company_domain, Method.DOMAIN),
     ):
-        if candidate is None:
+        if domain is None:
             continue
-        if is_free_mail(candidate):
+        if is_free_mail(domain):
             free = True
-        elif (found := domain(candidate)) is not None:
-            return Matched(found, method)
-        elif business is None:
-            business = candidate
+            continue
+        candidates.append(Candidate(domain_key(domain), method))
+        business = business or domain
     if business is not None:
-        return Unmatched(Why.UNKNOWN_DOMAIN, business)
-    return Unmatched(Why.FREE_MAIL if free else Why.NO_IDENTITY)
+        otherwise = Unmatched(Why.UNKNOWN_DOMAIN, business)
+    else:
+        otherwise = Unmatched(Why.FREE_MAIL if free else Why.NO_IDENTITY)
+    return Plan(clues.account_id, tuple(dict.fromkeys(candidates)), otherwise)
+
+
+def match(clues: Clues, directory: Lookup) -> Matched | Unmatched:
+    """The account the clues name, by the first method that finds one. An account id the
+    sender gave is taken as it is (as events with one always were)."""
+    steps = plan(clues)
+    if steps.direct is not None:
+        return Matched(steps.direct, Method.ACCOUNT_ID)
+    for candidate in steps.candidates:
+        if (found := directory(candidate.key)) is not None:
+            return Matched(found, candidate.method)
+    return steps.otherwise
