@@ -2,7 +2,7 @@
 and the contact rosters of accounts."""
 
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -22,6 +22,7 @@ __all__ = [
     "ErasureOutcome",
     "ErasureRequest",
     "IntentEvent",
+    "MatchMethod",
     "SpendEvent",
 ]
 
@@ -61,6 +62,9 @@ class DealType(StrEnum):
     RENEWAL = "renewal"
 
 
+MatchMethod = Literal["account_id", "contact", "group", "domain"]
+
+
 class EngagementEvent(Contract):
     """One interaction of a person at the account with us (abm.engagement.v1)."""
 
@@ -72,6 +76,11 @@ class EngagementEvent(Contract):
     occurred_at: EventTime
     duration_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] | None = None
     campaign_id: Id | None = None
+    match_method: MatchMethod | None = Field(
+        default=None,
+        description="set by account matching on an event it placed: how it found the account "
+        "(account_id, contact, group, domain); absent on events that named their account",
+    )
 
 
 class IntentEvent(Contract):
@@ -107,6 +116,12 @@ class AccountProfile(Contract):
     account_id: Id
     name: Label
     domain: Annotated[str, Field(max_length=253)] | None = None
+    domains: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="other domains the company's people and sites use (brands, regions, an "
+        "acquired company's): events from these match the account too",
+    )
     industry: Label | None = None
     employees: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     annual_revenue: Amount | None = None

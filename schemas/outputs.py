@@ -20,6 +20,7 @@ __all__ = [
     "SurgeTopic",
     "TierChange",
     "TierInputs",
+    "UnmatchedEvent",
 ]
 
 Tier = Annotated[int, Field(ge=0, le=3, description="1-3, or 0 for untiered")]
@@ -169,6 +170,25 @@ class SurgeAlert(Output):
         "after it) and the owner is now known: that alert's alert_id. Routes that heard "
         "it do not hear this one; owner routes do",
     )
+
+
+class UnmatchedEvent(Output):
+    """An engagement event that matched no account (abm.unmatched.v1, keyed by its domain,
+    or by the person when it carried none): what `abm unmatched` counts. It names no one:
+    the domain, never an address, and the person only as a hash to count them by."""
+
+    event_id: str
+    reason: Literal["free_mail", "unknown_domain", "no_identity"] = Field(
+        description="free_mail: only a free-mail domain (gmail.com, ...); unknown_domain: a "
+        "business domain no account claims; no_identity: nothing yet to match by (the "
+        "person may identify themselves later, and the event is then matched)"
+    )
+    domain: str | None = Field(description="the business domain it carried, if any")
+    person: str = Field(description="SHA-256 (hex, first 16) of the person's id")
+    channel: str
+    action: str
+    occurred_at: EventTime
+    campaign_id: str | None = None
 
 
 class DeadLetterReason(StrEnum):

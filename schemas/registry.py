@@ -17,7 +17,7 @@ from schemas.inputs import (
     IntentEvent,
     SpendEvent,
 )
-from schemas.outputs import DeadLetter, StageChange, SurgeAlert, TierChange
+from schemas.outputs import DeadLetter, StageChange, SurgeAlert, TierChange, UnmatchedEvent
 
 __all__ = [
     "JSON_DIR",
@@ -46,6 +46,7 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     "abm.stage-changes.v1": StageChange,
     "abm.surge-alerts.v1": SurgeAlert,
     "abm.dead-letter.v1": DeadLetter,
+    "abm.unmatched.v1": UnmatchedEvent,
 }
 """Keyed by the default topic names: the schema belongs to the contract, not to a deployment."""
 

@@ -224,6 +224,11 @@ ROSTERS_TABLE = "rosters"
 TABLES = (ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE)
 """The worker's state tables: one AccountState per account, one per campaign's spend not
 tied to an account, one Roster per account."""
+PEOPLE_TABLE = "people"
+DIRECTORY_TABLE = "directory"
+IDENTITY_TABLES = (PEOPLE_TABLE, DIRECTORY_TABLE)
+"""Account matching's tables: a Person per anonymous or user id, a directory Entry per
+domain, contact and account. No view reads them."""
 
 
 class Settings(BaseSettings):
@@ -425,7 +430,7 @@ class Settings(BaseSettings):
         return f"{self.app_id}-{table}-changelog"
 
     def changelogs(self) -> list[str]:
-        return [self.changelog(table) for table in TABLES]
+        return [self.changelog(table) for table in (*TABLES, *IDENTITY_TABLES)]
 
     @field_validator("erasure_key", "identity_key")
     @classmethod

@@ -146,7 +146,9 @@ def topics_table() -> str:
     for field, info in Topics.model_fields.items():
         topic = info.default
         model = TOPIC_MODELS.get(topic)
-        if model is None:
+        if field == "segment":
+            shown, schema = "Segment's calls", "Segment's spec ([sources.md](sources.md))"
+        elif model is None:
             shown, schema = "-", "none (internal)"
         else:
             side = "outputs" if is_output(topic) else "inputs"

@@ -11,7 +11,15 @@ from streams.clients.admin import TOPIC_MAX_MESSAGE_BYTES
 from streams.clients.kafka import faust_credentials
 from streams.clients.redis import async_redis
 from streams.clients.redis_keys import RedisKeys
-from streams.config import ACCOUNTS_TABLE, CAMPAIGNS_TABLE, ROSTERS_TABLE, Settings, route_keys
+from streams.config import (
+    ACCOUNTS_TABLE,
+    CAMPAIGNS_TABLE,
+    DIRECTORY_TABLE,
+    PEOPLE_TABLE,
+    ROSTERS_TABLE,
+    Settings,
+    route_keys,
+)
 from streams.crash_points import CrashPoints
 from streams.dashboard.pages import register_dashboard
 from streams.logic.inputs.decode import InputKind
@@ -22,6 +30,7 @@ from streams.sinks.webhook import GiveUp, WebhookSink
 from streams.worker.agents.clock import register_clock
 from streams.worker.agents.emit import register_webhooks, reject_output, settled
 from streams.worker.agents.erasure import register_erasure
+from streams.worker.agents.identity import register_identity
 from streams.worker.agents.ingest import register_ingest_agents
 from streams.worker.agents.watchdog import register_watchdog
 from streams.worker.commits import CommitSensor
@@ -29,7 +38,7 @@ from streams.worker.context import WorkerContext
 from streams.worker.fetch_wait import set_fetch_max_wait
 from streams.worker.metrics import Metrics
 from streams.worker.positions import register_positions
-from streams.worker.tables import roster_table, state_table
+from streams.worker.tables import directory_table, people_table, roster_table, state_table
 from streams.worker.view_sync import register_view_sync
 from streams.worker.web import register_web
 from streams.worker.web_guard import Middleware, allowed_hosts, guard
@@ -108,12 +117,17 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     accounts = state_table(app, ACCOUNTS_TABLE, settings)
     campaigns = state_table(app, CAMPAIGNS_TABLE, settings)
     rosters = roster_table(app, ROSTERS_TABLE, settings)
+    people = people_table(app, PEOPLE_TABLE, settings)
+    directory = directory_table(app, DIRECTORY_TABLE, settings)
     crash = CrashPoints(settings.crash_at)
     if crash.point == "committed":  # unarmed, faust's commits are not watched at all
         app.sensors.add(CommitSensor(crash))
     metrics = Metrics(list(InputKind))
     states = WriteBehind(
-        [accounts, campaigns, rosters], settings.state_flush_max_events, crash, metrics.shed
+        [accounts, campaigns, rosters, people, directory],
+        settings.state_flush_max_events,
+        crash,
+        metrics.shed,
     )
     store = TableStore(states, accounts, campaigns, rosters)
     stream_time: dict[int, int] = {}
@@ -147,9 +161,15 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         dead_letter=raw_topic(topics.dead_letter),
         clock=raw_topic(topics.clock),
         erasure=raw_topic(topics.erasure),
+        segment_calls=raw_topic(topics.segment),
+        people_calls=raw_topic(topics.people),
+        lookups=raw_topic(topics.directory),
+        unmatched=raw_topic(topics.unmatched),
         accounts=accounts,
         campaigns=campaigns,
         rosters=rosters,
+        people=people,
+        directory=directory,
         states=states,
         store=store,
         view=view,
@@ -167,6 +187,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
     register_ingest_agents(context)
     register_clock(context)
     register_erasure(context)
+    register_identity(context)
     register_view_sync(context)
     register_positions(context)
     register_webhooks(context)

@@ -57,11 +57,22 @@ class WorkerContext:
     dead_letter: TopicT
     clock: TopicT
     erasure: TopicT
+    segment_calls: TopicT
+    """Raw Segment calls (abm.segment.v1)."""
+    people_calls: TopicT
+    """Segment calls re-keyed by person (abm.people.v1)."""
+    lookups: TopicT
+    """The directory's lookups and changes (abm.directory.v1)."""
+    unmatched: TopicT
     accounts: TableT
     campaigns: TableT
     """Spend without an account_id, keyed by campaign: it counts in overall ROI only."""
     rosters: TableT
     """Each account's latest contact roster (logic/roster.py)."""
+    people: TableT
+    """What is known of each person (logic/identity/people.py)."""
+    directory: TableT
+    """The account each domain, contact and account id names (logic/identity/directory.py)."""
     states: WriteBehind
     """Reads and writes of the tables go through it (see write_behind)."""
     store: TableStore

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from schemas.outputs import DeadLetterReason
+from streams.logic.identity.match import Method, Why
 from streams.logic.rules import Limits
 from streams.logic.state.bounds import SHEDDABLE, UNSTORED
 from streams.sinks.webhook import DeliveryStats
@@ -19,6 +20,14 @@ from streams.sinks.webhook import DeliveryStats
 __all__ = ["Live", "Metrics"]
 
 OUTCOMES = ("applied", "duplicate", "dead_letter")
+IDENTITY_OUTCOMES = (
+    *(f"matched_{method}" for method in Method),
+    *(f"unmatched_{why}" for why in Why),
+    "waiting",
+    "dropped",
+    "unmapped",
+    "dead_letter",
+)
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5)
 
 
@@ -181,6 +190,17 @@ class Metrics:
             registry=self.registry,
         )
         self._shed = {part: shed.labels(part) for part in (*SHEDDABLE, UNSTORED)}
+        identity = Counter(
+            "abm_identity",
+            "Segment calls and their events, by what account matching made of them: "
+            "matched_{account_id,contact,group,domain}; unmatched_{free_mail,unknown_domain,"
+            "no_identity}; waiting (kept until the person identifies), dropped (let go "
+            "unmatched: too old, or too many waiting), unmapped (a track name the mapping "
+            "lacks: ignored), dead_letter",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.identity = {outcome: identity.labels(outcome) for outcome in IDENTITY_OUTCOMES}
 
     def shed(self, parts: list[str]) -> None:
         for part in parts:

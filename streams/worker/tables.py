@@ -1,5 +1,6 @@
-"""State tables: one AccountState per account (and per campaign's spend), and one Roster
-per account, as compact orjson.
+"""State tables: one AccountState per account (and per campaign's spend), one Roster per
+account, and account matching's two (a Person per anonymous or user id, a directory Entry
+per domain, contact and account), as compact orjson.
 
 Faust takes a table's serializer from a faust.Record value type and otherwise falls back
 to JSON, which would hand recovery plain dicts. The values are plain dataclasses (the pure
@@ -14,16 +15,20 @@ from faust.serializers import codecs
 
 from streams.clients.admin import topic_configs
 from streams.config import Settings
+from streams.logic.identity.directory import Entry
+from streams.logic.identity.people import Person
 from streams.logic.state.roster import Roster
 from streams.logic.state.state import AccountState
 
-__all__ = ["roster_table", "state_table"]
+__all__ = ["directory_table", "people_table", "roster_table", "state_table"]
+
+Stored = type[AccountState] | type[Roster] | type[Person] | type[Entry]
 
 MIB = 1024 * 1024
 
 
 class _Codec(codecs.Codec):
-    def __init__(self, kind: type[AccountState] | type[Roster]) -> None:
+    def __init__(self, kind: Stored) -> None:
         super().__init__()
         self.kind = kind
 
@@ -34,7 +39,7 @@ class _Codec(codecs.Codec):
         return self.kind.from_json(s)
 
 
-def _table_class(codec: str, kind: type[AccountState] | type[Roster]) -> type[faust.Table]:
+def _table_class(codec: str, kind: Stored) -> type[faust.Table]:
     codecs.register(codec, _Codec(kind))
 
     class _Table(faust.Table):
@@ -46,6 +51,8 @@ def _table_class(codec: str, kind: type[AccountState] | type[Roster]) -> type[fa
 
 _AccountTable = _table_class("abm-account-state", AccountState)
 _RosterTable = _table_class("abm-roster", Roster)
+_PeopleTable = _table_class("abm-person", Person)
+_DirectoryTable = _table_class("abm-directory-entry", Entry)
 
 
 def store_options(settings: Settings) -> dict[str, int] | None:
@@ -66,6 +73,14 @@ def state_table(app: faust.App, name: str, settings: Settings) -> faust.Table:
 
 def roster_table(app: faust.App, name: str, settings: Settings) -> faust.Table:
     return _add(app, _RosterTable, name, settings)
+
+
+def people_table(app: faust.App, name: str, settings: Settings) -> faust.Table:
+    return _add(app, _PeopleTable, name, settings)
+
+
+def directory_table(app: faust.App, name: str, settings: Settings) -> faust.Table:
+    return _add(app, _DirectoryTable, name, settings)
 
 
 def _add(app: faust.App, cls: type[faust.Table], name: str, settings: Settings) -> faust.Table:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from faust.types import EventT, TableT
+from faust.types import EventT, TableT, TopicT
 
 from schemas.common import RECORD_MAX_BYTES
 from streams.crash_points import CrashPoints
@@ -58,6 +58,9 @@ class WriteBehind:
         the next flush."""
         self.held: list[EventT] = []
         """Events read since the last flush, acknowledged when it has stored their state."""
+        self.sending: list[tuple[TopicT, bytes, bytes, Awaitable[Any]]] = []
+        """Records forwarded to another topic since the last flush (topic, key, value and
+        the send): their events are acknowledged once the broker has them too."""
         self._lock = asyncio.Lock()
 
     def get(self, table: TableT, key: str) -> Any:
@@ -82,6 +85,28 @@ class WriteBehind:
         self.dirty[table.name, key] = (partition, None)
         self.crash.passed("applied")
 
+    async def forward(self, topic: TopicT, key: bytes, value: bytes) -> None:
+        """Send a record on, for the next flush to wait for before it acknowledges the
+        events read meanwhile: what an event made for another topic is not lost with a
+        crash, since the event is read again (the record may go twice: its receiver
+        drops repeats by event id)."""
+        sent = await topic.send(key=key, value=value)
+        self.sending.append((topic, key, value, sent))
+
+    async def _forwarded(self, sending: list[tuple[TopicT, bytes, bytes, Awaitable[Any]]]) -> None:
+        """Wait for the forwarded records; those the producer failed are sent again and
+        the flush fails, so that their events stay unacknowledged until they are in."""
+        results = await asyncio.gather(*(sent for *_, sent in sending), return_exceptions=True)
+        failed = [
+            entry[:3]
+            for entry, result in zip(sending, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        for topic, key, value in failed:
+            await self.forward(topic, key, value)
+        if failed:
+            raise RuntimeError(f"{len(failed)} forwarded records were not taken; sent again")
+
     async def hold(self, event: EventT) -> None:
         """Acknowledge `event` after the next flush (flushing now if too many wait)."""
         self.held.append(event)
@@ -104,12 +129,18 @@ class WriteBehind:
         async with self._lock:
             dirty, self.dirty = self.dirty, {}
             held, self.held = self.held, []
+            sending, self.sending = self.sending, []
+            stored = False
             try:
                 await self._store(dirty)
+                stored = True
+                await self._forwarded(sending)
             except BaseException:
                 for entry_key, entry in dirty.items():  # a newer put stays: it is the same object
                     self.dirty.setdefault(entry_key, entry)
                 self.held[:0] = held
+                if not stored:
+                    self.sending[:0] = sending
                 raise
             if held:
                 self.crash.passed("stored")

@@ -20,7 +20,15 @@ import orjson
 from streams.logic.identity.match import Clues
 from streams.logic.identity.segment import Activity, SegmentSource
 
-__all__ = ["Person", "Request", "clues_from", "clues_to", "learn", "observe"]
+__all__ = [
+    "Person",
+    "Request",
+    "activity_to",
+    "clues_from",
+    "clues_to",
+    "learn",
+    "observe",
+]
 
 DAY_MS = 86_400_000
 
@@ -48,7 +56,7 @@ class Person:
         return orjson.dumps(
             {
                 "c": clues_to(self.clues),
-                "p": [[i, at, *_activity_to(a)] for i, at, a in self.pending],
+                "p": [[i, at, *activity_to(a)] for i, at, a in self.pending],
                 "n": self.newest,
             }
         )
@@ -63,7 +71,8 @@ class Person:
         )
 
 
-def _activity_to(activity: Activity) -> list[Any]:
+def activity_to(activity: Activity) -> list[Any]:
+    """An activity as a JSON array (a record holds many)."""
     return [activity.channel, activity.action, activity.duration_s, activity.campaign_id]
 
 

@@ -17,11 +17,12 @@ from typing import Any
 
 from streams.logic.identity.domains import email_domain
 
-__all__ = ["ADDRESS", "BLANK", "contact_of", "redact"]
+__all__ = ["ADDRESS", "BLANK", "blank", "contact_of", "redact"]
 
 ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 """An email address, also URL-encoded (`jo%40acme.com` in a query string)."""
 BLANK = "[email]"
+_ADDRESS_BYTES = re.compile(ADDRESS.pattern.encode())
 ID_FIELDS = ("userId", "anonymousId", "previousId")
 
 
@@ -59,7 +60,7 @@ def _walk(value: Any, key: bytes | None) -> Any:
 def redact(call: dict[str, Any], key: bytes | None) -> dict[str, Any]:
     """The call with every address replaced (see the module's docstring); a copy, and
     idempotent: redacting a redacted call changes nothing."""
-    out = _walk(call, key)
+    out: dict[str, Any] = _walk(call, key)
     for name in ID_FIELDS:
         person = call.get(name)
         if isinstance(person, str) and _whole(person):
@@ -68,3 +69,9 @@ def redact(call: dict[str, Any], key: bytes | None) -> dict[str, Any]:
             else:
                 out[name] = contact_of(person, key)
     return out
+
+
+def blank(raw: bytes) -> bytes:
+    """A record's bytes with every address blanked, for the one that cannot be read as a
+    call (a dead letter keeps the rest, to be fixed and sent again)."""
+    return _ADDRESS_BYTES.sub(BLANK.encode(), raw)

@@ -82,8 +82,7 @@ class SegmentSource(FrozenModel):
         default=200,
         ge=0,
         le=2_000,
-        description="events kept per unidentified person while they wait (the oldest "
-        "leave first)",
+        description="events kept per unidentified person while they wait (the oldest leave first)",
     )
 
 

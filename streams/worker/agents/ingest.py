@@ -14,6 +14,7 @@ from schemas.outputs import DeadLetterReason
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import decode_record, take
 from streams.worker.agents.emit import now_ms, reject, store_and_send, store_campaign
+from streams.worker.agents.identity import index
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
 
@@ -31,6 +32,7 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
     evicted_n = worker.metrics.ids_evicted
     limited_n = worker.metrics.limited
     processing = worker.metrics.processing
+    indexed = kind in (InputKind.ACCOUNTS, InputKind.CONTACTS)  # the directory hears of them
 
     async def ingest(stream: StreamT[Any]) -> None:
         # Acknowledged once the state this event made is stored (see write_behind).
@@ -60,6 +62,8 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
             failed = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
             await reject(worker, coords, event.key, event.value, failed)
             return
+        if indexed:  # a repeat too: the note is idempotent, and its first send may be lost
+            await index(worker, record)
         (duplicate_n if taken.duplicate else applied_n).inc()
         effect = taken.effect
         if effect is not None:

@@ -1,0 +1,371 @@
+"""Account matching in the stream: Segment calls in, engagement of known accounts out.
+
+Three agents, each keyed by what it looks up, because a faust table can only be read
+and written on the partition of the record being processed:
+
+1. `segment` reads the raw calls (abm.segment.v1), redacts them and sends each on to
+   abm.people.v1, keyed by the person's id with our own partitioner (a raw topic's
+   producer may hash keys differently: RudderStack's and ours need not agree).
+2. `people` keeps a Person per id: what is known of who they are, and their events
+   waiting for a first clue. An event with clues becomes a lookup, sent to
+   abm.directory.v1 keyed by the first directory key its plan tries; an `identify`
+   passes what it learnt to the other ids it names, and releases waiting events.
+3. `directory` keeps, per domain, contact and account id, the account it names (kept
+   from the profiles' domains and the rosters' contacts, sent here by the ingest agents
+   of those topics). A lookup that finds its account becomes an engagement event on
+   abm.engagement.v1 (keyed by the account, with the method); one that does not goes to
+   the plan's next key, and after the last to abm.unmatched.v1.
+
+Every record sent on is forwarded through the write-behind, so the event that made it is
+acknowledged only once the broker has it; a record sent twice after a crash is dropped by
+event id where it lands (the account's seen ids; `abm unmatched` counts ids once).
+"""
+
+import hashlib
+import logging
+from typing import Any
+
+import orjson
+from faust.types import EventT
+
+from schemas.common import MAX_PAYLOAD_BYTES
+from schemas.inputs import AccountProfile, ContactRoster
+from schemas.outputs import DeadLetterReason, UnmatchedEvent
+from streams.logic.identity.directory import (
+    Changes,
+    Entry,
+    claim,
+    claim_profile,
+    claim_roster,
+    domains_of,
+    withdraw,
+)
+from streams.logic.identity.match import Method, Unmatched, Why, account_key, plan
+from streams.logic.identity.people import (
+    Person,
+    Request,
+    activity_to,
+    clues_from,
+    clues_to,
+    learn,
+    observe,
+)
+from streams.logic.identity.redact import blank, redact
+from streams.logic.identity.segment import Activity, BadCall, Call, read_call
+from streams.logic.inputs.decode import Coords, InputKind, Rejected
+from streams.logic.inputs.records import AccountInput, InputRecord, Removal, RosterInput
+from streams.worker.agents.emit import reject
+from streams.worker.agents.watchdog import note_read
+from streams.worker.context import WorkerContext
+
+__all__ = ["index", "register_identity"]
+
+log = logging.getLogger(__name__)
+
+
+def _coords(event: EventT) -> Coords:
+    message = event.message
+    return Coords(message.topic, message.partition, message.offset, int(message.timestamp * 1000))
+
+
+def _person_hash(person: str) -> str:
+    return hashlib.sha256(person.encode()).hexdigest()[:16]
+
+
+def _engagement(
+    event_id: str, at: int, activity: Activity, account: str, method: str, contact: str | None
+) -> bytes:
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "account_id": account,
+        "channel": activity.channel,
+        "action": activity.action,
+        "occurred_at": at,
+        "match_method": method,
+    }
+    if contact is not None:
+        event["contact_id"] = contact
+    if activity.duration_s is not None:
+        event["duration_s"] = activity.duration_s
+    if activity.campaign_id is not None:
+        event["campaign_id"] = activity.campaign_id
+    return orjson.dumps(event)
+
+
+def _call_messages(call: Call) -> list[tuple[str, dict[str, Any]]]:
+    """What a call tells the people stage, keyed by person: an event to match, or what
+    the call says of who they are (passed on to the other ids it names)."""
+    if call.activity is not None:
+        activity = call.activity
+        return [
+            (
+                call.person,
+                {
+                    "t": "event",
+                    "id": call.event_id,
+                    "at": call.at,
+                    "a": activity_to(activity),
+                    "c": clues_to(call.clues),
+                },
+            )
+        ]
+    if call.kind in ("identify", "group", "alias"):
+        link = {"t": "link", "at": call.at, "c": clues_to(call.clues), "also": list(call.others)}
+        return [(call.person, link)]
+    return []
+
+
+class Identity:
+    """The three agents' shared steps."""
+
+    def __init__(self, worker: WorkerContext) -> None:
+        self.worker = worker
+        self.source = worker.settings.sources.segment
+        self.key = worker.settings.identity_key_bytes()
+        self.outcomes = worker.metrics.identity
+        self.warned = False
+
+    async def to_people(self, person: str, message: dict[str, Any]) -> None:
+        await self.worker.states.forward(
+            self.worker.people_calls, person.encode(), orjson.dumps(message)
+        )
+
+    async def segment(self, event: EventT) -> None:
+        if self.key is None and not self.warned:  # once, when the first call comes
+            self.warned = True
+            log.warning(
+                "ABM_IDENTITY_KEY is not set: email addresses in Segment calls are reduced "
+                "to their domains, and no one is known (or can be erased) by address"
+            )
+        coords = _coords(event)
+        value: bytes = event.value or b""
+        try:
+            if len(value) > MAX_PAYLOAD_BYTES:
+                raise Rejected(
+                    DeadLetterReason.TOO_LARGE, f"{len(value)} bytes, over {MAX_PAYLOAD_BYTES}"
+                )
+            try:
+                raw = orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                raise Rejected(DeadLetterReason.INVALID_JSON, str(exc)) from None
+            redacted = redact(raw, self.key) if isinstance(raw, dict) else raw
+            try:
+                call = read_call(redacted, self.source)
+            except BadCall as exc:
+                value = orjson.dumps(redacted)
+                raise Rejected(DeadLetterReason.INVALID_PAYLOAD, str(exc)) from None
+        except Rejected as why:
+            self.outcomes["dead_letter"].inc()
+            key = None if event.key is None else blank(event.key)
+            await reject(self.worker, coords, key, blank(value), why)
+            return
+        if call.unmapped is not None:
+            self.outcomes["unmapped"].inc()
+        for person, message in _call_messages(call):
+            await self.to_people(person, message)
+
+    async def people(self, event: EventT) -> None:
+        worker = self.worker
+        person_id = (event.key or b"").decode()
+        message = orjson.loads(event.value)
+        person: Person = worker.states.get(worker.people, person_id) or Person()
+        clues = clues_from(message["c"])
+        if message["t"] == "event":
+            activity = Activity(*message["a"])
+            request = observe(person, message["id"], message["at"], activity, clues, self.source)
+            if request is None:
+                self.outcomes["waiting"].inc()
+                await self.unmatched(
+                    message["id"],
+                    message["at"],
+                    activity,
+                    _person_hash(person_id),
+                    Unmatched(Why.NO_IDENTITY),
+                )
+            else:
+                await self.dispatch(request, person_id)
+        else:
+            for request in learn(person, clues, message["at"], self.source):
+                await self.dispatch(request, person_id)
+            for other in message.get("also", ()):
+                link = {"t": "link", "at": message["at"], "c": clues_to(person.clues)}
+                await self.to_people(other, link)
+        if person.dropped:
+            self.outcomes["dropped"].inc(person.dropped)
+            person.dropped = 0
+        worker.states.put(worker.people, person_id, person, event.message.partition)
+
+    async def dispatch(self, request: Request, person: str) -> None:
+        """Send an event on by its plan: straight to its account, to the directory, or
+        to the unmatched."""
+        steps = plan(request.clues)
+        contact = request.clues.contacts[0] if request.clues.contacts else None
+        if steps.direct is not None:
+            await self.matched(
+                request.event_id,
+                request.at,
+                request.activity,
+                steps.direct,
+                Method.ACCOUNT_ID,
+                contact,
+            )
+        elif steps.candidates:
+            lookup = {
+                "t": "match",
+                "id": request.event_id,
+                "at": request.at,
+                "a": activity_to(request.activity),
+                "contact": contact,
+                "p": _person_hash(person),
+                "k": [[c.key, c.method.value] for c in steps.candidates],
+                "o": [steps.otherwise.why.value, steps.otherwise.domain],
+            }
+            await self.to_directory(steps.candidates[0].key, lookup)
+        else:
+            await self.unmatched(
+                request.event_id,
+                request.at,
+                request.activity,
+                _person_hash(person),
+                steps.otherwise,
+            )
+
+    async def to_directory(self, key: str, message: dict[str, Any]) -> None:
+        await self.worker.states.forward(self.worker.lookups, key.encode(), orjson.dumps(message))
+
+    async def matched(
+        self,
+        event_id: str,
+        at: int,
+        activity: Activity,
+        account: str,
+        method: Method,
+        contact: str | None,
+    ) -> None:
+        self.outcomes[f"matched_{method.value}"].inc()
+        engagement = self.worker.inputs[InputKind.ENGAGEMENT]
+        value = _engagement(event_id, at, activity, account, method.value, contact)
+        await self.worker.states.forward(engagement, account.encode(), value)
+
+    async def unmatched(
+        self, event_id: str, at: int, activity: Activity, person: str, why: Unmatched
+    ) -> None:
+        """`person` is the hash of their id already."""
+        self.outcomes[f"unmatched_{why.why.value}"].inc()
+        record = UnmatchedEvent(
+            event_id=event_id,
+            reason=why.why.value,
+            domain=why.domain,
+            person=person,
+            channel=activity.channel,
+            action=activity.action,
+            occurred_at=at,  # type: ignore[arg-type]  # EventTime takes epoch ms
+            campaign_id=activity.campaign_id,
+        )
+        key = (why.domain or record.person).encode()
+        await self.worker.states.forward(
+            self.worker.unmatched, key, record.model_dump_json().encode()
+        )
+
+    async def directory(self, event: EventT) -> None:
+        worker = self.worker
+        key = (event.key or b"").decode()
+        message = orjson.loads(event.value)
+        entry: Entry = worker.states.get(worker.directory, key) or Entry()
+        kind = message["t"]
+        if kind == "match":
+            await self.lookup(entry, message)
+            return
+        if kind == "profile":
+            domains = message["domains"]
+            changes = claim_profile(
+                entry, message["account"], None if domains is None else tuple(domains)
+            )
+            await self.announce(changes, message["account"])
+        elif kind == "roster":
+            changes = claim_roster(entry, tuple(message["contacts"]))
+            await self.announce(changes, message["account"])
+        elif kind == "set":
+            claim(entry, message["account"])
+        elif kind == "unset" and withdraw(entry, message["account"]):
+            worker.states.delete(worker.directory, key, event.message.partition)
+            return
+        worker.states.put(worker.directory, key, entry, event.message.partition)
+
+    async def announce(self, changes: Changes, account: str) -> None:
+        for key in changes.set:
+            await self.to_directory(key, {"t": "set", "account": account})
+        for key in changes.unset:
+            await self.to_directory(key, {"t": "unset", "account": account})
+
+    async def lookup(self, entry: Entry, message: dict[str, Any]) -> None:
+        activity = Activity(*message["a"])
+        (_key, method), *rest = message["k"]
+        if entry.account is not None:
+            await self.matched(
+                message["id"],
+                message["at"],
+                activity,
+                entry.account,
+                Method(method),
+                message["contact"],
+            )
+        elif rest:
+            await self.to_directory(rest[0][0], {**message, "k": rest})
+        else:
+            why, domain = message["o"]
+            await self.unmatched(
+                message["id"], message["at"], activity, message["p"], Unmatched(Why(why), domain)
+            )
+
+
+async def index(worker: WorkerContext, record: InputRecord) -> None:
+    """Tell the directory what a profile or roster record claims for its account."""
+    note: dict[str, Any]
+    if isinstance(record, AccountInput) and isinstance(record.event, AccountProfile):
+        profile = record.event
+        note = {
+            "t": "profile",
+            "account": profile.account_id,
+            "domains": list(domains_of(profile.domain, profile.domains)),
+        }
+    elif isinstance(record, Removal):
+        note = {"t": "profile", "account": record.owner, "domains": None}
+    elif isinstance(record, RosterInput):
+        roster: ContactRoster | None = record.roster
+        contacts = [] if roster is None else [c.contact_id for c in roster.contacts]
+        note = {"t": "roster", "account": record.owner, "contacts": contacts}
+    else:
+        return
+    key = account_key(note["account"]).encode()
+    await worker.states.forward(worker.lookups, key, orjson.dumps(note))
+
+
+def register_identity(worker: WorkerContext) -> None:
+    identity = Identity(worker)
+    for topic, step, name in (
+        (worker.segment_calls, identity.segment, "segment"),
+        (worker.people_calls, identity.people, "people"),
+        (worker.lookups, identity.directory, "directory"),
+    ):
+
+        async def agent(stream: Any, step: Any = step) -> None:
+            async for event in stream.noack().events():  # acked once stored: write_behind
+                message = event.message
+                note_read(worker, message.tp, message.offset)
+                try:
+                    await step(event)
+                except Exception as exc:  # a bug must not stop the stream or lose the record
+                    log.exception(
+                        "unexpected error on %s[%d]@%d",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                    )
+                    failed = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
+                    value = None if event.value is None else blank(event.value)
+                    await reject(worker, _coords(event), event.key, value, failed)
+                await worker.states.hold(event)
+
+        agent.__name__ = agent.__qualname__ = f"identity_{name}"
+        worker.app.agent(topic, name=f"identity-{name}")(agent)

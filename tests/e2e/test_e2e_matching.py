@@ -1,0 +1,178 @@
+"""Account matching end to end: Segment calls on abm.segment.v1 (as RudderStack's Kafka
+destination writes them, addresses and all) through the real worker.
+
+Each way of matching places its events on the right account with its method; a visitor's
+anonymous events are matched once they identify themselves, those of more than the
+stitching window before are not; free mail and unknown domains go to abm.unmatched.v1 with
+the reason; a call that cannot be read is dead-lettered without its address; and no
+address reaches any topic the engine writes, nor Redis.
+"""
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from streams.clients.produce_tail import read_topic
+from streams.logic.identity.redact import ADDRESS
+from tests.harness import collect, launch, pipeline_settings, read_all, redis_holds, send
+
+DAY = 86_400_000
+HOUR = 3_600_000
+T = (int(time.time() * 1000) // DAY - 3) * DAY + 9 * HOUR
+KEY = "identity-key-for-tests-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def worker(stack, request):
+    settings, env = pipeline_settings(stack, clock="event", identity_key=KEY)
+    running = launch(settings, env, request.module.__name__)
+    yield running
+    assert running.stop() == 0, running.log.read_text()[-3000:]
+
+
+def call(kind: str, at: int, **fields) -> dict:
+    return {
+        "type": kind,
+        "messageId": fields.pop("messageId", str(uuid.uuid4())),
+        "timestamp": at,
+        **fields,
+    }
+
+
+def segment(settings, *calls: dict) -> None:
+    for c in calls:
+        send(settings, settings.topics.segment, c, key=c.get("userId") or c.get("anonymousId"))
+
+
+def engagement(settings) -> dict[str, dict]:
+    return {e["event_id"]: e for e in read_all(settings, settings.topics.engagement)}
+
+
+def matched_by(settings, event_ids: set[str], timeout: float = 60) -> dict[str, dict]:
+    wanted = {f"seg:{i}" for i in event_ids}
+    found = collect(
+        settings,
+        settings.topics.engagement,
+        lambda seen: wanted <= {e["event_id"] for e in seen},
+        timeout=timeout,
+    )
+    return {e["event_id"].removeprefix("seg:"): e for e in found if e["event_id"] in wanted}
+
+
+def test_calls_are_matched_to_accounts_by_each_method(worker):
+    settings = worker.settings
+    send(
+        settings,
+        settings.topics.accounts,
+        {"account_id": "acme", "name": "Acme", "domain": "www.acme.com", "domains": ["acme.co.uk"]},
+        {"account_id": "globex", "name": "Globex", "domain": "globex.io"},
+    )
+    send(
+        settings,
+        settings.topics.contacts,
+        {"account_id": "globex", "contacts": [{"contact_id": "crm-7"}], "updated_at": T},
+    )
+    # The directory learns of the profiles on its own partitions: wait until it answers.
+    deadline = time.monotonic() + 60
+    while True:
+        probe = call("page", T, anonymousId="probe", context={"company": {"domain": "acme.com"}})
+        probe2 = call("page", T, userId="crm-7")
+        segment(settings, probe, probe2)
+        try:
+            matched_by(settings, {probe["messageId"], probe2["messageId"]}, timeout=3)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the directory never answered"
+
+    before = call("page", T, messageId="before", anonymousId="anon-1")
+    form = call("track", T + HOUR, messageId="form", anonymousId="anon-1", event="Form Submitted")
+    identify = call(
+        "identify",
+        T + 2 * HOUR,
+        userId="Jo.Smith@acme.co.uk",
+        anonymousId="anon-1",
+        traits={"email": "Jo.Smith@acme.co.uk", "name": "Jo"},
+    )
+    after = call("page", T + 3 * HOUR, messageId="after", anonymousId="anon-1")
+    stale = call("page", T - 10 * DAY, messageId="stale", anonymousId="anon-5")
+    stale_id = call("identify", T, anonymousId="anon-5", traits={"email": "kim@acme.com"})
+    grouped = call("group", T, anonymousId="anon-4", groupId="globex")
+    group_page = call("page", T + HOUR, messageId="group-page", anonymousId="anon-4")
+    contact = call("page", T, messageId="contact", userId="crm-7")
+    explicit = call(
+        "track",
+        T,
+        messageId="explicit",
+        anonymousId="anon-6",
+        event="Meeting Booked",
+        properties={"account_id": "acme"},
+    )
+    free = call("identify", T, anonymousId="anon-2", traits={"email": "pat@gmail.com"})
+    free_page = call("page", T + HOUR, messageId="free-page", anonymousId="anon-2")
+    new = call("identify", T, anonymousId="anon-3", traits={"email": "sam@newco-example.com"})
+    new_page = call("page", T + HOUR, messageId="new-page", anonymousId="anon-3")
+    unmapped = call("track", T, messageId="video", anonymousId="anon-1", event="Video Played")
+    broken = {"type": "page", "anonymousId": "anon-9", "timestamp": T, "x": "lee@acme.com"}
+    segment(settings, before, form, stale)
+    segment(settings, identify, after, stale_id, grouped, group_page, contact, explicit)
+    segment(settings, free, free_page, new, new_page, unmapped, broken)
+
+    got = matched_by(settings, {"before", "form", "after", "group-page", "contact", "explicit"})
+    placed = {i: (e["account_id"], e["match_method"]) for i, e in got.items()}
+    assert placed == {
+        "before": ("acme", "domain"),
+        "form": ("acme", "domain"),
+        "after": ("acme", "domain"),
+        "group-page": ("globex", "group"),
+        "contact": ("globex", "contact"),
+        "explicit": ("acme", "account_id"),
+    }
+    assert got["form"]["action"] == "form_submit"
+    jo = got["before"]["contact_id"]
+    assert jo.startswith("e:")
+    assert got["after"]["contact_id"] == jo
+
+    unmatched = collect(
+        settings,
+        settings.topics.unmatched,
+        lambda seen: (
+            {"free-page", "new-page"} <= {u["event_id"].removeprefix("seg:") for u in seen}
+        ),
+    )
+    why = {u["event_id"].removeprefix("seg:"): (u["reason"], u["domain"]) for u in unmatched}
+    assert why["free-page"] == ("free_mail", None)
+    assert why["new-page"] == ("unknown_domain", "newco-example.com")
+    assert why["before"] == ("no_identity", None)  # reported while it waited
+    assert "seg:stale" not in engagement(settings)  # ten days before its identify
+    assert "seg:video" not in engagement(settings)
+    assert "video" not in why
+
+    letters = collect(
+        settings,
+        settings.topics.dead_letter,
+        lambda seen: any(d["source_topic"] == settings.topics.segment for d in seen),
+    )
+    (letter,) = [d for d in letters if d["source_topic"] == settings.topics.segment]
+    assert letter["reason"] == "invalid_payload"
+    assert "messageId" in letter["error"]
+    assert "[email]" in letter["value"]
+
+
+def test_no_address_is_written_anywhere(worker):
+    settings = worker.settings
+    written = [t for t in settings.topics.all() if t != settings.topics.segment]
+    written += settings.changelogs()
+    for topic in written:
+        for key, value in read_raw(settings, topic):
+            text = (key or b"").decode() + (value or b"").decode()
+            assert not ADDRESS.search(text), f"{topic}: {text}"
+    assert redis_holds(settings, "@", match=f"{settings.redis_prefix}*") == []
+
+
+def read_raw(settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    async def run():
+        return [r async for r in read_topic(settings, topic, from_beginning=True, timeout_s=0.5)]
+
+    return asyncio.run(run())
