@@ -246,6 +246,42 @@ def kpis(as_json: bool, campaigns: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The list as JSON (times in epoch ms).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=30,
+    show_default=True,
+    help="The trailing window, in days of event time, today included.",
+)
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="Domains shown."
+)
+def unmatched(as_json: bool, days: int, limit: int) -> None:
+    """List the business domains engaging that are not accounts yet (events, distinct
+    people, first and last seen), busiest first: the accounts marketing should add. Read
+    from the unmatched topic, each event once."""
+    import time
+
+    from aiokafka.errors import KafkaError
+
+    from streams.clients.topic_read import StalledRead
+    from streams.clients.unmatched import read_prospects, report
+    from streams.kpi_table import unmatched_table
+
+    settings = _settings()
+    try:
+        prospects = asyncio.run(read_prospects(settings))
+    except (KafkaError, StalledRead, OSError) as exc:
+        raise click.ClickException(f"cannot read {settings.topics.unmatched}: {exc}") from None
+    shown = report(prospects, days, limit, int(time.time() * 1000))
+    if as_json:
+        click.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2))
+    else:
+        click.echo(unmatched_table(shown))
+
+
+@cli.command()
 @click.option("--group", default=None, help="Consumer group (default: ABM_APP_ID, the workers').")
 @click.option("--samples", type=click.IntRange(1, 100), default=4, show_default=True)
 @click.option(
@@ -414,11 +450,11 @@ def replay(
     from aiokafka.errors import KafkaError
     from redis.exceptions import RedisError
 
+    from streams.clients.topic_read import StalledRead
     from streams.replay.command import replay as run_replay
     from streams.replay.command import replay_table
     from streams.replay.publish import namespace
     from streams.replay.shards import ShardError
-    from streams.replay.sources import ReplayReadError
 
     settings = _settings()
     rules, window = _rules(settings, rules_file), _window(start, end)
@@ -430,7 +466,7 @@ def replay(
         result = run_replay(
             settings, rules, input_dir, window, ticks, _workers_for(settings, workers), publish_to
         )
-    except (FileNotFoundError, KafkaError, RedisError, ReplayReadError, ShardError, OSError) as exc:
+    except (FileNotFoundError, KafkaError, RedisError, StalledRead, ShardError, OSError) as exc:
         raise click.ClickException(_unreachable(exc) or f"cannot replay: {exc}") from None
     click.echo(
         orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else replay_table(result)
@@ -479,10 +515,10 @@ def backtest(
     per-tier KPI deltas. Never touches live state."""
     from aiokafka.errors import KafkaError
 
+    from streams.clients.topic_read import StalledRead
     from streams.replay.backtest import backtest as run_backtest
     from streams.replay.backtest import backtest_table
     from streams.replay.shards import ShardError
-    from streams.replay.sources import ReplayReadError
 
     settings = _settings()
     baseline, candidate = _rules(settings, baseline_file), _rules(settings, candidate_file)
@@ -505,7 +541,7 @@ def backtest(
             _workers_for(settings, workers),
             routes,
         )
-    except (FileNotFoundError, KafkaError, ReplayReadError, ShardError, OSError) as exc:
+    except (FileNotFoundError, KafkaError, StalledRead, ShardError, OSError) as exc:
         raise click.ClickException(_unreachable(exc) or f"cannot backtest: {exc}") from None
     shown = orjson.dumps(result, option=orjson.OPT_INDENT_2) if as_json else backtest_table(result)
     click.echo(shown)

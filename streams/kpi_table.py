@@ -1,8 +1,9 @@
 """The KPI report as a table for people: one row per KPI, a column per scope."""
 
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["campaign_table", "kpi_table"]
+__all__ = ["campaign_table", "kpi_table", "unmatched_table"]
 
 SCOPES = [
     ("overall", "all"),
@@ -87,3 +88,25 @@ def campaign_table(report: dict[str, Any]) -> str:
     ]
     labels = [label for _, label in CAMPAIGN_COLUMNS]
     return _table(f"Campaigns as of {report['as_of']}", "campaign", labels, rows)
+
+
+def _day(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def unmatched_table(report: dict[str, Any]) -> str:
+    """`abm unmatched`: the business domains engaging that are not accounts, busiest first."""
+    totals = report["unmatched_events"]
+    summary = ", ".join(f"{reason} {n:,}" for reason, n in sorted(totals.items())) or "none"
+    title = f"Unmatched events in the last {report['days']} days: {summary}"
+    if not report["domains"]:
+        return f"{title}\nNo business domain engaged that is not an account."
+    labels = ["events", "people", "first seen (UTC)", "last seen (UTC)"]
+    rows = [
+        (
+            d["domain"],
+            [f"{d['events']:,}", f"{d['people']:,}", _day(d["first_seen"]), _day(d["last_seen"])],
+        )
+        for d in report["domains"]
+    ]
+    return _table(title, "domain", labels, rows)

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from streams.clients.group_lag import LagHistory, LagReadError
 from streams.clients.redis import stream_entries
 from streams.clients.redis_keys import RedisKeys
+from streams.clients.unmatched import ProspectWatch
 from streams.config import Settings
 from streams.sinks.kpi_view import read_report
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 TOP_SURGING = 10
 RECENT_CHANGES = 20
 ALERTS_SCANNED = 500
+UNMATCHED_DAYS = 30
+UNMATCHED_DOMAINS = 10
 
 
 class LagWatch:
@@ -98,7 +101,9 @@ async def _changes(redis: Redis, keys: RedisKeys) -> list[dict[str, Any]]:
     return sorted(out[:RECENT_CHANGES], key=lambda c: c["changed_at"], reverse=True)
 
 
-async def dashboard_data(redis: Redis, settings: Settings, lag: LagWatch) -> dict[str, Any]:
+async def dashboard_data(
+    redis: Redis, settings: Settings, lag: LagWatch, prospects: ProspectWatch
+) -> dict[str, Any]:
     kpis = await read_report(redis, settings, settings.rules)
     keys = RedisKeys(settings.redis_prefix)
     return {
@@ -107,4 +112,5 @@ async def dashboard_data(redis: Redis, settings: Settings, lag: LagWatch) -> dic
         "surging": await top_surging(redis, keys),
         "changes": await _changes(redis, keys),
         "lag": await lag.read(),
+        "unmatched": prospects.read(UNMATCHED_DAYS, UNMATCHED_DOMAINS),
     }

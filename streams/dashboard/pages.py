@@ -5,6 +5,7 @@ release from the npm registry and checks its hash), so the page works offline.
 """
 
 from pathlib import Path
+from typing import Any
 
 import faust
 import orjson
@@ -12,6 +13,7 @@ from faust.web import Request, Response, View
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from streams.clients.unmatched import ProspectWatch
 from streams.config import Settings
 from streams.dashboard.data import LagWatch, dashboard_data
 
@@ -26,8 +28,10 @@ ASSETS = {
 
 
 def register_dashboard(app: faust.App, settings: Settings, redis: Redis) -> None:
-    """Serve the dashboard from a worker's web server; it reads only Redis and the broker."""
+    """Serve the dashboard from a worker's web server; it reads only Redis and the broker
+    (lag, and the unmatched topic once a page asks for it)."""
     lag = LagWatch(settings)
+    prospects = ProspectWatch(settings)
     assets = {name: (STATIC / name).read_bytes() for name in ASSETS}
     index = (STATIC / "index.html").read_bytes()
 
@@ -40,10 +44,14 @@ def register_dashboard(app: faust.App, settings: Settings, redis: Redis) -> None
     class DashboardData(View):
         async def get(self, request: Request) -> Response:
             try:
-                data = await dashboard_data(redis, settings, lag)
+                data = await dashboard_data(redis, settings, lag, prospects)
             except (RedisError, OSError) as exc:
                 return self.json({"error": f"cannot read the view from Redis: {exc}"}, status=503)
             return self.bytes(orjson.dumps(data), content_type="application/json")
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's handler type
+    async def stop_following(app: Any, **kwargs: Any) -> None:
+        await prospects.stop()
 
     @app.page("/dashboard/static/{name}")
     class Asset(View):

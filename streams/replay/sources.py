@@ -18,7 +18,6 @@ heap of hundreds of MB, and waiting on those reads was a large share of a replay
 """
 
 import heapq
-import time
 from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -36,6 +35,7 @@ from schemas.inputs import ErasureRequest
 from streams.clients.group_lag import highwaters
 from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key
+from streams.clients.topic_read import FETCH_RECORDS, Record, fetcher, topic_values
 from streams.config import Settings
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import AccountInput, CampaignSpend, decode_record
@@ -44,7 +44,6 @@ from streams.replay.erasures import FILE as ERASURE_FILE
 
 __all__ = [
     "Chunks",
-    "ReplayReadError",
     "Shard",
     "by_owner",
     "erasure_requests",
@@ -53,17 +52,14 @@ __all__ = [
     "topic_items",
 ]
 
-FETCH_RECORDS = 5000
 CHUNK = 50_000
 """Items handed to the engine at once, grouped by owner: the more, the more of each
 account's events are applied together (about 1 KB of memory each)."""
-STALL_S = 30.0
 FIRST = (InputKind.ACCOUNTS, InputKind.CONTACTS)
 """Applied before the events, in this order."""
 TIMED = (AccountInput, CampaignSpend)
 """The records that carry an event time (a profile's is its place in its stream)."""
 
-Record = tuple[bytes | None, bytes | None, Coords]
 Chunks = AsyncIterator[list[Item]]
 
 
@@ -78,10 +74,6 @@ class Shard:
 
     def holds(self, partition: int) -> bool:
         return partition % self.count == self.index
-
-
-class ReplayReadError(RuntimeError):
-    """The broker stopped giving records below the high-water mark; the message says where."""
 
 
 class Run:
@@ -248,29 +240,6 @@ def _owner_key(line: bytes) -> bytes | None:
     return owner_key(payload) if isinstance(payload, dict) else None
 
 
-def _fetcher(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, end: int
-) -> Callable[[], Awaitable[list[Record] | None]]:
-    """The next batch of a partition the consumer is assigned, below `end`; None at it.
-    ReplayReadError when the broker gives nothing below it for STALL_S."""
-
-    async def fetch() -> list[Record] | None:
-        progress_at = time.monotonic()
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=FETCH_RECORDS)
-            records = [r for r in batch.get(tp, ()) if r.offset < end]
-            if records:
-                return [
-                    (r.key, r.value, Coords(tp.topic, tp.partition, r.offset, r.timestamp))
-                    for r in records
-                ]
-            if time.monotonic() - progress_at > STALL_S:
-                raise ReplayReadError(f"{tp.topic}[{tp.partition}]: no records for {STALL_S}s")
-        return None
-
-    return fetch
-
-
 async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[Chunks, int]:
     """Items of every input topic (only the `shard`'s partitions, if given) up to the
     high-water marks at the start, and how many.
@@ -302,7 +271,7 @@ async def topic_items(settings: Settings, shard: Shard | None = None) -> tuple[C
     total = sum(ends[tp] - starts[tp] for tp in every)
 
     def runs_of(kind: InputKind) -> list[Run]:
-        return [Run(kind, tp.partition, _fetcher(consumer, tp, ends[tp])) for tp in tps[kind]]
+        return [Run(kind, tp.partition, fetcher(consumer, tp, ends[tp])) for tp in tps[kind]]
 
     async def chunks() -> Chunks:
         try:
@@ -321,7 +290,7 @@ async def erasure_requests(settings: Settings, input_dir: Path | None) -> list[E
         path = input_dir / ERASURE_FILE
         lines = path.read_bytes().splitlines() if path.is_file() else []
         return _valid(line for line in lines if line.strip())
-    return _valid(await _topic_values(settings))
+    return _valid(await topic_values(settings, settings.topics.erasure))
 
 
 def _valid(values: Iterable[bytes | None]) -> list[ErasureRequest]:
@@ -333,25 +302,3 @@ def _valid(values: Iterable[bytes | None]) -> list[ErasureRequest]:
         except ValidationError:
             continue
     return requests
-
-
-async def _topic_values(settings: Settings) -> list[bytes | None]:
-    """Every value of the erasure topic up to its end now."""
-    topic = settings.topics.erasure
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await started(consumer)
-    try:
-        if topic not in await consumer.topics():
-            return []
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        ends = await highwaters(settings, tps, {}, 10.0)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        values: list[bytes | None] = []
-        for tp in tps:
-            fetch = _fetcher(consumer, tp, ends[tp])
-            while (batch := await fetch()) is not None:
-                values += [value for _, value, _ in batch]
-        return values
-    finally:
-        await consumer.stop()

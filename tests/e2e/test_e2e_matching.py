@@ -10,13 +10,24 @@ address reaches any topic the engine writes, nor Redis.
 
 import asyncio
 import time
+import urllib.request
 import uuid
 
+import orjson
 import pytest
 
 from streams.clients.produce_tail import read_topic
 from streams.logic.identity.redact import ADDRESS
-from tests.harness import collect, launch, pipeline_settings, read_all, redis_holds, send
+from tests.harness import (
+    abm,
+    collect,
+    launch,
+    pipeline_settings,
+    read_all,
+    redis_holds,
+    send,
+    wait_until,
+)
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -176,3 +187,39 @@ def read_raw(settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
         return [r async for r in read_topic(settings, topic, from_beginning=True, timeout_s=0.5)]
 
     return asyncio.run(run())
+
+
+def test_unmatched_business_domains_are_listed(worker):
+    settings = worker.settings
+    at = int(time.time() * 1000) - HOUR  # inside `abm unmatched`'s window of wall-clock days
+    calls = [
+        call(
+            "identify", at, anonymousId=f"lead-{n}", traits={"email": f"p{n}@initrode-example.com"}
+        )
+        for n in range(3)
+    ]
+    calls += [call("page", at + n, anonymousId=f"lead-{n % 3}") for n in range(5)]
+    calls.append(
+        call(
+            "page", at, anonymousId="solo", context={"company": {"domain": "umbrella-example.com"}}
+        )
+    )
+    segment(settings, *calls)
+
+    def listed() -> dict:
+        done = abm("unmatched", "--json", "--days", "2", env=worker.env)
+        assert done.returncode == 0, done.stderr
+        return {d["domain"]: d for d in orjson.loads(done.stdout)["domains"]}
+
+    rows = wait_until(lambda: "umbrella-example.com" in (found := listed()) and found, 60, "listed")
+    assert [rows["initrode-example.com"][k] for k in ("events", "people")] == [5, 3]
+    assert next(iter(rows)) == "initrode-example.com"  # busiest first
+    assert rows["umbrella-example.com"]["people"] == 1
+
+    def on_dashboard() -> list:
+        url = f"http://127.0.0.1:{settings.web_port}/dashboard/data"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return [d["domain"] for d in orjson.loads(response.read())["unmatched"]["domains"]]
+
+    shown = wait_until(lambda: "umbrella-example.com" in (d := on_dashboard()) and d, 30, "shown")
+    assert shown[0] == "initrode-example.com"

@@ -133,6 +133,15 @@ function render(data) {
     (c) => [`${c.previous_tier} → ${c.tier}`],
     (c) => [c.rule],
   ]);
+  const when = (ms) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+  document.getElementById("unmatched-error").textContent = data.unmatched.error || "";
+  fillTable("unmatched", data.unmatched.domains, [
+    (d) => [d.domain],
+    (d) => [format(d.events)],
+    (d) => [format(d.people)],
+    (d) => [when(d.first_seen)],
+    (d) => [when(d.last_seen)],
+  ]);
   document.getElementById("lag-error").textContent = data.lag.error || "";
   fillTable("lag", data.lag.partitions.filter((p) => p.highwater > 0), [
     (p) => [p.topic],
