@@ -602,10 +602,19 @@ def schemas(check: bool, release: bool, out: Path | None) -> None:
 
 @cli.command()
 @click.option(
-    "--account", "account_id", required=True, help="The account to erase, or of the contact."
+    "--account",
+    "account_id",
+    default=None,
+    help="The account to erase, or of the contact (with --email: found when not given).",
 )
 @click.option(
     "--contact", "contact_id", default=None, help="Erase only this person of the account."
+)
+@click.option(
+    "--email",
+    default=None,
+    help="Erase the person known by this address (needs ABM_IDENTITY_KEY): what account "
+    "matching keeps of them, and their engagement at their account.",
 )
 @click.option(
     "--timeout",
@@ -615,19 +624,50 @@ def schemas(check: bool, release: bool, out: Path | None) -> None:
     show_default=True,
     help="How long to wait for a worker to confirm.",
 )
-def forget(account_id: str, contact_id: str | None, timeout_s: float) -> None:
+def forget(
+    account_id: str | None, contact_id: str | None, email: str | None, timeout_s: float
+) -> None:
     """Erase an account, or one contact of it (GDPR art. 17), from the engine's state,
     outputs still to be sent and Redis, and wait until the worker holding it says done,
     and the view process that keeps Redis too (unless the worker keeps it itself).
 
     The request goes through the erasure topic, so it is applied in order with the
     account's records, by whichever worker holds the account, even one started later.
+    With --email, the person is named by the keyed hash their address became (the
+    address itself is stored nowhere); their account is found from the directory when
+    --account is not given.
     """
+    from streams.clients import erasure
+
+    settings = _settings()
+    if email is not None:
+        if contact_id is not None:
+            raise click.UsageError("name the person once: --contact or --email")
+        try:
+            contact_id = erasure.forget_person(settings, email)
+            accounts = [account_id] if account_id else erasure.accounts_of(settings, email)
+        except (erasure.MissingKey, erasure.NotAnAddress) as exc:
+            raise click.UsageError(str(exc)) from None
+        click.echo("what account matching kept of the person: erasure requested", err=True)
+        if not accounts:
+            click.echo(
+                "no account claims the address's domain or lists the person: nothing more "
+                "to erase (pass --account if they engaged one under another domain)"
+            )
+            return
+    elif account_id is None:
+        raise click.UsageError("--account is needed (or --email)")
+    else:
+        accounts = [account_id]
+    for account in accounts:
+        _erase(settings, account, contact_id, timeout_s)
+
+
+def _erase(settings: Settings, account_id: str, contact_id: str | None, timeout_s: float) -> None:
     from pydantic import ValidationError
 
     from streams.clients import erasure
 
-    settings = _settings()
     try:
         request = erasure.erasure_request(account_id, contact_id, settings.erasure_key_bytes())
     except erasure.MissingKey as exc:

@@ -16,7 +16,15 @@ from streams.clients.kafka import client_options, started
 from streams.config import Settings
 from streams.logic.inputs.decode import Coords
 
-__all__ = ["FETCH_RECORDS", "STALL_S", "Record", "StalledRead", "fetcher", "topic_values"]
+__all__ = [
+    "FETCH_RECORDS",
+    "STALL_S",
+    "Record",
+    "StalledRead",
+    "fetcher",
+    "topic_records",
+    "topic_values",
+]
 
 FETCH_RECORDS = 5000
 STALL_S = 30.0
@@ -53,6 +61,12 @@ def fetcher(
 
 async def topic_values(settings: Settings, topic: str) -> list[bytes | None]:
     """Every value of a topic up to its end now (none when it does not exist)."""
+    return [value for _, value in await topic_records(settings, topic)]
+
+
+async def topic_records(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every (key, value) of a topic up to its end now, partition by partition (none when
+    it does not exist)."""
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await started(consumer)
     try:
@@ -62,11 +76,11 @@ async def topic_values(settings: Settings, topic: str) -> list[bytes | None]:
         ends = await highwaters(settings, tps, {}, 10.0)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        values: list[bytes | None] = []
+        records: list[tuple[bytes | None, bytes | None]] = []
         for tp in tps:
             fetch = fetcher(consumer, tp, ends[tp])
             while (batch := await fetch()) is not None:
-                values += [value for _, value, _ in batch]
-        return values
+                records += [(key, value) for key, value, _ in batch]
+        return records
     finally:
         await consumer.stop()

@@ -223,3 +223,28 @@ def test_unmatched_business_domains_are_listed(worker):
 
     shown = wait_until(lambda: "umbrella-example.com" in (d := on_dashboard()) and d, 30, "shown")
     assert shown[0] == "initrode-example.com"
+
+
+def test_a_person_is_forgotten_by_address(worker):
+    settings = worker.settings
+    matched_by(settings, {"before", "after"})  # the first test's person, stitched
+    done = abm("forget", "--email", "jo.smith@ACME.co.uk", env=worker.env)
+    assert done.returncode == 0, done.stderr
+    assert "of account acme: " in done.stdout
+    assert " 0 in its state" not in done.stdout  # their engagement held them
+    person = engagement(settings)["seg:before"]["contact_id"]
+
+    def latest() -> dict:
+        records = read_raw(settings, settings.changelog("people"))
+        return {orjson.loads(k): v for k, v in records}
+
+    gone = wait_until(
+        lambda: (found := latest()).get(person, b"") is None and found,
+        30,
+        "the person's records deleted",
+    )
+    assert gone["anon-1"] is None  # the anonymous id they were seen with, too
+    assert gone["anon-2"] is not None  # someone else
+    refused = abm("forget", "--email", "not-an-address", env=worker.env)
+    assert refused.returncode == 2
+    assert "not an email address" in refused.stderr

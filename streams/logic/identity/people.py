@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 DAY_MS = 86_400_000
+MAX_ALIASES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ class Person:
     pending: list[tuple[str, int, Activity]] = field(default_factory=list)
     """(event id, time, engagement) of events that came before any clue."""
     newest: int = 0
+    aliases: tuple[str, ...] = ()
+    """Other ids an identify or alias said are this person (at most MAX_ALIASES, the
+    latest kept): where `abm forget` follows them."""
     dropped: int = 0
     """Events let go unmatched since the last read (the metrics take and reset it)."""
 
@@ -58,6 +62,7 @@ class Person:
                 "c": clues_to(self.clues),
                 "p": [[i, at, *activity_to(a)] for i, at, a in self.pending],
                 "n": self.newest,
+                "i": self.aliases,
             }
         )
 
@@ -68,6 +73,7 @@ class Person:
             clues=clues_from(data["c"]),
             pending=[(p[0], p[1], Activity(*p[2:])) for p in data["p"]],
             newest=data["n"],
+            aliases=tuple(data["i"]),
         )
 
 
@@ -107,10 +113,14 @@ def observe(
     return None
 
 
-def learn(person: Person, clues: Clues, at: int, source: SegmentSource) -> list[Request]:
-    """A clue to who the person is, given at `at`: the events waiting that it matches
-    (those of the `stitch_days` before it, or later), in the order they happened."""
+def learn(
+    person: Person, clues: Clues, at: int, source: SegmentSource, aliases: tuple[str, ...] = ()
+) -> list[Request]:
+    """A clue to who the person is, given at `at` (with other ids that are the same
+    person): the events waiting that it matches (those of the `stitch_days` before it,
+    or later), in the order they happened."""
     person.newest = max(person.newest, at)
+    person.aliases = tuple(dict.fromkeys((*person.aliases, *aliases)))[-MAX_ALIASES:]
     person.clues = clues.over(person.clues)
     if not person.clues:
         return []

@@ -17,11 +17,13 @@ from typing import Any
 
 from streams.logic.identity.domains import email_domain
 
-__all__ = ["ADDRESS", "BLANK", "blank", "contact_of", "redact"]
+__all__ = ["ADDRESS", "BLANK", "EMAIL_CONTACT", "blank", "contact_of", "redact"]
 
 ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 """An email address, also URL-encoded (`jo%40acme.com` in a query string)."""
 BLANK = "[email]"
+EMAIL_CONTACT = "e:"
+"""How a contact id made from an address begins."""
 _ADDRESS_BYTES = re.compile(ADDRESS.pattern.encode())
 ID_FIELDS = ("userId", "anonymousId", "previousId")
 
@@ -30,7 +32,7 @@ def contact_of(address: str, key: bytes) -> str:
     """The contact id an address becomes: `e:` and the first 128 bits (hex) of its
     HMAC-SHA256 under the identity key, case and spaces ignored."""
     normal = address.strip().lower().replace("%40", "@")
-    return "e:" + hmac.new(key, normal.encode(), hashlib.sha256).hexdigest()[:32]
+    return EMAIL_CONTACT + hmac.new(key, normal.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _whole(text: str) -> bool:

@@ -23,6 +23,7 @@ from schemas.common import parse_event_time
 from schemas.inputs import Action, Channel
 from streams.logic.identity.domains import registrable
 from streams.logic.identity.match import Clues
+from streams.logic.identity.redact import EMAIL_CONTACT
 from streams.logic.rules import FrozenModel
 
 __all__ = [
@@ -247,15 +248,21 @@ def read_call(call: Any, source: SegmentSource) -> Call:
     if user is None and anonymous is None:
         raise BadCall("userId or anonymousId: a call needs one")
     activity, unmapped = _activity(call, kind, source)
+    clues = _clues(call, kind, None if user is None else _id(user))
+    if kind in ("identify", "alias", "group"):
+        # A contact made from an address is an id of the person too: its record lists
+        # every id it was seen with, which `abm forget --email` follows.
+        ids += [c for c in clues.contacts if c.startswith(EMAIL_CONTACT)]
+        others = tuple(i for i in dict.fromkeys(ids[1:]) if i != ids[0])
+    else:
+        others = ()
     return Call(
         kind=kind,
         event_id="seg:" + _id(message_id),
         person=ids[0],
-        others=tuple(i for i in dict.fromkeys(ids[1:]) if i != ids[0])
-        if kind in ("identify", "alias", "group")
-        else (),
+        others=others,
         at=_time(call),
-        clues=_clues(call, kind, None if user is None else _id(user)),
+        clues=clues,
         activity=activity,
         unmapped=unmapped,
     )

@@ -110,7 +110,8 @@ def _call_messages(call: Call) -> list[tuple[str, dict[str, Any]]]:
             )
         ]
     if call.kind in ("identify", "group", "alias"):
-        link = {"t": "link", "at": call.at, "c": clues_to(call.clues), "also": list(call.others)}
+        ids = [call.person, *call.others]
+        link = {"t": "link", "at": call.at, "c": clues_to(call.clues), "ids": ids, "spread": True}
         return [(call.person, link)]
     return []
 
@@ -168,6 +169,9 @@ class Identity:
         worker = self.worker
         person_id = (event.key or b"").decode()
         message = orjson.loads(event.value)
+        if message["t"] == "forget":
+            await self.forget(person_id, message, event.message.partition)
+            return
         person: Person = worker.states.get(worker.people, person_id) or Person()
         clues = clues_from(message["c"])
         if message["t"] == "event":
@@ -185,15 +189,30 @@ class Identity:
             else:
                 await self.dispatch(request, person_id)
         else:
-            for request in learn(person, clues, message["at"], self.source):
+            ids = message["ids"]
+            aliases = tuple(i for i in ids if i != person_id)
+            for request in learn(person, clues, message["at"], self.source, aliases):
                 await self.dispatch(request, person_id)
-            for other in message.get("also", ()):
-                link = {"t": "link", "at": message["at"], "c": clues_to(person.clues)}
-                await self.to_people(other, link)
+            if message["spread"]:  # what the first id now knows, to the call's other ids
+                link = {**message, "c": clues_to(person.clues), "spread": False}
+                for other in aliases:
+                    await self.to_people(other, link)
         if person.dropped:
             self.outcomes["dropped"].inc(person.dropped)
             person.dropped = 0
         worker.states.put(worker.people, person_id, person, event.message.partition)
+
+    async def forget(self, person_id: str, message: dict[str, Any], partition: int) -> None:
+        """`abm forget --email`: the person's record goes, and so do those of the ids it
+        was seen with (each told once, by the first)."""
+        worker = self.worker
+        person: Person | None = worker.states.get(worker.people, person_id)
+        if person is None:
+            return
+        worker.states.delete(worker.people, person_id, partition)
+        if message["spread"]:
+            for other in person.aliases:
+                await self.to_people(other, {"t": "forget", "spread": False})
 
     async def dispatch(self, request: Request, person: str) -> None:
         """Send an event on by its plan: straight to its account, to the directory, or
