@@ -9,6 +9,7 @@ address reaches any topic the engine writes, nor Redis.
 """
 
 import asyncio
+import random
 import time
 import urllib.request
 import uuid
@@ -16,8 +17,10 @@ import uuid
 import orjson
 import pytest
 
-from streams.clients.produce_tail import read_topic
+from streams.clients.produce_tail import Keyed, produce, read_topic
 from streams.logic.identity.redact import ADDRESS
+from streams.logic.inputs.decode import Rejected
+from streams.worker.agents.identity import read_record
 from tests.harness import (
     abm,
     collect,
@@ -171,24 +174,6 @@ def test_calls_are_matched_to_accounts_by_each_method(worker):
     assert "[email]" in letter["value"]
 
 
-def test_no_address_is_written_anywhere(worker):
-    settings = worker.settings
-    written = [t for t in settings.topics.all() if t != settings.topics.segment]
-    written += settings.changelogs()
-    for topic in written:
-        for key, value in read_raw(settings, topic):
-            text = (key or b"").decode() + (value or b"").decode()
-            assert not ADDRESS.search(text), f"{topic}: {text}"
-    assert redis_holds(settings, "@", match=f"{settings.redis_prefix}*") == []
-
-
-def read_raw(settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
-    async def run():
-        return [r async for r in read_topic(settings, topic, from_beginning=True, timeout_s=0.5)]
-
-    return asyncio.run(run())
-
-
 def test_unmatched_business_domains_are_listed(worker):
     settings = worker.settings
     at = int(time.time() * 1000) - HOUR  # inside `abm unmatched`'s window of wall-clock days
@@ -248,3 +233,93 @@ def test_a_person_is_forgotten_by_address(worker):
     refused = abm("forget", "--email", "not-an-address", env=worker.env)
     assert refused.returncode == 2
     assert "not an email address" in refused.stderr
+
+
+def hostile_calls(n_random: int = 150) -> list[bytes]:
+    """Calls no real client sends: broken, oversized, deep, of wrong types, and random
+    mutations of a valid one."""
+    page = call("page", T, anonymousId="h", traits={"email": "x@acme.com"})
+    deep: dict = {}
+    for _ in range(40):
+        deep = {"a": deep}
+    hand = [
+        b"not json",
+        b"",
+        b"[1, 2]",
+        b"null",
+        b"\xff\xfe invalid utf-8 jo@acme.com",
+        orjson.dumps({**page, "properties": {"pad": "x" * 70_000, "email": "big@acme.com"}}),
+        orjson.dumps({**page, "context": deep}),
+        orjson.dumps({k: v for k, v in page.items() if k != "type"}),
+        orjson.dumps({**page, "type": "track"}),
+        orjson.dumps({**page, "timestamp": "yesterday"}),
+        orjson.dumps({**page, "userId": {"email": "jo@acme.com"}}),
+        orjson.dumps({**page, "traits": "jo@acme.com"}),
+        orjson.dumps({**page, "anonymousId": None}),
+    ]
+    rng = random.Random(35)
+    values = [None, True, 0, -1, 1e308, "", "jo@acme.com", [], {}, "x" * 300, {"email": 5}]
+    for _ in range(n_random):
+        mutated = dict(page, messageId=f"m-{rng.random()}")
+        for _ in range(rng.randint(1, 3)):
+            name = rng.choice([*mutated, "context", "properties", "event", "groupId"])
+            if rng.random() < 0.3:
+                mutated.pop(name, None)
+            else:
+                mutated[name] = rng.choice(values)
+        hand.append(orjson.dumps(mutated))
+    return hand
+
+
+def test_hostile_calls_are_dead_lettered_and_stop_nothing(worker):
+    settings = worker.settings
+    source = settings.sources.segment
+    key = KEY.encode()
+    records, expected, markers = [], 0, set()
+    for n, value in enumerate(hostile_calls()):
+        try:
+            read_record(value, key, source)
+        except Rejected:
+            expected += 1
+        marker = call(
+            "page",
+            T,
+            messageId=f"ok-{n}",
+            anonymousId=f"ok-{n}",
+            context={"company": {"domain": "acme.com"}},
+        )
+        records += [Keyed(f"hostile-{n}".encode(), value), Keyed(b"ok", orjson.dumps(marker))]
+        markers.add(f"ok-{n}")
+    asyncio.run(produce(settings, settings.topics.segment, records))
+    assert expected > 20  # the corpus does test refusals
+
+    got = matched_by(settings, markers)
+    assert {e["account_id"] for e in got.values()} == {"acme"}
+    letters = collect(
+        settings,
+        settings.topics.dead_letter,
+        lambda seen: sum((d["key"] or "").startswith("hostile-") for d in seen) >= expected,
+    )
+    mine = [d for d in letters if (d["key"] or "").startswith("hostile-")]
+    assert len(mine) == expected
+    for letter in mine:
+        assert not ADDRESS.search(letter["value"])
+
+
+def test_no_address_is_written_anywhere(worker):
+    """Last: after every test above wrote what it could."""
+    settings = worker.settings
+    written = [t for t in settings.topics.all() if t != settings.topics.segment]
+    written += settings.changelogs()
+    for topic in written:
+        for key, value in read_raw(settings, topic):
+            text = (key or b"").decode() + (value or b"").decode()
+            assert not ADDRESS.search(text), f"{topic}: {text}"
+    assert redis_holds(settings, "@", match=f"{settings.redis_prefix}*") == []
+
+
+def read_raw(settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    async def run():
+        return [r async for r in read_topic(settings, topic, from_beginning=True, timeout_s=0.5)]
+
+    return asyncio.run(run())

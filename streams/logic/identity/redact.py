@@ -17,15 +17,31 @@ from typing import Any
 
 from streams.logic.identity.domains import email_domain
 
-__all__ = ["ADDRESS", "BLANK", "EMAIL_CONTACT", "blank", "contact_of", "redact"]
+__all__ = [
+    "ADDRESS",
+    "BLANK",
+    "EMAIL_CONTACT",
+    "MAX_DEPTH",
+    "BadCall",
+    "blank",
+    "contact_of",
+    "redact",
+]
 
 ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 """An email address, also URL-encoded (`jo%40acme.com` in a query string)."""
+MAX_DEPTH = 32
+"""How deeply a call's objects and arrays may nest: Segment's are a few levels deep, and
+a walk must not be made to recurse without bound."""
 BLANK = "[email]"
 EMAIL_CONTACT = "e:"
 """How a contact id made from an address begins."""
 _ADDRESS_BYTES = re.compile(ADDRESS.pattern.encode())
 ID_FIELDS = ("userId", "anonymousId", "previousId")
+
+
+class BadCall(ValueError):
+    """The call is not one we can read; the message says which field and why."""
 
 
 def contact_of(address: str, key: bytes) -> str:
@@ -39,13 +55,15 @@ def _whole(text: str) -> bool:
     return ADDRESS.fullmatch(text.strip()) is not None
 
 
-def _walk(value: Any, key: bytes | None) -> Any:
+def _walk(value: Any, key: bytes | None, depth: int = 0) -> Any:
     if isinstance(value, str):
         return ADDRESS.sub(BLANK, value) if "@" in value or "%40" in value else value
-    if isinstance(value, list):
-        return [_walk(item, key) for item in value]
-    if not isinstance(value, dict):
+    if not isinstance(value, list | dict):
         return value
+    if depth >= MAX_DEPTH:
+        raise BadCall(f"objects and arrays nest deeper than {MAX_DEPTH} levels")
+    if isinstance(value, list):
+        return [_walk(item, key, depth + 1) for item in value]
     out: dict[str, Any] = {}
     for name, item in value.items():
         if name.lower() == "email" and isinstance(item, str) and _whole(item):
@@ -55,13 +73,14 @@ def _walk(value: Any, key: bytes | None) -> Any:
             if key is not None:
                 out["email_contact"] = contact_of(address, key)
             continue
-        out[name] = _walk(item, key)
+        out[name] = _walk(item, key, depth + 1)
     return out
 
 
 def redact(call: dict[str, Any], key: bytes | None) -> dict[str, Any]:
     """The call with every address replaced (see the module's docstring); a copy, and
-    idempotent: redacting a redacted call changes nothing."""
+    idempotent: redacting a redacted call changes nothing. BadCall when it nests deeper
+    than MAX_DEPTH."""
     out: dict[str, Any] = _walk(call, key)
     for name in ID_FIELDS:
         person = call.get(name)

@@ -23,7 +23,7 @@ from schemas.common import parse_event_time
 from schemas.inputs import Action, Channel
 from streams.logic.identity.domains import registrable
 from streams.logic.identity.match import Clues
-from streams.logic.identity.redact import EMAIL_CONTACT
+from streams.logic.identity.redact import EMAIL_CONTACT, BadCall
 from streams.logic.rules import FrozenModel
 
 __all__ = [
@@ -113,10 +113,6 @@ class Call:
     """None for identify, group and alias calls, and for a name the mapping lacks."""
     unmapped: str | None = None
     """A `track` name (or `screen`) the mapping does not list."""
-
-
-class BadCall(ValueError):
-    """The call is not one we can read; the message says which field and why."""
 
 
 def _dict(value: Any, where: str) -> dict[str, Any]:

@@ -51,14 +51,14 @@ from streams.logic.identity.people import (
     observe,
 )
 from streams.logic.identity.redact import blank, redact
-from streams.logic.identity.segment import Activity, BadCall, Call, read_call
+from streams.logic.identity.segment import Activity, BadCall, Call, SegmentSource, read_call
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import AccountInput, InputRecord, Removal, RosterInput
 from streams.worker.agents.emit import reject
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
 
-__all__ = ["index", "register_identity"]
+__all__ = ["index", "read_record", "register_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,21 @@ def _engagement(
     if activity.campaign_id is not None:
         event["campaign_id"] = activity.campaign_id
     return orjson.dumps(event)
+
+
+def read_record(value: bytes, key: bytes | None, source: SegmentSource) -> Call:
+    """A raw record of abm.segment.v1 read as a call, redacted first; Rejected with the
+    dead letter's reason when it cannot be."""
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise Rejected(DeadLetterReason.TOO_LARGE, f"{len(value)} bytes, over {MAX_PAYLOAD_BYTES}")
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(DeadLetterReason.INVALID_JSON, str(exc)) from None
+    try:
+        return read_call(redact(raw, key) if isinstance(raw, dict) else raw, source)
+    except BadCall as exc:
+        raise Rejected(DeadLetterReason.INVALID_PAYLOAD, str(exc)) from None
 
 
 def _call_messages(call: Call) -> list[tuple[str, dict[str, Any]]]:
@@ -138,27 +153,13 @@ class Identity:
                 "ABM_IDENTITY_KEY is not set: email addresses in Segment calls are reduced "
                 "to their domains, and no one is known (or can be erased) by address"
             )
-        coords = _coords(event)
         value: bytes = event.value or b""
         try:
-            if len(value) > MAX_PAYLOAD_BYTES:
-                raise Rejected(
-                    DeadLetterReason.TOO_LARGE, f"{len(value)} bytes, over {MAX_PAYLOAD_BYTES}"
-                )
-            try:
-                raw = orjson.loads(value)
-            except orjson.JSONDecodeError as exc:
-                raise Rejected(DeadLetterReason.INVALID_JSON, str(exc)) from None
-            redacted = redact(raw, self.key) if isinstance(raw, dict) else raw
-            try:
-                call = read_call(redacted, self.source)
-            except BadCall as exc:
-                value = orjson.dumps(redacted)
-                raise Rejected(DeadLetterReason.INVALID_PAYLOAD, str(exc)) from None
+            call = read_record(value, self.key, self.source)
         except Rejected as why:
             self.outcomes["dead_letter"].inc()
             key = None if event.key is None else blank(event.key)
-            await reject(self.worker, coords, key, blank(value), why)
+            await reject(self.worker, _coords(event), key, blank(value), why)
             return
         if call.unmapped is not None:
             self.outcomes["unmapped"].inc()
