@@ -85,6 +85,9 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
         "identity_key",
         "collect_port",
         "collect_write_keys",
+        "collect_host",
+        "collect_max_pending",
+        "collect_ack_timeout_s",
     ),
     "HTTP, webhook, logs": (
         "web_host",
