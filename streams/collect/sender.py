@@ -60,6 +60,9 @@ class Sender:
             acks="all",
             linger_ms=LINGER_MS,
             max_batch_size=MAX_BATCH_BYTES,
+            # A call the broker has not taken by then was answered 503 and will be sent
+            # again: expiring it then also bounds how long a stop waits on a dead broker.
+            request_timeout_ms=int(settings.collect_ack_timeout_s * 1000),
         )
         self.pending = 0
         """Calls handed to the producer and not yet acknowledged (or failed)."""
@@ -119,18 +122,25 @@ class Sender:
                     future.add_done_callback(self._settled)
                     futures.append(future)
         except (TimeoutError, KafkaError) as exc:
-            raise Unavailable(f"the broker did not take the calls: {exc!r}") from None
+            raise self._unavailable(f"the broker did not take the calls: {exc!r}") from None
         finally:
             self.pending -= count - len(futures)
         done, waiting = await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
         if waiting:
-            raise Unavailable(
+            raise self._unavailable(
                 f"the broker has not acknowledged {len(waiting)} of {count} calls in "
                 f"{self.timeout_s:g} s"
             )
         for future in done:
             if future.cancelled() or future.exception() is not None:
                 raise Unavailable(f"the broker refused calls: {_reason(future)}")
+
+    def _unavailable(self, reason: str) -> Unavailable:
+        """A slow broker is news too: /health says so until the next acknowledgement."""
+        if self.healthy:
+            log.warning("%s", reason)
+        self.last_failure = time.monotonic()
+        return Unavailable(reason)
 
 
 def _reason(future: "asyncio.Future[object]") -> str:
