@@ -70,6 +70,9 @@ bench-scale-out: kernel ## One worker, then two in one group
 bench-rocksdb: kernel ## Account state at scale in RocksDB: memory and recovery time
 	$(BIN)/python -m bench.rocksdb_scale
 
+bench-collect: $(STAMP) ## abm collect: accepted Segment calls/s, and request latency at half that rate
+	$(BIN)/python -m bench.collect
+
 bench-state: kernel ## Size of the account state record
 	$(BIN)/python -m bench.state_size
 
