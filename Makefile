@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help kernel demo test test-fast lint format docs schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb bench-state reliability vendor clean
+.PHONY: help kernel demo test test-fast lint format docs schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb bench-state reliability vendor vendor-analytics bench-collect clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-scale-out: kernel ## One worker, then two in one group
 bench-rocksdb: kernel ## Account state at scale in RocksDB: memory and recovery time
 	$(BIN)/python -m bench.rocksdb_scale
 
+bench-collect: $(STAMP) ## abm collect: accepted Segment calls/s, and request latency at half that rate
+	$(BIN)/python -m bench.collect
+
 bench-state: kernel ## Size of the account state record
 	$(BIN)/python -m bench.state_size
 
@@ -102,6 +105,19 @@ vendor: ## Refetch the vendored Chart.js from npm and check its hash
 	tar -xzf .vendor/chart.js-$(CHARTJS).tgz -C .vendor
 	cp .vendor/package/dist/chart.umd.min.js streams/dashboard/static/chart.umd.min.js
 	cp .vendor/package/LICENSE.md streams/dashboard/static/chart.js-LICENSE.md
+	rm -rf .vendor
+
+# analytics.js (@segment/analytics-next), its UMD build, vendored (committed) under tests/ for
+# tests/e2e/test_collect_browser.py: CI has no npm. This refetches it and checks the hash.
+ANALYTICS_NEXT := 1.84.3
+ANALYTICS_NEXT_SHA256 := f571d06c2c4de79fbb27b04696b2128294d09e3c057a5adc974ebed790b8d7ba
+vendor-analytics: ## Refetch the vendored analytics.js (the collector's browser test) and check its hash
+	rm -rf .vendor && mkdir .vendor
+	cd .vendor && npm pack --silent @segment/analytics-next@$(ANALYTICS_NEXT) >/dev/null
+	echo "$(ANALYTICS_NEXT_SHA256)  .vendor/segment-analytics-next-$(ANALYTICS_NEXT).tgz" | sha256sum -c -
+	tar -xzf .vendor/segment-analytics-next-$(ANALYTICS_NEXT).tgz -C .vendor
+	cp .vendor/package/dist/umd/index.js tests/e2e/assets/analytics-next.umd.js
+	cp .vendor/package/LICENSE.MD tests/e2e/assets/analytics-next-LICENSE.md
 	rm -rf .vendor
 
 clean: ## Remove the virtualenvs, builds and test leftovers

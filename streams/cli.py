@@ -696,6 +696,36 @@ def _erase(settings: Settings, account_id: str, contact_id: str | None, timeout_
 
 
 @cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to listen on (default: ABM_COLLECT_PORT, 8088; 0: any free one).",
+)
+@click.option("--host", default=None, help="Address (default: ABM_COLLECT_HOST, 127.0.0.1).")
+def collect(port: int | None, host: str | None) -> None:
+    """Take Segment calls over HTTP (Segment's tracking API: analytics.js, the SDKs, a
+    webhook destination) and produce each to abm.segment.v1, its email addresses
+    removed, keyed by person. Needs ABM_COLLECT_WRITE_KEYS; answers once the broker has
+    the calls."""
+    from streams.collect.run import CollectError, run_collect
+
+    settings = _settings()
+    where = host or settings.collect_host
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    def started(bound: int) -> None:
+        click.echo(
+            f"collecting Segment calls at http://{where}:{bound}/v1 into {settings.topics.segment}"
+        )
+
+    try:
+        run_collect(settings, where, settings.collect_port if port is None else port, started)
+    except CollectError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
 @click.option("--strict", is_flag=True, help="Fail when it cannot be built.")
 def kernel(strict: bool) -> None:
     """Compile the pure logic with mypyc (again only when its sources change); without a

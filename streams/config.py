@@ -316,6 +316,23 @@ class Settings(BaseSettings):
         description="the write keys `abm collect` accepts (comma-separated); a call with "
         "another is refused (401)",
     )
+    collect_host: str = Field(
+        default="127.0.0.1",
+        description="`abm collect`'s bind address; `0.0.0.0` to take calls from other "
+        "machines (browsers: put it behind a TLS proxy)",
+    )
+    collect_max_pending: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        default=20_000,
+        description="calls `abm collect` has handed to the producer that the broker has not "
+        "acknowledged yet; a request that would go past it is answered 429 with Retry-After "
+        "(senders retry), so a slow broker costs memory only up to this bound",
+    )
+    collect_ack_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=10,
+        description="how long a request waits for the broker to acknowledge its calls before "
+        "`abm collect` answers 503 (senders retry; a call sent twice is dropped downstream "
+        "by its messageId)",
+    )
     web_token: SecretStr | None = Field(
         default=None,
         description="if set, `/dashboard` and `/accounts/...` need it: `Authorization: "

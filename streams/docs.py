@@ -27,6 +27,7 @@ from pydantic.fields import FieldInfo
 
 from schemas.registry import TOPIC_MODELS, is_output
 from streams.clients.lag_exporter import LagExporter
+from streams.collect.metrics import CollectMetrics
 from streams.config import Settings, Topics
 from streams.logic.inputs.decode import InputKind
 from streams.logic.rules import Rules
@@ -85,6 +86,9 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
         "identity_key",
         "collect_port",
         "collect_write_keys",
+        "collect_host",
+        "collect_max_pending",
+        "collect_ack_timeout_s",
     ),
     "HTTP, webhook, logs": (
         "web_host",
@@ -198,6 +202,10 @@ def view_metrics() -> str:
     return "\n".join(_metric_rows(ViewMetrics().registry)) + "\n"
 
 
+def collect_metrics() -> str:
+    return "\n".join(_metric_rows(CollectMetrics(lambda: 0, lambda: 0).registry)) + "\n"
+
+
 def exporter_metrics() -> str:
     registry = CollectorRegistry()
     registry.register(LagExporter(Settings(), "abm-signals", Topics().consumed(), 10.0))
@@ -292,6 +300,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "worker-metrics": worker_metrics,
     "view-metrics": view_metrics,
     "exporter-metrics": exporter_metrics,
+    "collect-metrics": collect_metrics,
 }
 WHOLE: dict[str, Callable[[], str]] = {"cli.md": cli_reference}
 
