@@ -138,10 +138,16 @@ class Collector:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def start_collector(stack: EmbeddedStack, name: str, **env: str) -> Collector:
+def start_collector(
+    stack: EmbeddedStack,
+    name: str,
+    pipeline: tuple[Settings, dict[str, str]] | None = None,
+    **env: str,
+) -> Collector:
     """`abm collect` with two write keys and an identity key (and `env` on top), once it
-    says it serves."""
-    settings, base = pipeline_settings(stack)
+    says it serves; on a pipeline of its own, or on `pipeline` (a worker's settings and
+    environment)."""
+    settings, base = pipeline or pipeline_settings(stack)
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / f"{name}.log"

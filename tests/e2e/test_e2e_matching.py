@@ -13,14 +13,17 @@ import random
 import time
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from segment.analytics.client import Client
 
 from streams.clients.produce_tail import Keyed, produce, read_topic
-from streams.logic.identity.redact import ADDRESS
+from streams.logic.identity.redact import ADDRESS, contact_of
 from streams.logic.inputs.decode import Rejected
 from streams.worker.agents.identity import read_record
+from tests.e2e.collect_tools import SERVER_KEY, start_collector
 from tests.harness import (
     abm,
     collect,
@@ -304,6 +307,67 @@ def test_hostile_calls_are_dead_lettered_and_stop_nothing(worker):
     assert len(mine) == expected
     for letter in mine:
         assert not ADDRESS.search(letter["value"])
+
+
+def test_segment_s_python_sdk_through_abm_collect_lands_on_accounts(stack, worker):
+    """The whole way, with a real client: SDK -> collector -> worker -> account."""
+    settings = worker.settings
+    collector = start_collector(
+        stack, "matching-collect", (settings, worker.env), ABM_IDENTITY_KEY=KEY
+    )
+    try:
+        errors: list[str] = []
+        client = Client(
+            SERVER_KEY,
+            host=collector.url,
+            max_retries=2,
+            on_error=lambda error, batch: errors.append(f"{error}: {len(batch)} calls"),
+        )
+        at = datetime.now(UTC) - timedelta(hours=2)
+        client.page(anonymous_id="sdk-anon", name="Pricing", timestamp=at)
+        client.identify(
+            "sdk-user", {"email": "ana@acme.com"}, anonymous_id="sdk-anon", timestamp=at
+        )
+        client.track("sdk-user", "Content Downloaded", {"asset": "guide"}, timestamp=at)
+        client.identify("sdk-free", {"email": "ana@gmail.com"}, timestamp=at)
+        client.track("sdk-free", "Form Submitted", timestamp=at)
+        client.identify("sdk-new", {"email": "ana@hooli-example.com"}, timestamp=at)
+        client.track("sdk-new", "Form Submitted", timestamp=at)
+        client.flush()
+        client.shutdown()
+        assert errors == []
+        sent = [  # the topic holds the hostile test's records too: only ours are JSON of this
+            value
+            for _, value in read_raw(settings, settings.topics.segment)
+            if value and b'"userId":"sdk-' in value
+        ]
+        assert len(sent) == 6, sent  # all but the anonymous page
+    finally:
+        assert collector.stop() == 0, collector.log_text()
+
+    landed = collect(
+        settings,
+        settings.topics.engagement,
+        lambda seen: (
+            sum(
+                e.get("match_method") == "domain"
+                and e["account_id"] == "acme"
+                and e["action"] in ("page_view", "content_download")
+                and e.get("contact_id") == contact_of("ana@acme.com", KEY.encode())
+                for e in seen
+            )
+            >= 2
+        ),
+    )
+    assert any(e["action"] == "content_download" for e in landed)
+    collect(  # free mail and a domain no account claims: both unmatched, with the reason
+        settings,
+        settings.topics.unmatched,
+        lambda seen: (
+            {("free_mail", None), ("unknown_domain", "hooli-example.com")}
+            <= {(u["reason"], u["domain"]) for u in seen if u["action"] == "form_submit"}
+        ),
+    )
 
 
 def test_no_address_is_written_anywhere(worker):

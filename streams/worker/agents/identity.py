@@ -40,7 +40,7 @@ from streams.logic.identity.directory import (
     domains_of,
     withdraw,
 )
-from streams.logic.identity.match import Method, Unmatched, Why, account_key, plan
+from streams.logic.identity.match import Method, Unmatched, Why, account_key, contact_key, plan
 from streams.logic.identity.people import (
     Person,
     Request,
@@ -50,7 +50,7 @@ from streams.logic.identity.people import (
     learn,
     observe,
 )
-from streams.logic.identity.redact import blank, redact
+from streams.logic.identity.redact import EMAIL_CONTACT, blank, redact
 from streams.logic.identity.segment import Activity, BadCall, Call, SegmentSource, read_call
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import AccountInput, InputRecord, Removal, RosterInput
@@ -90,6 +90,14 @@ def _engagement(
     if activity.campaign_id is not None:
         event["campaign_id"] = activity.campaign_id
     return orjson.dumps(event)
+
+
+def _contact(contacts: tuple[str, ...]) -> str | None:
+    """The contact id an event is counted under: the one an address became when known (the
+    same for every id the person uses), else the user id."""
+    return next((c for c in contacts if c.startswith(EMAIL_CONTACT)), None) or next(
+        iter(contacts), None
+    )
 
 
 def read_record(value: bytes, key: bytes | None, source: SegmentSource) -> Call:
@@ -219,7 +227,7 @@ class Identity:
         """Send an event on by its plan: straight to its account, to the directory, or
         to the unmatched."""
         steps = plan(request.clues)
-        contact = request.clues.contacts[0] if request.clues.contacts else None
+        contact = _contact(request.clues.contacts)
         if steps.direct is not None:
             await self.matched(
                 request.event_id,
@@ -320,15 +328,17 @@ class Identity:
 
     async def lookup(self, entry: Entry, message: dict[str, Any]) -> None:
         activity = Activity(*message["a"])
-        (_key, method), *rest = message["k"]
+        (key, method), *rest = message["k"]
         if entry.account is not None:
+            # Matched by a roster's contact: the person is that contact, as the roster
+            # names them (their personas are looked up by it).
+            contact = (
+                key.removeprefix(contact_key(""))
+                if method == Method.CONTACT
+                else message["contact"]
+            )
             await self.matched(
-                message["id"],
-                message["at"],
-                activity,
-                entry.account,
-                Method(method),
-                message["contact"],
+                message["id"], message["at"], activity, entry.account, Method(method), contact
             )
         elif rest:
             await self.to_directory(rest[0][0], {**message, "k": rest})
