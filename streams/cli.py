@@ -147,17 +147,25 @@ def view() -> None:
 def produce(topic: str, file: click.utils.LazyFile) -> None:
     """Send a JSON-lines FILE ('-' for stdin) to TOPIC, keyed by each line's account_id
     (or, for spend without one, its campaign_id); a bad file is refused whole. TOPIC is a
-    full name or a short kind (engagement, accounts, contacts, ...)."""
+    full name or a short kind (engagement, accounts, contacts, ...). A roster's contacts
+    may be named by `email` (a CRM export): each becomes the keyed hash account matching
+    knows the person by (ABM_IDENTITY_KEY), and the address is not sent."""
     from streams.clients.produce_tail import BadLine, keyed_lines
     from streams.clients.produce_tail import produce as send
 
     settings = _settings()
+    name = _topic_name(settings, topic)
     try:
-        records = keyed_lines(file, source=getattr(file, "name", "input"))
+        records = keyed_lines(
+            file,
+            source=getattr(file, "name", "input"),
+            rosters=name == settings.topics.contacts,
+            identity_key=settings.identity_key_bytes(),
+        )
     except BadLine as exc:
         raise click.ClickException(f"{exc}; nothing was sent") from None
-    sent = asyncio.run(send(settings, _topic_name(settings, topic), records))
-    click.echo(f"sent {sent} records to {_topic_name(settings, topic)}", err=True)
+    sent = asyncio.run(send(settings, name, records))
+    click.echo(f"sent {sent} records to {name}", err=True)
 
 
 @cli.command()

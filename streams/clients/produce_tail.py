@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.clients.kafka import client_options, started
 from streams.config import Settings
+from streams.logic.identity.domains import email_domain
+from streams.logic.identity.redact import contact_of
 
 __all__ = ["BadLine", "keyed_lines", "owner_key", "produce", "read_topic"]
 
@@ -31,8 +33,38 @@ def owner_key(payload: dict) -> bytes | None:
     return owner.encode() if isinstance(owner, str) else None
 
 
-def keyed_lines(lines: Iterable[bytes], source: str = "input") -> list[Keyed]:
-    """Parse every line first, so a bad file is refused whole instead of half sent."""
+def _hashed_roster(payload: dict, key: bytes | None, where: str) -> dict:
+    """A roster from a CRM export that names contacts by address: each contact's `email`
+    becomes its `contact_id` (the keyed hash the collector and the workers make of it),
+    and the address goes no further."""
+    contacts = payload.get("contacts")
+    if not isinstance(contacts, list) or not any(
+        isinstance(c, dict) and "email" in c for c in contacts
+    ):
+        return payload
+    if key is None:
+        raise BadLine(f"{where}: contacts named by email need ABM_IDENTITY_KEY to be hashed")
+    out = []
+    for contact in contacts:
+        if isinstance(contact, dict) and "email" in contact:
+            contact = dict(contact)
+            address = contact.pop("email")
+            if not isinstance(address, str) or email_domain(address) is None:
+                raise BadLine(f"{where}: {address!r} is not an email address")
+            contact.setdefault("contact_id", contact_of(address, key))
+        out.append(contact)
+    return {**payload, "contacts": out}
+
+
+def keyed_lines(
+    lines: Iterable[bytes],
+    source: str = "input",
+    *,
+    rosters: bool = False,
+    identity_key: bytes | None = None,
+) -> list[Keyed]:
+    """Parse every line first, so a bad file is refused whole instead of half sent.
+    `rosters`: the lines are contact rosters, whose contacts may be named by address."""
     out = []
     for number, line in enumerate(lines, 1):
         line = line.strip()
@@ -47,6 +79,9 @@ def keyed_lines(lines: Iterable[bytes], source: str = "input") -> list[Keyed]:
         owner = payload.get("account_id") or payload.get("campaign_id")
         if owner is not None and not isinstance(owner, str):
             raise BadLine(f"{source}:{number}: account_id (or campaign_id) must be a string")
+        if rosters:
+            hashed = _hashed_roster(payload, identity_key, f"{source}:{number}")
+            line = line if hashed is payload else orjson.dumps(hashed)
         out.append(Keyed(owner_key(payload), line))
     return out
 

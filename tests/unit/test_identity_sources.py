@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.clients.produce_tail import BadLine, keyed_lines
 from streams.logic.identity.directory import Entry, claim_profile, claim_roster, domains_of
 from streams.logic.identity.match import Clues
 from streams.logic.identity.people import DAY_MS, Person, learn, observe
@@ -142,3 +143,27 @@ def test_the_directory_withdraws_what_an_account_no_longer_claims():
     roster = claim_roster(entry, ("c1", "c2"))
     assert roster.set == ("c:c1", "c:c2")
     assert Entry.from_json(entry.to_json()) == entry
+
+
+def test_a_crm_export_names_contacts_by_address_and_only_the_hash_is_sent():
+    line = orjson.dumps(
+        {
+            "account_id": "acme",
+            "updated_at": 1,
+            "contacts": [{"email": "Jo@Acme.com", "title": "CFO"}, {"contact_id": "crm-1"}],
+        }
+    )
+    (record,) = keyed_lines([line], rosters=True, identity_key=KEY)
+    sent = orjson.loads(record.value)
+    assert sent["contacts"] == [
+        {"title": "CFO", "contact_id": contact_of("jo@acme.com", KEY)},
+        {"contact_id": "crm-1"},
+    ]
+    assert b"@" not in record.value
+    assert record.key == b"acme"
+    with pytest.raises(BadLine, match="ABM_IDENTITY_KEY"):
+        keyed_lines([line], rosters=True)
+    bad = line.replace(b"Jo@Acme.com", b"jo-at-acme")
+    with pytest.raises(BadLine, match="not an email address"):
+        keyed_lines([bad], rosters=True, identity_key=KEY)
+    assert keyed_lines([line])[0].value == line  # other topics: sent as they are
