@@ -32,11 +32,17 @@ LOGIC = Path(__file__).resolve().parent / "logic"
 KERNELS = LOGIC.parent.parent / "build" / "kernel"
 PURE_ENV = "ABM_PURE_PYTHON"
 
-INTERPRETED = ("state/roster.py", "rules.py", "routes.py", "state/state.py")
+INTERPRETED = (
+    "state/roster.py",
+    "rules.py",
+    "routes.py",
+    "state/state.py",
+    "identity/segment.py",
+)
 """Modules left to the interpreter, besides the packages' `__init__`s. state.py, roster.py:
 orjson writes a dataclass from its slots, and a compiled class has none of the layout it
-expects (the worker crashed storing one). rules.py, routes.py: pydantic models, which
-mypyc cannot compile into native classes."""
+expects (the worker crashed storing one). rules.py, routes.py, identity/segment.py:
+pydantic models, which mypyc cannot compile into native classes."""
 
 
 def sources(logic: Path = LOGIC) -> list[Path]:

@@ -26,14 +26,16 @@ from streams.clients.kafka import client_options, started
 from streams.clients.produce_tail import owner_key, read_topic
 from streams.clients.redis import async_redis
 from streams.clients.redis_keys import RedisKeys
+from streams.clients.unmatched import read_prospects, report
 from streams.config import Settings
 from streams.dashboard.data import top_surging
 from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers
 from streams.dev.embedded import EmbeddedStack, free_port
-from streams.dev.settle import view_holds
+from streams.dev.settle import matching_settles, view_holds
 from streams.dev.supervise import (
     ChildWorker,
     processed_records,
+    scrape,
     start_view,
     start_worker,
     wait_for_stop,
@@ -55,14 +57,43 @@ async def send_rows(settings: Settings, rows: Iterable[Row]) -> int:
     sent = 0
     try:
         for kind, payload in rows:
-            await producer.send(
-                getattr(settings.topics, kind), orjson.dumps(payload), key=owner_key(payload)
-            )
+            # Segment calls are keyed by person, as analytics.js's collector keys them.
+            key = owner_key(payload) if kind != "segment" else _person(payload)
+            await producer.send(getattr(settings.topics, kind), orjson.dumps(payload), key=key)
             sent += 1
         await producer.flush()
     finally:
         await producer.stop()
     return sent
+
+
+def _person(call: dict) -> bytes:
+    return str(call.get("userId") or call["anonymousId"]).encode()
+
+
+def _website(settings: Settings, worker: ChildWorker, world: World) -> None:
+    """The website's Segment calls, matched to accounts, and what matched nothing."""
+    calls = world.website()
+    asyncio.run(send_rows(settings, calls))
+    matching_settles(settings, timeout_s=120)
+    outcomes: dict[str, float] = {}
+    for (name, labels), value in scrape(worker.web_port).items():
+        if name == "abm_identity_total":
+            outcome = dict(labels)["outcome"]
+            outcomes[outcome] = outcomes.get(outcome, 0) + value
+    matched = {k.removeprefix("matched_"): int(v) for k, v in outcomes.items() if "matched_" in k}
+    found = report(asyncio.run(read_prospects(settings)), days=3, limit=3, now_ms=world.end)
+    prospects = ", ".join(
+        f"{d['domain']} ({d['events']} events, {d['people']} people)" for d in found["domains"]
+    )
+    free = int(outcomes.get("unmatched_free_mail", 0))
+    click.echo(
+        f"Website: {len(calls):,} Segment calls (as analytics.js sends them); "
+        f"{sum(matched.values()):,} events matched to accounts (by domain "
+        f"{matched.get('domain', 0):,}, by contact {matched.get('contact', 0):,}), "
+        f"{free:,} from free mail unmatched; companies engaging that are not accounts: "
+        f"{prospects or 'none'}  (abm unmatched)"
+    )
 
 
 def _load(settings: Settings, worker: ChildWorker, label: str, rows: list[Row], done: int) -> int:
@@ -227,6 +258,7 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             done = _load(settings, worker, "contact rosters", world.rosters(), done)
             history = list(world.history())
             _load(settings, worker, f"{days} days of history", history, done)
+            _website(settings, worker, world)
             click.echo(f"History loaded {time.monotonic() - started:.0f}s after start.")
             _summary(settings, view)
             click.echo(f"{got.summary()}; rules: {rules}")

@@ -15,7 +15,7 @@ from streams.clients.group_lag import PartitionOffsets, read_offsets
 from streams.config import TABLES, Settings
 from streams.dev.supervise import scrape
 
-__all__ = ["view_holds"]
+__all__ = ["matching_settles", "view_holds"]
 
 
 def _until_none_behind(
@@ -59,3 +59,20 @@ def view_holds(settings: Settings, view_ports: list[int], timeout_s: float) -> N
         return [o for o in ends if written.get((o.topic, o.partition), -1) < o.sample.highwater]
 
     _until_none_behind(unwritten, timeout_s, "writing the view")
+
+
+def matching_settles(settings: Settings, timeout_s: float) -> None:
+    """Wait until account matching has nothing left: its three topics committed to their
+    ends, twice in a row (each step sends on to the next, so one look could fall between
+    two of them)."""
+    quiet = 0
+
+    def behind() -> list[PartitionOffsets]:
+        nonlocal quiet
+        topics = settings.topics.identity()
+        offsets = asyncio.run(read_offsets(settings, settings.app_id, topics))
+        late = [o for o in offsets if (o.sample.committed or 0) < o.sample.highwater]
+        quiet = 0 if late else quiet + 1
+        return late or ([] if quiet >= 2 else offsets)
+
+    _until_none_behind(behind, timeout_s, "matching Segment calls")

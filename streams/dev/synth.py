@@ -80,6 +80,11 @@ CAMPAIGN_OF_CHANNEL = {
 """Which campaigns a touch on a channel may carry (web forms and downloads: a landing page
 one of them brought the person to)."""
 PRODUCT_LINES = ["core", "analytics", "security"]
+PROSPECTS = ["initrode.com", "hooli.com", "vandelay.com", "pied-piper.com", "umbrella-corp.com"]
+"""Companies whose people visit the website but that are no accounts (yet)."""
+FREE_MAIL = ["gmail.com", "outlook.com", "yahoo.com"]
+WEBSITE_PAGES = ["/", "/pricing", "/product", "/customers", "/blog/abm-playbook", "/docs"]
+WEBSITE_EVENTS = ["Content Downloaded", "Form Submitted", "Webinar Registered"]
 CUSTOMERS = 0.2
 """Share of accounts that bought before the history starts, whose renewals fall due in it."""
 LOST_BEFORE = 0.4
@@ -109,6 +114,8 @@ class Account:
     """An existing customer's renewal date (its first deal was won a year before)."""
     expand_at: int | None = None
     """When an existing customer opens an expansion (a product line of its own or new)."""
+    domain: str = ""
+    """Where its people's addresses are (its profile's `domain`, less the `www.`)."""
 
 
 @dataclass
@@ -145,6 +152,7 @@ class World:
             name = f"{rng.choice(PREFIXES)}{rng.choice(SUFFIXES)} {rng.choice(FORMS)}"
             acv = round(rng.lognormvariate(10.8, 0.8), -2)
             (level,) = rng.choices(levels, shares)
+            domain = f"{name.split()[0].lower()}{n}.com"
             self.book.append(
                 Account(
                     account_id,
@@ -152,6 +160,7 @@ class World:
                     level,
                     [f"{account_id}-c{k}" for k in range(rng.randint(2, 9))],
                     rng.sample(TOPICS, 2),
+                    domain=domain,
                 )
             )
             rows.append(
@@ -160,6 +169,7 @@ class World:
                     {
                         "account_id": account_id,
                         "name": f"{name} {n}",
+                        "domain": f"www.{domain}",
                         "industry": rng.choice(INDUSTRIES),
                         "country": rng.choice(COUNTRIES),
                         "employees": int(rng.lognormvariate(6.5, 1.3)),
@@ -408,6 +418,52 @@ class World:
                 )
             )
         return rows
+
+    def website(self, visitors: int = 300, days: int = 3) -> list[Row]:
+        """Segment calls from the company's website over the last `days`, as analytics.js
+        sends them: each visitor browses anonymously, most then identify themselves with a
+        form (their work address, or a free-mail one), some download content. Two thirds
+        work at the accounts (the busier, the likelier), the rest at prospects that are no
+        accounts yet. From a generator of its own: the rest of the world is unchanged."""
+        rng = random.Random(self.seed * 104_729 + 3)
+        weights = [a.level for a in self.book]
+        rows: list[Row] = []
+        for n in range(visitors):
+            anonymous = f"anon-{self.seed}-{n}"
+            at = self.end - rng.randrange(days * DAY)
+            if rng.random() < 2 / 3 and any(weights):
+                (account,) = rng.choices(self.book, weights)
+                domain = account.domain
+            else:
+                domain = rng.choice(PROSPECTS)
+            if rng.random() < 0.15:
+                domain = rng.choice(FREE_MAIL)
+            for k in range(rng.randint(1, 4)):
+                rows.append(self._call("page", anonymous, at + k * 60_000, rng, len(rows)))
+            if rng.random() < 0.7:
+                traits = {"email": f"visitor{n}@{domain}"}
+                identify = self._call("identify", anonymous, at + 5 * 60_000, rng, len(rows))
+                identify[1].update(userId=f"user-{self.seed}-{n}", traits=traits)
+                rows.append(identify)
+                if rng.random() < 0.5:
+                    track = self._call("track", anonymous, at + 6 * 60_000, rng, len(rows))
+                    track[1].update(event=rng.choice(WEBSITE_EVENTS), userId=identify[1]["userId"])
+                    rows.append(track)
+        return [r for r in rows if r[1]["timestamp"] < self.end]
+
+    def _call(self, kind: str, anonymous: str, at: int, rng: random.Random, n: int) -> Row:
+        call: dict[str, Any] = {
+            "type": kind,
+            "messageId": f"web-{self.seed}-{n}",
+            "anonymousId": anonymous,
+            "timestamp": at,
+        }
+        if kind == "page":
+            call["properties"] = {
+                "path": rng.choice(WEBSITE_PAGES),
+                "duration": rng.randint(5, 240),
+            }
+        return ("segment", call)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -14,6 +14,10 @@ between two flushes loses nothing: the events are read again from the last commi
 offset and re-applied to the last stored state (they de-duplicate by offset). During a
 rebalance Faust waits for the held events (the flush keeps running), so a partition
 leaves with its state in the changelog.
+
+Records an agent sends on to another topic (account matching's lookups, the engagement
+they find) are `forward`ed through the same flush: it waits for the broker to take them
+before it stores the states, and acknowledges the events only after both.
 """
 
 import asyncio
@@ -35,6 +39,9 @@ __all__ = ["TableReader", "TableStore", "WriteBehind"]
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 500
+
+Forwarded = tuple[TopicT, bytes, bytes, Awaitable[Any]]
+"""A record an agent sent on (topic, key, value) and its send."""
 
 
 class WriteBehind:
@@ -58,7 +65,7 @@ class WriteBehind:
         the next flush."""
         self.held: list[EventT] = []
         """Events read since the last flush, acknowledged when it has stored their state."""
-        self.sending: list[tuple[TopicT, bytes, bytes, Awaitable[Any]]] = []
+        self.sending: list[Forwarded] = []
         """Records forwarded to another topic since the last flush (topic, key, value and
         the send): their events are acknowledged once the broker has them too."""
         self._lock = asyncio.Lock()
@@ -93,19 +100,14 @@ class WriteBehind:
         sent = await topic.send(key=key, value=value)
         self.sending.append((topic, key, value, sent))
 
-    async def _forwarded(self, sending: list[tuple[TopicT, bytes, bytes, Awaitable[Any]]]) -> None:
-        """Wait for the forwarded records; those the producer failed are sent again and
-        the flush fails, so that their events stay unacknowledged until they are in."""
+    async def _forwarded(self, sending: list[Forwarded]) -> list[Forwarded]:
+        """Wait for the forwarded records; return those the producer failed."""
         results = await asyncio.gather(*(sent for *_, sent in sending), return_exceptions=True)
-        failed = [
-            entry[:3]
+        return [
+            entry
             for entry, result in zip(sending, results, strict=True)
             if isinstance(result, BaseException)
         ]
-        for topic, key, value in failed:
-            await self.forward(topic, key, value)
-        if failed:
-            raise RuntimeError(f"{len(failed)} forwarded records were not taken; sent again")
 
     async def hold(self, event: EventT) -> None:
         """Acknowledge `event` after the next flush (flushing now if too many wait)."""
@@ -130,16 +132,22 @@ class WriteBehind:
             dirty, self.dirty = self.dirty, {}
             held, self.held = self.held, []
             sending, self.sending = self.sending, []
-            stored = False
+            failed: list[Forwarded] | None = None
             try:
+                # Forwarded records first, then the states: an event whose state is stored
+                # has had everything it sent on taken (a crash in between re-reads it from
+                # the state before, and sends the same again).
+                failed = await self._forwarded(sending)
+                for topic, key, value, _ in failed:
+                    await self.forward(topic, key, value)
+                if failed:
+                    raise RuntimeError(f"{len(failed)} records sent on were not taken; sent again")
                 await self._store(dirty)
-                stored = True
-                await self._forwarded(sending)
             except BaseException:
                 for entry_key, entry in dirty.items():  # a newer put stays: it is the same object
                     self.dirty.setdefault(entry_key, entry)
                 self.held[:0] = held
-                if not stored:
+                if failed is None:  # not waited for: wait again at the next flush
                     self.sending[:0] = sending
                 raise
             if held:

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from streams.child_processes import die_with_parent
 from streams.cli import cli
+from streams.dev.synth import PROSPECTS
 from tests.harness import ARTIFACTS, wait_until
 from tests.tools import unavailable
 
@@ -97,6 +98,14 @@ def test_the_demo_loads_history_and_says_where_to_look(demo):
     assert tiers, text
     assert sum(map(int, tiers.groups())) == ACCOUNTS, text
     assert re.search(r"KPIs: \d+ accounts engaged in 7 days, \d+ opportunities", text)
+    website = re.search(
+        r"Website: ([\d,]+) Segment calls .*; ([\d,]+) events matched to accounts .* "
+        r"companies engaging that are not accounts: (\S+) \(",
+        text,
+    )
+    assert website, text
+    assert int(website[2].replace(",", "")) > 0
+    assert website[3] in PROSPECTS
     assert re.search(r"Buying committee: .* Tier 1 \d+%, Tier 2 \d+%, Tier 3 \d+%", text), text
     assert re.search(r"Journey: customer \d+ > opportunity \d+ > mqa \d+ > .* unaware \d+", text)
     routes = re.search(r"deliveries so far: alice (\d+), bob (\d+) \(all signatures valid\)", text)

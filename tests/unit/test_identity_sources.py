@@ -10,6 +10,7 @@ from streams.clients.produce_tail import BadLine, keyed_lines
 from streams.logic.identity.directory import Entry, claim_profile, claim_roster, domains_of
 from streams.logic.identity.match import Clues
 from streams.logic.identity.people import DAY_MS, Person, learn, observe
+from streams.logic.identity.prospects import Prospects
 from streams.logic.identity.redact import ADDRESS, contact_of, redact
 from streams.logic.identity.segment import Activity, BadCall, SegmentSource, read_call
 
@@ -167,3 +168,39 @@ def test_a_crm_export_names_contacts_by_address_and_only_the_hash_is_sent():
     with pytest.raises(BadLine, match="not an email address"):
         keyed_lines([bad], rosters=True, identity_key=KEY)
     assert keyed_lines([line])[0].value == line  # other topics: sent as they are
+
+
+unmatched_rows = st.lists(
+    st.tuples(
+        st.sampled_from([f"e{n}" for n in range(40)]),
+        st.sampled_from(["unknown_domain", "free_mail", "no_identity"]),
+        st.sampled_from(["a.com", "b.com", "c.io"]),
+        st.sampled_from(["p1", "p2", "p3", "p4"]),
+        st.integers(0, 10 * DAY_MS),
+    ),
+    max_size=60,
+)
+
+
+@given(rows=unmatched_rows, since=st.integers(0, 10 * DAY_MS))
+def test_prospects_count_each_event_once_per_trailing_window(rows, since):
+    prospects = Prospects()
+    first: dict[str, tuple] = {}
+    for event_id, reason, domain, person, at in rows:
+        domain = domain if reason == "unknown_domain" else None
+        prospects.add(event_id, reason, domain, person, at)
+        first.setdefault(event_id, (reason, domain, person, at))
+    start = since - since % DAY_MS
+    kept = [(d, p, at) for r, d, p, at in first.values() if at >= start and d is not None]
+    want = {}
+    for domain in {d for d, _, _ in kept}:
+        mine = [(p, at) for d, p, at in kept if d == domain]
+        times = [at for _, at in mine]
+        want[domain] = (len(mine), len({p for p, _ in mine}), min(times), max(times))
+    got = prospects.top(since)
+    assert {p.domain: (p.events, p.people, p.first_seen, p.last_seen) for p in got} == want
+    assert [p.events for p in got] == sorted((p.events for p in got), reverse=True)
+    totals = prospects.totals(since)
+    assert sum(totals.values()) == sum(1 for r in first.values() if r[3] >= start)
+    prospects.forget_before(since)
+    assert {p.domain: p.events for p in prospects.top(since)} == {d: w[0] for d, w in want.items()}

@@ -115,3 +115,40 @@ async def test_too_many_waiting_events_flush_at_once():
     await holding
     assert cache.held == []
     assert cache.dirty == {}
+
+
+@dataclass
+class Topic:
+    """A topic whose broker answers when the test says: each send's answer, in order."""
+
+    sent: list = field(default_factory=list)
+
+    async def send(self, key: bytes, value: bytes):
+        answer = asyncio.get_running_loop().create_future()
+        self.sent.append((key, value, answer))
+        return answer
+
+
+async def test_records_sent_on_are_taken_before_the_state_is_stored_and_the_event_acked():
+    accounts, lookups = Table("accounts"), Topic()
+    cache = WriteBehind([accounts], max_held=100, crash=CrashPoints(None))
+    cache.put(accounts, "a", State("a", 1), 0)
+    await cache.forward(lookups, b"d:acme.com", b"lookup")
+    await cache.hold(event := Event(0))
+    flushing = asyncio.create_task(cache.flush())
+    await asyncio.sleep(0.01)
+    assert accounts.sent == []  # the state waits for what the event sent on
+    lookups.sent[0][2].set_exception(RuntimeError("broker down"))
+    with pytest.raises(RuntimeError, match="sent again"):
+        await flushing
+    assert not event.acked
+    assert [(k, v) for k, v, _ in lookups.sent] == [(b"d:acme.com", b"lookup")] * 2  # re-sent
+    flushing = asyncio.create_task(cache.flush())
+    await asyncio.sleep(0.01)
+    lookups.sent[1][2].set_result(None)
+    await asyncio.sleep(0.01)
+    assert [(k, v) for _, k, v, _ in accounts.sent] == [("a", b"a=1")]
+    assert not event.acked
+    accounts.sent[0][3].set_result(None)
+    assert await flushing == 1
+    assert event.acked

@@ -11,6 +11,7 @@ from typing import Any
 from schemas.common import from_ms, to_ms
 from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
 from schemas.outputs import DeadLetterReason, StageChange, SurgeAlert, TierChange, TierInputs
+from streams.logic.identity.directory import domains_of
 from streams.logic.inputs.decode import Coords, Event, Rejected, owner_of
 from streams.logic.kpis.kpis import to_units
 from streams.logic.rules import UNAWARE, Currencies, Limits, Rules
@@ -371,6 +372,7 @@ def _profile(state: AccountState, p: AccountProfile, rules: Rules) -> None:
         expected_acv=p.expected_acv or 0.0,
         owner=p.owner,
         industry=p.industry,
+        domains=domains_of(p.domain, p.domains),
     )
 
 

@@ -210,6 +210,8 @@ class Profile:
     expected_acv: float
     owner: str | None = None
     industry: str | None = None
+    domains: tuple[str, ...] = ()
+    """The registrable domains it claims (its `domain` and aliases), for account matching."""
 
 
 @dataclass(slots=True)
@@ -284,7 +286,10 @@ class AccountState:
     def from_json(cls, raw: bytes) -> "AccountState":
         data: dict[str, Any] = orjson.loads(raw)
         data.pop("windows", None)
-        data["profile"] = Profile(**data["profile"]) if data.get("profile") else None
+        if profile := data.get("profile"):
+            data["profile"] = Profile(**{**profile, "domains": tuple(profile.get("domains", ()))})
+        else:
+            data["profile"] = None
         data["engagement"] = {int(d): DayBucket.load(b) for d, b in data["engagement"].items()}
         data["intent"] = {t: _intent_of(by) for t, by in data["intent"].items()}
         data["seen"] = SeenIds.load(data.get("seen", {}))

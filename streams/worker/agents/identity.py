@@ -23,6 +23,7 @@ event id where it lands (the account's seen ids; `abm unmatched` counts ids once
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -58,7 +59,7 @@ from streams.worker.agents.emit import reject
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
 
-__all__ = ["index", "read_record", "register_identity"]
+__all__ = ["Claims", "claims_of", "index", "read_record", "register_identity", "route_key"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,16 @@ def _engagement(
     if activity.campaign_id is not None:
         event["campaign_id"] = activity.campaign_id
     return orjson.dumps(event)
+
+
+ACCOUNT_PREFIX = account_key("")
+
+
+def route_key(key: str) -> str:
+    """The record key a directory key travels under: an account's is its bare id, so it
+    lands on the partition that holds the account's state (the inputs are keyed so);
+    a domain's or contact's is the key itself."""
+    return key.removeprefix(ACCOUNT_PREFIX)
 
 
 def _contact(contacts: tuple[str, ...]) -> str | None:
@@ -259,7 +270,9 @@ class Identity:
             )
 
     async def to_directory(self, key: str, message: dict[str, Any]) -> None:
-        await self.worker.states.forward(self.worker.lookups, key.encode(), orjson.dumps(message))
+        await self.worker.states.forward(
+            self.worker.lookups, route_key(key).encode(), orjson.dumps(message)
+        )
 
     async def matched(
         self,
@@ -297,13 +310,17 @@ class Identity:
 
     async def directory(self, event: EventT) -> None:
         worker = self.worker
-        key = (event.key or b"").decode()
         message = orjson.loads(event.value)
-        entry: Entry = worker.states.get(worker.directory, key) or Entry()
         kind = message["t"]
         if kind == "match":
-            await self.lookup(entry, message)
+            await self.lookup(message)
             return
+        partition = event.message.partition
+        # The entry's key: an account's claims live under `a:` and its id, the rest under
+        # the record's own key.
+        key = account_key(message["account"]) if kind in ("profile", "roster") else None
+        key = key or (event.key or b"").decode()
+        entry: Entry = worker.states.get(worker.directory, key) or Entry()
         if kind == "profile":
             domains = message["domains"]
             changes = claim_profile(
@@ -316,9 +333,9 @@ class Identity:
         elif kind == "set":
             claim(entry, message["account"])
         elif kind == "unset" and withdraw(entry, message["account"]):
-            worker.states.delete(worker.directory, key, event.message.partition)
+            worker.states.delete(worker.directory, key, partition)
             return
-        worker.states.put(worker.directory, key, entry, event.message.partition)
+        worker.states.put(worker.directory, key, entry, partition)
 
     async def announce(self, changes: Changes, account: str) -> None:
         for key in changes.set:
@@ -326,10 +343,21 @@ class Identity:
         for key in changes.unset:
             await self.to_directory(key, {"t": "unset", "account": account})
 
-    async def lookup(self, entry: Entry, message: dict[str, Any]) -> None:
+    def resolve(self, key: str) -> str | None:
+        """The account a directory key names: an account id is one when the engine holds
+        the account (its table is co-partitioned with the lookup, routed by the bare id);
+        a domain or contact when the directory says so."""
+        if key.startswith(ACCOUNT_PREFIX):
+            account = key.removeprefix(ACCOUNT_PREFIX)
+            known = self.worker.states.get(self.worker.accounts, account) is not None
+            return account if known else None
+        entry: Entry | None = self.worker.states.get(self.worker.directory, key)
+        return None if entry is None else entry.account
+
+    async def lookup(self, message: dict[str, Any]) -> None:
         activity = Activity(*message["a"])
         (key, method), *rest = message["k"]
-        if entry.account is not None:
+        if (account := self.resolve(key)) is not None:
             # Matched by a roster's contact: the person is that contact, as the roster
             # names them (their personas are looked up by it).
             contact = (
@@ -338,7 +366,7 @@ class Identity:
                 else message["contact"]
             )
             await self.matched(
-                message["id"], message["at"], activity, entry.account, Method(method), contact
+                message["id"], message["at"], activity, account, Method(method), contact
             )
         elif rest:
             await self.to_directory(rest[0][0], {**message, "k": rest})
@@ -349,25 +377,53 @@ class Identity:
             )
 
 
-async def index(worker: WorkerContext, record: InputRecord) -> None:
-    """Tell the directory what a profile or roster record claims for its account."""
-    note: dict[str, Any]
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What an account claimed in the directory before a profile or roster record, and
+    what the record claims: only a change (or a repeat of a claim, whose first sending
+    may be the one a crash lost) goes to the directory, so profiles and rosters that name
+    no domain and no contact cost it nothing."""
+
+    kind: str
+    """"profile" (domains) or "roster" (contacts)."""
+    account: str
+    before: tuple[str, ...]
+    after: tuple[str, ...] | None
+    """None for a profile's tombstone."""
+
+    def due(self, repeat: bool) -> bool:
+        return bool(self.after) if repeat else (self.after or ()) != self.before
+
+
+def claims_of(worker: WorkerContext, record: InputRecord) -> Claims | None:
+    """Read before the record is taken: what its account claimed until now."""
     if isinstance(record, AccountInput) and isinstance(record.event, AccountProfile):
+        state = worker.store.account(record.owner)
+        before = state.profile.domains if state is not None and state.profile else ()
         profile = record.event
-        note = {
-            "t": "profile",
-            "account": profile.account_id,
-            "domains": list(domains_of(profile.domain, profile.domains)),
-        }
-    elif isinstance(record, Removal):
-        note = {"t": "profile", "account": record.owner, "domains": None}
-    elif isinstance(record, RosterInput):
+        return Claims("profile", record.owner, before, domains_of(profile.domain, profile.domains))
+    if isinstance(record, Removal):
+        state = worker.store.account(record.owner)
+        before = state.profile.domains if state is not None and state.profile else ()
+        return Claims("profile", record.owner, before, None)
+    if isinstance(record, RosterInput):
+        held = worker.store.rosters.get(record.owner)
+        before = () if held is None else tuple(held.contacts)
         roster: ContactRoster | None = record.roster
-        contacts = [] if roster is None else [c.contact_id for c in roster.contacts]
-        note = {"t": "roster", "account": record.owner, "contacts": contacts}
-    else:
+        after = () if roster is None else tuple(c.contact_id for c in roster.contacts)
+        return Claims("roster", record.owner, before, after)
+    return None
+
+
+async def index(worker: WorkerContext, claims: Claims, repeat: bool) -> None:
+    """Tell the directory what the account now claims, when that is news."""
+    if not claims.due(repeat):
         return
-    key = account_key(note["account"]).encode()
+    if claims.kind == "profile":
+        note = {"t": "profile", "account": claims.account, "domains": claims.after}
+    else:
+        note = {"t": "roster", "account": claims.account, "contacts": claims.after}
+    key = route_key(account_key(claims.account)).encode()
     await worker.states.forward(worker.lookups, key, orjson.dumps(note))
 
 

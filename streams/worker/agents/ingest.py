@@ -14,7 +14,7 @@ from schemas.outputs import DeadLetterReason
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import decode_record, take
 from streams.worker.agents.emit import now_ms, reject, store_and_send, store_campaign
-from streams.worker.agents.identity import index
+from streams.worker.agents.identity import claims_of, index
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
 
@@ -49,6 +49,7 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
         started = time.perf_counter()
         try:
             record = decode_record(kind, event.key, event.value)
+            claims = claims_of(worker, record) if indexed else None
             taken = take(record, coords, worker.store, worker.rules, now_ms())
         except Rejected as why:
             rejected_n.inc()
@@ -62,8 +63,8 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
             failed = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
             await reject(worker, coords, event.key, event.value, failed)
             return
-        if indexed:  # a repeat too: the note is idempotent, and its first send may be lost
-            await index(worker, record)
+        if claims is not None:
+            await index(worker, claims, repeat=taken.duplicate)
         (duplicate_n if taken.duplicate else applied_n).inc()
         effect = taken.effect
         if effect is not None:
