@@ -49,6 +49,8 @@ __all__ = ["run_demo", "send_rows"]
 LIVE_EVENTS_PER_S = 1
 """A trickle: the history's own rate is ~0.01/s, so more would make every account surge."""
 RAMP_EVERY_S = 20
+IDENTITY = {"ABM_IDENTITY_KEY": "the-demo-s-identity-key-not-for-production"}
+"""What the website's addresses are hashed under (and `abm forget --email` needs)."""
 
 
 async def send_rows(settings: Settings, rows: Iterable[Row]) -> int:
@@ -81,7 +83,9 @@ def _website(settings: Settings, worker: ChildWorker, world: World) -> None:
         if name == "abm_identity_total":
             outcome = dict(labels)["outcome"]
             outcomes[outcome] = outcomes.get(outcome, 0) + value
-    matched = {k.removeprefix("matched_"): int(v) for k, v in outcomes.items() if "matched_" in k}
+    matched = {
+        k.removeprefix("matched_"): int(v) for k, v in outcomes.items() if k.startswith("matched_")
+    }
     found = report(asyncio.run(read_prospects(settings)), days=3, limit=3, now_ms=world.end)
     prospects = ", ".join(
         f"{d['domain']} ({d['events']} events, {d['people']} people)" for d in found["domains"]
@@ -244,6 +248,7 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             "ABM_LOG_LEVEL": "warning",
             "ABM_CONFIG_FILE": str(rules),
             "ABM_VIEW_PORT": str(free_port()),
+            **IDENTITY,
         }
         asyncio.run(ensure_topics(settings))
         logs = Path(settings.data_dir)
@@ -264,7 +269,7 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             click.echo(f"{got.summary()}; rules: {rules}")
             click.echo(
                 f"\nDashboard: http://127.0.0.1:{web_port}/dashboard\nIn another shell:\n"
-                f"  export {' '.join(f'{k}={v}' for k, v in stack.env().items())}\n"
+                f"  export {' '.join(f'{k}={v}' for k, v in {**stack.env(), **IDENTITY}.items())}\n"
                 "  abm kpis; abm lag; abm tail abm.surge-alerts.v1"
             )
             if not keep_running:

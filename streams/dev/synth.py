@@ -431,9 +431,12 @@ class World:
         for n in range(visitors):
             anonymous = f"anon-{self.seed}-{n}"
             at = self.end - rng.randrange(days * DAY)
+            user = f"user-{self.seed}-{n}"
             if rng.random() < 2 / 3 and any(weights):
                 (account,) = rng.choices(self.book, weights)
                 domain = account.domain
+                if rng.random() < 0.3:  # signs in to the product: its user id is the CRM's
+                    user = rng.choice(account.contacts)
             else:
                 domain = rng.choice(PROSPECTS)
             if rng.random() < 0.15:
@@ -443,7 +446,7 @@ class World:
             if rng.random() < 0.7:
                 traits = {"email": f"visitor{n}@{domain}"}
                 identify = self._call("identify", anonymous, at + 5 * 60_000, rng, len(rows))
-                identify[1].update(userId=f"user-{self.seed}-{n}", traits=traits)
+                identify[1].update(userId=user, traits=traits)
                 rows.append(identify)
                 if rng.random() < 0.5:
                     track = self._call("track", anonymous, at + 6 * 60_000, rng, len(rows))
