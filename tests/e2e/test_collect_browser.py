@@ -3,8 +3,8 @@ headless Chromium, sending to `abm collect` from a page on another origin: the
 preflights, `text/plain` bodies and short routes (/v1/p, /v1/i, /v1/t) of a real
 browser. Its settings are given inline (`cdnSettings`, and `window.analytics._cdn` on
 loopback), so it never calls Segment's CDN; the page's own server checks that nothing
-else was asked of it. Skips where Chromium and its driver are missing, unless
-ABM_BROWSER_TEST=required (CI).
+else was asked of it. A worker then places the calls on the visitor's account. Skips where
+Chromium and its driver are missing, unless ABM_BROWSER_TEST=required (CI).
 """
 
 import shutil
@@ -16,9 +16,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from streams.dev.settle import matching_settles
 from streams.logic.identity.redact import contact_of
 from tests.e2e.collect_tools import IDENTITY_KEY, SITE_KEY, Collector, running, start_collector
-from tests.harness import ARTIFACTS, wait_until
+from tests.harness import ARTIFACTS, Worker, collect, launch, pipeline_settings, send, wait_until
 from tests.tools import unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -86,9 +87,23 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+ACCOUNT = {"account_id": "acme-x", "name": "Acme", "domain": "www.acme-example.com"}
+
+
 @pytest.fixture(scope="module")
-def collector(stack) -> Iterator[Collector]:
-    yield from running(start_collector(stack, "collect-browser"))
+def worker(stack, request) -> Iterator[Worker]:
+    """A worker the collector's calls reach, with an account for the visitor's domain."""
+    settings, env = pipeline_settings(stack, clock="event", identity_key=IDENTITY_KEY)
+    running_worker = launch(settings, env, request.module.__name__)
+    send(settings, settings.topics.accounts, ACCOUNT)
+    matching_settles(settings, timeout_s=60)  # the directory has the account's domain
+    yield running_worker
+    assert running_worker.stop() == 0, running_worker.log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def collector(stack, worker) -> Iterator[Collector]:
+    yield from running(start_collector(stack, "collect-browser", (worker.settings, worker.env)))
 
 
 @pytest.fixture
@@ -163,3 +178,11 @@ def test_analytics_js_in_a_browser_sends_to_the_collector_redacted(collector, br
     assert "writeKey" not in track
     assert collector.addresses_written() == []
     assert EMAIL not in orjson.dumps([v for _, v in records]).decode()
+
+    # ... and the worker places them on the account: the anonymous page view once the
+    # visitor identified, the form by their work address's domain, as one person.
+    settings = collector.settings
+    landed = collect(settings, settings.topics.engagement, lambda seen: len(seen) >= 2)
+    assert sorted(e["action"] for e in landed) == ["form_submit", "page_view"]
+    assert {(e["account_id"], e["match_method"]) for e in landed} == {("acme-x", "domain")}
+    assert {e["contact_id"] for e in landed} == {contact_of(EMAIL, IDENTITY_KEY.encode())}
