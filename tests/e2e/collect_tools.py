@@ -79,18 +79,7 @@ class Collector:
     def records(self, idle_s: float = 1.0) -> list[tuple[bytes, dict]]:
         """Every (key, call) on the collector's topic so far."""
 
-        async def run() -> list[tuple[bytes, dict]]:
-            return [
-                (key or b"", orjson.loads(value))
-                async for key, value in read_topic(
-                    self.settings,
-                    self.settings.topics.segment,
-                    from_beginning=True,
-                    timeout_s=idle_s,
-                )
-            ]
-
-        return asyncio.run(run())
+        return [(key, orjson.loads(value)) for key, value in self.raw_records(idle_s)]
 
     def raw_records(self, idle_s: float = 1.0) -> list[tuple[bytes, bytes]]:
         async def run() -> list[tuple[bytes, bytes]]:
