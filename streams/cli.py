@@ -279,10 +279,10 @@ def unmatched(as_json: bool, days: int, limit: int) -> None:
 
     settings = _settings()
     try:
-        prospects = asyncio.run(read_prospects(settings))
+        prospects, claimed = asyncio.run(read_prospects(settings))
     except (KafkaError, StalledRead, OSError) as exc:
         raise click.ClickException(f"cannot read {settings.topics.unmatched}: {exc}") from None
-    shown = report(prospects, days, limit, int(time.time() * 1000))
+    shown = report(prospects, days, limit, int(time.time() * 1000), claimed)
     if as_json:
         click.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2))
     else:

@@ -86,8 +86,9 @@ def _website(settings: Settings, worker: ChildWorker, world: World) -> None:
     matched = {
         k.removeprefix("matched_"): int(v) for k, v in outcomes.items() if k.startswith("matched_")
     }
-    found = report(asyncio.run(read_prospects(settings)), days=3, limit=3, now_ms=world.end)
-    prospects = ", ".join(
+    prospects, claimed = asyncio.run(read_prospects(settings))
+    found = report(prospects, days=3, limit=3, now_ms=world.end, claimed=claimed)
+    listed = ", ".join(
         f"{d['domain']} ({d['events']} events, {d['people']} people)" for d in found["domains"]
     )
     free = int(outcomes.get("unmatched_free_mail", 0))
@@ -96,7 +97,7 @@ def _website(settings: Settings, worker: ChildWorker, world: World) -> None:
         f"{sum(matched.values()):,} events matched to accounts (by domain "
         f"{matched.get('domain', 0):,}, by contact {matched.get('contact', 0):,}), "
         f"{free:,} from free mail unmatched; companies engaging that are not accounts: "
-        f"{prospects or 'none'}  (abm unmatched)"
+        f"{listed or 'none'}  (abm unmatched)"
     )
 
 

@@ -212,6 +212,17 @@ def test_unmatched_business_domains_are_listed(worker):
     shown = wait_until(lambda: "umbrella-example.com" in (d := on_dashboard()) and d, 30, "shown")
     assert shown[0] == "initrode-example.com"
 
+    # Marketing adds the account the list named: its engagement until then is matched to
+    # it, and the domain leaves the list (and the dashboard's).
+    profile = {"account_id": "initrode", "name": "Initrode", "domain": "initrode-example.com"}
+    send(settings, settings.topics.accounts, profile)
+    pages = {c["messageId"] for c in calls if c["type"] == "page" and "context" not in c}
+    got = matched_by(settings, pages)
+    assert {(e["account_id"], e["match_method"]) for e in got.values()} == {("initrode", "domain")}
+    assert len({e["contact_id"] for e in got.values()}) == 3  # its three people
+    wait_until(lambda: "initrode-example.com" not in listed(), 30, "the domain unlisted")
+    wait_until(lambda: "initrode-example.com" not in on_dashboard(), 30, "the dashboard's too")
+
 
 def test_a_person_is_forgotten_by_address(worker):
     settings = worker.settings

@@ -7,7 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.clients.produce_tail import BadLine, keyed_lines
-from streams.logic.identity.directory import Entry, claim_profile, claim_roster, domains_of
+from streams.logic.identity.directory import (
+    Entry,
+    Waiting,
+    claim_profile,
+    claim_roster,
+    domains_of,
+    keep,
+    release,
+)
 from streams.logic.identity.match import Clues
 from streams.logic.identity.people import DAY_MS, Person, learn, observe
 from streams.logic.identity.prospects import Prospects
@@ -130,6 +138,33 @@ def test_waiting_events_are_released_once_within_the_window(events, link_at, lim
     later = observe(person, "late", link_at, activity, Clues(), source)
     assert later is not None
     assert later.clues == Clues(email_domain="acme.com")
+
+
+@given(
+    events=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 40 * DAY_MS)), max_size=40),
+    days=st.integers(0, 35),
+    limit=st.integers(0, 20),
+)
+def test_a_domain_keeps_its_recent_events_until_an_account_claims_it(events, days, limit):
+    entry, times = Entry(), {}
+    for n, at in events:
+        times.setdefault(f"e{n}", at)  # an id always comes with its own time
+        keep(
+            entry, Waiting(f"e{n}", times[f"e{n}"], Activity("web", "page_view"), None), days, limit
+        )
+        entry = Entry.from_json(entry.to_json())
+    kept = [w.event_id for w in entry.waiting]
+    assert len(kept) == len(set(kept)) <= limit
+    if kept:  # a window of `days` behind the newest kept
+        at = [w.at for w in entry.waiting]
+        assert min(at) >= max(at) - days * DAY_MS
+        assert at == sorted(at)
+    if limit and events:  # the newest event seen is never the one let go
+        newest = max(times.values())
+        assert newest in {w.at for w in entry.waiting}
+    released = release(entry)
+    assert [w.event_id for w in released] == kept
+    assert entry.waiting == []
 
 
 def test_the_directory_withdraws_what_an_account_no_longer_claims():

@@ -8,6 +8,7 @@ may be written twice after a crash) and each person once (by their hashed id).
 """
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 __all__ = ["Prospect", "Prospects"]
@@ -59,12 +60,17 @@ class Prospects:
         bucket.people.add(person)
         bucket.first, bucket.last = min(bucket.first, at), max(bucket.last, at)
 
-    def top(self, since: int, limit: int | None = None) -> list[Prospect]:
+    def top(
+        self, since: int, limit: int | None = None, claimed: Collection[str] = ()
+    ) -> list[Prospect]:
         """The domains with events at or after `since` (epoch ms, rounded down to its
-        day), busiest first (then most people, then by name)."""
+        day), busiest first (then most people, then by name); none an account `claimed`
+        since (its events were matched then)."""
         start = since - since % DAY_MS
         rows = []
         for domain, days in self.days.items():
+            if domain in claimed:
+                continue
             recent = [d for day, d in days.items() if day >= start]
             if recent:
                 rows.append(

@@ -85,6 +85,20 @@ class SegmentSource(FrozenModel):
         le=2_000,
         description="events kept per unidentified person while they wait (the oldest leave first)",
     )
+    unmatched_days: int = Field(
+        default=30,
+        ge=0,
+        le=90,
+        description="events of a business domain no account claims are kept this many "
+        "days, and matched when an account claims the domain (it was added from `abm "
+        "unmatched`, or its profile came late)",
+    )
+    unmatched_max: int = Field(
+        default=500,
+        ge=0,
+        le=5_000,
+        description="events kept per unclaimed domain (the oldest leave first)",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,13 +35,24 @@ from schemas.outputs import DeadLetterReason, UnmatchedEvent
 from streams.logic.identity.directory import (
     Changes,
     Entry,
+    Waiting,
     claim,
     claim_profile,
     claim_roster,
     domains_of,
+    keep,
+    release,
     withdraw,
 )
-from streams.logic.identity.match import Method, Unmatched, Why, account_key, contact_key, plan
+from streams.logic.identity.match import (
+    Method,
+    Unmatched,
+    Why,
+    account_key,
+    contact_key,
+    domain_key,
+    plan,
+)
 from streams.logic.identity.people import (
     Person,
     Request,
@@ -332,6 +343,30 @@ class Identity:
             await self.announce(changes, message["account"])
         elif kind == "set":
             claim(entry, message["account"])
+            for waited in release(entry):  # the domain's engagement from before its account
+                await self.matched(
+                    waited.event_id,
+                    waited.at,
+                    waited.activity,
+                    message["account"],
+                    Method.DOMAIN,
+                    waited.contact,
+                )
+        elif kind == "wait":
+            waiting = Waiting(
+                message["id"], message["at"], Activity(*message["a"]), message["contact"]
+            )
+            if entry.account is not None:  # claimed since the lookup passed
+                await self.matched(
+                    waiting.event_id,
+                    waiting.at,
+                    waiting.activity,
+                    entry.account,
+                    Method.DOMAIN,
+                    waiting.contact,
+                )
+                return
+            keep(entry, waiting, self.source.unmatched_days, self.source.unmatched_max)
         elif kind == "unset" and withdraw(entry, message["account"]):
             worker.states.delete(worker.directory, key, partition)
             return
@@ -375,6 +410,8 @@ class Identity:
             await self.unmatched(
                 message["id"], message["at"], activity, message["p"], Unmatched(Why(why), domain)
             )
+            if domain is not None:  # kept under its domain, for an account that claims it
+                await self.to_directory(domain_key(domain), {**message, "t": "wait"})
 
 
 @dataclass(frozen=True, slots=True)
