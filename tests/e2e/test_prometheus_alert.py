@@ -100,8 +100,9 @@ def prometheus_config(worker_port: int, exporter_port: int) -> str:
     deployed = (DEPLOY / "prometheus.yml").read_text()
     assert re.search(r"^rule_files:\s*\n\s*- alerts\.yml\b", deployed, re.M), "rule_files moved"
     jobs = re.findall(r"^\s*- job_name:\s*(\S+)\s*$", deployed, re.M)
-    assert jobs == ["abm-worker", "abm-lag", "abm-view"], f"the scrape jobs changed: {jobs}"
-    # No view process runs here, and no alert rule reads its metrics: its job is left out.
+    assert jobs == ["abm-worker", "abm-lag", "abm-view", "abm-collect"], f"jobs changed: {jobs}"
+    # No view process or collector runs here, and no alert rule reads their metrics: their
+    # jobs are left out.
     targets = {"abm-worker": worker_port, "abm-lag": exporter_port}
     scrape_configs = "".join(
         f"  - job_name: {job}\n"
