@@ -383,6 +383,11 @@ class Settings(BaseSettings):
     tick_interval_s: Annotated[float, Field(gt=0)] = Field(
         default=30.0, description="how often the staleness timer looks for due accounts"
     )
+    people_sweep_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=3600.0,
+        description="how often a worker looks for people idle past [sources.segment] "
+        "people_days, to forget them",
+    )
     tick_max_per_s: Annotated[float, Field(gt=0)] = Field(
         default=500.0,
         description="staleness ticks a worker sends per second at most (each costs what an "

@@ -74,6 +74,7 @@ SETTINGS_SECTIONS: dict[str, tuple[str, ...]] = {
         "clock",
         "tick_interval_s",
         "tick_max_per_s",
+        "people_sweep_interval_s",
         "session_timeout_s",
         "heartbeat_interval_s",
         "watchdog_interval_s",

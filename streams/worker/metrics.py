@@ -154,7 +154,7 @@ class Metrics:
         self.task_errors = Counter(
             "abm_task_errors",
             "Rounds of a worker's timer that failed (logged; the timer runs again): "
-            "tick-due-accounts, flush-redis-view",
+            "tick-due-accounts, flush-redis-view, forget-idle-people",
             ["task"],
             registry=self.registry,
         )

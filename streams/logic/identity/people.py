@@ -26,6 +26,7 @@ __all__ = [
     "activity_to",
     "clues_from",
     "clues_to",
+    "idle",
     "learn",
     "observe",
 ]
@@ -139,3 +140,8 @@ def _prune(person: Person, source: SegmentSource) -> None:
         kept = kept[len(kept) - source.pending_max :]
     person.dropped += len(person.pending) - len(kept)
     person.pending = kept
+
+
+def idle(person: Person, before: int) -> bool:
+    """Whether the person has had no event since `before` (epoch ms, event time)."""
+    return person.newest < before

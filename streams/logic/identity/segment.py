@@ -85,6 +85,14 @@ class SegmentSource(FrozenModel):
         le=2_000,
         description="events kept per unidentified person while they wait (the oldest leave first)",
     )
+    people_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="a person (an anonymous or user id) with no event for this many days "
+        "of event time is forgotten, with their waiting events: visitors are many, and most "
+        "never come back",
+    )
     unmatched_days: int = Field(
         default=30,
         ge=0,

@@ -21,6 +21,7 @@ acknowledged only once the broker has it; a record sent twice after a crash is d
 event id where it lands (the account's seen ids; `abm unmatched` counts ids once).
 """
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -54,11 +55,13 @@ from streams.logic.identity.match import (
     plan,
 )
 from streams.logic.identity.people import (
+    DAY_MS,
     Person,
     Request,
     activity_to,
     clues_from,
     clues_to,
+    idle,
     learn,
     observe,
 )
@@ -69,6 +72,7 @@ from streams.logic.inputs.records import AccountInput, InputRecord, Removal, Ros
 from streams.worker.agents.emit import reject
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
+from streams.worker.survive import survive
 
 __all__ = ["Claims", "claims_of", "index", "read_record", "register_identity", "route_key"]
 
@@ -170,6 +174,8 @@ class Identity:
         self.key = worker.settings.identity_key_bytes()
         self.outcomes = worker.metrics.identity
         self.warned = False
+        self.newest = 0
+        """The newest event time the people agent has seen: 'now' for the sweep."""
 
     async def to_people(self, person: str, message: dict[str, Any]) -> None:
         await self.worker.states.forward(
@@ -203,6 +209,10 @@ class Identity:
         if message["t"] == "forget":
             await self.forget(person_id, message, event.message.partition)
             return
+        if message["t"] == "expire":
+            self.expire(person_id, message["before"], event.message.partition)
+            return
+        self.newest = max(self.newest, message["at"])
         person: Person = worker.states.get(worker.people, person_id) or Person()
         clues = clues_from(message["c"])
         if message["t"] == "event":
@@ -232,6 +242,28 @@ class Identity:
             self.outcomes["dropped"].inc(person.dropped)
             person.dropped = 0
         worker.states.put(worker.people, person_id, person, event.message.partition)
+
+    def expire(self, person_id: str, before: int, partition: int) -> None:
+        """Forget a person idle since before `before`, with what still waits: checked
+        here, on the record's own partition (the sweep's look may be out of date)."""
+        person: Person | None = self.worker.states.get(self.worker.people, person_id)
+        if person is not None and idle(person, before):
+            self.outcomes["dropped"].inc(len(person.pending))
+            self.worker.states.delete(self.worker.people, person_id, partition)
+
+    async def sweep(self) -> None:
+        """Ask for every person of this worker idle `people_days` behind the newest event
+        it has seen to be forgotten (through their own partition: a table is written only
+        while a record of it is processed)."""
+        before = self.newest - self.source.people_days * DAY_MS
+        if self.newest == 0:
+            return
+        message = orjson.dumps({"t": "expire", "before": before})
+        for n, (person_id, person) in enumerate(list(self.worker.people.items()), 1):
+            if n % 1000 == 0:
+                await asyncio.sleep(0)  # a long sweep must not hold up the streams
+            if idle(person, before):
+                await self.worker.people_calls.send(key=person_id.encode(), value=message)
 
     async def forget(self, person_id: str, message: dict[str, Any], partition: int) -> None:
         """`abm forget --email`: the person's record goes, and so do those of the ids it
@@ -466,6 +498,9 @@ async def index(worker: WorkerContext, claims: Claims, repeat: bool) -> None:
 
 def register_identity(worker: WorkerContext) -> None:
     identity = Identity(worker)
+    worker.app.timer(interval=worker.settings.people_sweep_interval_s, name="forget-idle-people")(
+        survive("forget-idle-people", worker.metrics.task_errors)(identity.sweep)
+    )
     for topic, step, name in (
         (worker.segment_calls, identity.segment, "segment"),
         (worker.people_calls, identity.people, "people"),
