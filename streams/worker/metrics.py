@@ -53,8 +53,9 @@ class _LiveCollector(Collector):
         live = self.read()
         lag = GaugeMetricFamily(
             "abm_consumer_lag",
-            "Records waiting per owned partition (inputs, the clock, erasure requests), from "
-            "the consumer's latest fetch; a partition no worker reports is owned by none",
+            "Records waiting per owned partition (inputs, the clock, erasure requests, account "
+            "matching's topics), from the consumer's latest fetch; a partition no worker "
+            "reports is owned by none",
             labels=["topic", "partition"],
         )
         for (topic, partition), value in sorted(live.consumer_lag.items()):

@@ -34,9 +34,18 @@ def live_figures(worker: WorkerContext) -> Live:
         routes={sink.name: (sink.stats, sink.queue.qsize()) for sink in worker.webhooks},
         ready=is_ready(worker),
     )
-    # Every partition the group reads (inputs, clock, erasure) is reported by its owner, so
-    # a partition no worker reports is one nobody owns (the lag alerts rely on it).
-    inputs = {t.get_topic_name() for t in (*worker.inputs.values(), worker.clock, worker.erasure)}
+    # Every partition the group reads (inputs, clock, erasure, account matching's) is
+    # reported by its owner, so a partition no worker reports is one nobody owns (the lag
+    # alerts rely on it).
+    read = (
+        *worker.inputs.values(),
+        worker.clock,
+        worker.erasure,
+        worker.segment_calls,
+        worker.people_calls,
+        worker.lookups,
+    )
+    inputs = {t.get_topic_name() for t in read}
     for tp in worker.app.consumer.assignment():
         highwater = worker.app.consumer.highwater(tp)
         if tp.topic in inputs and highwater is not None:

@@ -63,7 +63,7 @@ def test_metrics_match_what_went_in_and_out(stack):
         assert metric_sum(metrics, "abm_events_total", outcome="dead_letter") == 0
         assert metric_sum(metrics, "abm_processing_seconds_count") == len(sent)
         lag_series = {ls for (n, ls) in metrics if n == "abm_consumer_lag"}
-        # every partition the group reads (inputs, clock, erasure), owned
+        # every partition the group reads (inputs, clock, erasure, matching's), owned
         assert len(lag_series) == len(settings.topics.consumed()) * settings.partitions
         changes = read_all(settings, settings.topics.tier_changes)
         assert metric_sum(metrics, "abm_outputs_total", output="tier_change") == len(changes)
