@@ -37,15 +37,7 @@ def live_figures(worker: WorkerContext) -> Live:
     # Every partition the group reads (inputs, clock, erasure, account matching's) is
     # reported by its owner, so a partition no worker reports is one nobody owns (the lag
     # alerts rely on it).
-    read = (
-        *worker.inputs.values(),
-        worker.clock,
-        worker.erasure,
-        worker.segment_calls,
-        worker.people_calls,
-        worker.lookups,
-    )
-    inputs = {t.get_topic_name() for t in read}
+    inputs = set(worker.settings.topics.consumed())
     for tp in worker.app.consumer.assignment():
         highwater = worker.app.consumer.highwater(tp)
         if tp.topic in inputs and highwater is not None:

@@ -184,7 +184,7 @@ class WriteBehind:
         None for one that still is not (logged, counted, and left unstored rather
         than refused by the producer, which would stop the worker)."""
         if not isinstance(state, AccountState):
-            return state.to_json()  # a roster is bounded by its input's bound
+            return state.to_json()  # rosters, people, directory entries: bounded by design
         record = fitted(state)
         if record.shed:
             log.warning(

@@ -15,6 +15,8 @@ import logging
 import time
 from typing import Any, cast
 
+from faust.types import EventT
+
 from schemas.outputs import DeadLetter, DeadLetterReason, StageChange, SurgeAlert, TierChange
 from streams.logic.inputs.apply import Effect
 from streams.logic.inputs.decode import DEAD_LETTER_KEY_BYTES, Coords, Rejected, dead_letter
@@ -32,6 +34,7 @@ from streams.sinks.notify import Delivery
 from streams.worker.context import WorkerContext
 
 __all__ = [
+    "coords_of",
     "register_webhooks",
     "reject",
     "reject_output",
@@ -42,6 +45,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def coords_of(event: EventT) -> Coords:
+    """Where an input record came from, and its broker time (epoch ms)."""
+    message = event.message
+    return Coords(message.topic, message.partition, message.offset, int(message.timestamp * 1000))
 
 
 def now_ms() -> int:

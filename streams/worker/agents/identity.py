@@ -67,9 +67,9 @@ from streams.logic.identity.people import (
 )
 from streams.logic.identity.redact import EMAIL_CONTACT, blank, redact
 from streams.logic.identity.segment import Activity, BadCall, Call, SegmentSource, read_call
-from streams.logic.inputs.decode import Coords, InputKind, Rejected
+from streams.logic.inputs.decode import InputKind, Rejected
 from streams.logic.inputs.records import AccountInput, InputRecord, Removal, RosterInput
-from streams.worker.agents.emit import reject
+from streams.worker.agents.emit import coords_of, reject
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
 from streams.worker.survive import survive
@@ -77,11 +77,6 @@ from streams.worker.survive import survive
 __all__ = ["Claims", "claims_of", "index", "read_record", "register_identity", "route_key"]
 
 log = logging.getLogger(__name__)
-
-
-def _coords(event: EventT) -> Coords:
-    message = event.message
-    return Coords(message.topic, message.partition, message.offset, int(message.timestamp * 1000))
 
 
 def _person_hash(person: str) -> str:
@@ -141,28 +136,23 @@ def read_record(value: bytes, key: bytes | None, source: SegmentSource) -> Call:
         raise Rejected(DeadLetterReason.INVALID_PAYLOAD, str(exc)) from None
 
 
-def _call_messages(call: Call) -> list[tuple[str, dict[str, Any]]]:
-    """What a call tells the people stage, keyed by person: an event to match, or what
-    the call says of who they are (passed on to the other ids it names)."""
+def _call_message(call: Call) -> dict[str, Any] | None:
+    """What a call tells the people stage about its person: an event to match, or what
+    the call says of who they are (passed on to the other ids it names); None for a
+    call that is neither (a track name the mapping lacks)."""
+    clues = clues_to(call.clues)
     if call.activity is not None:
-        activity = call.activity
-        return [
-            (
-                call.person,
-                {
-                    "t": "event",
-                    "id": call.event_id,
-                    "at": call.at,
-                    "a": activity_to(activity),
-                    "c": clues_to(call.clues),
-                },
-            )
-        ]
+        return {
+            "t": "event",
+            "id": call.event_id,
+            "at": call.at,
+            "a": activity_to(call.activity),
+            "c": clues,
+        }
     if call.kind in ("identify", "group", "alias"):
         ids = [call.person, *call.others]
-        link = {"t": "link", "at": call.at, "c": clues_to(call.clues), "ids": ids, "spread": True}
-        return [(call.person, link)]
-    return []
+        return {"t": "link", "at": call.at, "c": clues, "ids": ids, "spread": True}
+    return None
 
 
 class Identity:
@@ -195,12 +185,12 @@ class Identity:
         except Rejected as why:
             self.outcomes["dead_letter"].inc()
             key = None if event.key is None else blank(event.key)
-            await reject(self.worker, _coords(event), key, blank(value), why)
+            await reject(self.worker, coords_of(event), key, blank(value), why)
             return
         if call.unmapped is not None:
             self.outcomes["unmapped"].inc()
-        for person, message in _call_messages(call):
-            await self.to_people(person, message)
+        if (message := _call_message(call)) is not None:
+            await self.to_people(call.person, message)
 
     async def people(self, event: EventT) -> None:
         worker = self.worker
@@ -255,14 +245,17 @@ class Identity:
         """Ask for every person of this worker idle `people_days` behind the newest event
         it has seen to be forgotten (through their own partition: a table is written only
         while a record of it is processed)."""
-        before = self.newest - self.source.people_days * DAY_MS
-        if self.newest == 0:
+        if self.newest == 0:  # nothing seen yet: no 'now'
             return
+        before = self.newest - self.source.people_days * DAY_MS
         message = orjson.dumps({"t": "expire", "before": before})
-        for n, (person_id, person) in enumerate(list(self.worker.people.items()), 1):
+        # The ids first (the agents change the table meanwhile), each record read as it
+        # comes: a RocksDB table is not decoded whole.
+        for n, person_id in enumerate(list(self.worker.people.keys()), 1):
             if n % 1000 == 0:
                 await asyncio.sleep(0)  # a long sweep must not hold up the streams
-            if idle(person, before):
+            person: Person | None = self.worker.states.get(self.worker.people, person_id)
+            if person is not None and idle(person, before):
                 await self.worker.people_calls.send(key=person_id.encode(), value=message)
 
     async def forget(self, person_id: str, message: dict[str, Any], partition: int) -> None:
@@ -522,7 +515,7 @@ def register_identity(worker: WorkerContext) -> None:
                     )
                     failed = Rejected(DeadLetterReason.PROCESSING_ERROR, repr(exc))
                     value = None if event.value is None else blank(event.value)
-                    await reject(worker, _coords(event), event.key, value, failed)
+                    await reject(worker, coords_of(event), event.key, value, failed)
                 await worker.states.hold(event)
 
         agent.__name__ = agent.__qualname__ = f"identity_{name}"

@@ -11,9 +11,9 @@ from typing import Any
 from faust.types import EventT, StreamT
 
 from schemas.outputs import DeadLetterReason
-from streams.logic.inputs.decode import Coords, InputKind, Rejected
+from streams.logic.inputs.decode import InputKind, Rejected
 from streams.logic.inputs.records import decode_record, take
-from streams.worker.agents.emit import now_ms, reject, store_and_send, store_campaign
+from streams.worker.agents.emit import coords_of, now_ms, reject, store_and_send, store_campaign
 from streams.worker.agents.identity import claims_of, index
 from streams.worker.agents.watchdog import note_read
 from streams.worker.context import WorkerContext
@@ -41,11 +41,8 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
             await worker.states.hold(event)
 
     async def handle(event: EventT) -> None:
-        message = event.message
-        coords = Coords(
-            message.topic, message.partition, message.offset, int(message.timestamp * 1000)
-        )
-        note_read(worker, message.tp, message.offset)
+        coords = coords_of(event)
+        note_read(worker, event.message.tp, coords.offset)
         started = time.perf_counter()
         try:
             record = decode_record(kind, event.key, event.value)
