@@ -23,6 +23,8 @@ __all__ = [
     "ErasureRequest",
     "IntentEvent",
     "MatchMethod",
+    "SalesActivity",
+    "SalesActivityType",
     "SpendEvent",
 ]
 
@@ -139,6 +141,26 @@ class SpendEvent(Contract):
     campaign_id: Id
     account_id: Id | None = None
     amount: Amount
+    occurred_at: EventTime
+
+
+class SalesActivityType(StrEnum):
+    """What a CRM logs for a rep: Salesforce Tasks and Events, HubSpot engagements."""
+
+    CALL = "call"
+    EMAIL = "email"
+    MEETING = "meeting"
+    SOCIAL = "social"
+
+
+class SalesActivity(Contract):
+    """A rep's follow-up of an account (abm.sales-activities.v1): what tells whether sales
+    answered an alert, and how fast. Not the account's engagement: it adds no points."""
+
+    event_id: Id
+    account_id: Id
+    rep_id: Label = Field(description="the rep, as profiles name owners (`owner`)")
+    type: SalesActivityType
     occurred_at: EventTime
 
 

@@ -10,6 +10,7 @@ from schemas.common import EventTime, Id, Label, Output
 
 __all__ = [
     "PERSONAS",
+    "AlertOutcome",
     "ChannelPoints",
     "CommitteeMember",
     "DeadLetter",
@@ -170,6 +171,47 @@ class SurgeAlert(Output):
         "after it) and the owner is now known: that alert's alert_id. Routes that heard "
         "it do not hear this one; owner routes do",
     )
+    holdout: bool = Field(
+        default=False,
+        description="in the holdout ([rules.outcomes] holdout): recorded here and measured, "
+        "but sent to no route and shown to no seller",
+    )
+
+
+class AlertOutcome(Output):
+    """What followed one surge alert (abm.alert-outcomes.v1, keyed by account), published
+    once its `opportunity_days` have passed on the account's clock: did sales respond, how
+    fast, and did an opportunity follow. Nulls where nothing happened."""
+
+    alert_id: str
+    account_id: Id
+    account_name: str | None
+    owner: str | None = Field(description="the account's owner when the alert was raised")
+    kind: Literal["intent", "engagement"]
+    cluster: str | None
+    tier: Tier = Field(description="the account's tier when the alert was raised")
+    raised_at: EventTime
+    holdout: bool = Field(description="held out: no seller was told of this alert")
+    first_response_at: EventTime | None = Field(
+        description="the first sales activity after the alert, within opportunity_days"
+    )
+    response_minutes: float | None
+    responded_by: str | None = Field(description="the rep who responded first")
+    responded_by_owner: bool | None = Field(
+        description="whether that rep was the account's owner (null: no response, or no owner)"
+    )
+    sla_met: bool = Field(description="a response within response_sla_minutes")
+    opportunity_id: str | None = Field(
+        description="the first opportunity created after the alert, within opportunity_days"
+    )
+    opportunity_created_at: EventTime | None
+    opportunity_amount: float | None = Field(
+        description="its amount (base currency) at the horizon"
+    )
+    opportunity_won: bool | None = Field(
+        description="true or false if it closed won or lost within the horizon, else null"
+    )
+    horizon_at: EventTime = Field(description="raised_at plus opportunity_days")
 
 
 class UnmatchedEvent(Output):

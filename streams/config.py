@@ -59,9 +59,17 @@ class Topics(FrozenModel):
     contacts: str = Field(
         default="abm.contacts.v1", description="input: contact rosters (compacted)"
     )
+    sales_activities: str = Field(
+        default="abm.sales-activities.v1",
+        description="input: reps' calls, emails, meetings (what answers an alert)",
+    )
     tier_changes: str = Field(default="abm.tier-changes.v1", description="output: tier changes")
     stage_changes: str = Field(default="abm.stage-changes.v1", description="output: journey stages")
     surge_alerts: str = Field(default="abm.surge-alerts.v1", description="output: surge alerts")
+    alert_outcomes: str = Field(
+        default="abm.alert-outcomes.v1",
+        description="output: what followed each alert, once its horizon passed",
+    )
     dead_letter: str = Field(default="abm.dead-letter.v1", description="output: refused records")
     clock: str = Field(default="abm.clock.v1", description="internal: the staleness timer's ticks")
     erasure: str = Field(default="abm.erasure.v1", description="internal: erasure requests")
@@ -83,7 +91,15 @@ class Topics(FrozenModel):
     )
 
     def inputs(self) -> list[str]:
-        return [self.engagement, self.intent, self.deals, self.accounts, self.spend, self.contacts]
+        return [
+            self.engagement,
+            self.intent,
+            self.deals,
+            self.accounts,
+            self.spend,
+            self.contacts,
+            self.sales_activities,
+        ]
 
     def identity(self) -> list[str]:
         """The topics account matching reads: Segment calls, and its own two."""
@@ -104,6 +120,7 @@ class Topics(FrozenModel):
             self.tier_changes,
             self.stage_changes,
             self.surge_alerts,
+            self.alert_outcomes,
             self.dead_letter,
             self.clock,
             self.erasure,

@@ -63,8 +63,9 @@ async def top_surging(redis: Redis, keys: RedisKeys, n: int = TOP_SURGING) -> li
     for _id, fields in await stream_entries(
         redis, keys.alerts, newest_first=True, count=ALERTS_SCANNED
     ):
-        account = fields[b"account_id"].decode()
-        latest.setdefault(account, orjson.loads(fields[b"alert"]))
+        alert = orjson.loads(fields[b"alert"])
+        if not alert.get("holdout"):  # held out: shown to no seller
+            latest.setdefault(fields[b"account_id"].decode(), alert)
     pipe = redis.pipeline(transaction=False)
     for member, _ in ranked:
         pipe.hmget(keys.account(member.decode()), "name", "tier", "owner", "surging")

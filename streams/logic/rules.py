@@ -26,6 +26,7 @@ __all__ = [
     "IntentRules",
     "JourneyRule",
     "Limits",
+    "Outcomes",
     "PersonaRule",
     "Rules",
     "SurgeRules",
@@ -144,6 +145,33 @@ class Limits(FrozenModel):
     )
     campaigns: Annotated[int, Field(ge=1, le=2000)] = Field(
         default=200, description="campaigns whose touches and spend are held per account"
+    )
+    alert_outcomes: Annotated[int, Field(ge=1, le=2000)] = Field(
+        default=200, description="alerts whose outcomes are held (and counted) per account"
+    )
+
+
+class Outcomes(FrozenModel):
+    """What is measured after each surge alert (docs/kpis.md, Alerts): a seller's response
+    against the SLA, and an opportunity within the horizon; and the share of alerts held
+    out, told to no seller, to measure what the alerts add."""
+
+    response_sla_minutes: Annotated[int, Field(ge=1, le=43_200)] = Field(
+        default=240, description="a response within this many minutes meets the SLA"
+    )
+    opportunity_days: Annotated[int, Field(ge=1, le=365)] = Field(
+        default=30,
+        description="the horizon: an opportunity created this many days after an alert "
+        "counts for it, and its outcome is published then",
+    )
+    holdout: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] = Field(
+        default=0,
+        description="the share of surge episodes held out, chosen by a keyed hash of the "
+        "alert id: stable across restarts and replays",
+    )
+    holdout_key: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        default="abm-holdout",
+        description="the key of that hash: another key draws another holdout",
     )
 
 
@@ -433,6 +461,7 @@ class Rules(FrozenModel):
     ad_conversions: AdConversions = AdConversions()
     attribution: Attribution = Attribution()
     limits: Limits = Limits()
+    outcomes: Outcomes = Outcomes()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

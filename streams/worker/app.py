@@ -158,6 +158,7 @@ def create_app(settings: Settings) -> tuple[faust.App, WorkerContext]:
         tier_changes=raw_topic(topics.tier_changes),
         stage_changes=raw_topic(topics.stage_changes),
         surge_alerts=raw_topic(topics.surge_alerts),
+        alert_outcomes=raw_topic(topics.alert_outcomes),
         dead_letter=raw_topic(topics.dead_letter),
         clock=raw_topic(topics.clock),
         erasure=raw_topic(topics.erasure),

@@ -54,6 +54,7 @@ class WorkerContext:
     tier_changes: TopicT
     stage_changes: TopicT
     surge_alerts: TopicT
+    alert_outcomes: TopicT
     dead_letter: TopicT
     clock: TopicT
     erasure: TopicT

@@ -131,7 +131,8 @@ class Metrics:
         )
         events = Counter(
             "abm_events",
-            "Input records by kind (engagement, intent, deals, accounts, spend, contacts) and "
+            "Input records by kind (engagement, intent, deals, accounts, spend, contacts, "
+            "sales_activities) and "
             "outcome (applied, duplicate, dead_letter)",
             ["kind", "outcome"],
             registry=self.registry,
@@ -139,11 +140,11 @@ class Metrics:
         self.events = {(k, o): events.labels(k, o) for k in input_kinds for o in OUTCOMES}
         outputs = Counter(
             "abm_outputs",
-            "Records published: tier_change, stage_change, surge_alert, dead_letter",
+            "Records published: tier_change, stage_change, surge_alert, alert_outcome, dead_letter",
             ["output"],
             registry=self.registry,
         )
-        kinds = ("tier_change", "stage_change", "surge_alert", "dead_letter")
+        kinds = ("tier_change", "stage_change", "surge_alert", "alert_outcome", "dead_letter")
         self.outputs = {o: outputs.labels(o) for o in kinds}
         dead = Counter(
             "abm_dead_letters",

@@ -4,6 +4,8 @@ The property tests compare the state machine with a brute-force oracle that reco
 every signal from the raw list of accepted events.
 """
 
+from datetime import timedelta
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -62,9 +64,16 @@ def test_journey_up_the_tiers_and_down_when_stale():
 
     # The journey looks further back: engaged for 30 days, aware for 90, then unaware.
     assert state.stage == "engaged"
-    stages = []
+    ticks = []
     while state.due_at is not None:
-        stages.append(apply_tick(state, RULES, state.due_at).stage_change)
+        ticks.append(apply_tick(state, RULES, state.due_at))
+    # Each alert's outcome is published when its 30 days have passed: nothing followed.
+    outcomes = [o for t in ticks for o in t.outcomes]
+    assert sorted(o.kind for o in outcomes) == ["engagement", "intent"]
+    for o in outcomes:
+        assert o.horizon_at == o.raised_at + timedelta(days=30)
+        assert (o.first_response_at, o.opportunity_id, o.sla_met) == (None, None, False)
+    stages = [t.stage_change for t in ticks if t.stage_change is not None]
     assert [(c.stage, c.changed_at) for c in stages] == [
         ("aware", from_ms((day_of(T0) + 30) * DAY)),
         ("unaware", from_ms((day_of(T0) + 90) * DAY)),

@@ -40,6 +40,7 @@ FIELDS = {
     "tech_stack expected_acv owner fit_score",
     InputKind.SPEND: "event_id account_id campaign_id amount occurred_at",
     InputKind.CONTACTS: "account_id contacts updated_at",
+    InputKind.SALES_ACTIVITIES: "event_id account_id rep_id type occurred_at",
 }
 PLAUSIBLE = st.sampled_from(
     ["acme", "e1", "web", "page_view", "proposal", "2026-11-01T00:00:00Z", 50, 1.5e3, [], {}]

@@ -9,8 +9,22 @@ from collections.abc import Callable
 from typing import Any
 
 from schemas.common import from_ms, to_ms
-from schemas.inputs import AccountProfile, DealEvent, EngagementEvent, IntentEvent, SpendEvent
-from schemas.outputs import DeadLetterReason, StageChange, SurgeAlert, TierChange, TierInputs
+from schemas.inputs import (
+    AccountProfile,
+    DealEvent,
+    EngagementEvent,
+    IntentEvent,
+    SalesActivity,
+    SpendEvent,
+)
+from schemas.outputs import (
+    AlertOutcome,
+    DeadLetterReason,
+    StageChange,
+    SurgeAlert,
+    TierChange,
+    TierInputs,
+)
 from streams.logic.identity.directory import domains_of
 from streams.logic.inputs.decode import Coords, Event, Rejected, owner_of
 from streams.logic.kpis.kpis import to_units
@@ -20,6 +34,7 @@ from streams.logic.signals.alerts import alerted_episodes, detect_surges, owned_
 from streams.logic.signals.committee import persona_counts
 from streams.logic.signals.fit import fit_score
 from streams.logic.signals.journey import REMOVED, stage_change, stage_of
+from streams.logic.signals.outcomes import close_due, next_horizon, note_activity, note_deal, watch
 from streams.logic.signals.tiering import Signals, decide, measure
 from streams.logic.state.opportunities import LOST, WON, record
 from streams.logic.state.roster import NO_ROSTERS, Rosters
@@ -36,7 +51,7 @@ __all__ = [
     "evaluate",
 ]
 
-TimedEvent = EngagementEvent | IntentEvent | DealEvent | SpendEvent
+TimedEvent = EngagementEvent | IntentEvent | DealEvent | SpendEvent | SalesActivity
 CLOSED_STAGES = frozenset({WON, LOST})
 DEDUP_DAYS = 7
 _CLOCK: dict[type[TimedEvent], str] = {
@@ -44,6 +59,7 @@ _CLOCK: dict[type[TimedEvent], str] = {
     IntentEvent: Clock.INTENT.value,
     DealEvent: Clock.DEALS.value,
     SpendEvent: Clock.SPEND.value,
+    SalesActivity: Clock.ACTIVITY.value,
 }
 """Each event's clock, as the plain letter the state record keys it by."""
 
@@ -60,6 +76,7 @@ class Effect:
         "change",
         "duplicate",
         "limited",
+        "outcomes",
         "removed",
         "stage_change",
         "state",
@@ -86,6 +103,8 @@ class Effect:
         """The account is gone: delete its state and view once the changes are sent."""
         self.limited: str | None = None
         """The rules.limits key the event met (something was dropped to keep the limit)."""
+        self.outcomes: list[AlertOutcome] = []
+        """Outcomes of alerts whose horizon this passed (signals/outcomes.py)."""
 
 
 def _surge_due(state: AccountState, windows: Aggregates) -> int | None:
@@ -142,10 +161,17 @@ def evaluate(state: AccountState, rules: Rules, now: int, rosters: Rosters = NO_
             personas = persona_counts(list(windows.contacts), roster, rules)
         change = _tier_change(state, tier, rule, now, signals, personas)
     alerts = detect_surges(state, rules, now, windows, rosters)
+    limited = watch(state, alerts, now, rules) if alerts else None
     stage, stage_due = stage_of(state, rules, signals, windows)
     moved = stage_change(state, rules, stage, stage, now, signals, windows)
-    state.due_at = sooner(sooner(signals.due_at, _surge_due(state, windows)), stage_due)
-    return Effect(state, write=True, change=change, alerts=alerts, stage_change=moved)
+    due = sooner(sooner(signals.due_at, _surge_due(state, windows)), stage_due)
+    effect = Effect(state, write=True, change=change, alerts=alerts, stage_change=moved)
+    if state.watches:
+        effect.outcomes = close_due(state, now, rules)
+        due = sooner(due, next_horizon(state))
+    state.due_at = due
+    effect.limited = limited
+    return effect
 
 
 def apply_removal(
@@ -334,6 +360,8 @@ def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> str | Non
         met = "opportunities"
         del opps[min(opps, key=lambda o: (opps[o].closed_at is None, opps[o].history[-1][0], o))]
     opps[e.opportunity_id] = record(opp, e, at, rules.stages, amount)
+    if state.watches:
+        note_deal(state, e.opportunity_id, e.stage, amount, at, new=opp is None)
     return met
 
 
@@ -435,6 +463,10 @@ def apply_event(
             _touch(state, at)
         elif isinstance(event, DealEvent):
             met = _deal(state, event, rules, at)
+        elif isinstance(event, SalesActivity):
+            met = None
+            if state.watches:
+                note_activity(state, event, at)
         else:
             met = _spend(state, event, at, rules.limits)
         state.clock = now = max(state.clock, at)
@@ -455,10 +487,12 @@ def apply_event(
     state.applied[source] = coords.offset
     state.partition = coords.partition
     effect = evaluate(state, rules, now, rosters)
-    effect.limited = met
+    effect.limited = met or effect.limited
     if ownerless:
         windows = windows_of(state, rules, now)
-        effect.alerts += owned_alerts(state, rules, now, windows, ownerless, rosters)
+        reissued = owned_alerts(state, rules, now, windows, ownerless, rosters)
+        watch(state, reissued, now, rules)
+        effect.alerts += reissued
     return effect
 
 

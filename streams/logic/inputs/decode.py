@@ -17,6 +17,7 @@ from schemas.inputs import (
     DealEvent,
     EngagementEvent,
     IntentEvent,
+    SalesActivity,
     SpendEvent,
 )
 from schemas.outputs import DeadLetter, DeadLetterReason
@@ -55,7 +56,7 @@ class Coords:
         return f"{self.topic}:{self.partition}"
 
 
-Event = EngagementEvent | IntentEvent | DealEvent | SpendEvent | AccountProfile
+Event = EngagementEvent | IntentEvent | DealEvent | SpendEvent | SalesActivity | AccountProfile
 """What is applied to an account's (or a campaign's) state."""
 
 
@@ -70,6 +71,8 @@ class InputKind(StrEnum):
     SPEND = "spend"
     CONTACTS = "contacts"
     """Rosters: a record replaces the account's roster, a tombstone clears it."""
+    SALES_ACTIVITIES = "sales_activities"
+    """Reps' calls, emails, meetings: what answers an alert (not engagement)."""
 
 
 INPUT_MODELS: dict[InputKind, type[BaseModel]] = {
@@ -79,6 +82,7 @@ INPUT_MODELS: dict[InputKind, type[BaseModel]] = {
     InputKind.ACCOUNTS: AccountProfile,
     InputKind.SPEND: SpendEvent,
     InputKind.CONTACTS: ContactRoster,
+    InputKind.SALES_ACTIVITIES: SalesActivity,
 }
 
 

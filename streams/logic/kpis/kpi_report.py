@@ -6,6 +6,7 @@ reading time, from integer sums, so a report is exact whichever worker summed wh
 """
 
 import itertools
+import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -14,7 +15,8 @@ from typing import Any
 
 from schemas.common import from_ms
 from schemas.outputs import PERSONAS
-from streams.logic.kpis.kpis import CAMPAIGN, CAMPAIGNS, PEOPLE_DAYS, SCALE
+from streams.logic.kpis.kpis import CAMPAIGN, CAMPAIGNS, OWNERS, PEOPLE_DAYS, SCALE
+from streams.logic.kpis.lift import METHOD, lift
 from streams.logic.rules import Rules
 from streams.logic.signals.committee import UNKNOWN
 from streams.logic.signals.journey import funnel
@@ -78,6 +80,60 @@ def _median_days(cycles: Counter[int]) -> float | None:
         return None
     values = sorted(cycles.elements())
     return statistics.median(values) / DAY_MS
+
+
+def _rank(values: Counter[int], share: float) -> int | None:
+    """The nearest-rank quantile of a histogram: the smallest value with at least `share`
+    of the counts at or below it."""
+    total = sum(values.values())
+    if not total:
+        return None
+    need, seen = math.ceil(share * total), 0
+    for value in sorted(values):
+        seen += values[value]
+        if seen >= need:
+            return value
+    return None  # unreachable: `seen` reaches `total`
+
+
+def _minutes(seconds: int | None) -> float | None:
+    return None if seconds is None else seconds / 60
+
+
+def _alert_kpis(s: _Scope) -> dict[str, Any]:
+    """What followed the alerts (signals/outcomes.py; docs/kpis.md, Alerts). Response
+    figures are of delivered alerts (a held-out alert told no seller); opportunity rates of
+    each group; lift is the one over the other."""
+    p = s.plain
+    delivered, held = p["alerts_delivered"], p["alerts_held_out"]
+    with_d, with_h = p["alerts_opportunity_delivered"], p["alerts_opportunity_held_out"]
+    waited = s.by_day("alerts_response_s_delivered")
+    measured = lift(with_d, delivered, with_h, held)
+    interval = None if measured.low is None else [measured.low, measured.high]
+    return {
+        "raised": p["alerts_raised"],
+        "delivered": delivered,
+        "held_out": held,
+        "responded": p["alerts_responded_delivered"],
+        "responded_within_sla": p["alerts_sla_delivered"],
+        "response_rate": _ratio(p["alerts_responded_delivered"], delivered),
+        "sla_rate": _ratio(p["alerts_sla_delivered"], delivered),
+        "response_minutes_p50": _minutes(_rank(waited, 0.5)),
+        "response_minutes_p90": _minutes(_rank(waited, 0.9)),
+        "responded_held_out": p["alerts_responded_held_out"],
+        "opportunities_delivered": with_d,
+        "opportunities_held_out": with_h,
+        "opportunity_rate_delivered": _ratio(with_d, delivered),
+        "opportunity_rate_held_out": _ratio(with_h, held),
+        "lift": measured.value,
+        "lift_ci_95": interval,
+        "lift_method": METHOD,
+        "lift_note": measured.note,
+        "pipeline_per_alert": _ratio(p["alerts_pipeline_delivered"] / SCALE, delivered),
+        "pipeline_per_alert_held_out": _ratio(p["alerts_pipeline_held_out"] / SCALE, held),
+        "won_delivered": p["alerts_won_delivered"],
+        "won_held_out": p["alerts_won_held_out"],
+    }
 
 
 def _engagement_kpis(s: _Scope, today: int) -> dict[str, Any]:
@@ -299,16 +355,28 @@ def _campaign_report(counters: dict[str, Counter[str]]) -> dict[str, dict[str, A
     return out
 
 
+NO_OWNER = "(no owner)"
+"""The owners table's row for alerts of accounts that had no owner."""
+
+
 def _scopes(
-    counters: Iterable[tuple[str, int]], campaigns: dict[str, Counter[str]]
+    counters: Iterable[tuple[str, int]],
+    campaigns: dict[str, Counter[str]],
+    owners: dict[str, _Scope],
 ) -> dict[str, _Scope]:
-    """Counters by scope; the per-campaign ones into `campaigns` (campaign -> figure)."""
+    """Counters by scope; the per-campaign ones into `campaigns` (campaign -> figure), the
+    per-owner ones into `owners`."""
     scopes: dict[str, _Scope] = {"all": _Scope(), TARGETS: _Scope()}
     for key, value in counters:
         tier, _, rest = key.partition("|")
         if tier == CAMPAIGN:
             figure, _, campaign = rest.partition("|")
             campaigns.setdefault(campaign, Counter())[figure] += value
+            continue
+        if tier == OWNERS:
+            figure, _, owner = rest.partition("|")
+            metric, _, arg = figure.partition(":")
+            owners.setdefault(owner or NO_OWNER, _Scope()).add(metric, arg or None, value)
             continue
         metric, _, arg = rest.partition("|")
         if metric == "reached":  # keyed by stage name: a plain counter per stage
@@ -327,7 +395,8 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
     denominator is None (null in JSON), never an error or a made-up 0.
     """
     campaigns: dict[str, Counter[str]] = {}
-    scopes = _scopes(counters.items(), campaigns)
+    owners: dict[str, _Scope] = {}
+    scopes = _scopes(counters.items(), campaigns, owners)
     today = day_of(as_of)
     tiers = {int(t) for t in scopes if t not in ("all", TARGETS, CAMPAIGNS)} | {0, 1, 2, 3}
     targets = scopes[TARGETS].plain
@@ -352,6 +421,7 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
             **_outcome_kpis(scope),
             **_retention_kpis(scope, today, rules),
             "journey": _journey_kpis(scope, rules),
+            "alerts": _alert_kpis(scope),
         }
 
     return {
@@ -361,4 +431,5 @@ def report(counters: Mapping[str, int], as_of: int, rules: Rules) -> dict[str, A
         "tiers": {str(t): one(named[str(t)], t) for t in sorted(tiers)},
         "daily": _series(scopes["all"], today, rules, named),
         "campaigns": _campaign_report(campaigns),
+        "owners": {owner: _alert_kpis(owners[owner]) for owner in sorted(owners)},
     }

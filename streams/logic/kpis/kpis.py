@@ -20,6 +20,7 @@ from schemas.inputs import Action, DealType
 from streams.logic.rules import Rules
 from streams.logic.signals.committee import UNKNOWN, personas_of
 from streams.logic.signals.journey import funnel
+from streams.logic.signals.outcomes import response_ms
 from streams.logic.state.customers import customer_of
 from streams.logic.state.opportunities import LOST, WON, reached
 from streams.logic.state.roster import Roster
@@ -29,6 +30,7 @@ from streams.logic.state.windows import day_of, window_start
 __all__ = [
     "CAMPAIGN",
     "CAMPAIGNS",
+    "OWNERS",
     "PEOPLE_DAYS",
     "SCALE",
     "Bag",
@@ -45,6 +47,8 @@ CAMPAIGNS = "-"
 """The 'tier' of spend not tied to an account: counted overall, in no tier."""
 CAMPAIGN = "@"
 """The 'tier' of per-campaign counters: `@|{metric}|{campaign_id}`, in no scope."""
+OWNERS = "~"
+"""The 'tier' of per-owner alert counters: `~|{metric}|{owner}`, in no scope."""
 SOCIAL = (Action.SOCIAL_LIKE, Action.SOCIAL_SHARE, Action.SOCIAL_COMMENT)
 
 Bag = dict[str, int]
@@ -232,7 +236,41 @@ def contribution(
         add(f"spend|{day}", units)
     if state.campaigns or state.campaign_spend:
         _campaigns(state, rules, into)
+    if state.watches:
+        _alerts(state, rules, into)
     return into
+
+
+def _alerts(state: AccountState, rules: Rules, bag: Bag) -> None:
+    """Each alert and what followed it, filed under the tier it was raised in and under
+    its owner ("" for none), by group: `delivered`, or `held_out`. Open and closed watches
+    count alike (an opportunity counts as soon as it follows), so a figure is the same
+    whenever the horizon's timer fired."""
+    sla_ms = rules.outcomes.response_sla_minutes * 60_000
+    for w in state.watches:
+        group = "held_out" if w.holdout else "delivered"
+        counts = {"alerts_raised": 1, f"alerts_{group}": 1}
+        keyed = None
+        waited = response_ms(w)
+        if waited is not None:
+            counts[f"alerts_responded_{group}"] = 1
+            if waited <= sla_ms:
+                counts[f"alerts_sla_{group}"] = 1
+            keyed = (f"alerts_response_s_{group}", waited // 1000)
+        if w.opportunity is not None:
+            counts[f"alerts_opportunity_{group}"] = 1
+            counts[f"alerts_pipeline_{group}"] = to_units(w.opportunity[2])
+            if w.opportunity[3] is True:
+                counts[f"alerts_won_{group}"] = 1
+        owner = w.owner or ""
+        for name, value in counts.items():
+            if not value:
+                continue  # a pipeline of 0
+            _add(bag, f"{w.tier}|{name}", value)
+            _add(bag, f"{OWNERS}|{name}|{owner}", value)
+        if keyed is not None:
+            _add(bag, f"{w.tier}|{keyed[0]}|{keyed[1]}", 1)
+            _add(bag, f"{OWNERS}|{keyed[0]}:{keyed[1]}|{owner}", 1)
 
 
 def spend_contribution(campaign: str, spend: Mapping[int, int]) -> Bag:

@@ -9,6 +9,7 @@ from streams.logic.rules import Rules
 from streams.logic.signals.aggregates import Aggregates, windows_of
 from streams.logic.signals.catalogue import catalogue
 from streams.logic.signals.committee import members
+from streams.logic.signals.outcomes import held_out
 from streams.logic.signals.surge import (
     Reading,
     engagement_enters,
@@ -96,6 +97,7 @@ def _alert(
 ) -> SurgeAlert:
     contacts, channels = _evidence(state, now)
     roster = rosters.get(state.account_id) if contacts else None
+    episode = ident if reissue_of is None else reissue_of
     name, owner = state.name_and_owner()
     return SurgeAlert(
         alert_id=ident,
@@ -116,6 +118,7 @@ def _alert(
         top_channels=channels,
         detected_at=from_ms(now),
         reissue_of=reissue_of,
+        holdout=held_out(episode, rules.outcomes),
     )
 
 
@@ -154,6 +157,13 @@ def _stays(kind: str, cluster: str, windows: Aggregates, rules: Rules) -> bool:
     return intent_stays(highs, rules.surge, windows.catalogue.min_topics)
 
 
+def _held_out(account_id: str, key: str, episode: SurgeEpisode, rules: Rules) -> bool:
+    """Whether an open episode is in the holdout: then no seller sees it surge."""
+    if rules.outcomes.holdout <= 0 or episode.entered_at is None:
+        return False
+    return held_out(alert_id(account_id, key, episode.entered_at), rules.outcomes)
+
+
 @dataclass(frozen=True, slots=True)
 class Standing:
     """An account's open surges, for the view and the ranking of surging accounts."""
@@ -164,9 +174,13 @@ class Standing:
 
 
 def standing(state: AccountState, rules: Rules) -> Standing:
-    """The open episodes (of surges these rules have), and the strongest of their
-    current readings."""
-    open_keys = {key for key, episode in state.surges.items() if episode.active}
+    """The open episodes (of surges these rules have, and not held out), and the strongest
+    of their current readings."""
+    open_keys = {
+        key
+        for key, episode in state.surges.items()
+        if episode.active and not _held_out(state.account_id, key, episode, rules)
+    }
     if not open_keys:
         return Standing((), 0.0)
     channels = catalogue(rules.intent).channels

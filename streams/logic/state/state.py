@@ -11,15 +11,17 @@ from typing import Any
 
 import orjson
 
-from schemas.outputs import StageChange, SurgeAlert, TierChange
+from schemas.outputs import AlertOutcome, StageChange, SurgeAlert, TierChange
 from streams.logic.state.cache import Derived
 from streams.logic.state.seen import SeenIds
 
 __all__ = [
+    "ALERT_OUTCOME",
     "STAGE_CHANGE",
     "SURGE_ALERT",
     "TIER_CHANGE",
     "AccountState",
+    "AlertWatch",
     "CampaignTouch",
     "Clock",
     "DayBucket",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 TIER_CHANGE, STAGE_CHANGE, SURGE_ALERT = "tier_change", "stage_change", "surge_alert"
+ALERT_OUTCOME = "alert_outcome"
 """The kinds of output an outbox entry holds."""
 
 
@@ -43,12 +46,16 @@ class Clock(StrEnum):
     INTENT = "i"
     DEALS = "d"
     SPEND = "s"
+    ACTIVITY = "a"
+    """Sales activity: a rep's calls, emails and meetings."""
 
 
-def entry_id_of(output: TierChange | StageChange | SurgeAlert) -> str:
+def entry_id_of(output: TierChange | StageChange | SurgeAlert | AlertOutcome) -> str:
     """The id an output has in an outbox, and by which its deliveries are remembered."""
     if isinstance(output, SurgeAlert):
         return f"a:{output.alert_id}"
+    if isinstance(output, AlertOutcome):
+        return f"o:{output.alert_id}"
     prefix = "c" if isinstance(output, TierChange) else "s"
     return f"{prefix}:{output.account_id}:{output.version}"
 
@@ -58,9 +65,9 @@ class OutboxEntry:
     broker acknowledged it) and to each route in `routes` (posted, or dead-lettered).
 
     `entry_id` names the output (deliveries are remembered by it), `kind` is TIER_CHANGE,
-    STAGE_CHANGE or SURGE_ALERT, and `value` the output's JSON (an erasure may rewrite an
-    alert's). Stored as the array [entry_id, kind, value], with the routes still owed as a
-    fourth item when there are any."""
+    STAGE_CHANGE, SURGE_ALERT or ALERT_OUTCOME, and `value` the output's JSON (an erasure
+    may rewrite an alert's). Stored as the array [entry_id, kind, value], with the routes
+    still owed as a fourth item when there are any."""
 
     __slots__ = ("entry_id", "kind", "routes", "value")
 
@@ -83,6 +90,10 @@ class OutboxEntry:
     @classmethod
     def of_alert(cls, alert: SurgeAlert) -> "OutboxEntry":
         return cls(entry_id_of(alert), SURGE_ALERT, alert.model_dump_json())
+
+    @classmethod
+    def of_outcome(cls, outcome: AlertOutcome) -> "OutboxEntry":
+        return cls(entry_id_of(outcome), ALERT_OUTCOME, outcome.model_dump_json())
 
     def stored(self) -> list[Any]:
         head: list[Any] = [self.entry_id, self.kind, self.value]
@@ -224,6 +235,31 @@ class SurgeEpisode:
 
 
 @dataclass(slots=True)
+class AlertWatch:
+    """One surge alert, watched until its horizon for what followed it
+    (signals/outcomes.py); kept after that as what the alert KPIs count."""
+
+    alert_id: str
+    raised_at: int
+    kind: str
+    cluster: str | None
+    tier: int
+    holdout: bool
+    owner: str | None
+    """The account's owner when the alert was raised (or when a reissue named one)."""
+    horizon: int
+    """raised_at plus opportunity_days (epoch ms): what follows by then counts."""
+    closed: bool = False
+    """The horizon has passed on the account's clock and the outcome was published."""
+    response: list[Any] | None = None
+    """[epoch ms, rep_id, whether the rep is `owner` (null without one)] of the first
+    sales activity after the alert."""
+    opportunity: list[Any] | None = None
+    """[opportunity_id, created ms, amount, won (true, false or null while open), ms of
+    the stage event that said so] of the first opportunity created after the alert."""
+
+
+@dataclass(slots=True)
 class AccountState:
     """Everything the rules need about one account, keyed by event-time day where it ages.
 
@@ -267,6 +303,9 @@ class AccountState:
     partition: int | None = None
     applied: dict[str, int] = field(default_factory=dict)
     seen: SeenIds = field(default_factory=SeenIds)
+    watches: list[AlertWatch] = field(default_factory=list)
+    """The account's surge alerts and what followed each, oldest first (bounded by
+    rules.limits.alert_outcomes)."""
     outbox: list[OutboxEntry] = field(default_factory=list)
     """Outputs not yet known to be delivered: written with the state that produced them,
     re-sent after a crash (see agents/emit)."""
@@ -294,6 +333,7 @@ class AccountState:
         data["intent"] = {t: _intent_of(by) for t, by in data["intent"].items()}
         data["seen"] = SeenIds.load(data.get("seen", {}))
         data["outbox"] = [OutboxEntry(*entry) for entry in data.get("outbox", ())]
+        data["watches"] = [AlertWatch(**watch) for watch in data.get("watches", ())]
         data["surges"] = {k: SurgeEpisode(**v) for k, v in data["surges"].items()}
         data["spend"] = {int(d): units for d, units in data["spend"].items()}
         data["opportunities"] = {o: Opportunity(**v) for o, v in data["opportunities"].items()}

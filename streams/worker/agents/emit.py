@@ -17,11 +17,19 @@ from typing import Any, cast
 
 from faust.types import EventT
 
-from schemas.outputs import DeadLetter, DeadLetterReason, StageChange, SurgeAlert, TierChange
+from schemas.outputs import (
+    AlertOutcome,
+    DeadLetter,
+    DeadLetterReason,
+    StageChange,
+    SurgeAlert,
+    TierChange,
+)
 from streams.logic.inputs.apply import Effect
 from streams.logic.inputs.decode import DEAD_LETTER_KEY_BYTES, Coords, Rejected, dead_letter
 from streams.logic.routes import matching, tier_up
 from streams.logic.state.state import (
+    ALERT_OUTCOME,
     STAGE_CHANGE,
     SURGE_ALERT,
     TIER_CHANGE,
@@ -78,12 +86,12 @@ async def store_and_send(worker: WorkerContext, effect: Effect) -> None:
         await _deliver(worker, state.account_id, entry, output, fresh=True)
 
 
-Output = TierChange | StageChange | SurgeAlert
+Output = TierChange | StageChange | SurgeAlert | AlertOutcome
 
 
 def _outputs(worker: WorkerContext, effect: Effect) -> list[tuple[OutboxEntry, Output]]:
-    """The outbox entries of what an input made (its tier change, stage change, alerts),
-    each naming the routes it is owed to."""
+    """The outbox entries of what an input made (its tier change, stage change, alerts,
+    alert outcomes), each naming the routes it is owed to (none for a held-out alert)."""
     out: list[tuple[OutboxEntry, Output]] = []
     change = effect.change
     if change is not None:
@@ -96,9 +104,12 @@ def _outputs(worker: WorkerContext, effect: Effect) -> list[tuple[OutboxEntry, O
         out.append((OutboxEntry.of_stage_change(effect.stage_change), effect.stage_change))
     for alert in effect.alerts:
         entry = OutboxEntry.of_alert(alert)
-        reissue = alert.reissue_of is not None
-        entry.routes = _routes(worker, alert.kind, alert.owner, alert.tier, alert.cluster, reissue)
+        if not alert.holdout:
+            reissue = alert.reissue_of is not None
+            route = (alert.kind, alert.owner, alert.tier, alert.cluster, reissue)
+            entry.routes = _routes(worker, *route)
         out.append((entry, alert))
+    out.extend((OutboxEntry.of_outcome(o), o) for o in effect.outcomes)
     return out
 
 
@@ -117,7 +128,7 @@ async def _deliver(
         elif isinstance(output, TierChange):
             worker.view.change(output)
         sends += 1
-    if entry.routes and not isinstance(output, StageChange):
+    if entry.routes and isinstance(output, SurgeAlert | TierChange):
         await route(worker, output, entry.routes)
         sends += 1
     return sends
@@ -182,7 +193,11 @@ async def route(worker: WorkerContext, item: Delivery, routes: list[str]) -> Non
 
 async def send_entry(worker: WorkerContext, account_id: str, entry: OutboxEntry) -> None:
     """Send one outbox entry; remember it as delivered once the broker acknowledges it."""
-    topics = {TIER_CHANGE: worker.tier_changes, STAGE_CHANGE: worker.stage_changes}
+    topics = {
+        TIER_CHANGE: worker.tier_changes,
+        STAGE_CHANGE: worker.stage_changes,
+        ALERT_OUTCOME: worker.alert_outcomes,
+    }
     topic = topics.get(entry.kind, worker.surge_alerts)
     worker.metrics.outputs[entry.kind].inc()
     sent = await topic.send(key=account_id.encode(), value=entry.value.encode())
@@ -221,6 +236,7 @@ _MODELS: dict[str, type[Output]] = {
     TIER_CHANGE: TierChange,
     STAGE_CHANGE: StageChange,
     SURGE_ALERT: SurgeAlert,
+    ALERT_OUTCOME: AlertOutcome,
 }
 
 
