@@ -72,7 +72,8 @@ def replay_table(result: dict[str, Any]) -> str:
         "journey: " + ", ".join(f"{stage} {n:,}" for stage, n in result["stage_counts"].items()),
         f"{len(result['transitions']):,} tier transitions, "
         f"{len(result['stage_transitions']):,} stage transitions, "
-        f"{len(result['alerts']):,} surge alerts (--json lists them all)",
+        f"{len(result['alerts']):,} surge alerts, "
+        f"{len(result['alert_outcomes']):,} alert outcomes (--json lists them all)",
         "",
         kpi_table(result["kpis"]),
     ]
@@ -81,6 +82,8 @@ def replay_table(result: dict[str, Any]) -> str:
             f"published: {published['transitions']:,} transitions to "
             f"{published['tier_changes']}, {published['stage_transitions']:,} to "
             f"{published['stage_changes']}, {published['alerts']:,} alerts to "
-            f"{published['surge_alerts']}, KPIs and tiers to Redis {published['redis_prefix']}*"
+            f"{published['surge_alerts']}, {published['outcomes']:,} outcomes to "
+            f"{published['alert_outcomes']}, KPIs and tiers to Redis "
+            f"{published['redis_prefix']}*"
         )
     return "\n".join(lines)

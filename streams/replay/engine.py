@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.inputs import AccountProfile
-from schemas.outputs import StageChange, SurgeAlert, TierChange
+from schemas.outputs import AlertOutcome, StageChange, SurgeAlert, TierChange
 from streams.logic.inputs.apply import Effect, apply_tick
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import (
@@ -74,6 +74,8 @@ class Outcome:
     changes: list[dict[str, Any]]
     stage_changes: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
+    alert_outcomes: list[dict[str, Any]]
+    """The outcomes of alerts whose horizon passed by the end (open ones have none yet)."""
     rejected: Counter[str]
     applied: int
     duplicates: int
@@ -97,6 +99,7 @@ class Outcome:
             changes=_by_account([c for part in parts for c in part.changes]),
             stage_changes=_by_account([c for part in parts for c in part.stage_changes]),
             alerts=_by_account([a for part in parts for a in part.alerts]),
+            alert_outcomes=_by_account([o for part in parts for o in part.alert_outcomes]),
             rejected=sum((part.rejected for part in parts), Counter()),
             applied=sum(part.applied for part in parts),
             duplicates=sum(part.duplicates for part in parts),
@@ -117,6 +120,7 @@ class Replay:
     changes: list[TierChange] = field(default_factory=list)
     stage_changes: list[StageChange] = field(default_factory=list)
     alerts: list[SurgeAlert] = field(default_factory=list)
+    alert_outcomes: list[AlertOutcome] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     applied: int = 0
     duplicates: int = 0
@@ -197,6 +201,7 @@ class Replay:
         if effect.stage_change is not None:
             self.stage_changes.append(effect.stage_change)
         self.alerts.extend(effect.alerts)
+        self.alert_outcomes.extend(effect.outcomes)
         advance(self.stream_time, effect.state.partition, effect.state.clock)
 
     def _tick_until(self, state: AccountState, until: int) -> None:
@@ -235,6 +240,7 @@ class Replay:
             changes=_by_account([c.model_dump(mode="json") for c in self.changes]),
             stage_changes=_by_account([c.model_dump(mode="json") for c in self.stage_changes]),
             alerts=_by_account([a.model_dump(mode="json") for a in self.alerts]),
+            alert_outcomes=_by_account([o.model_dump(mode="json") for o in self.alert_outcomes]),
             rejected=self.rejected,
             applied=self.applied,
             duplicates=self.duplicates,

@@ -31,7 +31,11 @@ class Namespace:
     tier_changes: str
     stage_changes: str
     surge_alerts: str
+    alert_outcomes: str
     redis_prefix: str
+
+    def topics(self) -> list[str]:
+        return [self.tier_changes, self.stage_changes, self.surge_alerts, self.alert_outcomes]
 
 
 def namespace(settings: Settings, prefix: str) -> Namespace:
@@ -46,11 +50,11 @@ def namespace(settings: Settings, prefix: str) -> Namespace:
         tier_changes=f"{prefix}.tier-changes.v1",
         stage_changes=f"{prefix}.stage-changes.v1",
         surge_alerts=f"{prefix}.surge-alerts.v1",
+        alert_outcomes=f"{prefix}.alert-outcomes.v1",
         redis_prefix=f"{prefix}:",
     )
     live_topics = set(settings.topics.all())
-    outputs = (names.tier_changes, names.stage_changes, names.surge_alerts)
-    clash = [t for t in outputs if t in live_topics]
+    clash = [t for t in names.topics() if t in live_topics]
     if names.redis_prefix == settings.redis_prefix:
         clash.append(f"Redis keys {settings.redis_prefix}*")
     if clash:
@@ -67,10 +71,11 @@ def _keyed(rows: list[dict[str, Any]]) -> list[Keyed]:
 
 async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) -> dict[str, int]:
     """Write a replay's `result` (as `summary` gives it) under `names`; return the counts."""
-    await ensure_topics(settings, [names.tier_changes, names.stage_changes, names.surge_alerts])
+    await ensure_topics(settings, names.topics())
     changes = await produce(settings, names.tier_changes, _keyed(result["transitions"]))
     moved = await produce(settings, names.stage_changes, _keyed(result["stage_transitions"]))
     alerts = await produce(settings, names.surge_alerts, _keyed(result["alerts"]))
+    outcomes = await produce(settings, names.alert_outcomes, _keyed(result["alert_outcomes"]))
     keys = RedisKeys(names.redis_prefix)
     hashes = kpi_hashes(keys, result["kpis"])
     tiers_key = keys.tiers
@@ -92,5 +97,6 @@ async def publish(settings: Settings, names: Namespace, result: dict[str, Any]) 
         "transitions": changes,
         "stage_transitions": moved,
         "alerts": alerts,
+        "outcomes": outcomes,
         "redis_keys": len(hashes) + bool(tiers),
     }

@@ -94,5 +94,6 @@ def summary(outcome: Outcome, rules: Rules, counts: Counts, as_of: int | None) -
         "stage_counts": stage_counts(outcome.stages.values(), rules),
         "stage_transitions": outcome.stage_changes,
         "alerts": outcome.alerts,
+        "alert_outcomes": outcome.alert_outcomes,
         "kpis": outcome.kpis(rules, at),
     }
