@@ -15,9 +15,17 @@ from schemas.inputs import (
     DealEvent,
     EngagementEvent,
     IntentEvent,
+    SalesActivity,
     SpendEvent,
 )
-from schemas.outputs import DeadLetter, StageChange, SurgeAlert, TierChange, UnmatchedEvent
+from schemas.outputs import (
+    AlertOutcome,
+    DeadLetter,
+    StageChange,
+    SurgeAlert,
+    TierChange,
+    UnmatchedEvent,
+)
 
 __all__ = [
     "JSON_DIR",
@@ -42,9 +50,11 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     "abm.accounts.v1": AccountProfile,
     "abm.spend.v1": SpendEvent,
     "abm.contacts.v1": ContactRoster,
+    "abm.sales-activities.v1": SalesActivity,
     "abm.tier-changes.v1": TierChange,
     "abm.stage-changes.v1": StageChange,
     "abm.surge-alerts.v1": SurgeAlert,
+    "abm.alert-outcomes.v1": AlertOutcome,
     "abm.dead-letter.v1": DeadLetter,
     "abm.unmatched.v1": UnmatchedEvent,
 }

@@ -11,6 +11,7 @@ from schemas.inputs import (
     DealEvent,
     EngagementEvent,
     IntentEvent,
+    SalesActivity,
     SpendEvent,
 )
 from streams.logic.inputs.apply import apply_event, apply_roster, apply_tick
@@ -76,6 +77,17 @@ def spend(account="acme", at=T0, amount=1_000.0, campaign="c1", **kw):
         campaign_id=campaign,
         account_id=account,
         amount=amount,
+        occurred_at=at,
+    )
+
+
+def activity(account="acme", at=T0, rep="ana", kind="call", **kw):
+    return _parse(
+        SalesActivity,
+        event_id=kw.pop("event_id", f"a{next(_ids)}"),
+        account_id=account,
+        rep_id=rep,
+        type=kind,
         occurred_at=at,
     )
 

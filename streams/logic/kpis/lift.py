@@ -47,6 +47,6 @@ def lift(with_delivered: int, delivered: int, with_held_out: int, held_out: int)
             f"not enough data: {with_delivered} and {with_held_out} opportunities after "
             "delivered and held-out alerts (at least one in each)",
         )
-    ratio = (with_delivered / delivered) / (with_held_out / held_out)
+    ratio = (with_delivered * held_out) / (delivered * with_held_out)
     spread = Z_95 * math.sqrt(1 / with_delivered - 1 / delivered + 1 / with_held_out - 1 / held_out)
     return Lift(ratio, ratio * math.exp(-spread), ratio * math.exp(spread), "measured")
