@@ -35,8 +35,25 @@ KPI_DELTAS = (
     "engaged_contacts_7d",
     "net_revenue_retention",
     "clv_expected",
+    "alerts_raised",
+    "alerts_to_opportunities",
 )
-"""Per-tier figures whose change a rule change explains (the tier split moves them)."""
+"""Per-tier figures whose change a rule change explains (the tier split moves them).
+The alert figures are filed under the tier each alert was raised in."""
+RATES = frozenset({"win_rate", "alerts_to_opportunities"})
+
+
+def _figures(scope: dict[str, Any]) -> dict[str, Any]:
+    """A report scope's figures, with what its alerts led to: the share of alerts (either
+    group) an opportunity followed within the horizon, which is what a candidate's alerts
+    are judged on."""
+    alerts = scope["alerts"]
+    followed = alerts["opportunities_delivered"] + alerts["opportunities_held_out"]
+    raised = alerts["raised"]
+    return scope | {
+        "alerts_raised": raised,
+        "alerts_to_opportunities": followed / raised if raised else None,
+    }
 
 
 def channel_of(alert: dict[str, Any]) -> str:
@@ -136,8 +153,12 @@ def compare(
     base_alerts = {a["alert_id"]: a for a in baseline.alerts}
     cand_alerts = {a["alert_id"]: a for a in candidate.alerts}
     base_kpis, cand_kpis = baseline.kpis(rules[0], as_of), candidate.kpis(rules[1], as_of)
-    scopes = {scope: (base_kpis[scope], cand_kpis[scope]) for scope in ("overall", TARGETS)} | {
-        f"tier {t}": (base_kpis["tiers"][t], cand_kpis["tiers"][t]) for t in base_kpis["tiers"]
+    scopes = {
+        scope: (_figures(base_kpis[scope]), _figures(cand_kpis[scope]))
+        for scope in ("overall", TARGETS)
+    } | {
+        f"tier {t}": (_figures(base_kpis["tiers"][t]), _figures(cand_kpis["tiers"][t]))
+        for t in base_kpis["tiers"]
     }
     return {
         "accounts": len(base_tiers),
@@ -201,7 +222,7 @@ def backtest(
 def _fmt(value: float | None, name: str) -> str:
     if value is None:
         return "-"
-    if name == "win_rate":
+    if name in RATES:
         return f"{value:+.1%}" if value else "0"
     return (
         f"{value:+,.1f}"

@@ -229,3 +229,37 @@ def test_data_embedded_in_the_report_cannot_end_its_script_element(value):
     text = embedded_json(value)
     assert not {"<", ">", "&"} & set(text)
     assert json.loads(text) == value
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=8))
+def test_a_candidate_is_judged_on_what_its_alerts_led_to(tmp_path_factory, opened):
+    """Accounts whose opportunity opened after their alerts: a candidate that never alerts
+    on intent keeps each account's engagement alert, and the same share led somewhere."""
+    directory = tmp_path_factory.mktemp("history")
+    write_history(directory, [60_000] * len(opened))
+    deals = [
+        {
+            "event_id": f"d{n}",
+            "account_id": f"acct-{n}",
+            "opportunity_id": f"o{n}",
+            "stage": "prospecting",
+            "amount": 10_000,
+            "occurred_at": NOW - 5 * HOUR,
+        }
+        for n, yes in enumerate(opened)
+        if yes
+    ]
+    (directory / "deals.jsonl").write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in deals))
+    candidate = directory / "quiet.toml"
+    candidate.write_text("[rules.surge]\nintent_enter_score = 100\nintent_exit_score = 100\n")
+    result = backtest(directory, "--candidate", str(candidate))
+    overall = result["kpis"]["overall"]
+    assert overall["alerts_raised"] == {
+        "baseline": result["alerts"]["baseline"],
+        "candidate": result["alerts"]["candidate"],
+        "delta": -len(opened),
+    }
+    share = sum(opened) / len(opened)
+    led = overall["alerts_to_opportunities"]
+    assert (led["baseline"], led["candidate"], led["delta"]) == (share, share, 0)
