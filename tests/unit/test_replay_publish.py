@@ -13,7 +13,7 @@ from streams.cli import cli
         (
             "abm",
             "would write to the live abm.tier-changes.v1, abm.stage-changes.v1, "
-            "abm.surge-alerts.v1, Redis keys",
+            "abm.surge-alerts.v1, abm.alert-outcomes.v1, Redis keys",
         ),
         ("Backtest:1", "use 1-41 lowercase letters"),
         ("", "use 1-41 lowercase letters"),

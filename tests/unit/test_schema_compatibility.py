@@ -70,8 +70,13 @@ def _remove(holder: Schema, name: str) -> None:
 
 
 def _retype(holder: Schema, name: str) -> None:
+    """A type the field never had (a nullable boolean's new type must not be its own
+    boolean: that only narrows it)."""
     node = holder["properties"][name]
-    holder["properties"][name] = {"type": "string" if node.get("type") == "boolean" else "boolean"}
+    had = {node.get("type")} | {option.get("type") for option in node.get("anyOf", [])}
+    holder["properties"][name] = {
+        "type": next(t for t in ("boolean", "string", "array") if t not in had)
+    }
 
 
 def _add(required: bool) -> Callable[[Schema, str], None]:
