@@ -220,17 +220,32 @@ def account(account_id: str) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="The whole report (with daily series).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="The whole report (with daily series); with --campaigns or --owners, that part.",
+)
 @click.option("--campaigns", is_flag=True, help="A row per campaign: touches, influence, ROI.")
-def kpis(as_json: bool, campaigns: bool) -> None:
+@click.option(
+    "--owners",
+    is_flag=True,
+    help="A row per owner, busiest first: alerts delivered, responded, within SLA, "
+    "response minutes, opportunity rate, pipeline per alert.",
+)
+def kpis(as_json: bool, campaigns: bool, owners: bool) -> None:
     """Print the ABM KPIs, overall, for the target accounts and per tier, summed from
     every partition's partial."""
     from redis.exceptions import RedisError
 
     from streams.clients.redis import async_redis
-    from streams.kpi_table import campaign_table, kpi_table
+    from streams.kpi_table import campaign_table, kpi_table, owner_table
     from streams.sinks.kpi_view import read_report
 
+    if campaigns and owners:
+        raise click.UsageError(
+            "--campaigns and --owners print different tables: give one of them, not both"
+        )
     settings = _settings()
 
     async def read() -> dict:
@@ -244,13 +259,13 @@ def kpis(as_json: bool, campaigns: bool) -> None:
         report = asyncio.run(read())
     except (RedisError, OSError) as exc:
         raise click.ClickException(f"cannot read KPIs from {settings.redis_url}: {exc}") from None
+    part = "campaigns" if campaigns else "owners" if owners else None
     if as_json:
-        shown = (
-            {"as_of": report["as_of"], "campaigns": report["campaigns"]} if campaigns else report
-        )
+        shown = report if part is None else {"as_of": report["as_of"], part: report[part]}
         click.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2))
     else:
-        click.echo(campaign_table(report) if campaigns else kpi_table(report))
+        table = {None: kpi_table, "campaigns": campaign_table, "owners": owner_table}[part]
+        click.echo(table(report))
 
 
 @cli.command()

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["campaign_table", "kpi_table", "unmatched_table"]
+__all__ = ["campaign_table", "kpi_table", "owner_table", "unmatched_table"]
 
 SCOPES = [
     ("overall", "all"),
@@ -13,7 +13,19 @@ SCOPES = [
     ("3", "tier 3"),
     ("0", "untiered"),
 ]
-_PERCENT = ("_rate", "rate_30d", "rate_by_value", "roi", "coverage_30d")
+_PERCENT = (
+    "_rate",
+    "rate_30d",
+    "rate_by_value",
+    "roi",
+    "coverage_30d",
+    "rate_delivered",
+    "rate_held_out",
+)
+ALERTS = "alerts"
+LIFT = ("lift", "lift_ci_95", "lift_method", "lift_note")
+"""The alerts' lift figures: a line per scope under the alerts table, not rows in it, so
+the "not enough data" note reads whole instead of as a number or a dash."""
 
 
 def _cell(name: str, value: Any) -> str:
@@ -56,10 +68,41 @@ def _table(title: str, first: str, labels: list[str], rows: list[tuple[str, list
 
 
 def kpi_table(report: dict[str, Any]) -> str:
+    """Every KPI, then the alerts' figures as a block of their own with the lift below."""
     scopes = [report[key] if key in report else report["tiers"][key] for key, _ in SCOPES]
-    rows = [(name, [_cell(name, v) for v in values]) for name, values in _rows(scopes)]
     labels = [label for _, label in SCOPES]
-    return _table(f"KPIs as of {report['as_of']}", "", labels, rows)
+    kpis = _table(
+        f"KPIs as of {report['as_of']}",
+        "",
+        labels,
+        _cells(_rows([{k: v for k, v in s.items() if k != ALERTS} for s in scopes])),
+    )
+    alerts = [s[ALERTS] for s in scopes]
+    counts = _rows([{k: v for k, v in a.items() if k not in LIFT} for a in alerts])
+    block = _table("Alerts (docs/kpis.md#alerts)", "", labels, _cells(counts))
+    width = max(len(label) for label in labels)
+    lifts = [f"  {label.ljust(width)}  {_lift(a)}" for label, a in zip(labels, alerts, strict=True)]
+    return "\n".join([kpis, "", block, f"lift ({alerts[0]['lift_method']}):", *lifts])
+
+
+def _cells(rows: list[tuple[str, list[Any]]]) -> list[tuple[str, list[str]]]:
+    return [(name, [_cell(name, v) for v in values]) for name, values in rows]
+
+
+def _lift(alerts: dict[str, Any]) -> str:
+    """The lift and its interval, or the report's note saying why there is none."""
+    if alerts["lift"] is None:
+        return str(alerts["lift_note"])
+    low, high = alerts["lift_ci_95"]
+    return f"{alerts['lift']:.2f} (95% interval {low:.2f} to {high:.2f})"
+
+
+def _listing(
+    title: str, first: str, items: list[tuple[str, dict[str, Any]]], columns: list[tuple[str, str]]
+) -> str:
+    """A row per item (campaign, owner), a column per figure."""
+    rows = [(name, [_cell(key, figures[key]) for key, _ in columns]) for name, figures in items]
+    return _table(title, first, [label for _, label in columns], rows)
 
 
 CAMPAIGN_COLUMNS = [
@@ -82,12 +125,30 @@ def campaign_table(report: dict[str, Any]) -> str:
     campaigns = report["campaigns"]
     if not campaigns:
         return f"Campaigns as of {report['as_of']}: none seen yet"
-    rows = [
-        (name, [_cell(key, figures[key]) for key, _ in CAMPAIGN_COLUMNS])
-        for name, figures in campaigns.items()
-    ]
-    labels = [label for _, label in CAMPAIGN_COLUMNS]
-    return _table(f"Campaigns as of {report['as_of']}", "campaign", labels, rows)
+    title = f"Campaigns as of {report['as_of']}"
+    return _listing(title, "campaign", list(campaigns.items()), CAMPAIGN_COLUMNS)
+
+
+OWNER_COLUMNS = [
+    ("delivered", "delivered"),
+    ("responded", "responded"),
+    ("sla_rate", "within SLA"),
+    ("response_minutes_p50", "p50 min"),
+    ("response_minutes_p90", "p90 min"),
+    ("opportunity_rate_delivered", "opp. rate"),
+    ("pipeline_per_alert", "pipeline/alert"),
+]
+
+
+def owner_table(report: dict[str, Any]) -> str:
+    """What a sales manager asks of each seller's alerts, busiest first (most delivered).
+    Every figure is of delivered alerts: a held-out one told no seller."""
+    owners = report["owners"]
+    if not owners:
+        return f"Alerts by owner as of {report['as_of']}: none raised yet"
+    busiest = sorted(owners.items(), key=lambda item: (-item[1]["delivered"], item[0]))
+    title = f"Alerts by owner as of {report['as_of']} (delivered alerts; docs/kpis.md#alerts)"
+    return _listing(title, "owner", busiest, OWNER_COLUMNS)
 
 
 def _day(epoch_ms: int) -> str:

@@ -55,6 +55,19 @@ def test_hand_written_example_files_are_accepted(worker):
     assert kpis["roi"] == (75_000 - 7_000) / 7_000
     table = abm("kpis", env=env).stdout
     assert re.search(r"^won_revenue\s+75,000\s", table, re.M), table
+    # These files raise two surge alerts, one in tier 1 and one in tier 2; none held out.
+    assert re.search(r"^raised\s+2\s+2\s+1\s+1\s+0\s+0$", table, re.M), table
+    lifts = table[table.index("lift (") :].splitlines()[1:]
+    assert len(lifts) == 6
+    assert all(
+        line.endswith("  no holdout: set [rules.outcomes] holdout to measure lift")
+        for line in lifts
+    )
+    shown = orjson.loads(abm("kpis", "--owners", "--json", env=env).stdout)
+    assert shown.keys() == {"as_of", "owners"}
+    assert sum(o["delivered"] for o in shown["owners"].values()) == 2
+    owners = abm("kpis", "--owners", env=env).stdout.splitlines()
+    assert sorted(re.split(r"\s{2,}", row)[0] for row in owners[2:]) == sorted(shown["owners"])
 
 
 def test_produce_refuses_a_bad_file_whole(worker, tmp_path):

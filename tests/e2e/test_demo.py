@@ -5,7 +5,8 @@ still); the test reads what it prints, then headless Chromium opens the dashboar
 names, and every tile and the data behind every chart must equal `abm kpis --json`
 against the demo's stack. A screenshot is kept in test-artifacts/. Ctrl-C must stop
 everything. The browser part skips only where Chromium and its driver are not installed
-(.ci/run installs them).
+(.ci/run installs them). The demo holds no alert out, so the alerts panel's lift is also
+shown from hand-made reports, on the dashboard's own page served from loopback.
 """
 
 import itertools
@@ -17,16 +18,23 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
 from streams.child_processes import die_with_parent
 from streams.cli import cli
+from streams.dashboard.pages import ASSETS, STATIC
 from streams.dev.synth import PROSPECTS
+from streams.logic.kpis.kpi_report import report
+from streams.logic.kpis.kpis import SCALE
+from streams.logic.rules import Rules
 from tests.harness import ARTIFACTS, wait_until
 from tests.tools import unavailable
 
@@ -146,6 +154,14 @@ def pick(report: dict, path: str) -> object:
     return report
 
 
+SHOWN = (
+    "return [...document.querySelectorAll('[data-kpi]')]"
+    ".map(t => [t.dataset.kpi, t.dataset.value, (t.querySelector('p') || t).textContent])"
+)
+"""Every figure the page shows by its place in the report: tiles and the alerts panel."""
+LIFT = "return document.getElementById('alerts-lift').textContent"
+
+
 @pytest.fixture
 def browser():
     if not (CHROMIUM and DRIVER):
@@ -169,18 +185,21 @@ def test_the_dashboard_shows_what_abm_kpis_says(demo, browser):
     def tiles():
         if browser.execute_script("return document.body.dataset.loaded !== 'true'"):
             return None
-        shown = browser.execute_script(
-            "return [...document.querySelectorAll('.tile')]"
-            ".map(t => [t.dataset.kpi, t.dataset.value, t.querySelector('p').textContent])"
-        )
+        shown = browser.execute_script(SHOWN)
         agree = all(same(json.loads(value), pick(report, path)) for path, value, _ in shown)
         return agree and shown
 
     shown = wait_until(tiles, 30, "the tiles showing the CLI's figures", step=0.5)
-    assert len(shown) == 15
+    panel = [path for path, _, _ in shown if path.startswith("targets.alerts.")]
+    assert len(shown) - len(panel) == 15
+    assert len(panel) == 7
     assert {"targets.win_rate", "targets.won_revenue"} <= {path for path, _, _ in shown}
     for path, _value, text in shown:
         assert text != EMPTY or pick(report, path) is None, (path, text)
+    assert pick(report, "targets.alerts.delivered") > 0  # the demo's surges raised alerts
+    note = pick(report, "targets.alerts.lift_note")
+    assert note.startswith("no holdout")
+    assert browser.execute_script(LIFT) == f"Lift: {note}"
 
     def chart(canvas: str) -> dict:
         return browser.execute_script(
@@ -236,3 +255,102 @@ def test_ctrl_c_stops_everything(demo):
     rest = demo.proc.communicate(timeout=60)[0]
     assert demo.proc.returncode == 0, rest
     assert "Stopping the worker and the view, then the broker and Redis" in rest
+
+
+class DashboardServer(ThreadingHTTPServer):
+    """Serves the dashboard's own page and assets, and `data` as /dashboard/data."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), DashboardFiles)
+        self.data: dict = {}
+
+
+class DashboardFiles(BaseHTTPRequestHandler):
+    server: DashboardServer
+
+    def do_GET(self) -> None:
+        name = self.path.removeprefix("/dashboard/static/")
+        if self.path == "/dashboard":
+            body, kind = (STATIC / "index.html").read_bytes(), "text/html"
+        elif self.path == "/dashboard/data":
+            body, kind = orjson.dumps(self.server.data), "application/json"
+        elif name in ASSETS:
+            body, kind = (STATIC / name).read_bytes(), ASSETS[name]
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: a failing test shows what the page showed."""
+
+
+@pytest.fixture
+def dashboard_of(browser) -> Iterator[Callable[[dict[str, int]], tuple[list, str]]]:
+    """Open the dashboard on a report from hand-made counters: what its alerts panel shows
+    (each row's cells) and its lift line."""
+    server = DashboardServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def show(counters: dict[str, int]) -> tuple[list, str]:
+        kpis = report(counters, 1_790_000_000_000, Rules())
+        tiers = {tier: scope["accounts"] for tier, scope in kpis["tiers"].items()}
+        server.data = {
+            "kpis": kpis,
+            "tiers": tiers,
+            "surging": [],
+            "changes": [],
+            "lag": {"error": None, "partitions": []},
+            "unmatched": {"error": None, "domains": []},
+        }
+        browser.get(f"http://127.0.0.1:{server.server_port}/dashboard")
+        loaded = "return document.body.dataset.loaded === 'true'"
+        wait_until(lambda: browser.execute_script(loaded), 30, "the page", step=0.2)
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll('#alerts-groups tbody tr')]"
+            ".map(r => [...r.cells].map(c => c.textContent))"
+        )
+        return rows, browser.execute_script(LIFT)
+
+    yield show
+    server.shutdown()
+    server.server_close()
+
+
+def alerts(held_out: int) -> dict[str, int]:
+    """Tier 1 alerts: 40 delivered, 8 followed by an opportunity, five answered (after
+    12, 30, 45, 180 and 540 minutes); `held_out` held out, 2 followed by one."""
+    counters = {
+        "1|alerts_raised": 40 + held_out,
+        "1|alerts_delivered": 40,
+        "1|alerts_held_out": held_out,
+        "1|alerts_responded_delivered": 5,
+        "1|alerts_responded_held_out": 1,
+        "1|alerts_opportunity_delivered": 8,
+        "1|alerts_opportunity_held_out": 2,
+        "1|alerts_pipeline_delivered": 400_000 * SCALE,
+    }
+    for minutes in (12, 30, 45, 180, 540):
+        counters[f"1|alerts_response_s_delivered|{minutes * 60}"] = 1
+    return counters
+
+
+def test_the_alerts_panel_shows_the_lift_or_why_there_is_none(dashboard_of):
+    rows, lift = dashboard_of(alerts(held_out=20))
+    assert rows == [
+        ["Delivered", "40", "5", "45.0 min", "20.0%"],
+        ["Held out (told to no seller)", "20", "1", EMPTY, "10.0%"],
+    ]
+    assert lift == "Lift: 2.00x (95% interval 0.47x to 8.56x)"
+    rows, lift = dashboard_of(alerts(held_out=9))
+    assert rows[1] == ["Held out (told to no seller)", "9", "1", EMPTY, "22.2%"]
+    assert lift == (
+        "Lift: not enough data: 40 delivered and 9 held-out alerts (at least 10 of each)"
+    )
+    assert not re.search(r"\dx", lift)  # no ratio where the report gives none
+    rows, lift = dashboard_of({})
+    assert rows[0] == ["Delivered", "0", "0", EMPTY, EMPTY]
+    assert lift == "Lift: no holdout: set [rules.outcomes] holdout to measure lift"

@@ -17,6 +17,7 @@ function format(value, kind) {
     case "days": return value.toFixed(1) + " d";
     case "ratio": return value.toFixed(2) + "x";
     case "decimal": return value.toFixed(2);
+    case "minutes": return value.toFixed(1) + " min";
     default: return value.toLocaleString("en-US");
   }
 }
@@ -72,15 +73,24 @@ function evidence(alert) {
   return parts.join(" · ");
 }
 
+// The lift with its interval, or the report's note saying why there is none: never a
+// number the report does not give.
+function lift(alerts) {
+  if (alerts.lift === null) return `Lift: ${alerts.lift_note}`;
+  const [low, high] = alerts.lift_ci_95.map((v) => format(v, "ratio"));
+  return `Lift: ${format(alerts.lift, "ratio")} (95% interval ${low} to ${high})`;
+}
+
 function render(data) {
   const kpis = data.kpis;
   document.getElementById("as-of").textContent = `as of ${kpis.as_of}`;
   document.getElementById("as-of").dataset.value = kpis.as_of;
-  for (const tile of document.querySelectorAll(".tile")) {
-    const value = pick(kpis, tile.dataset.kpi);
-    tile.dataset.value = JSON.stringify(value === undefined ? null : value);
-    tile.querySelector("p").textContent = format(value, tile.dataset.format);
+  for (const shown of document.querySelectorAll("[data-kpi]")) {  // tiles and table cells
+    const value = pick(kpis, shown.dataset.kpi);
+    shown.dataset.value = JSON.stringify(value === undefined ? null : value);
+    (shown.querySelector("p") || shown).textContent = format(value, shown.dataset.format);
   }
+  document.getElementById("alerts-lift").textContent = lift(kpis.targets.alerts);
   const tiers = ["1", "2", "3", "0"];
   drawChart("chart-tiers", "bar", ["Tier 1", "Tier 2", "Tier 3", "Untiered"],
     [{ label: "accounts", data: tiers.map((t) => data.tiers[t] || 0), backgroundColor: ["#1e7d32", "#3d6fb6", "#b26a00", "#9aa3b5"] }],
