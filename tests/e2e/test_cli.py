@@ -60,7 +60,7 @@ def test_hand_written_example_files_are_accepted(worker):
     lifts = table[table.index("lift (") :].splitlines()[1:]
     assert len(lifts) == 6
     assert all(
-        line.endswith("  no holdout: set [rules.outcomes] holdout to measure lift")
+        line.endswith("  no holdout: no alert here was held out ([rules.outcomes] holdout)")
         for line in lifts
     )
     shown = orjson.loads(abm("kpis", "--owners", "--json", env=env).stdout)

@@ -353,4 +353,4 @@ def test_the_alerts_panel_shows_the_lift_or_why_there_is_none(dashboard_of):
     assert not re.search(r"\dx", lift)  # no ratio where the report gives none
     rows, lift = dashboard_of({})
     assert rows[0] == ["Delivered", "0", "0", EMPTY, EMPTY]
-    assert lift == "Lift: no holdout: set [rules.outcomes] holdout to measure lift"
+    assert lift == "Lift: no holdout: no alert here was held out ([rules.outcomes] holdout)"

@@ -242,3 +242,15 @@ def test_lift_is_a_number_only_with_enough_data(a, n1, c, n2):
     else:
         assert (measured.low, measured.high) == (None, None)
         assert measured.note.startswith(("not enough data", "no holdout"))
+
+
+def test_an_opportunity_that_existed_before_the_alert_is_not_its_outcome_in_any_order():
+    before = deal(at=T0 - 2 * DAY, stage="prospecting")
+    after = deal(at=T0 + 5 * DAY, stage="proposal")
+    for order in ([before, after], [after, before]):
+        state, _ = surged()
+        state, _, _ = replay(order, state=state)
+        assert state.watches[0].opportunity is None, order
+    state, _ = surged()
+    state, _, _ = replay([after], state=state)
+    assert state.watches[0].opportunity[:2] == ["o1", T0 + 5 * DAY]

@@ -359,9 +359,9 @@ def _deal(state: AccountState, e: DealEvent, rules: Rules, at: int) -> str | Non
         # every one is open, the one quiet longest.
         met = "opportunities"
         del opps[min(opps, key=lambda o: (opps[o].closed_at is None, opps[o].history[-1][0], o))]
-    opps[e.opportunity_id] = record(opp, e, at, rules.stages, amount)
+    recorded = opps[e.opportunity_id] = record(opp, e, at, rules.stages, amount)
     if state.watches:
-        note_deal(state, e.opportunity_id, e.stage, amount, at, new=opp is None)
+        note_deal(state, e.opportunity_id, recorded.first_seen, e.stage, amount, at)
     return met
 
 

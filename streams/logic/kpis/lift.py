@@ -30,7 +30,12 @@ class Lift:
 def lift(with_delivered: int, delivered: int, with_held_out: int, held_out: int) -> Lift:
     """The opportunity rate after delivered alerts over the rate after held-out ones."""
     if held_out == 0:
-        return Lift(None, None, None, "no holdout: set [rules.outcomes] holdout to measure lift")
+        return Lift(
+            None,
+            None,
+            None,
+            "no holdout: no alert here was held out ([rules.outcomes] holdout)",
+        )
     if delivered < MIN_GROUP or held_out < MIN_GROUP:
         return Lift(
             None,

@@ -94,21 +94,27 @@ def note_activity(state: AccountState, activity: SalesActivity, at: int) -> None
 
 
 def note_deal(
-    state: AccountState, opportunity_id: str, stage: str, amount: float, at: int, new: bool
+    state: AccountState, opportunity_id: str, created: int, stage: str, amount: float, at: int
 ) -> None:
-    """A stage event of an opportunity at `at` (`new`: the first the account has of it).
-    A new one is the opportunity of every open alert before it that had none; a later
-    event of an alert's opportunity, before its horizon, updates its amount and result."""
+    """A stage event at `at` of an opportunity created at `created` (its earliest event
+    so far). An opportunity created after an open alert and before its horizon is the
+    alert's opportunity when it has none; a later event of it, before the horizon,
+    updates its amount and result. An earlier event arriving late can show that the
+    credited opportunity existed before the alert: the credit is taken back."""
     won = True if stage == WON else False if stage == LOST else None
     for w in state.watches:
-        if not _open_at(w, at):
+        if w.closed:
             continue
         held = w.opportunity
-        if held is None:
-            if new:
-                w.opportunity = [opportunity_id, at, amount, won, at]
-        elif held[0] == opportunity_id and at >= held[4]:
-            held[2], held[3], held[4] = amount, won, at
+        if held is not None and held[0] == opportunity_id:
+            if created <= w.raised_at:
+                w.opportunity = None  # it was there before the alert
+            elif w.raised_at < at < w.horizon and at >= held[4]:
+                held[1], held[2], held[3], held[4] = created, amount, won, at
+            else:
+                held[1] = created
+        elif held is None and w.raised_at < created < w.horizon and at < w.horizon:
+            w.opportunity = [opportunity_id, created, amount, won, at]
 
 
 def response_ms(w: AlertWatch) -> int | None:
