@@ -97,10 +97,11 @@ def note_deal(
     state: AccountState, opportunity_id: str, created: int, stage: str, amount: float, at: int
 ) -> None:
     """A stage event at `at` of an opportunity created at `created` (its earliest event
-    so far). An opportunity created after an open alert and before its horizon is the
-    alert's opportunity when it has none; a later event of it, before the horizon,
-    updates its amount and result. An earlier event arriving late can show that the
-    credited opportunity existed before the alert: the credit is taken back."""
+    so far). The opportunity created first after an open alert and before its horizon
+    (the smallest id among equals) is the alert's opportunity; a later event of it,
+    before the horizon, updates its amount and result. An earlier event arriving late
+    can show that the credited opportunity existed before the alert: the credit is
+    taken back."""
     won = True if stage == WON else False if stage == LOST else None
     for w in state.watches:
         if w.closed:
@@ -113,7 +114,11 @@ def note_deal(
                 held[1], held[2], held[3], held[4] = created, amount, won, at
             else:
                 held[1] = created
-        elif held is None and w.raised_at < created < w.horizon and at < w.horizon:
+        elif (
+            w.raised_at < created < w.horizon
+            and at < w.horizon
+            and (held is None or (created, opportunity_id) < (held[1], held[0]))
+        ):
             w.opportunity = [opportunity_id, created, amount, won, at]
 
 
