@@ -12,10 +12,12 @@ and a contact's persona is the one its title was drawn for (TITLES).
 """
 
 import itertools
+import math
 import random
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,10 @@ import orjson
 from streams.dev.synth import STAGES, draw_action
 from streams.logic.rules import Rules
 
-__all__ = ["DAY", "TITLES", "generate", "ground_truth"]
+__all__ = ["DAY", "TITLES", "alert_outcomes", "generate", "ground_truth"]
 
 DAY = 86_400_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CAMPAIGN_IDS = ["abm-q3", "brand", "events", "paid-social"]
 TITLES: dict[tuple[str, str | None], str] = {
     ("Chief Revenue Officer", "c_level"): "decision_maker",
@@ -40,6 +43,9 @@ TITLES: dict[tuple[str, str | None], str] = {
     ("Sales Development Representative", "entry"): "user",
 }
 """(title, seniority) -> the persona the default persona rules give it (docs/rules.md)."""
+RESPONSE_DELAYS = [(60_000, 4 * 3_600_000), (4 * 3_600_000, 3 * DAY), (3 * DAY, 20 * DAY)]
+"""How long after the middle visit of a busy day its follow-up starts: within the default SLA,
+later that week, or weeks later."""
 
 
 def _engagement(rng: random.Random, account: str, start: int, days: int, n: list[int]) -> list:
@@ -115,25 +121,32 @@ def _opportunity(rng: random.Random, account: str, opp: str, start: int, end: in
 
 def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, dict]]:
     rng = random.Random(seed)
+    sales = random.Random(seed + 1)  # its own draws: the rest of the history stays as it was
     start = (end - days * DAY) // DAY * DAY
     end = start + days * DAY  # whole days: the history depends on the date, not the hour
     profiles, timed = [], []
     n = [0]
+    assigned = []
     for i in range(accounts):
         account = f"acct-{i:04d}"
-        profiles.append(
-            (
-                "accounts",
-                {
-                    "account_id": account,
-                    "name": f"Account {i}",
-                    "fit_score": rng.choice([40, 65, 72, 80, 88, 95]),
-                    "expected_acv": rng.choice([15_000, 40_000, 60_000, 120_000]),
-                    "owner": f"rep{i % 7}@example.com",
-                },
-            )
-        )
-        timed += _engagement(rng, account, start, days, n)
+        profile = {
+            "account_id": account,
+            "name": f"Account {i}",
+            "fit_score": rng.choice([40, 65, 72, 80, 88, 95]),
+            "expected_acv": rng.choice([15_000, 40_000, 60_000, 120_000]),
+        }
+        owner: str | None = f"rep{i % 7}@example.com"
+        if sales.random() < 0.15:  # no owner yet: most are assigned one later, in the stream
+            if sales.random() < 0.75:
+                assigned.append(("accounts", profile | {"owner": owner}))
+            else:
+                owner = None
+            profiles.append(("accounts", profile))
+        else:
+            profiles.append(("accounts", profile | {"owner": owner}))
+        engagement = _engagement(rng, account, start, days, n)
+        timed += engagement
+        timed += _follow_up(sales, account, owner, engagement, end)
         for j in range(rng.randrange(0, 6) if rng.random() < 0.5 else 0):
             timed.append(
                 (
@@ -193,6 +206,8 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
         stream.append(item)
         if rng.random() < 0.05:
             order.insert(min(len(order), i + 1 + rng.randrange(50)), item)
+    for profile in assigned:
+        stream.insert(sales.randrange(len(stream) + 1), profile)
     first = []
     for roster in rosters:
         if rng.random() < 0.6:
@@ -206,6 +221,40 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
             assert replaced is not None
             stream.insert(at, replaced)
     return profiles + first + stream
+
+
+def _follow_up(
+    rng: random.Random, account: str, owner: str | None, engagement: list, end: int
+) -> list:
+    """Sales activities after the account's busy days, as reps answer the alerts those
+    raise: mostly by the owner, sometimes by another rep; soon (within the 240-minute
+    SLA), later, or never; and now and then an opportunity in the month after."""
+    busy: dict[int, list[int]] = defaultdict(list)
+    for _, row in engagement:
+        busy[_day(row["occurred_at"])].append(row["occurred_at"])
+    rows: list[tuple[str, dict]] = []
+    for day, times in sorted(busy.items()):
+        if len(times) < 3 or rng.random() < 0.4:
+            continue
+        at = sorted(times)[len(times) // 2] + rng.randrange(*rng.choice(RESPONSE_DELAYS))
+        for _ in range(rng.randrange(1, 4)):
+            if at >= end:
+                break
+            rep = owner if owner and rng.random() < 0.75 else f"rep{rng.randrange(9)}@example.com"
+            activity = {
+                "event_id": f"{account}-a{len(rows)}",
+                "account_id": account,
+                "rep_id": rep,
+                "type": rng.choice(["call", "email", "meeting", "social"]),
+                "occurred_at": at,
+            }
+            rows.append(("sales_activities", activity))
+            at += rng.randrange(60_000, DAY)
+        if rng.random() < 0.15 and (day + 2) * DAY < end:
+            rows += _opportunity(
+                rng, account, f"{account}-f{day}", (day + 1) * DAY, min((day + 28) * DAY, end)
+            )
+    return rows
 
 
 def _roster(
@@ -602,14 +651,207 @@ def _scope_kpis(
     }
 
 
+NO_OWNER = "(no owner)"
+Z_95 = statistics.NormalDist().inv_cdf(0.975)
+
+
+@dataclass
+class _Watch:
+    """One alert and what followed it: response [ms, rep, by the owner], opportunity
+    [id, created ms, amount, won, ms of the stage event that said so]."""
+
+    alert: dict
+    raised_at: int
+    horizon: int
+    owner: str | None
+    response: list | None = None
+    opportunity: list | None = None
+    closed: bool = False
+
+
+def _ms(text: str) -> int:
+    return (datetime.fromisoformat(text) - EPOCH) // timedelta(milliseconds=1)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _watch(sent: list[tuple[str, dict]], alerts: list[dict], rules: Rules) -> tuple:
+    """Every alert's watch at the end, and the outcomes published on the way.
+
+    Each account's rows are walked in the order they were sent, the first copy of each
+    event only, with the account's clock (its newest event time): what follows an alert
+    counts while that clock is before the horizon, so a late event does not once the
+    clock passed it. A reissue names its episode's owner where the profile that first
+    gave the account an owner arrived (the clock then is its detected_at)."""
+    span = rules.outcomes.opportunity_days * DAY
+    watches: dict[str, list[_Watch]] = defaultdict(list)
+    reissues: dict[str, list[dict]] = defaultdict(list)
+    for a in alerts:
+        if a["reissue_of"] is None:
+            at = _ms(a["detected_at"])
+            watches[a["account_id"]].append(_Watch(a, at, at + span, a["owner"]))
+        else:
+            reissues[a["account_id"]].append(a)
+    by_id = {w.alert["alert_id"]: w for held in watches.values() for w in held}
+    clock: dict[str, int] = defaultdict(int)
+    names: dict[str, str] = {}
+    owned: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    opportunities: dict[str, set[str]] = defaultdict(set)
+    published = []
+    for kind, r in sent:
+        account = r.get("account_id")
+        if kind == "accounts":
+            names[account] = r["name"]
+            if not r.get("owner"):
+                owned.discard(account)
+                continue
+            if account not in owned:
+                for a in [a for a in reissues[account] if _ms(a["detected_at"]) == clock[account]]:
+                    by_id[a["reissue_of"]].owner = a["owner"]
+                    reissues[account].remove(a)
+            owned.add(account)
+            continue
+        if kind == "contacts" or account is None or (kind, r["event_id"]) in seen:
+            continue
+        seen.add((kind, r["event_id"]))
+        at = r["occurred_at"]
+        following = [w for w in watches[account] if not w.closed and w.raised_at < at < w.horizon]
+        if kind == "sales_activities":
+            for w in following:
+                if w.response is None or at < w.response[0]:
+                    by_owner = None if w.owner is None else r["rep_id"] == w.owner
+                    w.response = [at, r["rep_id"], by_owner]
+        elif kind == "deals":
+            opportunity = r["opportunity_id"]
+            new = opportunity not in opportunities[account]
+            opportunities[account].add(opportunity)
+            won = {"closed_won": True, "closed_lost": False}.get(r["stage"])
+            for w in following:
+                if w.opportunity is None and new:
+                    w.opportunity = [opportunity, at, r["amount"], won, at]
+                elif w.opportunity and w.opportunity[0] == opportunity and at >= w.opportunity[4]:
+                    w.opportunity[2:] = [r["amount"], won, at]
+        clock[account] = max(clock[account], at)
+        for w in watches[account]:
+            if not w.closed and w.horizon <= clock[account]:
+                w.closed = True
+                published.append(_outcome(w, names[account], rules))
+    assert not any(reissues.values()), f"reissues at no profile that gave an owner: {reissues}"
+    return [w for held in watches.values() for w in held], published
+
+
+def _outcome(w: _Watch, name: str, rules: Rules) -> dict:
+    a, response, opportunity = w.alert, w.response, w.opportunity
+    waited = None if response is None else response[0] - w.raised_at
+    return {
+        "alert_id": a["alert_id"],
+        "account_id": a["account_id"],
+        "account_name": name,
+        "owner": w.owner,
+        "kind": a["kind"],
+        "cluster": a["cluster"],
+        "tier": a["tier"],
+        "raised_at": _iso(w.raised_at),
+        "holdout": a["holdout"],
+        "first_response_at": None if response is None else _iso(response[0]),
+        "response_minutes": None if waited is None else waited / 60_000,
+        "responded_by": None if response is None else response[1],
+        "responded_by_owner": None if response is None else response[2],
+        "sla_met": waited is not None and waited <= rules.outcomes.response_sla_minutes * 60_000,
+        "opportunity_id": None if opportunity is None else opportunity[0],
+        "opportunity_created_at": None if opportunity is None else _iso(opportunity[1]),
+        "opportunity_amount": None if opportunity is None else opportunity[2],
+        "opportunity_won": None if opportunity is None else opportunity[3],
+        "horizon_at": _iso(w.horizon),
+    }
+
+
+def alert_outcomes(sent: list[tuple[str, dict]], alerts: list[dict], rules: Rules) -> list[dict]:
+    """The outcome of every alert (of `alerts`, the pipeline's) whose horizon passed."""
+    return _watch(sent, alerts, rules)[1]
+
+
+def _nearest_rank(values: list[int], share: float) -> int | None:
+    return sorted(values)[math.ceil(share * len(values)) - 1] if values else None
+
+
+def _lift(with_delivered: int, delivered: int, with_held: int, held: int) -> dict:
+    """Katz's log interval of the risk ratio, given at least ten alerts and an opportunity
+    in each group."""
+    figures: dict[str, Any] = {"lift": None, "lift_ci_95": None}
+    if held == 0:
+        note = "no holdout: set [rules.outcomes] holdout to measure lift"
+    elif delivered < 10 or held < 10:
+        note = (
+            f"not enough data: {delivered} delivered and {held} held-out alerts "
+            "(at least 10 of each)"
+        )
+    elif with_delivered == 0 or with_held == 0:
+        note = (
+            f"not enough data: {with_delivered} and {with_held} opportunities after "
+            "delivered and held-out alerts (at least one in each)"
+        )
+    else:
+        note = "measured"
+        ratio = (with_delivered / delivered) / (with_held / held)
+        log_se = math.sqrt(1 / with_delivered - 1 / delivered + 1 / with_held - 1 / held)
+        figures = {
+            "lift": ratio,
+            "lift_ci_95": [ratio / math.exp(Z_95 * log_se), ratio * math.exp(Z_95 * log_se)],
+        }
+    return figures | {
+        "lift_method": "risk ratio, 95% interval by Katz's log method",
+        "lift_note": note,
+    }
+
+
+def _alert_kpis(watches: list[_Watch], rules: Rules) -> dict[str, Any]:
+    """What followed the alerts: responses of the delivered ones (a held-out alert told
+    no seller), opportunities of each group."""
+    sla = rules.outcomes.response_sla_minutes * 60_000
+    delivered = [w for w in watches if not w.alert["holdout"]]
+    held = [w for w in watches if w.alert["holdout"]]
+    waits = [w.response[0] - w.raised_at for w in delivered if w.response]
+    seconds = [ms // 1000 for ms in waits]
+    after_d = [w.opportunity for w in delivered if w.opportunity]
+    after_h = [w.opportunity for w in held if w.opportunity]
+    p50, p90 = _nearest_rank(seconds, 0.5), _nearest_rank(seconds, 0.9)
+    return {
+        "raised": len(watches),
+        "delivered": len(delivered),
+        "held_out": len(held),
+        "responded": len(waits),
+        "responded_within_sla": sum(1 for ms in waits if ms <= sla),
+        "response_rate": _ratio(len(waits), len(delivered)),
+        "sla_rate": _ratio(sum(1 for ms in waits if ms <= sla), len(delivered)),
+        "response_minutes_p50": None if p50 is None else p50 / 60,
+        "response_minutes_p90": None if p90 is None else p90 / 60,
+        "responded_held_out": sum(1 for w in held if w.response),
+        "opportunities_delivered": len(after_d),
+        "opportunities_held_out": len(after_h),
+        "opportunity_rate_delivered": _ratio(len(after_d), len(delivered)),
+        "opportunity_rate_held_out": _ratio(len(after_h), len(held)),
+        **_lift(len(after_d), len(delivered), len(after_h), len(held)),
+        "pipeline_per_alert": _ratio(sum(o[2] for o in after_d), len(delivered)),
+        "pipeline_per_alert_held_out": _ratio(sum(o[2] for o in after_h), len(held)),
+        "won_delivered": sum(1 for o in after_d if o[3] is True),
+        "won_held_out": sum(1 for o in after_h if o[3] is True),
+    }
+
+
 def ground_truth(
     sent: list[tuple[str, dict]],
     tiers: dict[str, int],
     rules: Rules,
     journeys: dict[str, Journey],
+    alerts: list[dict],
 ) -> dict:
-    """Every KPI of the report, from the distinct rows; `tiers` maps account -> final tier
-    and `journeys` account -> (stage, reached steps)."""
+    """Every KPI of the report, from the distinct rows; `tiers` maps account -> final tier,
+    `journeys` account -> (stage, reached steps), and `alerts` are the surge alerts raised
+    (their JSON), reissues included."""
     rows = _distinct(sent)
     personas = _personas(sent)
     as_of = max(r["occurred_at"] for k, r in rows if k != "accounts")
@@ -625,8 +867,12 @@ def ground_truth(
         scopes[str(t)] = _scope_kpis(
             rows, members, today, rules, (members, members if t > 0 else set()), personas, journeys
         )
-    return {
-        "as_of": datetime.fromtimestamp(as_of / 1000, UTC).isoformat().replace("+00:00", "Z"),
+    watches = _watch(sent, alerts, rules)[0]
+    by_owner: dict[str, list[_Watch]] = defaultdict(list)
+    for w in watches:
+        by_owner[w.owner or NO_OWNER].append(w)
+    truth = {
+        "as_of": _iso(as_of),
         "overall": _scope_kpis(
             rows, set(tiers), today, rules, (tiered, tiered), personas, journeys, campaign
         ),
@@ -634,7 +880,14 @@ def ground_truth(
         "tiers": scopes,
         "daily": _daily(rows, today, rules, journeys, scopes_of),
         "campaigns": _campaigns(rows, rules),
+        "owners": {owner: _alert_kpis(by_owner[owner], rules) for owner in sorted(by_owner)},
     }
+    # Alerts count under the tier they were raised in, not the account's tier now.
+    truth["overall"]["alerts"] = _alert_kpis(watches, rules)
+    truth["targets"]["alerts"] = _alert_kpis([w for w in watches if w.alert["tier"] > 0], rules)
+    for t, scope in scopes.items():
+        scope["alerts"] = _alert_kpis([w for w in watches if str(w.alert["tier"]) == t], rules)
+    return truth
 
 
 def _daily(

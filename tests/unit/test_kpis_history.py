@@ -1,4 +1,5 @@
-"""The KPI report from the pure logic equals a ground truth computed from the rows alone.
+"""The KPI report and the alert outcomes from the pure logic equal a ground truth computed
+from the rows alone.
 
 The history is taken record by record through the dispatch the agents call
 (`decode_record`, `take`), in the order it is sent and, as in a backfill of topics read
@@ -6,48 +7,52 @@ one after another, topic by topic. The end-to-end test does the same through the
 real pipeline.
 """
 
-from collections import Counter
-
-import orjson
 import pytest
 
-from streams.clients.produce_tail import owner_key
-from streams.logic.inputs.decode import Coords, InputKind
-from streams.logic.inputs.records import decode_record
-from streams.logic.kpis.kpi_report import report
-from streams.logic.kpis.kpis import contribution, spend_contribution
 from streams.logic.rules import Rules
-from streams.replay.engine import Item, Replay
 from tests.factories import WALL
-from tests.history import DAY, generate, ground_truth
-from tests.kpi_compare import assert_same_kpis, order_free
+from tests.history import DAY, alert_outcomes, generate, ground_truth
+from tests.kpi_compare import assert_same_kpis, order_free, replay_rows
 
 RULES = Rules()
+HOLDOUT = Rules(outcomes={"holdout": 0.3, "response_sla_minutes": 60})
 END = WALL - 30 * DAY
 
 
-def run(rows, rules=RULES):
-    engine = Replay(rules, WALL, ticks=False)
-    for offset, (name, payload) in enumerate(rows):
-        kind = InputKind(name)
-        record = decode_record(kind, owner_key(payload), orjson.dumps(payload))
-        engine.feed(Item(kind, Coords(kind, 0, offset, END), 0, record, owner=record.owner))
-    accounts, campaigns, rosters = engine.accounts, engine.campaigns, engine.rosters
-    total: Counter[str] = Counter()
-    for account, state in accounts.items():
-        total.update(contribution(state, rules, roster=rosters.get(account)))
-    for state in campaigns.values():
-        total.update(spend_contribution(state.account_id, state.spend))
-    as_of = max(s.clock for s in [*accounts.values(), *campaigns.values()])
-    journeys = {a: (s.stage, dict(s.reached)) for a, s in accounts.items()}
-    return report(dict(total), as_of, rules), ({a: s.tier for a, s in accounts.items()}, journeys)
+def checked(rows, rules):
+    """The replay's report and outcomes against the ground truth; the replay's figures."""
+    replayed = replay_rows(rows, rules, END)
+    truth = ground_truth(rows, replayed.tiers, rules, replayed.journeys, replayed.alerts)
+    assert_same_kpis(replayed.kpis, truth)
+    want = {o["alert_id"]: o for o in alert_outcomes(rows, replayed.alerts, rules)}
+    assert_same_kpis({o["alert_id"]: o for o in replayed.outcomes}, want)
+    return replayed
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_replayed_history_matches_the_ground_truth(seed):
     rows = generate(seed, accounts=80, days=100, end=END)
-    kpis, (tiers, journeys) = run(rows)
-    assert_same_kpis(kpis, ground_truth(rows, tiers, RULES, journeys))
+    replayed = checked(rows, RULES)
+    alerts = replayed.kpis["overall"]["alerts"]
+    assert alerts["held_out"] == 0
+    assert alerts["responded"] > alerts["responded_within_sla"] > 0
+    assert alerts["raised"] > alerts["responded"]  # some never answered
+    assert alerts["opportunities_delivered"] > alerts["won_delivered"] > 0
+    assert "(no owner)" in replayed.kpis["owners"]
+    assert any(a["reissue_of"] for a in replayed.alerts)
+    assert {o["responded_by_owner"] for o in replayed.outcomes} == {True, False, None}
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_a_holdout_and_a_shorter_sla_match_the_ground_truth(seed):
+    rows = generate(seed, accounts=80, days=100, end=END)
+    replayed = checked(rows, HOLDOUT)
+    alerts = replayed.kpis["overall"]["alerts"]
+    assert alerts["delivered"] > alerts["held_out"] >= 10
+    assert alerts["responded_held_out"] > 0
+    default_sla = ground_truth(rows, replayed.tiers, RULES, replayed.journeys, replayed.alerts)
+    assert default_sla["overall"]["alerts"]["sla_rate"] > alerts["sla_rate"]
+    assert alerts["lift_note"] == "measured"
 
 
 def test_renewal_dates_and_deal_types_as_configured_match_the_ground_truth():
@@ -57,23 +62,18 @@ def test_renewal_dates_and_deal_types_as_configured_match_the_ground_truth():
         revenue={"renewal_term_days": 40, "max_lifetime_years": 3, "cross_sell_deal_types": ["new"]}
     )
     rows = generate(4, accounts=80, days=100, end=END)
-    kpis, (tiers, journeys) = run(rows, rules)
-    truth = ground_truth(rows, tiers, rules, journeys)
-    assert_same_kpis(kpis, truth)
-    lost_renewals_only = ground_truth(rows, tiers, RULES, journeys)["overall"]
+    replayed = replay_rows(rows, rules, END)
+    decided = (replayed.journeys, replayed.alerts)
+    truth = ground_truth(rows, replayed.tiers, rules, *decided)
+    assert_same_kpis(replayed.kpis, truth)
+    lost_renewals_only = ground_truth(rows, replayed.tiers, RULES, *decided)["overall"]
     assert truth["overall"]["churned_customers"] > lost_renewals_only["churned_customers"] > 0
     assert truth["overall"]["cross_sells"] > truth["overall"]["upsells"] > 0
 
 
 def test_topics_read_one_after_another_give_the_same_kpis():
     rows = generate(3, accounts=60, days=100, end=END)
-    in_order, (tiers, journeys) = run(rows)
-    by_topic = sorted(
-        rows,
-        key=lambda r: ["accounts", "contacts", "deals", "spend", "intent", "engagement"].index(
-            r[0]
-        ),
-    )
-    skewed, _ = run(by_topic)
-    assert_same_kpis(order_free(skewed), order_free(in_order))
-    assert_same_kpis(in_order, ground_truth(rows, tiers, RULES, journeys))
+    in_order = checked(rows, RULES)
+    topics = ["accounts", "contacts", "deals", "spend", "intent", "sales_activities", "engagement"]
+    skewed = replay_rows(sorted(rows, key=lambda r: topics.index(r[0])), RULES, END)
+    assert_same_kpis(order_free(skewed.kpis), order_free(in_order.kpis))
