@@ -699,7 +699,7 @@ def _watch(sent: list[tuple[str, dict]], alerts: list[dict], rules: Rules) -> tu
     names: dict[str, str] = {}
     owned: set[str] = set()
     seen: set[tuple[str, str]] = set()
-    opportunities: dict[str, set[str]] = defaultdict(set)
+    opportunities: dict[str, dict[str, int]] = defaultdict(dict)
     published = []
     for kind, r in sent:
         account = r.get("account_id")
@@ -725,15 +725,28 @@ def _watch(sent: list[tuple[str, dict]], alerts: list[dict], rules: Rules) -> tu
                     by_owner = None if w.owner is None else r["rep_id"] == w.owner
                     w.response = [at, r["rep_id"], by_owner]
         elif kind == "deals":
+            # An opportunity is created at its earliest event so far: a late earlier
+            # event shows it existed before an alert it was credited to.
             opportunity = r["opportunity_id"]
-            new = opportunity not in opportunities[account]
-            opportunities[account].add(opportunity)
+            created = opportunities[account][opportunity] = min(
+                opportunities[account].get(opportunity, at), at
+            )
             won = {"closed_won": True, "closed_lost": False}.get(r["stage"])
-            for w in following:
-                if w.opportunity is None and new:
-                    w.opportunity = [opportunity, at, r["amount"], won, at]
-                elif w.opportunity and w.opportunity[0] == opportunity and at >= w.opportunity[4]:
-                    w.opportunity[2:] = [r["amount"], won, at]
+            for w in [w for w in watches[account] if not w.closed]:
+                held = w.opportunity
+                if held and held[0] == opportunity:
+                    if created <= w.raised_at:
+                        w.opportunity = None
+                    elif w in following and at >= held[4]:
+                        held[1:] = [created, r["amount"], won, at]
+                    else:
+                        held[1] = created
+                elif (
+                    w.raised_at < created < w.horizon
+                    and at < w.horizon
+                    and (held is None or (created, opportunity) < (held[1], held[0]))
+                ):
+                    w.opportunity = [opportunity, created, r["amount"], won, at]
         clock[account] = max(clock[account], at)
         for w in watches[account]:
             if not w.closed and w.horizon <= clock[account]:
@@ -783,7 +796,7 @@ def _lift(with_delivered: int, delivered: int, with_held: int, held: int) -> dic
     in each group."""
     figures: dict[str, Any] = {"lift": None, "lift_ci_95": None}
     if held == 0:
-        note = "no holdout: set [rules.outcomes] holdout to measure lift"
+        note = "no holdout: no alert here was held out ([rules.outcomes] holdout)"
     elif delivered < 10 or held < 10:
         note = (
             f"not enough data: {delivered} delivered and {held} held-out alerts "
