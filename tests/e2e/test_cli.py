@@ -63,6 +63,19 @@ def test_hand_written_example_files_are_accepted(worker):
         line.endswith("  no holdout: no alert here was held out ([rules.outcomes] holdout)")
         for line in lifts
     )
+    # dana calls contoso 105 minutes after its intent alert (sent once the alerts are
+    # raised: read first, the call would move the account's clock past the alert's time).
+    sent = abm("produce", "sales_activities", str(EXAMPLES / "sales_activities.jsonl"), env=env)
+    assert sent.returncode == 0, sent.stderr
+
+    def dana():
+        shown = abm("kpis", "--owners", "--json", env=env)
+        return shown.returncode == 0 and orjson.loads(shown.stdout)["owners"].get(
+            "dana@example.com"
+        )
+
+    answered = wait_until(lambda: (d := dana()) and d["responded"] and d, 15, "dana's answer")
+    assert (answered["responded_within_sla"], answered["response_minutes_p50"]) == (1, 105)
     shown = orjson.loads(abm("kpis", "--owners", "--json", env=env).stdout)
     assert shown.keys() == {"as_of", "owners"}
     assert sum(o["delivered"] for o in shown["owners"].values()) == 2
