@@ -7,6 +7,10 @@ the worker's own count of processed records (its /metrics), not what was sent; t
 summary waits until the view process has written what the worker stored. Two of
 the four account owners have a route (demo_routes.py); live alerts print as each route's
 receiver got them, and the other owners' from the alerts topic.
+
+The history's sellers answer the surge alerts the demo's rules raise on it (followup.py),
+a fifth of them held out, so the summary can say what the alerts brought: the lift in
+opportunities that the worker's own KPIs measured.
 """
 
 import asyncio
@@ -29,8 +33,9 @@ from streams.clients.redis_keys import RedisKeys
 from streams.clients.unmatched import read_prospects, report
 from streams.config import Settings
 from streams.dashboard.data import top_surging
-from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers
+from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers, rule_set
 from streams.dev.embedded import EmbeddedStack, free_port
+from streams.dev.followup import answered_history
 from streams.dev.settle import matching_settles, view_holds
 from streams.dev.supervise import (
     ChildWorker,
@@ -41,6 +46,7 @@ from streams.dev.supervise import (
     wait_for_stop,
 )
 from streams.dev.synth import Row, World
+from streams.replay.engine import Replay
 from streams.sinks.kpi_view import read_report
 from streams.sinks.notify import message
 
@@ -145,6 +151,23 @@ def _money(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
 
 
+def _alerts(a: dict) -> str:
+    """What followed the alerts, and the lift the holdout measured (or why there is none)."""
+    median = a["response_minutes_p50"]
+    waited = "n/a" if median is None else f"{median:.0f} min"
+    if a["lift"] is None:
+        lift = f"lift n/a ({a['lift_note']})"
+    else:
+        low, high = a["lift_ci_95"]
+        lift = f"lift {a['lift']:.1f} (95% CI {low:.1f}-{high:.1f})"
+    return (
+        f"Alerts: {a['raised']} raised, {a['delivered']} delivered "
+        f"({_percent(a['response_rate'])} answered, median {waited}), {a['held_out']} held "
+        f"out; opportunities after {_percent(a['opportunity_rate_delivered'])} of delivered "
+        f"vs {_percent(a['opportunity_rate_held_out'])} of held-out alerts: {lift}  (abm kpis)"
+    )
+
+
 def _summary(settings: Settings, view: ChildWorker) -> None:
     view_holds(settings, [view.web_port], timeout_s=120)
     kpis, surging = asyncio.run(_report(settings))
@@ -197,6 +220,7 @@ def _summary(settings: Settings, view: ChildWorker) -> None:
             f"({_money(campaigns[best]['won_revenue_influenced'])}, ROI "
             f"{_times(campaigns[best]['roi'])})  (abm kpis --campaigns)"
         )
+    click.echo(_alerts(k["alerts"]))
     click.echo("Target accounts surging now:")
     for s in surging:
         click.echo(
@@ -260,9 +284,11 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             click.echo(f"Worker ready in {worker.wait_ready():.1f}s (log: {worker.log})")
             click.echo(f"View process ready in {view.wait_ready():.1f}s (log: {view.log})")
             world = World(seed=7, accounts=accounts, days=days, end=int(time.time() * 1000))
-            done = _load(settings, worker, f"{accounts:,} account profiles", world.profiles(), 0)
-            done = _load(settings, worker, "contact rosters", world.rosters(), done)
-            history = list(world.history())
+            profiles, rosters = world.profiles(), world.rosters()
+            done = _load(settings, worker, f"{accounts:,} account profiles", profiles, 0)
+            done = _load(settings, worker, "contact rosters", rosters, done)
+            click.echo("The history's sellers answer the alerts the demo's rules raise on it ...")
+            history = answered_history(world, Replay(rule_set(), world.end), profiles + rosters)
             _load(settings, worker, f"{days} days of history", history, done)
             _website(settings, worker, world)
             click.echo(f"History loaded {time.monotonic() - started:.0f}s after start.")
