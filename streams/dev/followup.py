@@ -6,21 +6,27 @@ record by record by the pure replay engine (the live worker's decisions, without
 under the rules the worker runs; each alert the engine raises gets the world's answer
 (`World.follow_up`), whose rows join the history at their event time and are taken in
 turn, so an answer, which moves its account's clock, is part of what decides the next
-alerts. One pass, and the rows come out in the order to send them.
+alerts.
 
-The live worker sees the same rows but can still decide a few alerts otherwise: its
-timer ticks at each partition's stream time, where the engine ticks each account at its
-own due moment, and here every account shares one partition. A demo can live with a few
-alerts answered that the worker raised a little differently, or not at all.
+The rows come out a day at a time, for the worker to take a day before the next is sent:
+it reads each topic at its own pace, and an answer it read before it had raised the
+alert would answer nothing (an alert is watched from when it is raised). So a day's
+answers go with the next day's history, once the worker has taken the day they answer.
+Even so the worker decides a few alerts otherwise than the engine did: within a day its
+topics interleave in another order, its timer ticks at each partition's stream time where
+the engine ticks each account at its own due moment, and an answer reaches it after
+events the engine took after it. A demo can live with a few alerts answered that the
+worker raised a little differently, or not at all.
 """
 
 import heapq
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 
 import orjson
 
 from streams.clients.produce_tail import owner_key
-from streams.dev.synth import Row, World
+from streams.dev.synth import DAY, Row, World
 from streams.logic.inputs.decode import Coords, InputKind, Rejected
 from streams.logic.inputs.records import decode_record
 from streams.replay.engine import Item, Replay
@@ -28,37 +34,53 @@ from streams.replay.engine import Item, Replay
 __all__ = ["answered_history"]
 
 
-def answered_history(world: World, engine: Replay, setup: Iterable[Row]) -> list[Row]:
-    """`world`'s history with its sellers' answers to the alerts `engine` raises on it,
-    in the order to send them (the rows from the end of history on are left out).
-    `setup` (profiles, rosters: what is sent before the history) is taken first and not
-    returned; `engine` keeps what it decided, for a report."""
+def answered_history(
+    world: World, engine: Replay, setup: Iterable[Row], history: Iterable[Row]
+) -> Iterator[list[Row]]:
+    """`history` (the world's, in event-time order) and the world's sellers' answers to
+    the alerts `engine` raises on it, in batches to send one after another: a day of
+    history with the answers dated the day before (the answers dated from the end of
+    history on are left out). `setup` (profiles, rosters: sent before the history) is
+    taken first, and not yielded. Each batch is made as it is asked for, so a sender can
+    make the next while the worker takes the last; `engine` keeps what it decided."""
     taken = 0
     for row in setup:
         _feed(engine, row, taken)
         taken += 1
     due: list[tuple[int, int, Row]] = []  # answers to come: by time, then as made
-    made, heard, out = 0, len(engine.alerts), []
+    batches: defaultdict[int, list[Row]] = defaultdict(list)
+    made = yielded = 0
+    heard = len(engine.alerts)
 
-    def take(row: Row) -> None:
+    def take(row: Row, answer: bool) -> None:
         nonlocal taken, made, heard
         _feed(engine, row, taken)
         taken += 1
-        out.append(row)
+        batches[max(_day(world, row) + int(answer), yielded)].append(row)
         for alert in engine.alerts[heard:]:
-            for answer in world.follow_up(alert):
-                if answer[1]["occurred_at"] < world.end:
-                    heapq.heappush(due, (answer[1]["occurred_at"], made, answer))
+            for reply in world.follow_up(alert):
+                if reply[1]["occurred_at"] < world.end:
+                    heapq.heappush(due, (reply[1]["occurred_at"], made, reply))
                     made += 1
         heard = len(engine.alerts)
 
-    for row in world.history():
+    for row in history:
         while due and due[0][0] <= row[1]["occurred_at"]:
-            take(heapq.heappop(due)[2])
-        take(row)
+            take(heapq.heappop(due)[2], answer=True)
+        take(row, answer=False)
+        while yielded < _day(world, row):  # the days before this one are complete
+            if batch := batches.pop(yielded, None):
+                yield batch
+            yielded += 1
     while due:
-        take(heapq.heappop(due)[2])
-    return out
+        take(heapq.heappop(due)[2], answer=True)
+    for day in sorted(batches):
+        yield batches[day]
+
+
+def _day(world: World, row: Row) -> int:
+    """The day of history a row is dated in (a backfill from before it: the first)."""
+    return max(0, (row[1]["occurred_at"] - world.start) // DAY)
 
 
 def _feed(engine: Replay, row: Row, offset: int) -> None:
