@@ -56,8 +56,8 @@ __all__ = ["run_demo", "send_rows"]
 LIVE_EVENTS_PER_S = 1
 """A trickle: the history's own rate is ~0.01/s, so more would make every account surge."""
 RAMP_EVERY_S = 20
-POLL_S = 0.05
-"""How often loading asks the worker how far it is: the history waits for it every day."""
+POLL_S = 0.25
+"""How often loading asks the worker how far it is (the history waits for it every week)."""
 EVENT_CLOCK = {"ABM_CLOCK": "event"}
 """'Now' is the newest event time: on the wall clock the staleness timer would tick each
 account to now while its past was still loading, so the rest of its past would be judged
