@@ -14,9 +14,9 @@ alert would answer nothing (an alert is watched from when it is raised). So a we
 answers go with the next week's history, once the worker has taken the week they answer
 (still well within the month an alert is watched). Even so the worker decides a few
 alerts otherwise than the engine did: within a week its topics interleave in another
-order, its timer ticks at each partition's stream time where
-the engine ticks each account at its own due moment, and an answer reaches it after
-events the engine took after it. A demo can live with a few alerts answered that the
+order, its timer ticks at each partition's stream time where the engine ticks each
+account at its own due moment, and an answer reaches it after events the engine took
+after it. A demo can live with a few alerts answered that the
 worker raised a little differently, or not at all.
 """
 
