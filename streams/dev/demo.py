@@ -1,18 +1,23 @@
 """`abm demo`: the embedded stack, a worker and a view process, months of synthetic ABM
 history, then live traffic.
 
-The history is dated up to now and the worker runs on the wall clock, as in production:
-what it shows is what a team would see the morning after switching it on. Progress is
+The history is dated up to now: what the demo shows is what a team would see the morning
+after switching it on with a backfill of its history. The worker runs on the event clock
+(see EVENT_CLOCK), which is the wall clock once the history is in. Progress is
 the worker's own count of processed records (its /metrics), not what was sent; the
 summary waits until the view process has written what the worker stored. Two of
 the four account owners have a route (demo_routes.py); live alerts print as each route's
 receiver got them, and the other owners' from the alerts topic.
+
+The history's sellers answer the surge alerts the demo's rules raise on it (followup.py),
+a fifth of them held out, so the summary can say what the alerts brought: the lift in
+opportunities that the worker's own KPIs measured.
 """
 
 import asyncio
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -29,8 +34,9 @@ from streams.clients.redis_keys import RedisKeys
 from streams.clients.unmatched import read_prospects, report
 from streams.config import Settings
 from streams.dashboard.data import top_surging
-from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers
+from streams.dev.demo_routes import ROUTED_OWNERS, Receivers, demo_rules, receivers, rule_set
 from streams.dev.embedded import EmbeddedStack, free_port
+from streams.dev.followup import answered_history
 from streams.dev.settle import matching_settles, view_holds
 from streams.dev.supervise import (
     ChildWorker,
@@ -41,6 +47,7 @@ from streams.dev.supervise import (
     wait_for_stop,
 )
 from streams.dev.synth import Row, World
+from streams.replay.engine import Replay
 from streams.sinks.kpi_view import read_report
 from streams.sinks.notify import message
 
@@ -49,23 +56,41 @@ __all__ = ["run_demo", "send_rows"]
 LIVE_EVENTS_PER_S = 1
 """A trickle: the history's own rate is ~0.01/s, so more would make every account surge."""
 RAMP_EVERY_S = 20
+POLL_S = 0.25
+"""How often loading asks the worker how far it is (the history waits for it every week)."""
+EVENT_CLOCK = {"ABM_CLOCK": "event"}
+"""'Now' is the newest event time: on the wall clock the staleness timer would tick each
+account to now while its past was still loading, so the rest of its past would be judged
+as of now (its surges raised now, where no answer dated before could count for them).
+The history ends now and live traffic is dated now, so the two agree once the history
+is in; when the live traffic stops, time stands still for the worker."""
 IDENTITY = {"ABM_IDENTITY_KEY": "the-demo-s-identity-key-not-for-production"}
 """What the website's addresses are hashed under (and `abm forget --email` needs)."""
 
 
 async def send_rows(settings: Settings, rows: Iterable[Row]) -> int:
-    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
-    await started(producer)
-    sent = 0
+    producer = await _producer(settings)
     try:
-        for kind, payload in rows:
-            # Segment calls are keyed by person, as analytics.js's collector keys them.
-            key = owner_key(payload) if kind != "segment" else _person(payload)
-            await producer.send(getattr(settings.topics, kind), orjson.dumps(payload), key=key)
-            sent += 1
-        await producer.flush()
+        return await _send(settings, producer, rows)
     finally:
         await producer.stop()
+
+
+async def _producer(settings: Settings) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
+    await started(producer)
+    return producer
+
+
+async def _send(settings: Settings, producer: AIOKafkaProducer, rows: Iterable[Row]) -> int:
+    """Send `rows` and wait until the broker has them all."""
+    sent = 0
+    for kind, payload in rows:
+        # Segment calls are keyed by person, as analytics.js's collector keys them.
+        key = owner_key(payload) if kind != "segment" else _person(payload)
+        await producer.send(getattr(settings.topics, kind), orjson.dumps(payload), key=key)
+        sent += 1
+    await producer.flush()
     return sent
 
 
@@ -101,9 +126,16 @@ def _website(settings: Settings, worker: ChildWorker, world: World) -> None:
     )
 
 
-def _load(settings: Settings, worker: ChildWorker, label: str, rows: list[Row], done: int) -> int:
-    """Send `rows` and show the worker processing them; return the new processed total."""
-    total = done + len(rows)
+def _load(
+    settings: Settings,
+    worker: ChildWorker,
+    label: str,
+    batches: Iterable[list[Row]],
+    done: int,
+    expected: int,
+) -> int:
+    """Send `batches` and show the worker processing them (`expected` rows in all, as far
+    as is known before they are made); return the new processed total."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -112,15 +144,44 @@ def _load(settings: Settings, worker: ChildWorker, label: str, rows: list[Row], 
         TimeRemainingColumn(),
     )
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(label, total=len(rows), rate=0.0)
-        asyncio.run(send_rows(settings, rows))
-        started, count = time.monotonic(), done
-        while count < total and worker.proc.poll() is None:
-            time.sleep(0.5)
-            count = int(processed_records(worker.web_port))
-            rate = (count - done) / max(time.monotonic() - started, 1e-9)
-            progress.update(task, completed=count - done, rate=rate)
-    return count
+        task = progress.add_task(label, total=expected, rate=0.0)
+        started = time.monotonic()
+
+        def show(count: int, total: int) -> None:
+            rate = count / max(time.monotonic() - started, 1e-9)
+            progress.update(task, total=max(expected, total), completed=count, rate=rate)
+
+        return done + asyncio.run(_in_turn(settings, worker, batches, done, show))
+
+
+async def _in_turn(
+    settings: Settings,
+    worker: ChildWorker,
+    batches: Iterable[list[Row]],
+    done: int,
+    show: Callable[[int, int], None],
+) -> int:
+    """Send each batch once the worker has processed every row before it, so no row
+    overtakes an earlier batch's whatever the pace the worker reads each topic at; the
+    next batch is made while the worker takes the last. Returns the rows processed."""
+    producer = await _producer(settings)
+    sent = 0
+
+    async def caught_up() -> int:
+        while True:
+            count = int(await asyncio.to_thread(processed_records, worker.web_port)) - done
+            show(count, sent)
+            if count >= sent or worker.proc.poll() is not None:
+                return count
+            await asyncio.sleep(POLL_S)
+
+    try:
+        for batch in batches:
+            await caught_up()
+            sent += await _send(settings, producer, batch)
+        return await caught_up()
+    finally:
+        await producer.stop()
 
 
 async def _report(settings: Settings) -> tuple[dict, list[dict]]:
@@ -143,6 +204,23 @@ def _times(value: float | None) -> str:
 
 def _money(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _alerts(a: dict) -> str:
+    """What followed the alerts, and the lift the holdout measured (or why there is none)."""
+    median = a["response_minutes_p50"]
+    waited = "n/a" if median is None else f"{median:.0f} min"
+    if a["lift"] is None:
+        lift = f"lift n/a ({a['lift_note']})"
+    else:
+        low, high = a["lift_ci_95"]
+        lift = f"lift {a['lift']:.1f} (95% CI {low:.1f}-{high:.1f})"
+    return (
+        f"Alerts: {a['raised']} raised, {a['delivered']} delivered "
+        f"({_percent(a['response_rate'])} answered, median {waited}), {a['held_out']} held "
+        f"out; opportunities after {_percent(a['opportunity_rate_delivered'])} of delivered "
+        f"vs {_percent(a['opportunity_rate_held_out'])} of held-out alerts: {lift}  (abm kpis)"
+    )
 
 
 def _summary(settings: Settings, view: ChildWorker) -> None:
@@ -197,6 +275,7 @@ def _summary(settings: Settings, view: ChildWorker) -> None:
             f"({_money(campaigns[best]['won_revenue_influenced'])}, ROI "
             f"{_times(campaigns[best]['roi'])})  (abm kpis --campaigns)"
         )
+    click.echo(_alerts(k["alerts"]))
     click.echo("Target accounts surging now:")
     for s in surging:
         click.echo(
@@ -237,7 +316,7 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
     click.echo("Starting the embedded broker and Redis ...")
     with EmbeddedStack() as stack, receivers() as got:
         web_port = free_port()
-        settings = stack.settings()
+        settings = stack.settings(clock="event")
         rules = demo_rules(Path(settings.data_dir), got)
         env = {
             **stack.env(),
@@ -249,6 +328,7 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             "ABM_LOG_LEVEL": "warning",
             "ABM_CONFIG_FILE": str(rules),
             "ABM_VIEW_PORT": str(free_port()),
+            **EVENT_CLOCK,
             **IDENTITY,
         }
         asyncio.run(ensure_topics(settings))
@@ -260,17 +340,24 @@ def run_demo(accounts: int, days: int, live_minutes: float, keep_running: bool) 
             click.echo(f"Worker ready in {worker.wait_ready():.1f}s (log: {worker.log})")
             click.echo(f"View process ready in {view.wait_ready():.1f}s (log: {view.log})")
             world = World(seed=7, accounts=accounts, days=days, end=int(time.time() * 1000))
-            done = _load(settings, worker, f"{accounts:,} account profiles", world.profiles(), 0)
-            done = _load(settings, worker, "contact rosters", world.rosters(), done)
+            profiles, rosters = world.profiles(), world.rosters()
+            label = f"{accounts:,} account profiles"
+            done = _load(settings, worker, label, [profiles], 0, len(profiles))
+            done = _load(settings, worker, "contact rosters", [rosters], done, len(rosters))
             history = list(world.history())
-            _load(settings, worker, f"{days} days of history", history, done)
+            # With the sellers' answers to the alerts the demo's rules raise, as they come.
+            answered = answered_history(
+                world, Replay(rule_set(), world.end), profiles + rosters, history
+            )
+            _load(settings, worker, f"{days} days of history", answered, done, len(history))
             _website(settings, worker, world)
             click.echo(f"History loaded {time.monotonic() - started:.0f}s after start.")
             _summary(settings, view)
             click.echo(f"{got.summary()}; rules: {rules}")
+            shell = {**stack.env(), **EVENT_CLOCK, **IDENTITY}
             click.echo(
                 f"\nDashboard: http://127.0.0.1:{web_port}/dashboard\nIn another shell:\n"
-                f"  export {' '.join(f'{k}={v}' for k, v in {**stack.env(), **IDENTITY}.items())}\n"
+                f"  export {' '.join(f'{k}={v}' for k, v in shell.items())}\n"
                 "  abm kpis; abm lag; abm tail abm.surge-alerts.v1"
             )
             if not keep_running:

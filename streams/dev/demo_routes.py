@@ -1,6 +1,7 @@
 """The demo's sales side: its rules file (two intent clusters, a buying-committee tier, a
-route per owner for two of the four owners) and a local receiver per route that checks
-each POST's signature and says what the owner would read.
+fifth of the surge episodes held out, a route per owner for two of the four owners) and
+a local receiver per route that checks each POST's signature and says what the owner
+would read.
 
 While history loads the receivers only count (a team switching the engine on does not
 page its sellers about last month); in the live phase they print each delivery.
@@ -8,6 +9,7 @@ page its sellers about last month); in the live phase they print each delivery.
 
 import secrets
 import threading
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,9 +19,10 @@ import click
 import orjson
 
 from schemas.outputs import SurgeAlert, TierChange
+from streams.logic.rules import Rules
 from streams.sinks.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, message, tier_message, verify
 
-__all__ = ["ROUTED_OWNERS", "Receivers", "demo_rules", "receivers"]
+__all__ = ["ROUTED_OWNERS", "Receivers", "demo_rules", "receivers", "rule_set"]
 
 ROUTES = {"alice": ("alice@example.com", "slack"), "bob": ("bob@example.com", "json")}
 ROUTED_OWNERS = {owner for owner, _ in ROUTES.values()}
@@ -27,7 +30,11 @@ ROUTED_OWNERS = {owner for owner, _ in ROUTES.values()}
 RULES = """\
 # The demo's rules: what `abm demo` runs. Tier 1 asks for a decision maker among the
 # engaged contacts (and intent or engagement); intent counts only on the topics of two
-# clusters.
+# clusters. A fifth of the surge episodes is held out (told to no seller) to measure
+# what the alerts add: `abm kpis`, alerts.
+[rules.outcomes]
+holdout = 0.2
+
 [rules.intent]
 only_listed = true
 
@@ -153,3 +160,9 @@ def demo_rules(directory: Path, got: Receivers) -> Path:
     path = directory / "demo-rules.toml"
     path.write_text(RULES + routes)
     return path
+
+
+def rule_set() -> Rules:
+    """The rules of the file `demo_rules` writes, as the worker reads them: the world's
+    sellers answer the alerts these raise."""
+    return Rules.model_validate(tomllib.loads(RULES)["rules"])

@@ -11,6 +11,8 @@ accounts bought a year before; their renewals fall due during the history, and m
 some lose the renewal, some let the date pass. A few accounts ramp up in the last days of
 history, and `live` keeps ramping new ones, so there are surges to alert on. Each
 account's CRM roster names most of its contacts with a title (the buying committee).
+Sellers answer the surge alerts they are told of (`follow_up`), and an answered account
+opens an opportunity more often: the alerts pay, by as much as `Sales` says.
 Deterministic for a seed.
 """
 
@@ -21,7 +23,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ACTIONS", "OWNERS", "STAGES", "TITLES", "TOPICS", "Row", "World", "draw_action"]
+from schemas.common import to_ms
+from schemas.outputs import SurgeAlert
+
+__all__ = [
+    "ACTIONS",
+    "OWNERS",
+    "STAGES",
+    "TITLES",
+    "TOPICS",
+    "FollowUp",
+    "Row",
+    "Sales",
+    "World",
+    "draw_action",
+]
 
 Row = tuple[str, dict[str, Any]]
 """(input kind, payload), as `abm produce` and the demo send them."""
@@ -91,6 +107,36 @@ LOST_BEFORE = 0.4
 """Share of the other accounts that turned a deal down in the year before."""
 STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
 """The open stages, in order; deals close `closed_won` or `closed_lost`."""
+ACTIVITIES = [("email", 4), ("call", 3), ("social", 1), ("meeting", 1)]
+"""How a rep reaches out (the sales activity's `type`), and how often."""
+NEW = ("new", "core")
+"""A prospect's first deal: its type and product line."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """How an alert's owner answers it: how often, and after how long (minutes drawn
+    log-normally around a median, so a few answers come long after the rest)."""
+
+    share: float
+    median_minutes: float
+    spread: float
+
+
+@dataclass(frozen=True)
+class Sales:
+    """What sellers do after a surge alert. Told of it (delivered), most answer within
+    hours, a sixth of those past a 4-hour SLA, some never; not told (held out), a few
+    reach the account anyway, days later, in their own rhythm. An answered account opens
+    an opportunity in the next weeks more often than it would have: so delivered alerts
+    lead to opportunities more often than held-out ones only because they are answered,
+    which is what a holdout measures. An A/A world answers both groups alike."""
+
+    told: FollowUp = FollowUp(share=0.8, median_minutes=90, spread=1.0)
+    untold: FollowUp = FollowUp(share=0.12, median_minutes=7 * 1440, spread=0.6)
+    opportunity: float = 0.5
+    """Chance an answer opens an opportunity within three weeks, on top of those the
+    account opens anyway; one at a time: not again within a month of the last."""
 
 
 def draw_action(rng: random.Random) -> tuple[str, str, int]:
@@ -116,6 +162,13 @@ class Account:
     """When an existing customer opens an expansion (a product line of its own or new)."""
     domain: str = ""
     """Where its people's addresses are (its profile's `domain`, less the `www.`)."""
+    owner: str = ""
+    """Its profile's owner: the rep who answers its alerts."""
+    answered: int = 0
+    """Opportunities opened after a seller's answer (counted apart from the others, so
+    the account's other deals are the same with or without answers)."""
+    answered_at: int | None = None
+    """When the last of them opened."""
 
 
 @dataclass
@@ -125,6 +178,7 @@ class World:
     days: int = 60
     end: int = 0
     """Epoch ms the history ends at (now, for the demo)."""
+    sales: Sales = field(default_factory=Sales)
     rng: random.Random = field(init=False)
     book: list[Account] = field(init=False, default_factory=list)
     pending: list[Row] = field(init=False, default_factory=list)
@@ -136,6 +190,9 @@ class World:
         self.tags = random.Random(self.seed * 31 + 7)
         """Campaigns, product lines and renewals draw from their own generator: the rest
         of the world (engagement, intent, new deals) is the same with or without them."""
+        self.answers = random.Random(self.seed * 65_537 + 11)
+        """Sellers' answers to alerts draw from theirs: the same for the same alerts."""
+        self.by_id: dict[str, Account] = {}
         self.start = (self.end // DAY - self.days) * DAY
 
     def _id(self, prefix: str) -> str:
@@ -153,16 +210,18 @@ class World:
             acv = round(rng.lognormvariate(10.8, 0.8), -2)
             (level,) = rng.choices(levels, shares)
             domain = f"{name.split()[0].lower()}{n}.com"
-            self.book.append(
-                Account(
-                    account_id,
-                    acv,
-                    level,
-                    [f"{account_id}-c{k}" for k in range(rng.randint(2, 9))],
-                    rng.sample(TOPICS, 2),
-                    domain=domain,
-                )
+            owner = OWNERS[n % len(OWNERS)]
+            account = Account(
+                account_id,
+                acv,
+                level,
+                [f"{account_id}-c{k}" for k in range(rng.randint(2, 9))],
+                rng.sample(TOPICS, 2),
+                domain=domain,
+                owner=owner,
             )
+            self.book.append(account)
+            self.by_id[account_id] = account
             rows.append(
                 (
                     "accounts",
@@ -175,7 +234,7 @@ class World:
                         "employees": int(rng.lognormvariate(6.5, 1.3)),
                         "annual_revenue": round(rng.lognormvariate(17, 1.5), -3),
                         "expected_acv": acv,
-                        "owner": OWNERS[n % len(OWNERS)],
+                        "owner": owner,
                     },
                 )
             )
@@ -291,14 +350,28 @@ class World:
         )
 
     def _opportunity(self, account: Account, at: int) -> list[Row]:
-        """An opportunity's stage events: it advances every week or two, then closes (won
-        more often for bigger interest) unless it is still open at the end of history."""
+        """An opportunity the account opens of its own accord: its first is new business,
+        a later one an expansion or a renewal."""
         rng = self.rng
         account.opportunities += 1
         opp = f"{account.account_id}-o{account.opportunities}"
-        amount = round(account.acv * rng.uniform(0.6, 1.4), -2)
+        amount = _amount(account, rng)
         deal_type = "new" if account.opportunities == 1 else rng.choice(["expansion", "renewal"])
         line = self.tags.choice(PRODUCT_LINES) if deal_type == "expansion" else "core"
+        return self._stages(account, opp, at, amount, deal_type, line, rng)
+
+    def _stages(
+        self,
+        account: Account,
+        opp: str,
+        at: int,
+        amount: float,
+        deal_type: str,
+        line: str,
+        rng: random.Random,
+    ) -> list[Row]:
+        """An opportunity's stage events: it advances every week or two, then closes (won
+        more often for bigger interest) unless it is still open at the end of history."""
         rows = []
         for stage in STAGES[: rng.randint(1, len(STAGES))]:
             rows.append(self._stage(account, opp, stage, at, amount, deal_type, line))
@@ -307,6 +380,39 @@ class World:
             won = rng.random() < 0.35 + 0.1 * account.level
             outcome = "closed_won" if won else "closed_lost"
             rows.append(self._stage(account, opp, outcome, at, amount, deal_type, line))
+        return rows
+
+    def follow_up(self, alert: SurgeAlert) -> list[Row]:
+        """The owner's answer to a surge alert as `sales` has it (told of it or held
+        out), and the opportunity it may open with that one's later stage events; none
+        for a reissue (its episode was answered already). Every row dated after the
+        alert, some perhaps after the end of history."""
+        if alert.reissue_of is not None:
+            return []
+        rng, account = self.answers, self.by_id[alert.account_id]
+        how = self.sales.untold if alert.holdout else self.sales.told
+        if rng.random() >= how.share:
+            return []
+        minutes = rng.lognormvariate(math.log(how.median_minutes), how.spread)
+        at = to_ms(alert.detected_at) + 1 + int(minutes * 60_000)
+        (kind,) = rng.choices([k for k, _ in ACTIVITIES], [w for _, w in ACTIVITIES])
+        activity = {
+            "event_id": self._id("a"),
+            "account_id": account.account_id,
+            "rep_id": alert.owner or account.owner,
+            "type": kind,
+            "occurred_at": at,
+        }
+        rows: list[Row] = [("sales_activities", activity)]
+        last = account.answered_at
+        if rng.random() < self.sales.opportunity and (last is None or at - last >= 30 * DAY):
+            opened = at + rng.randrange(DAY, 21 * DAY)
+            account.answered += 1
+            account.answered_at = opened
+            opp = f"{account.account_id}-a{account.answered}"
+            customer = account.renewal_at is not None  # buys more; a prospect buys first
+            deal_type, line = ("expansion", rng.choice(PRODUCT_LINES)) if customer else NEW
+            rows += self._stages(account, opp, opened, _amount(account, rng), deal_type, line, rng)
         return rows
 
     def _customers_before(self) -> list[Row]:
@@ -467,6 +573,11 @@ class World:
                 "duration": rng.randint(5, 240),
             }
         return ("segment", call)
+
+
+def _amount(account: Account, rng: random.Random) -> float:
+    """A new opportunity's amount: around the account's expected deal size."""
+    return round(account.acv * rng.uniform(0.6, 1.4), -2)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
