@@ -166,8 +166,11 @@ class Outcomes(FrozenModel):
     )
     holdout: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] = Field(
         default=0,
-        description="the share of surge episodes held out, chosen by a keyed hash of the "
-        "alert id: stable across restarts and replays",
+        description="the share of accounts whose surges are held out, drawn anew each "
+        "holdout_days by a keyed hash of the account: stable across restarts and replays",
+    )
+    holdout_days: Annotated[int, Field(ge=7, le=3650)] = Field(
+        default=90, description="how long an account stays in (or out of) the holdout"
     )
     holdout_key: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         default="abm-holdout",

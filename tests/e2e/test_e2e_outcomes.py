@@ -11,6 +11,7 @@ import time
 import pytest
 from redis import Redis
 
+from schemas.common import to_ms
 from schemas.outputs import AlertOutcome, SurgeAlert
 from streams.clients.redis_keys import RedisKeys
 from streams.config import load_rules
@@ -90,7 +91,7 @@ def test_held_out_alerts_reach_no_route_and_every_alert_gets_its_outcome(worker,
     alerts = [SurgeAlert.model_validate(a) for a in alerts]
     rules = load_rules(RULES).outcomes
     for alert in alerts:
-        assert alert.holdout == held_out(alert.alert_id, rules)
+        assert alert.holdout == held_out(alert.account_id, to_ms(alert.detected_at), rules)
     delivered = sorted(a.alert_id for a in alerts if not a.holdout)
     held = {a.account_id for a in alerts if a.holdout}
     assert delivered, "some delivered"

@@ -5,7 +5,6 @@ off the list of events; the holdout's share is checked against binomial bounds.
 """
 
 import math
-import uuid
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +16,7 @@ from streams.logic.kpis.lift import MIN_GROUP, lift
 from streams.logic.rules import Rules
 from streams.logic.signals.alerts import standing
 from streams.logic.signals.outcomes import held_out
-from tests.factories import DAY, T0, activity, deal, intent, profile, replay
+from tests.factories import DAY, T0, activity, deal, engagement, intent, profile, replay
 
 RULES = Rules()
 HOUR = 3_600_000
@@ -189,24 +188,53 @@ def test_the_limit_keeps_the_newest_alerts():
 def test_the_holdout_share_is_within_binomial_bounds_and_stable():
     n, share = 20_000, 0.2
     outcomes = Rules(outcomes={"holdout": share}).outcomes
-    ids = [str(uuid.UUID(int=i * 7919 + 1, version=4)) for i in range(n)]
-    held = [held_out(i, outcomes) for i in ids]
+    accounts = [f"acct-{i}" for i in range(n)]
+    held = [held_out(a, T0, outcomes) for a in accounts]
     sigma = math.sqrt(n * share * (1 - share))
     assert abs(sum(held) - n * share) < 5 * sigma
-    assert held == [held_out(i, outcomes) for i in ids], "the same id, the same group"
+    assert held == [held_out(a, T0 + DAY, outcomes) for a in accounts], "the same period"
     other = Rules(outcomes={"holdout": share, "holdout_key": "another"}).outcomes
-    assert held != [held_out(i, other) for i in ids], "another key draws another holdout"
-    assert not any(held_out(i, RULES.outcomes) for i in ids), "no holdout by default"
+    assert held != [held_out(a, T0, other) for a in accounts], "another key draws another"
+    assert not any(held_out(a, T0, RULES.outcomes) for a in accounts), "none by default"
+
+
+def test_each_period_draws_the_accounts_anew():
+    outcomes = Rules(outcomes={"holdout": 0.5, "holdout_days": 30}).outcomes
+    accounts = [f"acct-{i}" for i in range(2_000)]
+    first = (T0 // (30 * DAY)) * 30 * DAY
+    periods = [[held_out(a, first + p * 30 * DAY, outcomes) for a in accounts] for p in (0, 1)]
+    assert periods[0] == [held_out(a, first + 30 * DAY - 1, outcomes) for a in accounts]
+    both = sum(a and b for a, b in zip(*periods, strict=True))
+    # Independent draws: about a quarter held out in both periods, not a half.
+    assert abs(both - 500) < 5 * math.sqrt(2_000 * 0.25 * 0.75)
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.floats(0.05, 0.5), st.integers(0, 2**32))
 def test_a_larger_holdout_keeps_everyone_a_smaller_one_held(share, salt):
-    """Raising the share only adds episodes to the holdout (a threshold on one hash)."""
-    ids = [str(uuid.UUID(int=salt + i, version=4)) for i in range(300)]
+    """Raising the share only adds accounts to the holdout (a threshold on one hash)."""
+    accounts = [f"acct-{salt + i}" for i in range(300)]
     small = Rules(outcomes={"holdout": share / 2}).outcomes
     large = Rules(outcomes={"holdout": share}).outcomes
-    assert all(held_out(i, large) for i in ids if held_out(i, small))
+    assert all(held_out(a, T0, large) for a in accounts if held_out(a, T0, small))
+
+
+def test_every_surge_of_a_held_out_account_is_held_out():
+    """A seller's call answers every open alert of an account: an account's surges are
+    held out together, so a delivered alert's answer never counts for a held-out one."""
+    rules = Rules(outcomes={"holdout": 0.5})
+    for n in range(30):
+        account = f"a{n}"
+        events = [
+            profile(account=account, owner="ana"),
+            intent(account=account, at=T0, score=80),
+            engagement(account=account, at=T0 + HOUR, action="meeting", contact="c1"),
+            engagement(account=account, at=T0 + 2 * HOUR, action="form_submit", contact="c2"),
+        ]
+        _, _, alerts = replay(events, rules=rules)
+        assert len(alerts) == 2
+        assert len({a.holdout for a in alerts}) == 1
+        assert alerts[0].holdout == held_out(account, T0, rules.outcomes)
 
 
 def test_a_held_out_surge_is_shown_to_no_seller():

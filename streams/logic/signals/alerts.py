@@ -93,11 +93,12 @@ def _alert(
     ident: str,
     cluster: str,
     rosters: Rosters,
+    began: int,
     reissue_of: str | None = None,
 ) -> SurgeAlert:
+    """The alert of an episode that began at `began` (its holdout is drawn for then)."""
     contacts, channels = _evidence(state, now)
     roster = rosters.get(state.account_id) if contacts else None
-    episode = ident if reissue_of is None else reissue_of
     name, owner = state.name_and_owner()
     return SurgeAlert(
         alert_id=ident,
@@ -118,7 +119,7 @@ def _alert(
         top_channels=channels,
         detected_at=from_ms(now),
         reissue_of=reissue_of,
-        holdout=held_out(episode, rules.outcomes),
+        holdout=held_out(state.account_id, began, rules.outcomes),
     )
 
 
@@ -157,11 +158,11 @@ def _stays(kind: str, cluster: str, windows: Aggregates, rules: Rules) -> bool:
     return intent_stays(highs, rules.surge, windows.catalogue.min_topics)
 
 
-def _held_out(account_id: str, key: str, episode: SurgeEpisode, rules: Rules) -> bool:
+def _held_out(account_id: str, episode: SurgeEpisode, rules: Rules) -> bool:
     """Whether an open episode is in the holdout: then no seller sees it surge."""
     if rules.outcomes.holdout <= 0 or episode.entered_at is None:
         return False
-    return held_out(alert_id(account_id, key, episode.entered_at), rules.outcomes)
+    return held_out(account_id, episode.entered_at, rules.outcomes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,7 @@ def standing(state: AccountState, rules: Rules) -> Standing:
     open_keys = {
         key
         for key, episode in state.surges.items()
-        if episode.active and not _held_out(state.account_id, key, episode, rules)
+        if episode.active and not _held_out(state.account_id, episode, rules)
     }
     if not open_keys:
         return Standing((), 0.0)
@@ -224,7 +225,7 @@ def detect_surges(
         if enter(episode, now, rules.surge, may_alert=state.tier in rules.surge.alert_tiers):
             reading = _read(kind, cluster, windows, rules)
             ident = alert_id(state.account_id, key, now)
-            alerts.append(_alert(state, reading, now, rules, ident, cluster, rosters))
+            alerts.append(_alert(state, reading, now, rules, ident, cluster, rosters, now))
     if state.surges:
         for key, episode in state.surges.items():
             if episode.active and key not in cat.channel_keys:
@@ -263,5 +264,5 @@ def owned_alerts(
         reading = _read(kind, cluster, windows, rules)
         ident = alert_id(state.account_id, f"{key}>owner", began)  # one per episode
         first = alert_id(state.account_id, key, began)
-        alerts.append(_alert(state, reading, now, rules, ident, cluster, rosters, first))
+        alerts.append(_alert(state, reading, now, rules, ident, cluster, rosters, began, first))
     return alerts

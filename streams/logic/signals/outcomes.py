@@ -9,9 +9,9 @@ watch closes and its outcome is published; the closed watch stays for the KPIs, 
 count every watch the same whether it is open or closed, so a figure never depends on
 when the timer fired.
 
-A share of episodes is held out: told to no seller, measured all the same. Which ones is
-a keyed hash of the episode's first alert id, so a restart, a replay and a backtest hold
-out the same episodes.
+A share of accounts is held out, period by period: their surges are told to no seller,
+and measured all the same. Which ones is a keyed hash of the account and the period the
+surge began in, so a restart, a replay and a backtest hold out the same surges.
 """
 
 import hashlib
@@ -40,12 +40,21 @@ __all__ = [
 _SPAN = 2**64
 
 
-def held_out(alert_id: str, outcomes: Outcomes) -> bool:
-    """Whether the episode whose first alert is `alert_id` is in the holdout: the first 8
-    bytes of HMAC-SHA256(holdout_key, alert_id), read as a fraction below `holdout`."""
+def held_out(account_id: str, at: int, outcomes: Outcomes) -> bool:
+    """Whether the account's surges beginning at `at` (epoch ms) are in the holdout: the
+    first 8 bytes of HMAC-SHA256(holdout_key, account id and the holdout period `at`
+    falls in), read as a fraction below `holdout`.
+
+    The unit is the account, not the alert: a seller's call answers every open alert of
+    the account, so a held-out alert beside a delivered one on the same account would
+    count the delivered one's answer, and the lift would shrink toward 1. Each period
+    (`holdout_days`) draws the accounts anew, so no account goes without alerts for good.
+    """
     if outcomes.holdout <= 0:
         return False
-    digest = hmac.new(outcomes.holdout_key.encode(), alert_id.encode(), hashlib.sha256).digest()
+    period = at // (outcomes.holdout_days * DAY_MS)
+    message = f"{account_id}|{period}".encode()
+    digest = hmac.new(outcomes.holdout_key.encode(), message, hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big") < outcomes.holdout * _SPAN
 
 
