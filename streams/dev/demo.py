@@ -292,8 +292,9 @@ async def _live(
     async def alerts() -> None:
         async for _key, value in read_topic(settings, settings.topics.surge_alerts):
             alert = SurgeAlert.model_validate_json(value)
-            if alert.tier == 0 or alert.owner in ROUTED_OWNERS:
-                continue  # outside the ICP (for systems, not sales), or printed by its route
+            if alert.tier == 0 or alert.owner in ROUTED_OWNERS or alert.holdout:
+                continue  # outside the ICP (for systems, not sales), printed by its route, or
+                # held out: told to no seller
             click.echo(f"  [alerts topic] {orjson.loads(message(alert))['text']}")
 
     got.live = True
