@@ -282,3 +282,15 @@ def test_an_opportunity_that_existed_before_the_alert_is_not_its_outcome_in_any_
     state, _ = surged()
     state, _, _ = replay([after], state=state)
     assert state.watches[0].opportunity[:2] == ["o1", T0 + 5 * DAY]
+
+
+def test_a_sales_activity_is_not_the_accounts_engagement():
+    state, _ = surged()
+    tier, touched = state.tier, state.touched
+    state, changes, alerts = replay(
+        [activity(at=T0 + HOUR, kind=kind) for kind in ("call", "email", "meeting", "social")],
+        state=state,
+    )
+    assert (state.engagement, state.touched, state.tier) == ({}, touched, tier)
+    assert (changes, alerts) == ([], [])
+    assert state.clocks["a"] == T0 + HOUR
