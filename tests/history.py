@@ -126,7 +126,7 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
     end = start + days * DAY  # whole days: the history depends on the date, not the hour
     profiles, timed = [], []
     n = [0]
-    assigned = []
+    assigned: list[tuple[str, dict]] = []
     for i in range(accounts):
         account = f"acct-{i:04d}"
         profile = {
@@ -206,8 +206,8 @@ def generate(seed: int, accounts: int, days: int, end: int) -> list[tuple[str, d
         stream.append(item)
         if rng.random() < 0.05:
             order.insert(min(len(order), i + 1 + rng.randrange(50)), item)
-    for profile in assigned:
-        stream.insert(sales.randrange(len(stream) + 1), profile)
+    for row in assigned:
+        stream.insert(sales.randrange(len(stream) + 1), row)
     first = []
     for roster in rosters:
         if rng.random() < 0.6:
@@ -702,7 +702,7 @@ def _watch(sent: list[tuple[str, dict]], alerts: list[dict], rules: Rules) -> tu
     opportunities: dict[str, dict[str, int]] = defaultdict(dict)
     published = []
     for kind, r in sent:
-        account = r.get("account_id")
+        account: str = r.get("account_id", "")
         if kind == "accounts":
             names[account] = r["name"]
             if not r.get("owner"):
@@ -714,7 +714,7 @@ def _watch(sent: list[tuple[str, dict]], alerts: list[dict], rules: Rules) -> tu
                     reissues[account].remove(a)
             owned.add(account)
             continue
-        if kind == "contacts" or account is None or (kind, r["event_id"]) in seen:
+        if kind == "contacts" or not account or (kind, r["event_id"]) in seen:
             continue
         seen.add((kind, r["event_id"]))
         at = r["occurred_at"]
@@ -874,7 +874,7 @@ def ground_truth(
     scopes_of = {"overall": set(tiers), "targets": tiered} | {
         str(t): {a for a, x in tiers.items() if x == t} for t in (0, 1, 2, 3)
     }
-    scopes = {}
+    scopes: dict[str, dict[str, Any]] = {}
     for t in (0, 1, 2, 3):
         members = {a for a, x in tiers.items() if x == t}
         scopes[str(t)] = _scope_kpis(
@@ -884,7 +884,7 @@ def ground_truth(
     by_owner: dict[str, list[_Watch]] = defaultdict(list)
     for w in watches:
         by_owner[w.owner or NO_OWNER].append(w)
-    truth = {
+    truth: dict[str, Any] = {
         "as_of": _iso(as_of),
         "overall": _scope_kpis(
             rows, set(tiers), today, rules, (tiered, tiered), personas, journeys, campaign
@@ -898,8 +898,8 @@ def ground_truth(
     # Alerts count under the tier they were raised in, not the account's tier now.
     truth["overall"]["alerts"] = _alert_kpis(watches, rules)
     truth["targets"]["alerts"] = _alert_kpis([w for w in watches if w.alert["tier"] > 0], rules)
-    for t, scope in scopes.items():
-        scope["alerts"] = _alert_kpis([w for w in watches if str(w.alert["tier"]) == t], rules)
+    for tier, scope in scopes.items():
+        scope["alerts"] = _alert_kpis([w for w in watches if str(w.alert["tier"]) == tier], rules)
     return truth
 
 
