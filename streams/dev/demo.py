@@ -10,7 +10,7 @@ the four account owners have a route (demo_routes.py); live alerts print as each
 receiver got them, and the other owners' from the alerts topic.
 
 The history's sellers answer the surge alerts the demo's rules raise on it (followup.py),
-a fifth of them held out, so the summary can say what the alerts brought: the lift in
+a fifth of the accounts held out, so the summary can say what the alerts brought: the lift in
 opportunities that the worker's own KPIs measured.
 """
 

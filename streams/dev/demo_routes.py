@@ -1,5 +1,5 @@
 """The demo's sales side: its rules file (two intent clusters, a buying-committee tier, a
-fifth of the surge episodes held out, a route per owner for two of the four owners) and
+fifth of the accounts held out, a route per owner for two of the four owners) and
 a local receiver per route that checks each POST's signature and says what the owner
 would read.
 
@@ -30,7 +30,7 @@ ROUTED_OWNERS = {owner for owner, _ in ROUTES.values()}
 RULES = """\
 # The demo's rules: what `abm demo` runs. Tier 1 asks for a decision maker among the
 # engaged contacts (and intent or engagement); intent counts only on the topics of two
-# clusters. A fifth of the surge episodes is held out (told to no seller) to measure
+# clusters. A fifth of the accounts is held out (told of no surge) to measure
 # what the alerts add: `abm kpis`, alerts.
 [rules.outcomes]
 holdout = 0.2

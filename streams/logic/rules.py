@@ -153,8 +153,8 @@ class Limits(FrozenModel):
 
 class Outcomes(FrozenModel):
     """What is measured after each surge alert (docs/kpis.md, Alerts): a seller's response
-    against the SLA, and an opportunity within the horizon; and the share of alerts held
-    out, told to no seller, to measure what the alerts add."""
+    against the SLA, and an opportunity within the horizon; and the share of accounts held
+    out, told of no surge, to measure what the alerts add."""
 
     response_sla_minutes: Annotated[int, Field(ge=1, le=43_200)] = Field(
         default=240, description="a response within this many minutes meets the SLA"
