@@ -80,8 +80,12 @@ def matching(
     tier: int,
     cluster: str | None,
     reissue: bool = False,
+    holdout: bool = False,
 ) -> list[Route]:
-    """Every route that gets an alert of `kind` about an account of `owner` in `tier`."""
+    """Every route that gets an alert of `kind` about an account of `owner` in `tier`;
+    none for a held-out alert (`[rules.outcomes] holdout`: told to no seller)."""
+    if holdout:
+        return []
     return [r for r in routes if r.hears(kind, owner, tier, cluster, reissue)]
 
 

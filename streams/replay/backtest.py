@@ -78,21 +78,30 @@ def _by_channel(
     return dict(sorted(out.items()))
 
 
-Posted = dict[str, tuple[str, str | None, int, str | None, bool]]
-"""What a route may post, by id: (kind, owner, tier, cluster, whether a reissue)."""
+Posted = dict[str, tuple[str, str | None, int, str | None, bool, bool]]
+"""What a route may post, by id: (kind, owner, tier, cluster, whether a reissue, whether
+held out)."""
 
 
 def _posted(outcome: Outcome, alerts: dict[str, dict[str, Any]]) -> Posted:
     """An outcome's alerts and tier-ups, as routes match them. A tier-up is known by its
     account, tiers and time, so the same move under both rule sets is one post."""
     posts: Posted = {
-        alert_id: (a["kind"], a["owner"], a["tier"], a.get("cluster"), bool(a.get("reissue_of")))
+        alert_id: (
+            a["kind"],
+            a["owner"],
+            a["tier"],
+            a.get("cluster"),
+            bool(a.get("reissue_of")),
+            a["holdout"],
+        )
         for alert_id, a in alerts.items()
     }
     for c in outcome.changes:
         if tier_up(c["previous_tier"], c["tier"]):
             post = f"tier_up:{c['account_id']}:{c['previous_tier']}>{c['tier']}@{c['changed_at']}"
-            posts[post] = ("tier_up", outcome.owners.get(c["account_id"]), c["tier"], None, False)
+            owner = outcome.owners.get(c["account_id"])
+            posts[post] = ("tier_up", owner, c["tier"], None, False, False)
     return posts
 
 

@@ -263,3 +263,30 @@ def test_a_candidate_is_judged_on_what_its_alerts_led_to(tmp_path_factory, opene
     share = sum(opened) / len(opened)
     led = overall["alerts_to_opportunities"]
     assert (led["baseline"], led["candidate"], led["delta"]) == (share, share, 0)
+
+
+def test_a_held_out_alert_is_posted_to_no_route(tmp_path):
+    write_history(tmp_path, [60_000 + n * 1_000 for n in range(16)])
+    candidate = tmp_path / "holdout.toml"
+    candidate.write_text(
+        "[rules.outcomes]\nholdout = 0.5\n\n"
+        '[[routes]]\nname = "everything"\nurl = "https://hooks.example/all"\n'
+        'secret_env = "ABM_ROUTE_UNSET_IN_A_BACKTEST"\n'
+    )
+    result = backtest(tmp_path, "--candidate", str(candidate))
+    replayed = CliRunner().invoke(
+        cli,
+        ["replay", "--input-dir", str(tmp_path), "--rules", str(candidate), "--json"],
+        env={"ABM_CONFIG_FILE": None},
+        catch_exceptions=False,
+    )
+    decided = json.loads(replayed.output)
+    held = [a for a in decided["alerts"] if a["holdout"]]
+    assert 0 < len(held) < len(decided["alerts"])
+    ups = [
+        c
+        for c in decided["transitions"]
+        if c["tier"] and (not c["previous_tier"] or c["tier"] < c["previous_tier"])
+    ]
+    posts = len(decided["alerts"]) - len(held) + len(ups)
+    assert result["posts_by_route"]["everything"]["candidate"] == posts

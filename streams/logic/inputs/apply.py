@@ -465,8 +465,7 @@ def apply_event(
             met = _deal(state, event, rules, at)
         elif isinstance(event, SalesActivity):
             met = None
-            if state.watches:
-                note_activity(state, event, at)
+            note_activity(state, event, at)
         else:
             met = _spend(state, event, at, rules.limits)
         state.clock = now = max(state.clock, at)

@@ -8,6 +8,7 @@ reading time, from integer sums, so a report is exact whichever worker summed wh
 import itertools
 import math
 import statistics
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import cached_property
@@ -85,15 +86,11 @@ def _median_days(cycles: Counter[int]) -> float | None:
 def _rank(values: Counter[int], share: float) -> int | None:
     """The nearest-rank quantile of a histogram: the smallest value with at least `share`
     of the counts at or below it."""
-    total = sum(values.values())
-    if not total:
+    if not values:
         return None
-    need, seen = math.ceil(share * total), 0
-    for value in sorted(values):
-        seen += values[value]
-        if seen >= need:
-            return value
-    return None  # unreachable: `seen` reaches `total`
+    ordered = sorted(values)
+    counted = list(itertools.accumulate(values[v] for v in ordered))
+    return ordered[bisect_left(counted, math.ceil(share * counted[-1]))]
 
 
 def _minutes(seconds: int | None) -> float | None:

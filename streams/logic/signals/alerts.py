@@ -158,13 +158,6 @@ def _stays(kind: str, cluster: str, windows: Aggregates, rules: Rules) -> bool:
     return intent_stays(highs, rules.surge, windows.catalogue.min_topics)
 
 
-def _held_out(account_id: str, episode: SurgeEpisode, rules: Rules) -> bool:
-    """Whether an open episode is in the holdout: then no seller sees it surge."""
-    if rules.outcomes.holdout <= 0 or episode.entered_at is None:
-        return False
-    return held_out(account_id, episode.entered_at, rules.outcomes)
-
-
 @dataclass(frozen=True, slots=True)
 class Standing:
     """An account's open surges, for the view and the ranking of surging accounts."""
@@ -180,7 +173,11 @@ def standing(state: AccountState, rules: Rules) -> Standing:
     open_keys = {
         key
         for key, episode in state.surges.items()
-        if episode.active and not _held_out(state.account_id, episode, rules)
+        if episode.active
+        and not (  # held out: then no seller sees it surge
+            episode.entered_at is not None
+            and held_out(state.account_id, episode.entered_at, rules.outcomes)
+        )
     }
     if not open_keys:
         return Standing((), 0.0)

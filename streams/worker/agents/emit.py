@@ -104,10 +104,9 @@ def _outputs(worker: WorkerContext, effect: Effect) -> list[tuple[OutboxEntry, O
         out.append((OutboxEntry.of_stage_change(effect.stage_change), effect.stage_change))
     for alert in effect.alerts:
         entry = OutboxEntry.of_alert(alert)
-        if not alert.holdout:
-            reissue = alert.reissue_of is not None
-            route = (alert.kind, alert.owner, alert.tier, alert.cluster, reissue)
-            entry.routes = _routes(worker, *route)
+        reissue = alert.reissue_of is not None
+        route = (alert.kind, alert.owner, alert.tier, alert.cluster, reissue, alert.holdout)
+        entry.routes = _routes(worker, *route)
         out.append((entry, alert))
     out.extend((OutboxEntry.of_outcome(o), o) for o in effect.outcomes)
     return out
@@ -141,10 +140,11 @@ def _routes(
     tier: int,
     cluster: str | None,
     reissue: bool = False,
+    holdout: bool = False,
 ) -> list[str]:
     """The routes an output of `kind` about this account goes to."""
     routes = [s.route for s in worker.webhooks]
-    return [r.name for r in matching(routes, kind, owner, tier, cluster, reissue)]
+    return [r.name for r in matching(routes, kind, owner, tier, cluster, reissue, holdout)]
 
 
 def _owed(worker: WorkerContext, outbox: list[OutboxEntry]) -> list[OutboxEntry]:
