@@ -1,0 +1,59 @@
+"""The runs of one pass equal a measurement of every account on every day.
+
+The reference replays the history up to each day's end, from scratch, and measures every
+account there: no runs, no skipped days. The history is sent in event-time order (profiles
+and rosters first), as the runs measure what had arrived by each day's end."""
+
+import orjson
+
+from streams.clients.produce_tail import owner_key
+from streams.logic.inputs.decode import Coords, InputKind
+from streams.logic.inputs.records import AccountInput, decode_record
+from streams.logic.rules import Rules
+from streams.replay.engine import Item, Replay
+from streams.tune.table import measured_at, record
+from tests.factories import WALL
+from tests.history import DAY, generate
+
+RULES = Rules()
+END = WALL - 30 * DAY
+
+
+def items_of(rows):
+    timeless = [r for r in rows if "occurred_at" not in r[1]]
+    timed = sorted((r for r in rows if "occurred_at" in r[1]), key=lambda r: r[1]["occurred_at"])
+    out = []
+    for offset, (name, payload) in enumerate([*timeless, *timed]):
+        kind = InputKind(name)
+        decoded = decode_record(kind, owner_key(payload), orjson.dumps(payload))
+        at = payload.get("occurred_at", 0)
+        out.append(Item(kind, Coords(kind, 0, offset, END), at, decoded, owner=decoded.owner))
+    return out
+
+
+def test_runs_are_every_days_measurement():
+    rows = generate(7, accounts=12, days=30, end=END)
+    items = items_of(rows)
+    last = max(it.at for it in items) // DAY
+    table = record(items, RULES, WALL, last + 3)
+    got = {}
+    for run in table.runs:
+        for day in range(run.first_day, run.first_day + run.days):
+            assert (run.account, day) not in got, "runs of an account do not overlap"
+            got[run.account, day] = run.measured
+    first_day = min(day for _, day in got)
+    began = {}
+    for item in items:
+        if item.at and isinstance(item.record, AccountInput):  # not a campaign's spend
+            began.setdefault(item.owner, item.at // DAY)
+    assert {(a, d) for a, first in began.items() for d in range(first, last + 3)} == set(got)
+    assert len(table.runs) < len(got), "some runs cover several days"
+    for day in range(first_day, last + 3):
+        engine = Replay(RULES, WALL)
+        for item in items:
+            if item.at // DAY <= day:
+                engine.feed(item)
+        for account, state in engine.accounts.items():
+            if (account, day) in got:
+                want, _ = measured_at(state, RULES, engine.rosters, day)
+                assert got[account, day] == want, (account, day)
