@@ -51,6 +51,7 @@ class Columns:
     """NaN where the account has no fit (no profile): no rule matches it."""
     acv: Floats
     intent_max: Floats
+    """The highest score of a topic that counts; -inf with none."""
     clusters: dict[str, Floats]
     engagement_points: Floats
     engaged_contacts: Ints
@@ -65,8 +66,9 @@ class Columns:
         in (a topic that counts in none raises no cluster's maximum)."""
         cat = catalogue(rules.intent)
         names = [IMPLICIT_CLUSTER, *rules.intent.clusters]
-        clusters = {name: np.zeros(len(rows)) for name in names}
-        intent_max = np.zeros(len(rows))
+        # -inf where no topic counts: a threshold of 0 is still a topic at or above it.
+        clusters = {name: np.full(len(rows), -np.inf) for name in names}
+        intent_max = np.full(len(rows), -np.inf)
         for i, row in enumerate(rows):
             for topic, score in row.topic_scores.items():
                 intent_max[i] = max(intent_max[i], score)

@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.logic.rules import Rules
-from streams.logic.signals.tiering import Signals, decide
+from streams.logic.signals.tiering import decide
 from streams.tune.columns import UNTIERED, Columns, Measured, decide_all
+from tests.tune_tools import signals_of
 
 VALUES = [0.0, 10.0, 30.0, 50.0, 60.0, 70.0, 85.0, 100.0]
 TOPICS = ["crm", "cdp", "erp", "payroll", "other"]
@@ -50,25 +51,6 @@ rule_sets = st.builds(
     st.sampled_from([5.0, 10.0, 30.0]),
     st.integers(1, 3),
 )
-
-
-def signals_of(row: Measured, rules: Rules) -> Signals:
-    """What `tiering.measure` gives for these measurements under `rules`."""
-    hot = sorted(t for t, score in row.topic_scores.items() if score >= rules.intent_min_score)
-    reads_personas = any(rule.needs_personas for rule in rules.tiers)
-    return Signals(
-        fit=row.fit,
-        acv=row.acv,
-        intent_max=max(row.topic_scores.values(), default=0.0),
-        intent_topics=tuple(hot),
-        engagement_points=row.engagement_points,
-        engaged_contacts=row.engaged_contacts,
-        recent_intent=bool(hot),
-        recent_engagement=row.engagement_points >= rules.engagement_min_points
-        or row.engaged_contacts >= rules.engagement_min_contacts,
-        due_at=None,
-        personas=dict(row.personas) if reads_personas else None,
-    )
 
 
 @settings(max_examples=300, deadline=None)
