@@ -1,0 +1,107 @@
+"""A candidate rule set's figures on the recorded runs, without replaying.
+
+What is scored is account-days: an account in tier 1 on a day is a hit when an
+opportunity of that account is created in the `horizon_days` after the day. Which days
+those are does not depend on the rules, so each run carries, beside its length, how many
+of its days are followed by an opportunity; a candidate only decides each run's tier
+(`decide_all`) and sums.
+"""
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.logic.rules import Rules
+from streams.logic.state.windows import DAY_MS
+from streams.tune.columns import Columns, Ints, decide_all
+from streams.tune.table import Run
+
+__all__ = ["Figures", "Labelled", "figures", "label"]
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """The runs as columns, with what the objective says of their days."""
+
+    columns: Columns
+    first_day: Ints
+    days: Ints
+    hits: Ints
+    """Days of the run followed by an opportunity created within the horizon."""
+
+
+def _followed(created: Sequence[int], day: int, horizon_days: int) -> bool:
+    """An opportunity created after `day` ends and within `horizon_days` of it."""
+    end = (day + 1) * DAY_MS
+    i = bisect_right(created, end - 1)
+    return i < len(created) and created[i] < end + horizon_days * DAY_MS
+
+
+def label(
+    runs: Sequence[Run], created: Mapping[str, Sequence[int]], rules: Rules, horizon_days: int
+) -> Labelled:
+    """Runs with their hit days; `created` holds each account's opportunity creation
+    times (epoch ms), sorted."""
+    hits = [
+        sum(
+            _followed(created.get(run.account, ()), day, horizon_days)
+            for day in range(run.first_day, run.first_day + run.days)
+        )
+        for run in runs
+    ]
+    return Labelled(
+        columns=Columns.of([run.measured for run in runs], rules),
+        first_day=np.array([run.first_day for run in runs], dtype=np.int64),
+        days=np.array([run.days for run in runs], dtype=np.int64),
+        hits=np.array(hits, dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What a rule set does over the labelled days."""
+
+    tier_days: tuple[int, int, int, int]
+    """Account-days in tier 0 (untiered), 1, 2 and 3."""
+    peak_accounts: tuple[int, int, int, int]
+    """The most accounts in each tier on any one day."""
+    tier1_hits: int
+    rest_hits: int
+
+    @property
+    def opportunity_rate_tier1(self) -> float | None:
+        days = self.tier_days[1]
+        return self.tier1_hits / days if days else None
+
+    @property
+    def opportunity_rate_rest(self) -> float | None:
+        days = sum(self.tier_days) - self.tier_days[1]
+        return self.rest_hits / days if days else None
+
+
+def _peak(first_day: Ints, days: Ints, mask: npt.NDArray[np.bool_]) -> int:
+    """The most runs of `mask` covering one day (a run is one account's)."""
+    if not mask.any():
+        return 0
+    start, length = first_day[mask], days[mask]
+    origin = int(start.min())
+    steps = np.zeros(int((start + length).max()) - origin + 1, dtype=np.int64)
+    np.add.at(steps, start - origin, 1)
+    np.add.at(steps, start + length - origin, -1)
+    return int(np.cumsum(steps).max())
+
+
+def figures(labelled: Labelled, rules: Rules) -> Figures:
+    tiers, _ = decide_all(labelled.columns, rules)
+    days, hits = labelled.days, labelled.hits
+    in_tier = [tiers == t for t in range(4)]
+    tier1 = in_tier[1]
+    return Figures(
+        tier_days=tuple(int(days[m].sum()) for m in in_tier),  # type: ignore[arg-type]
+        peak_accounts=tuple(_peak(labelled.first_day, days, m) for m in in_tier),  # type: ignore[arg-type]
+        tier1_hits=int(hits[tier1].sum()),
+        rest_hits=int(hits[~tier1].sum()),
+    )

@@ -1,0 +1,55 @@
+"""A candidate's figures over runs equal the day-by-day count with the scalar decision:
+each account-day's tier, whether an opportunity followed it within the horizon, and the
+most accounts in a tier on one day."""
+
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.logic.signals.tiering import decide
+from streams.logic.state.windows import DAY_MS
+from streams.tune.score import figures, label
+from streams.tune.table import Run
+from tests.tune_tools import measured, rule_sets, signals_of
+
+DAY0 = 20_000
+ACCOUNTS = [f"a{n}" for n in range(5)]
+
+
+@st.composite
+def histories(draw):
+    """Each account's runs back to back from a day of its own, and its opportunities."""
+    runs, created = [], {}
+    for account in draw(st.lists(st.sampled_from(ACCOUNTS), unique=True, min_size=1)):
+        day = DAY0 + draw(st.integers(0, 5))
+        for _ in range(draw(st.integers(1, 4))):
+            days = draw(st.integers(1, 6))
+            runs.append(Run(account, day, days, draw(measured)))
+            day += days
+        at = st.integers(0, 40 * DAY_MS) | st.integers(0, 40).map(lambda d: d * DAY_MS)
+        offsets = draw(st.lists(at, max_size=3))  # midnights: where a horizon ends
+        created[account] = sorted(DAY0 * DAY_MS + o for o in offsets)
+    return runs, created
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories(), rule_sets, st.integers(1, 20))
+def test_figures_are_the_day_by_day_count(history, rules, horizon):
+    runs, created = history
+    got = figures(label(runs, created, rules, horizon), rules)
+    tier_days, hits, per_day = Counter(), Counter(), Counter()
+    for run in runs:
+        tier, _ = decide(signals_of(run.measured, rules), rules)
+        for day in range(run.first_day, run.first_day + run.days):
+            start, end = (day + 1) * DAY_MS, (day + 1 + horizon) * DAY_MS
+            followed = any(start <= at < end for at in created[run.account])
+            tier_days[tier] += 1
+            hits[tier == 1] += followed
+            per_day[tier, day] += 1
+    assert got.tier_days == tuple(tier_days[t] for t in range(4))
+    assert (got.tier1_hits, got.rest_hits) == (hits[True], hits[False])
+    peaks = tuple(
+        max((n for (t, _), n in per_day.items() if t == tier), default=0) for tier in range(4)
+    )
+    assert got.peak_accounts == peaks
