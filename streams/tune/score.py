@@ -64,9 +64,9 @@ def label(
 class Figures:
     """What a rule set does over the labelled days."""
 
-    tier_days: tuple[int, int, int, int]
+    tier_days: tuple[int, ...]
     """Account-days in tier 0 (untiered), 1, 2 and 3."""
-    peak_accounts: tuple[int, int, int, int]
+    peak_accounts: tuple[int, ...]
     """The most accounts in each tier on any one day."""
     tier1_hits: int
     rest_hits: int
@@ -100,8 +100,8 @@ def figures(labelled: Labelled, rules: Rules) -> Figures:
     in_tier = [tiers == t for t in range(4)]
     tier1 = in_tier[1]
     return Figures(
-        tier_days=tuple(int(days[m].sum()) for m in in_tier),  # type: ignore[arg-type]
-        peak_accounts=tuple(_peak(labelled.first_day, days, m) for m in in_tier),  # type: ignore[arg-type]
+        tier_days=tuple(int(days[m].sum()) for m in in_tier),
+        peak_accounts=tuple(_peak(labelled.first_day, days, m) for m in in_tier),
         tier1_hits=int(hits[tier1].sum()),
         rest_hits=int(hits[~tier1].sum()),
     )
