@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.common import to_ms
+from schemas.inputs import AccountProfile, DealEvent
+from streams.logic.inputs.records import AccountInput, InputRecord
 from streams.logic.rules import Rules
 from streams.logic.signals.aggregates import aggregate
 from streams.logic.signals.committee import persona_counts
@@ -59,7 +61,13 @@ class Run:
 
 @dataclass
 class Table:
+    """Every account's runs, and what the objective and the ICP read beside them."""
+
     runs: list[Run] = field(default_factory=list)
+    profiles: dict[str, AccountProfile] = field(default_factory=dict)
+    """Each account's latest profile: its firmographics, for a candidate ICP."""
+    opened: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(account, opportunity) -> its earliest stage event (epoch ms): when it was created."""
 
     def add(
         self, state: AccountState, rules: Rules, rosters: Rosters, since: int, until: int
@@ -72,29 +80,52 @@ class Table:
             self.runs.append(Run(state.account_id, day, end - day, measured))
             day = end
 
+    def note(self, record: InputRecord | None) -> None:
+        """Keep what a record says of opportunities and firmographics."""
+        if not isinstance(record, AccountInput):
+            return
+        event = record.event
+        if isinstance(event, AccountProfile):
+            self.profiles[record.owner] = event
+        elif isinstance(event, DealEvent):
+            first = self.opened.get((record.owner, event.opportunity_id))
+            at = to_ms(event.occurred_at)
+            if first is None or at < first:
+                self.opened[record.owner, event.opportunity_id] = at
+
+    def created(self) -> dict[str, list[int]]:
+        """Each account's opportunities' creation times, sorted (what `score.label` reads)."""
+        by_account: dict[str, list[int]] = {}
+        for (account, _), at in self.opened.items():
+            by_account.setdefault(account, []).append(at)
+        return {account: sorted(times) for account, times in by_account.items()}
+
 
 def _day(item: Item) -> int | None:
     """The day of an item's event; None for what has no event time (a profile, a roster,
-    a rejected record): it counts from the day it lands in."""
+    a rejected record)."""
     at = getattr(getattr(item.record, "event", None), "occurred_at", None)
     return None if at is None else day_of(to_ms(at))
 
 
-def record(items: Iterable[Item], rules: Rules, wall_now: int, until: int) -> Table:
-    """Replay `items` (each account's in its order) under `rules` and record every
-    account's runs from the day of its first record to the day before `until`."""
+def record(items: Iterable[Item], rules: Rules, wall_now: int, start: int, until: int) -> Table:
+    """Replay `items` (each account's in its order; profiles and rosters first, as a
+    replay takes them) under `rules` and record every account's runs, from the day its
+    state was made (`start`, the history's first day, for one made by its profile) to
+    the day before `until`."""
     engine = Replay(rules, wall_now)
     table = Table()
     since: dict[str, int] = {}
     for item in items:
         owner, day = item.owner, _day(item)
         state = engine.accounts.get(owner)
-        if state is not None and day is not None and day > since.get(owner, day):
+        if state is not None and day is not None and day > since[owner]:
             table.add(state, rules, engine.rosters, since[owner], day)
             since[owner] = day
         engine.feed(item)
-        if owner in engine.accounts and owner not in since and day is not None:
-            since[owner] = day
+        table.note(item.record)
+        if owner not in since and owner in engine.accounts:
+            since[owner] = start if day is None else max(day, start)
     engine.finish()
     for owner, first in since.items():
         if (state := engine.accounts.get(owner)) is not None:

@@ -34,15 +34,16 @@ def items_of(rows):
 def test_runs_are_every_days_measurement():
     rows = generate(7, accounts=12, days=30, end=END)
     items = items_of(rows)
-    last = max(it.at for it in items) // DAY
-    table = record(items, RULES, WALL, last + 3)
+    start, last = min(it.at for it in items if it.at) // DAY, max(it.at for it in items) // DAY
+    table = record(items, RULES, WALL, start, last + 3)
     got = {}
     for run in table.runs:
         for day in range(run.first_day, run.first_day + run.days):
             assert (run.account, day) not in got, "runs of an account do not overlap"
             got[run.account, day] = run.measured
     first_day = min(day for _, day in got)
-    began = {}
+    # From the first day for an account made by its profile, else from its first event.
+    began = {p["account_id"]: start for kind, p in rows if kind == "accounts"}
     for item in items:
         if item.at and isinstance(item.record, AccountInput):  # not a campaign's spend
             began.setdefault(item.owner, item.at // DAY)
@@ -57,3 +58,12 @@ def test_runs_are_every_days_measurement():
             if (account, day) in got:
                 want, _ = measured_at(state, RULES, engine.rosters, day)
                 assert got[account, day] == want, (account, day)
+    opened = {}
+    for kind, p in rows:
+        if kind == "deals":
+            key = (p["account_id"], p["opportunity_id"])
+            opened[key] = min(opened.get(key, p["occurred_at"]), p["occurred_at"])
+    assert table.created() == {
+        a: sorted(at for (b, _), at in opened.items() if b == a) for a, _ in opened
+    }
+    assert set(table.profiles) == {p["account_id"] for kind, p in rows if kind == "accounts"}
