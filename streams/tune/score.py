@@ -19,7 +19,7 @@ from streams.logic.state.windows import DAY_MS
 from streams.tune.columns import Columns, Ints, decide_all
 from streams.tune.table import Run
 
-__all__ = ["Figures", "Labelled", "figures", "label"]
+__all__ = ["Figures", "Labelled", "cut", "figures", "label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,20 @@ class Labelled:
     days: Ints
     hits: Ints
     """Days of the run followed by an opportunity created within the horizon."""
+
+
+def cut(runs: Sequence[Run], day: int) -> list[Run]:
+    """The runs, those across `day` cut in two there: each then lies wholly before the
+    day or from it on (a training period and a held-out one)."""
+    out = []
+    for run in runs:
+        end = run.first_day + run.days
+        if run.first_day < day < end:
+            out.append(Run(run.account, run.first_day, day - run.first_day, run.measured))
+            out.append(Run(run.account, day, end - day, run.measured))
+        else:
+            out.append(run)
+    return out
 
 
 def _followed(created: Sequence[int], day: int, horizon_days: int) -> bool:
@@ -94,14 +108,19 @@ def _peak(first_day: Ints, days: Ints, mask: npt.NDArray[np.bool_]) -> int:
     return int(np.cumsum(steps).max())
 
 
-def figures(labelled: Labelled, rules: Rules) -> Figures:
+def figures(labelled: Labelled, rules: Rules, period: tuple[int, int] | None = None) -> Figures:
+    """`rules`' figures over the runs starting in `period` [first day, end day) (all of
+    them without one; `cut` the runs at its ends first)."""
     tiers, _ = decide_all(labelled.columns, rules)
     days, hits = labelled.days, labelled.hits
-    in_tier = [tiers == t for t in range(4)]
+    inside = np.ones(len(days), dtype=np.bool_)
+    if period is not None:
+        inside = (labelled.first_day >= period[0]) & (labelled.first_day < period[1])
+    in_tier = [(tiers == t) & inside for t in range(4)]
     tier1 = in_tier[1]
     return Figures(
         tier_days=tuple(int(days[m].sum()) for m in in_tier),
         peak_accounts=tuple(_peak(labelled.first_day, days, m) for m in in_tier),
         tier1_hits=int(hits[tier1].sum()),
-        rest_hits=int(hits[~tier1].sum()),
+        rest_hits=int(hits[inside & ~tier1].sum()),
     )

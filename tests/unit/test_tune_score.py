@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from streams.logic.signals.tiering import decide
 from streams.logic.state.windows import DAY_MS
-from streams.tune.score import figures, label
+from streams.tune.score import cut, figures, label
 from streams.tune.table import Run
 from tests.tune_tools import measured, rule_sets, signals_of
 
@@ -53,3 +53,21 @@ def test_figures_are_the_day_by_day_count(history, rules, horizon):
         max((n for (t, _), n in per_day.items() if t == tier), default=0) for tier in range(4)
     )
     assert got.peak_accounts == peaks
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), rule_sets, st.integers(DAY0, DAY0 + 30))
+def test_a_split_period_adds_up_to_the_whole(history, rules, split):
+    runs, created = history
+    whole = figures(label(runs, created, rules, 10), rules)
+    labelled = label(cut(runs, split), created, rules, 10)
+    before = figures(labelled, rules, (0, split))
+    after = figures(labelled, rules, (split, 10**9))
+    assert [a + b for a, b in zip(before.tier_days, after.tier_days, strict=True)] == list(
+        whole.tier_days
+    )
+    assert before.tier1_hits + after.tier1_hits == whole.tier1_hits
+    assert before.rest_hits + after.rest_hits == whole.rest_hits
+    assert all(
+        run.first_day >= split or run.first_day + run.days <= split for run in cut(runs, split)
+    )
