@@ -17,9 +17,10 @@ import numpy.typing as npt
 from streams.logic.rules import Rules
 from streams.logic.state.windows import DAY_MS
 from streams.tune.columns import Columns, Ints, decide_all
+from streams.tune.interval import Lift, lift
 from streams.tune.table import Run
 
-__all__ = ["Figures", "Labelled", "cut", "figures", "label"]
+__all__ = ["Figures", "Labelled", "cut", "figures", "label", "lift_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,9 @@ class Labelled:
     """The runs as columns, with what the objective says of their days."""
 
     columns: Columns
+    accounts: tuple[str, ...]
+    account: Ints
+    """Each run's account, as an index into `accounts`."""
     first_day: Ints
     days: Ints
     hits: Ints
@@ -66,8 +70,12 @@ def label(
         )
         for run in runs
     ]
+    accounts = tuple(sorted({run.account for run in runs}))
+    index = {account: i for i, account in enumerate(accounts)}
     return Labelled(
         columns=Columns.of([run.measured for run in runs], rules),
+        accounts=accounts,
+        account=np.array([index[run.account] for run in runs], dtype=np.int64),
         first_day=np.array([run.first_day for run in runs], dtype=np.int64),
         days=np.array([run.days for run in runs], dtype=np.int64),
         hits=np.array(hits, dtype=np.int64),
@@ -108,14 +116,40 @@ def _peak(first_day: Ints, days: Ints, mask: npt.NDArray[np.bool_]) -> int:
     return int(np.cumsum(steps).max())
 
 
-def figures(labelled: Labelled, rules: Rules, period: tuple[int, int] | None = None) -> Figures:
-    """`rules`' figures over the runs starting in `period` [first day, end day) (all of
-    them without one; `cut` the runs at its ends first)."""
+Period = tuple[int, int] | None
+"""[first day, end day) of the runs to count (all without one; `cut` the runs at its
+ends first)."""
+
+
+def _inside(labelled: Labelled, period: Period) -> npt.NDArray[np.bool_]:
+    if period is None:
+        return np.ones(len(labelled.days), dtype=np.bool_)
+    return (labelled.first_day >= period[0]) & (labelled.first_day < period[1])
+
+
+def lift_of(labelled: Labelled, rules: Rules, period: Period = None, seed: int = 0) -> Lift:
+    """Tier 1's rate over the rest's in `period`, with its interval (interval.py)."""
+    tiers, _ = decide_all(labelled.columns, rules)
+    inside, n = _inside(labelled, period), len(labelled.accounts)
+
+    def per_account(mask: npt.NDArray[np.bool_], values: Ints) -> Ints:
+        return np.bincount(labelled.account[mask], values[mask], n).astype(np.int64)
+
+    tier1, rest = inside & (tiers == 1), inside & (tiers != 1)
+    return lift(
+        per_account(tier1, labelled.days),
+        per_account(tier1, labelled.hits),
+        per_account(rest, labelled.days),
+        per_account(rest, labelled.hits),
+        seed,
+    )
+
+
+def figures(labelled: Labelled, rules: Rules, period: Period = None) -> Figures:
+    """`rules`' figures over the runs of `period`."""
     tiers, _ = decide_all(labelled.columns, rules)
     days, hits = labelled.days, labelled.hits
-    inside = np.ones(len(days), dtype=np.bool_)
-    if period is not None:
-        inside = (labelled.first_day >= period[0]) & (labelled.first_day < period[1])
+    inside = _inside(labelled, period)
     in_tier = [(tiers == t) & inside for t in range(4)]
     tier1 = in_tier[1]
     return Figures(

@@ -2,6 +2,7 @@
 each account-day's tier, whether an opportunity followed it within the horizon, and the
 most accounts in a tier on one day."""
 
+import math
 from collections import Counter
 
 from hypothesis import given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from streams.logic.signals.tiering import decide
 from streams.logic.state.windows import DAY_MS
-from streams.tune.score import cut, figures, label
+from streams.tune.score import cut, figures, label, lift_of
 from streams.tune.table import Run
 from tests.tune_tools import measured, rule_sets, signals_of
 
@@ -71,3 +72,17 @@ def test_a_split_period_adds_up_to_the_whole(history, rules, split):
     assert all(
         run.first_day >= split or run.first_day + run.days <= split for run in cut(runs, split)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), rule_sets)
+def test_the_lift_is_tier_1s_rate_over_the_rests(history, rules):
+    runs, created = history
+    labelled = label(runs, created, rules, 10)
+    got, counted = lift_of(labelled, rules), figures(labelled, rules)
+    rate1, rate0 = counted.opportunity_rate_tier1, counted.opportunity_rate_rest
+    if rate1 is None or not rate0:
+        assert got.value is None
+    else:
+        assert math.isclose(got.value, rate1 / rate0)
+        assert got.low is None or got.low <= got.high
