@@ -4,9 +4,11 @@ from hypothesis import strategies as st
 
 from streams.logic.rules import Rules
 from streams.logic.signals.tiering import Signals
+from streams.logic.state.windows import DAY_MS
 from streams.tune.columns import Measured
+from streams.tune.table import Run
 
-__all__ = ["measured", "rule_sets", "signals_of"]
+__all__ = ["DAY0", "histories", "measured", "rule_sets", "signals_of"]
 
 VALUES = [0.0, 10.0, 30.0, 50.0, 60.0, 70.0, 85.0, 100.0]
 TOPICS = ["crm", "cdp", "erp", "payroll", "other"]
@@ -68,3 +70,23 @@ def signals_of(row: Measured, rules: Rules) -> Signals:
         due_at=None,
         personas=dict(row.personas) if reads_personas else None,
     )
+
+
+DAY0 = 20_000
+ACCOUNTS = [f"a{n}" for n in range(5)]
+
+
+@st.composite
+def histories(draw):
+    """Each account's runs back to back from a day of its own, and its opportunities."""
+    runs, created = [], {}
+    for account in draw(st.lists(st.sampled_from(ACCOUNTS), unique=True, min_size=1)):
+        day = DAY0 + draw(st.integers(0, 5))
+        for _ in range(draw(st.integers(1, 4))):
+            days = draw(st.integers(1, 6))
+            runs.append(Run(account, day, days, draw(measured)))
+            day += days
+        at = st.integers(0, 40 * DAY_MS) | st.integers(0, 40).map(lambda d: d * DAY_MS)
+        offsets = draw(st.lists(at, max_size=3))  # midnights: where a horizon ends
+        created[account] = sorted(DAY0 * DAY_MS + o for o in offsets)
+    return runs, created

@@ -11,27 +11,7 @@ from hypothesis import strategies as st
 from streams.logic.signals.tiering import decide
 from streams.logic.state.windows import DAY_MS
 from streams.tune.score import cut, figures, label, lift_of
-from streams.tune.table import Run
-from tests.tune_tools import measured, rule_sets, signals_of
-
-DAY0 = 20_000
-ACCOUNTS = [f"a{n}" for n in range(5)]
-
-
-@st.composite
-def histories(draw):
-    """Each account's runs back to back from a day of its own, and its opportunities."""
-    runs, created = [], {}
-    for account in draw(st.lists(st.sampled_from(ACCOUNTS), unique=True, min_size=1)):
-        day = DAY0 + draw(st.integers(0, 5))
-        for _ in range(draw(st.integers(1, 4))):
-            days = draw(st.integers(1, 6))
-            runs.append(Run(account, day, days, draw(measured)))
-            day += days
-        at = st.integers(0, 40 * DAY_MS) | st.integers(0, 40).map(lambda d: d * DAY_MS)
-        offsets = draw(st.lists(at, max_size=3))  # midnights: where a horizon ends
-        created[account] = sorted(DAY0 * DAY_MS + o for o in offsets)
-    return runs, created
+from tests.tune_tools import DAY0, histories, rule_sets, signals_of
 
 
 @settings(max_examples=200, deadline=None)
