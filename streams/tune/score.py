@@ -17,10 +17,10 @@ import numpy.typing as npt
 from streams.logic.rules import Rules
 from streams.logic.state.windows import DAY_MS
 from streams.tune.columns import Columns, Ints, decide_all
-from streams.tune.interval import Lift, lift
+from streams.tune.interval import Lift, Sums, lift
 from streams.tune.table import Run
 
-__all__ = ["Figures", "Labelled", "cut", "figures", "label", "lift_of"]
+__all__ = ["Figures", "Labelled", "cut", "figures", "label", "lift_of", "sums_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,22 +127,23 @@ def _inside(labelled: Labelled, period: Period) -> npt.NDArray[np.bool_]:
     return (labelled.first_day >= period[0]) & (labelled.first_day < period[1])
 
 
-def lift_of(labelled: Labelled, rules: Rules, period: Period = None, seed: int = 0) -> Lift:
-    """Tier 1's rate over the rest's in `period`, with its interval (interval.py)."""
+def sums_of(labelled: Labelled, rules: Rules, period: Period = None) -> Sums:
+    """Per account, its tier-1 days in `period` and those followed by an opportunity,
+    and the same of its other days (interval.py's Sums)."""
     tiers, _ = decide_all(labelled.columns, rules)
     inside, n = _inside(labelled, period), len(labelled.accounts)
-
-    def per_account(mask: npt.NDArray[np.bool_], values: Ints) -> Ints:
-        return np.bincount(labelled.account[mask], values[mask], n).astype(np.int64)
-
     tier1, rest = inside & (tiers == 1), inside & (tiers != 1)
-    return lift(
-        per_account(tier1, labelled.days),
-        per_account(tier1, labelled.hits),
-        per_account(rest, labelled.days),
-        per_account(rest, labelled.hits),
-        seed,
-    )
+    columns = [
+        np.bincount(labelled.account[mask], values[mask], n)
+        for mask in (tier1, rest)
+        for values in (labelled.days, labelled.hits)
+    ]
+    return np.stack(columns, axis=1).astype(np.int64)
+
+
+def lift_of(labelled: Labelled, rules: Rules, period: Period = None, seed: int = 0) -> Lift:
+    """Tier 1's rate over the rest's in `period`, with its interval."""
+    return lift(sums_of(labelled, rules, period), seed)
 
 
 def figures(labelled: Labelled, rules: Rules, period: Period = None) -> Figures:
