@@ -9,18 +9,29 @@ of its days are followed by an opportunity; a candidate only decides each run's 
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from streams.logic.rules import Rules
+from streams.logic.rules import Icp, Rules
 from streams.logic.state.windows import DAY_MS
 from streams.tune.columns import Columns, Ints, decide_all
+from streams.tune.icp import Firmographics, fit_all
 from streams.tune.interval import Lift, Sums, lift
 from streams.tune.table import Run
 
-__all__ = ["Figures", "Labelled", "cut", "figures", "label", "lift_of", "sums_of"]
+__all__ = [
+    "Figures",
+    "Labelled",
+    "cut",
+    "figures",
+    "figures_of",
+    "label",
+    "lift_of",
+    "sums_of",
+    "tiers_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,12 @@ class Labelled:
     days: Ints
     hits: Ints
     """Days of the run followed by an opportunity created within the horizon."""
+    icp: Icp
+    """The ICP the fit column was measured under."""
+    firmographics: Firmographics | None = None
+    """The accounts' profiles, to measure fit under another ICP (None: fit as measured)."""
+    profile: Ints | None = None
+    """Each run's account as an index into `firmographics` (-1: no profile, no fit)."""
 
 
 def cut(runs: Sequence[Run], day: int) -> list[Run]:
@@ -59,10 +76,15 @@ def _followed(created: Sequence[int], day: int, horizon_days: int) -> bool:
 
 
 def label(
-    runs: Sequence[Run], created: Mapping[str, Sequence[int]], rules: Rules, horizon_days: int
+    runs: Sequence[Run],
+    created: Mapping[str, Sequence[int]],
+    rules: Rules,
+    horizon_days: int,
+    firmographics: Firmographics | None = None,
 ) -> Labelled:
     """Runs with their hit days; `created` holds each account's opportunity creation
-    times (epoch ms), sorted."""
+    times (epoch ms), sorted; `firmographics`, the profiles the runs' fit was measured
+    from under `rules.icp`, lets a candidate ICP be scored."""
     hits = [
         sum(
             _followed(created.get(run.account, ()), day, horizon_days)
@@ -72,6 +94,10 @@ def label(
     ]
     accounts = tuple(sorted({run.account for run in runs}))
     index = {account: i for i, account in enumerate(accounts)}
+    profile = None
+    if firmographics is not None:
+        row = {account: i for i, account in enumerate(firmographics.accounts)}
+        profile = np.array([row.get(run.account, -1) for run in runs], dtype=np.int64)
     return Labelled(
         columns=Columns.of([run.measured for run in runs], rules),
         accounts=accounts,
@@ -79,7 +105,23 @@ def label(
         first_day=np.array([run.first_day for run in runs], dtype=np.int64),
         days=np.array([run.days for run in runs], dtype=np.int64),
         hits=np.array(hits, dtype=np.int64),
+        icp=rules.icp,
+        firmographics=firmographics,
+        profile=profile,
     )
+
+
+def tiers_of(labelled: Labelled, rules: Rules) -> Ints:
+    """Each run's tier under `rules`, its fit measured anew where `rules` has another ICP."""
+    columns = labelled.columns
+    if rules.icp != labelled.icp:
+        if labelled.firmographics is None or labelled.profile is None:
+            raise ValueError("another ICP needs the accounts' firmographics")
+        fits = fit_all(labelled.firmographics, rules.icp)
+        has = labelled.profile >= 0
+        fit = np.where(has, fits[np.where(has, labelled.profile, 0)], np.nan)
+        columns = replace(columns, fit=fit)
+    return decide_all(columns, rules)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +169,9 @@ def _inside(labelled: Labelled, period: Period) -> npt.NDArray[np.bool_]:
     return (labelled.first_day >= period[0]) & (labelled.first_day < period[1])
 
 
-def sums_of(labelled: Labelled, rules: Rules, period: Period = None) -> Sums:
+def sums_of(labelled: Labelled, tiers: Ints, period: Period = None) -> Sums:
     """Per account, its tier-1 days in `period` and those followed by an opportunity,
-    and the same of its other days (interval.py's Sums)."""
-    tiers, _ = decide_all(labelled.columns, rules)
+    and the same of its other days (interval.py's Sums); `tiers`: each run's."""
     inside, n = _inside(labelled, period), len(labelled.accounts)
     tier1, rest = inside & (tiers == 1), inside & (tiers != 1)
     columns = [
@@ -143,12 +184,16 @@ def sums_of(labelled: Labelled, rules: Rules, period: Period = None) -> Sums:
 
 def lift_of(labelled: Labelled, rules: Rules, period: Period = None, seed: int = 0) -> Lift:
     """Tier 1's rate over the rest's in `period`, with its interval."""
-    return lift(sums_of(labelled, rules, period), seed)
+    return lift(sums_of(labelled, tiers_of(labelled, rules), period), seed)
 
 
 def figures(labelled: Labelled, rules: Rules, period: Period = None) -> Figures:
     """`rules`' figures over the runs of `period`."""
-    tiers, _ = decide_all(labelled.columns, rules)
+    return figures_of(labelled, tiers_of(labelled, rules), period)
+
+
+def figures_of(labelled: Labelled, tiers: Ints, period: Period = None) -> Figures:
+    """The figures of runs in these tiers (decided by rules, or read from a replay)."""
     days, hits = labelled.days, labelled.hits
     inside = _inside(labelled, period)
     in_tier = [(tiers == t) & inside for t in range(4)]

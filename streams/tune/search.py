@@ -1,29 +1,46 @@
-"""The search: candidate rule sets around the current one, each scored on the training
-period's runs, the best that meets the constraints kept.
+"""The search: rule sets around the current one, each scored on the training period's
+runs without replaying, the best that meets the constraints kept.
 
-A candidate changes only what `decide_all` reads as thresholds (the signals' floors and
-each tier rule's fit and ACV bars), so every one is scored on the same recorded runs.
-Candidates are drawn from grids by a seeded generator, the current rules first: the
-same history and seed give the same answer.
+A candidate changes what `decide_all` reads as thresholds (the signals' floors, each
+tier rule's fit and ACV bars, the signals, clusters and personas it asks for) and the
+ICP its fit is measured under, so every one is scored on the same recorded runs. Each of
+those is a dimension with a few options, the current value first. The search climbs one
+dimension at a time from the current rules (every option of a dimension tried, the best
+kept, until a pass over all of them changes nothing), then from seeded random points
+while the budget lasts: the same history and seed give the same answer, and a rule found
+is a few readable changes, not a model.
+
+What it maximises is tier 1's opportunity rate over the rest's, each rate shrunk toward
+the overall one by PRIOR_DAYS of it: a tier 1 of a handful of lucky accounts cannot win.
 """
 
+import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from streams.logic.rules import Rules, TierRule
+from streams.logic.rules import Icp, Rules
 from streams.tune.score import Figures, Labelled, Period, figures
 
-__all__ = ["GRIDS", "Constraints", "Found", "candidates", "search"]
+__all__ = ["GRIDS", "PRIOR_DAYS", "Constraints", "Dimension", "Found", "dimensions", "search"]
 
-GRIDS: dict[str, tuple[float, ...]] = {
+GRIDS: dict[str, tuple[Any, ...]] = {
     "intent_min_score": (40, 50, 60, 70, 80),
     "engagement_min_points": (5, 10, 15, 20, 30),
     "engagement_min_contacts": (1, 2, 3, 4),
-    "min_fit": (50, 60, 70, 80, 90),
+    "min_fit": (50, 60, 70, 80, 90, 100),
     "min_acv": (0, 10_000, 25_000, 50_000, 100_000),
+    "signals": ((), ("intent",), ("engagement",), ("intent", "engagement")),
+    "match": ("all", "any"),
+    "require_personas": ((), ("decision_maker",), ("decision_maker", "champion")),
+    "min_personas": (0, 1, 2, 3),
 }
-"""The values each threshold is tried at; a rule's own value is always among them."""
+"""The values each threshold is tried at, besides the rules' own."""
+
+PRIOR_DAYS = 1000
+IDLE = 1000
+"""Account-days of the overall rate each side's rate is shrunk with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,36 +56,72 @@ class Constraints:
         )
 
 
-def _pick(rng: random.Random, key: str, current: float) -> float:
-    return rng.choice((*GRIDS[key], current))
+@dataclass(frozen=True)
+class Dimension:
+    """One thing a candidate may change: `options[0]` is the current value."""
+
+    name: str
+    options: tuple[Any, ...]
+    apply: Callable[[Rules, Any], Rules]
 
 
-def _tier(rule: TierRule, rng: random.Random) -> TierRule:
-    return rule.model_copy(
-        update={
-            "min_fit": _pick(rng, "min_fit", rule.min_fit),
-            "min_acv": _pick(rng, "min_acv", rule.min_acv),
-        }
-    )
+def _options(current: Any, grid: Sequence[Any]) -> tuple[Any, ...]:
+    return (current, *(v for v in grid if v != current))
 
 
-def candidates(rules: Rules, count: int, seed: int = 0) -> Iterator[Rules]:
-    """The current rules, then `count - 1` drawn around them."""
-    yield rules
-    rng = random.Random(seed)
-    for _ in range(count - 1):
-        yield rules.model_copy(
-            update={
-                "intent_min_score": _pick(rng, "intent_min_score", rules.intent_min_score),
-                "engagement_min_points": _pick(
-                    rng, "engagement_min_points", rules.engagement_min_points
-                ),
-                "engagement_min_contacts": int(
-                    _pick(rng, "engagement_min_contacts", rules.engagement_min_contacts)
-                ),
-                "tiers": [_tier(rule, rng) for rule in rules.tiers],
-            }
+def _global(key: str) -> Callable[[Rules, Any], Rules]:
+    return lambda rules, value: rules.model_copy(update={key: value})
+
+
+def _tier(index: int, key: str) -> Callable[[Rules, Any], Rules]:
+    def apply(rules: Rules, value: Any) -> Rules:
+        tiers = list(rules.tiers)
+        value = list(value) if isinstance(value, tuple) else value
+        tiers[index] = tiers[index].model_copy(update={key: value})
+        return rules.model_copy(update={"tiers": tiers})
+
+    return apply
+
+
+def dimensions(rules: Rules, icps: Sequence[Icp] = ()) -> list[Dimension]:
+    """What the search may change in `rules`; `icps`, other ICPs to try."""
+    out = [
+        Dimension(key, _options(getattr(rules, key), GRIDS[key]), _global(key))
+        for key in (
+            "intent_min_score",
+            "engagement_min_points",
+            "engagement_min_contacts",
         )
+    ]
+    others = tuple(icp for icp in icps if icp != rules.icp)
+    if others:
+        out.append(Dimension("icp", (rules.icp, *others), _global("icp")))
+    clusters = ((), *((name,) for name in rules.intent.clusters))
+    for i, rule in enumerate(rules.tiers):
+        grids: dict[str, Sequence[Any]] = {
+            **{k: GRIDS[k] for k in ("min_fit", "min_acv", "signals", "match")},
+            "require_personas": GRIDS["require_personas"],
+            "min_personas": GRIDS["min_personas"],
+            "intent_clusters": clusters if rules.intent.clusters else (),
+        }
+        for key, grid in grids.items():
+            now = getattr(rule, key)
+            options = _options(tuple(now) if isinstance(now, list) else now, grid)
+            if len(options) > 1:
+                out.append(Dimension(f"tiers.{rule.name}.{key}", options, _tier(i, key)))
+    return out
+
+
+def score(f: Figures) -> float:
+    """Tier 1's rate over the rest's, each shrunk toward the overall rate (module doc)."""
+    days1, days0 = f.tier_days[1], sum(f.tier_days) - f.tier_days[1]
+    hits = f.tier1_hits + f.rest_hits
+    if not hits:
+        return 0.0
+    overall = hits / (days1 + days0)
+    rate1 = (f.tier1_hits + PRIOR_DAYS * overall) / (days1 + PRIOR_DAYS)
+    rate0 = (f.rest_hits + PRIOR_DAYS * overall) / (days0 + PRIOR_DAYS)
+    return rate1 / rate0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,26 +129,94 @@ class Found:
     rules: Rules
     figures: Figures
     tried: int
+    changed: tuple[str, ...]
+    """The dimensions whose value differs from the current rules'."""
 
 
-def _lift(f: Figures) -> float:
-    rate1, rate0 = f.opportunity_rate_tier1, f.opportunity_rate_rest
-    return -1.0 if rate1 is None or not rate0 else rate1 / rate0
+Point = tuple[int, ...]
+
+
+class _Climb:
+    """Candidates as option indexes, each scored once, within a budget."""
+
+    def __init__(
+        self,
+        labelled: Labelled,
+        rules: Rules,
+        dims: list[Dimension],
+        train: Period,
+        budget: int,
+        constraints: Constraints,
+    ) -> None:
+        self.labelled, self.rules, self.dims = labelled, rules, dims
+        self.train, self.budget, self.constraints = train, budget, constraints
+        self.scores: dict[Point, float] = {}
+        self.best: tuple[float, Point, Figures] | None = None
+
+    def rules_at(self, point: Point) -> Rules:
+        rules = self.rules
+        for dim, option in zip(self.dims, point, strict=True):
+            if option:
+                rules = dim.apply(rules, dim.options[option])
+        return rules
+
+    def value(self, point: Point) -> float | None:
+        """The point's score (-inf if it breaks a constraint); None once over budget."""
+        if point in self.scores:
+            return self.scores[point]
+        if len(self.scores) >= self.budget:
+            return None
+        scored = figures(self.labelled, self.rules_at(point), self.train)
+        value = score(scored) if self.constraints.met(scored) else -math.inf
+        self.scores[point] = value
+        if value > -math.inf and (self.best is None or value > self.best[0]):
+            self.best = (value, point, scored)
+        return value
+
+    def ascend(self, point: Point) -> None:
+        """Each dimension in turn set to its best option, until a pass changes nothing."""
+        here = self.value(point)
+        while here is not None:
+            moved = False
+            for d, dim in enumerate(self.dims):
+                for option in range(len(dim.options)):
+                    there = (*point[:d], option, *point[d + 1 :])
+                    value = self.value(there)
+                    if value is None:
+                        return
+                    if value > here:
+                        point, here, moved = there, value, True
+            if not moved:
+                return
 
 
 def search(
     labelled: Labelled,
     rules: Rules,
     train: Period,
-    count: int,
+    budget: int,
     constraints: Constraints = Constraints(),
+    icps: Sequence[Icp] = (),
     seed: int = 0,
+    dims: list[Dimension] | None = None,
 ) -> Found | None:
-    """The candidate with the highest tier-1 lift on `train` that meets `constraints`
-    (the earliest drawn among equals; the current rules win a tie); None if none does."""
-    best: tuple[float, Rules, Figures] | None = None
-    for candidate in candidates(rules, count, seed):
-        scored = figures(labelled, candidate, train)
-        if constraints.met(scored) and (best is None or _lift(scored) > best[0]):
-            best = (_lift(scored), candidate, scored)
-    return None if best is None else Found(best[1], best[2], count)
+    """The candidate with the best score on `train` that meets `constraints`, among at
+    most `budget` tried (the earliest found among equals: the current rules win a
+    tie); None if none meets them. `dims`: what may change (default: `dimensions`)."""
+    dims = dimensions(rules, icps) if dims is None else dims
+    climb = _Climb(labelled, rules, dims, train, budget, constraints)
+    climb.ascend(tuple(0 for _ in dims))
+    rng = random.Random(seed)
+    space, idle = math.prod(len(d.options) for d in dims), 0
+    # A climb from a point whose neighbours were all scored costs nothing: give up
+    # after IDLE of those in a row (a small space is then all but exhausted).
+    while len(climb.scores) < min(budget, space) and idle < IDLE:
+        tried = len(climb.scores)
+        climb.ascend(tuple(rng.randrange(len(d.options)) for d in dims))
+        idle = idle + 1 if len(climb.scores) == tried else 0
+    if climb.best is None:
+        return None
+    _, point, scored = climb.best
+    changed = tuple(dim.name for dim, option in zip(dims, point, strict=True) if option)
+    found = Rules.model_validate(climb.rules_at(point).model_dump())
+    return Found(found, scored, len(climb.scores), changed)

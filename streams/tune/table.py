@@ -20,13 +20,14 @@ from streams.logic.rules import Rules
 from streams.logic.signals.aggregates import aggregate
 from streams.logic.signals.committee import persona_counts
 from streams.logic.signals.tiering import measure
+from streams.logic.state.opportunities import WON
 from streams.logic.state.roster import Rosters
 from streams.logic.state.state import AccountState
 from streams.logic.state.windows import DAY_MS, day_of
 from streams.replay.engine import Item, Replay
 from streams.tune.columns import Measured
 
-__all__ = ["Run", "Table", "measured_at", "record"]
+__all__ = ["Recorder", "Run", "Table", "measured_at", "record"]
 
 
 def measured_at(
@@ -68,6 +69,8 @@ class Table:
     """Each account's latest profile: its firmographics, for a candidate ICP."""
     opened: dict[tuple[str, str], int] = field(default_factory=dict)
     """(account, opportunity) -> its earliest stage event (epoch ms): when it was created."""
+    latest: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    """(account, opportunity) -> its latest stage event (epoch ms) and stage: won or not."""
 
     def add(
         self, state: AccountState, rules: Rules, rosters: Rosters, since: int, until: int
@@ -88,16 +91,21 @@ class Table:
         if isinstance(event, AccountProfile):
             self.profiles[record.owner] = event
         elif isinstance(event, DealEvent):
-            first = self.opened.get((record.owner, event.opportunity_id))
-            at = to_ms(event.occurred_at)
+            key, at = (record.owner, event.opportunity_id), to_ms(event.occurred_at)
+            first = self.opened.get(key)
             if first is None or at < first:
-                self.opened[record.owner, event.opportunity_id] = at
+                self.opened[key] = at
+            last = self.latest.get(key)
+            if last is None or at >= last[0]:  # the same moment: the later to arrive
+                self.latest[key] = (at, event.stage)
 
-    def created(self) -> dict[str, list[int]]:
-        """Each account's opportunities' creation times, sorted (what `score.label` reads)."""
+    def created(self, won_only: bool = False) -> dict[str, list[int]]:
+        """Each account's opportunities' creation times, sorted (what `score.label`
+        reads); with `won_only`, of those whose latest stage is closed_won."""
         by_account: dict[str, list[int]] = {}
-        for (account, _), at in self.opened.items():
-            by_account.setdefault(account, []).append(at)
+        for key, at in self.opened.items():
+            if not won_only or self.latest[key][1] == WON:
+                by_account.setdefault(key[0], []).append(at)
         return {account: sorted(times) for account, times in by_account.items()}
 
 
@@ -108,26 +116,51 @@ def _day(item: Item) -> int | None:
     return None if at is None else day_of(to_ms(at))
 
 
-def record(items: Iterable[Item], rules: Rules, wall_now: int, start: int, until: int) -> Table:
-    """Replay `items` (each account's in its order; profiles and rosters first, as a
-    replay takes them) under `rules` and record every account's runs, from the day its
-    state was made (`start`, the history's first day, for one made by its profile) to
-    the day before `until`."""
-    engine = Replay(rules, wall_now)
-    table = Table()
-    since: dict[str, int] = {}
-    for item in items:
-        owner, day = item.owner, _day(item)
+class Recorder:
+    """Replays items (each account's in its order; profiles and rosters first, as a
+    replay takes them) and records every account's runs, from the day its state was
+    made (`start`, the history's first day, for one made by its profile)."""
+
+    def __init__(self, rules: Rules, wall_now: int, start: int) -> None:
+        self.rules, self.start = rules, start
+        self.engine = Replay(rules, wall_now)
+        self.table = Table()
+        self.since: dict[str, int] = {}
+        """Each account's first day not yet recorded."""
+
+    def feed(self, item: Item) -> None:
+        owner, day, engine = item.owner, _day(item), self.engine
         state = engine.accounts.get(owner)
-        if state is not None and day is not None and day > since[owner]:
-            table.add(state, rules, engine.rosters, since[owner], day)
-            since[owner] = day
+        if state is not None and day is not None and day > self.since[owner]:
+            self.table.add(state, self.rules, engine.rosters, self.since[owner], day)
+            self.since[owner] = day
         engine.feed(item)
-        table.note(item.record)
-        if owner not in since and owner in engine.accounts:
-            since[owner] = start if day is None else max(day, start)
-    engine.finish()
-    for owner, first in since.items():
-        if (state := engine.accounts.get(owner)) is not None:
-            table.add(state, rules, engine.rosters, first, until)
-    return table
+        self.table.note(item.record)
+        if owner not in self.since and owner in engine.accounts:
+            self.since[owner] = self.start if day is None else max(day, self.start)
+
+    def finish(self, until: int | None = None) -> Table:
+        """The table, each account's runs to the day before `until`; without one, to the
+        day of its partition's newest event, where a replay's timer stops (so a replay's
+        tiers cover the same days)."""
+        engine = self.engine
+        engine.finish()
+        for owner, first in self.since.items():
+            if (state := engine.accounts.get(owner)) is None:
+                continue
+            newest = engine.stream_time.get(state.partition or 0)
+            if until is not None:
+                self.table.add(state, self.rules, engine.rosters, first, until)
+            elif newest is not None:
+                self.table.add(state, self.rules, engine.rosters, first, day_of(newest) + 1)
+        return self.table
+
+
+def record(
+    items: Iterable[Item], rules: Rules, wall_now: int, start: int, until: int | None = None
+) -> Table:
+    """Every account's runs over `items` (Recorder)."""
+    recorder = Recorder(rules, wall_now, start)
+    for item in items:
+        recorder.feed(item)
+    return recorder.finish(until)

@@ -1,48 +1,69 @@
-"""The search keeps the best candidate that meets the constraints, drawn the same way
-for the same seed, from values on the grids or the rules' own."""
+"""The search keeps the best candidate that meets the constraints: with the budget to try
+every point of a small space, the best of all of them; and the same for the same seed."""
+
+from itertools import product
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.logic.rules import Rules
 from streams.tune.score import figures, label
-from streams.tune.search import GRIDS, Constraints, candidates, search
+from streams.tune.search import Constraints, Dimension, dimensions, score, search
 from tests.tune_tools import histories
 
 RULES = Rules()
 
 
+def small_space(rules: Rules) -> list[Dimension]:
+    """Three dimensions of three options each (27 points)."""
+    return [
+        Dimension(d.name, d.options[:3], d.apply)
+        for d in dimensions(rules)
+        if d.name in ("intent_min_score", "tiers.just-right.min_fit", "tiers.just-right.min_acv")
+    ]
+
+
 @settings(max_examples=40, deadline=None)
 @given(histories(), st.none() | st.integers(0, 3), st.integers(0, 5))
-def test_the_best_candidate_that_meets_the_constraints_is_kept(history, max_tier1, seed):
+def test_with_budget_for_every_point_the_best_is_found(history, max_tier1, seed):
     runs, created = history
     labelled = label(runs, created, RULES, 30)
     constraints = Constraints(max_tier1=max_tier1)
-    found = search(labelled, RULES, None, 25, constraints, seed)
-    scored = [(c, figures(labelled, c)) for c in candidates(RULES, 25, seed)]
-    allowed = [(c, f) for c, f in scored if constraints.met(f)]
-    if not allowed:
+    dims = small_space(RULES)
+    found = search(labelled, RULES, None, 27, constraints, seed=seed, dims=dims)
+    every = []
+    for point in product(*(range(len(d.options)) for d in dims)):
+        rules = RULES
+        for dim, option in zip(dims, point, strict=True):
+            rules = dim.apply(rules, dim.options[option])
+        f = figures(labelled, rules)
+        if constraints.met(f):
+            every.append(score(f))
+    if not every:
         assert found is None
         return
-
-    def lift(f):
-        rate1, rate0 = f.opportunity_rate_tier1, f.opportunity_rate_rest
-        return -1.0 if rate1 is None or not rate0 else rate1 / rate0
-
-    best = max(lift(f) for _, f in allowed)
-    first = next(c for c, f in allowed if lift(f) == best)
     assert found is not None
-    assert found.rules == first
-    assert lift(found.figures) == best
+    assert score(found.figures) == max(every)
+    assert found.figures == figures(labelled, found.rules)
+    assert found.tried == 27
 
 
-def test_candidates_are_the_rules_then_draws_from_the_grids():
-    drawn = list(candidates(RULES, 50, seed=3))
-    assert drawn[0] is RULES
-    assert drawn == list(candidates(RULES, 50, seed=3))
-    assert drawn != list(candidates(RULES, 50, seed=4))
-    for c in drawn:
-        assert c.intent_min_score in (*GRIDS["intent_min_score"], RULES.intent_min_score)
-        for rule, was in zip(c.tiers, RULES.tiers, strict=True):
-            assert rule.min_fit in (*GRIDS["min_fit"], was.min_fit)
-            assert (rule.name, rule.signals) == (was.name, was.signals)
+@settings(max_examples=20, deadline=None)
+@given(histories(), st.integers(0, 5))
+def test_the_search_never_does_worse_than_the_current_rules_and_repeats(history, seed):
+    runs, created = history
+    labelled = label(runs, created, RULES, 30)
+    found = search(labelled, RULES, None, 60, seed=seed)
+    assert found is not None
+    assert score(found.figures) >= score(figures(labelled, RULES))
+    assert found.tried <= 60
+    again = search(labelled, RULES, None, 60, seed=seed)
+    assert again is not None
+    assert again.rules == found.rules
+    assert bool(found.changed) == (found.rules != RULES)
+
+
+def test_every_dimension_starts_at_the_current_value():
+    for dim in dimensions(RULES):
+        assert dim.apply(RULES, dim.options[0]) == RULES, dim.name
+        assert len(set(map(repr, dim.options))) == len(dim.options), dim.name
