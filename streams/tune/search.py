@@ -83,8 +83,15 @@ def _tier(index: int, key: str) -> Callable[[Rules, Any], Rules]:
     return apply
 
 
-def dimensions(rules: Rules, icps: Sequence[Icp] = ()) -> list[Dimension]:
-    """What the search may change in `rules`; `icps`, other ICPs to try."""
+def _icp(key: str) -> Callable[[Rules, Any], Rules]:
+    return lambda rules, value: rules.model_copy(
+        update={"icp": rules.icp.model_copy(update={key: value})}
+    )
+
+
+def dimensions(rules: Rules, learned: Icp | None = None) -> list[Dimension]:
+    """What the search may change in `rules`; each key of a `learned` ICP that differs
+    from the current one is a choice between the two."""
     out = [
         Dimension(key, _options(getattr(rules, key), GRIDS[key]), _global(key))
         for key in (
@@ -93,9 +100,11 @@ def dimensions(rules: Rules, icps: Sequence[Icp] = ()) -> list[Dimension]:
             "engagement_min_contacts",
         )
     ]
-    others = tuple(icp for icp in icps if icp != rules.icp)
-    if others:
-        out.append(Dimension("icp", (rules.icp, *others), _global("icp")))
+    if learned is not None:
+        for key in ("industries", "countries", "min_employees", "min_annual_revenue"):
+            now, then = getattr(rules.icp, key), getattr(learned, key)
+            if now != then:
+                out.append(Dimension(f"icp.{key}", (now, then), _icp(key)))
     clusters = ((), *((name,) for name in rules.intent.clusters))
     for i, rule in enumerate(rules.tiers):
         grids: dict[str, Sequence[Any]] = {
@@ -129,8 +138,8 @@ class Found:
     rules: Rules
     figures: Figures
     tried: int
-    changed: tuple[str, ...]
-    """The dimensions whose value differs from the current rules'."""
+    without: dict[str, Figures]
+    """Per dimension changed, the training figures with that change alone undone."""
 
 
 Point = tuple[int, ...]
@@ -149,7 +158,8 @@ class _Climb:
         constraints: Constraints,
     ) -> None:
         self.labelled, self.rules, self.dims = labelled, rules, dims
-        self.train, self.budget, self.constraints = train, budget, constraints
+        self.train, self.constraints = train, constraints
+        self.budget: float = budget
         self.scores: dict[Point, float] = {}
         self.best: tuple[float, Point, Figures] | None = None
 
@@ -172,6 +182,28 @@ class _Climb:
         if value > -math.inf and (self.best is None or value > self.best[0]):
             self.best = (value, point, scored)
         return value
+
+    def simplest(self) -> tuple[Point, Figures, dict[str, Figures]]:
+        """The best point with each change undone, in turn, that scores as well without
+        it: what the search changed by chance is not written out (a few scorings past the
+        budget). Also, for each change kept, the figures without it: its evidence."""
+        assert self.best is not None
+        value, point, _ = self.best
+        self.budget = math.inf
+        for d in range(len(point)):
+            if point[d]:
+                there = (*point[:d], 0, *point[d + 1 :])
+                without = self.value(there)
+                if without is not None and without >= value:
+                    point = there
+        undone = {
+            dim.name: figures(
+                self.labelled, self.rules_at((*point[:d], 0, *point[d + 1 :])), self.train
+            )
+            for d, dim in enumerate(self.dims)
+            if point[d]
+        }
+        return point, figures(self.labelled, self.rules_at(point), self.train), undone
 
     def ascend(self, point: Point) -> None:
         """Each dimension in turn set to its best option, until a pass changes nothing."""
@@ -196,14 +228,15 @@ def search(
     train: Period,
     budget: int,
     constraints: Constraints = Constraints(),
-    icps: Sequence[Icp] = (),
+    learned: Icp | None = None,
     seed: int = 0,
     dims: list[Dimension] | None = None,
 ) -> Found | None:
     """The candidate with the best score on `train` that meets `constraints`, among at
     most `budget` tried (the earliest found among equals: the current rules win a
-    tie); None if none meets them. `dims`: what may change (default: `dimensions`)."""
-    dims = dimensions(rules, icps) if dims is None else dims
+    tie), with every change that adds nothing undone; None if none meets them. `dims`:
+    what may change (default: `dimensions`)."""
+    dims = dimensions(rules, learned) if dims is None else dims
     climb = _Climb(labelled, rules, dims, train, budget, constraints)
     climb.ascend(tuple(0 for _ in dims))
     rng = random.Random(seed)
@@ -216,7 +249,6 @@ def search(
         idle = idle + 1 if len(climb.scores) == tried else 0
     if climb.best is None:
         return None
-    _, point, scored = climb.best
-    changed = tuple(dim.name for dim, option in zip(dims, point, strict=True) if option)
+    point, scored, without = climb.simplest()
     found = Rules.model_validate(climb.rules_at(point).model_dump())
-    return Found(found, scored, len(climb.scores), changed)
+    return Found(found, scored, len(climb.scores), without)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from schemas.common import to_ms
 from schemas.inputs import AccountProfile, DealEvent
-from streams.logic.inputs.records import AccountInput, InputRecord
+from streams.logic.inputs.records import AccountInput
 from streams.logic.rules import Rules
 from streams.logic.signals.aggregates import aggregate
 from streams.logic.signals.committee import persona_counts
@@ -25,6 +25,7 @@ from streams.logic.state.roster import Rosters
 from streams.logic.state.state import AccountState
 from streams.logic.state.windows import DAY_MS, day_of
 from streams.replay.engine import Item, Replay
+from streams.replay.erasures import ErasurePlan
 from streams.tune.columns import Measured
 
 __all__ = ["Recorder", "Run", "Table", "measured_at", "record"]
@@ -69,6 +70,9 @@ class Table:
     """Each account's latest profile: its firmographics, for a candidate ICP."""
     opened: dict[tuple[str, str], int] = field(default_factory=dict)
     """(account, opportunity) -> its earliest stage event (epoch ms): when it was created."""
+    profiled: dict[str, set[int]] = field(default_factory=dict)
+    """Each account's profiles' record times: what a replay stamps the tier it decides
+    at a profile with, before any event (replayed.py)."""
     latest: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     """(account, opportunity) -> its latest stage event (epoch ms) and stage: won or not."""
 
@@ -83,13 +87,15 @@ class Table:
             self.runs.append(Run(state.account_id, day, end - day, measured))
             day = end
 
-    def note(self, record: InputRecord | None) -> None:
+    def note(self, item: Item) -> None:
         """Keep what a record says of opportunities and firmographics."""
+        record = item.record
         if not isinstance(record, AccountInput):
             return
         event = record.event
         if isinstance(event, AccountProfile):
             self.profiles[record.owner] = event
+            self.profiled.setdefault(record.owner, set()).add(item.coords.timestamp)
         elif isinstance(event, DealEvent):
             key, at = (record.owner, event.opportunity_id), to_ms(event.occurred_at)
             first = self.opened.get(key)
@@ -119,45 +125,74 @@ def _day(item: Item) -> int | None:
 class Recorder:
     """Replays items (each account's in its order; profiles and rosters first, as a
     replay takes them) and records every account's runs, from the day its state was
-    made (`start`, the history's first day, for one made by its profile)."""
+    made, or for one made by its profile, from the history's first day (`start`, or
+    the first day of any event seen): firmographics hold for the whole history."""
 
-    def __init__(self, rules: Rules, wall_now: int, start: int) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        wall_now: int,
+        start: int | None = None,
+        erasures: ErasurePlan | None = None,
+    ) -> None:
         self.rules, self.start = rules, start
-        self.engine = Replay(rules, wall_now)
+        self.engine = Replay(rules, wall_now, erasures=erasures)
         self.table = Table()
-        self.since: dict[str, int] = {}
-        """Each account's first day not yet recorded."""
+        self.since: dict[str, int | None] = {}
+        """Each account's first day not yet recorded (None: made by its profile, no
+        event yet)."""
+        self.before: dict[str, tuple[Measured, int]] = {}
+        """A profile-made account as it stood before its first event, and that day: it
+        holds from the history's first day, known at the end."""
+        self.first_day: int | None = None
 
     def feed(self, item: Item) -> None:
         owner, day, engine = item.owner, _day(item), self.engine
+        if day is not None:
+            self.first_day = day if self.first_day is None else min(self.first_day, day)
         state = engine.accounts.get(owner)
-        if state is not None and day is not None and day > self.since[owner]:
-            self.table.add(state, self.rules, engine.rosters, self.since[owner], day)
-            self.since[owner] = day
+        if state is not None and day is not None:
+            since = self.since[owner]
+            if since is None:
+                self.before[owner] = (measured_at(state, self.rules, engine.rosters, day)[0], day)
+                self.since[owner] = day
+            elif day > since:
+                self.table.add(state, self.rules, engine.rosters, since, day)
+                self.since[owner] = day
         engine.feed(item)
-        self.table.note(item.record)
+        self.table.note(item)
         if owner not in self.since and owner in engine.accounts:
-            self.since[owner] = self.start if day is None else max(day, self.start)
+            self.since[owner] = day
 
     def finish(self, until: int | None = None) -> Table:
         """The table, each account's runs to the day before `until`; without one, to the
         day of its partition's newest event, where a replay's timer stops (so a replay's
         tiers cover the same days)."""
-        engine = self.engine
-        engine.finish()
-        for owner, first in self.since.items():
+        engine = self.engine  # not finished: its timer would prune days still to measure
+        start = self.start if self.start is not None else self.first_day
+        if start is None:  # no event at all: no day to record
+            return self.table
+        for owner, (measured, day) in self.before.items():
+            if start < day:
+                self.table.runs.append(Run(owner, start, day - start, measured))
+        for owner, since in self.since.items():
             if (state := engine.accounts.get(owner)) is None:
                 continue
             newest = engine.stream_time.get(state.partition or 0)
-            if until is not None:
-                self.table.add(state, self.rules, engine.rosters, first, until)
-            elif newest is not None:
-                self.table.add(state, self.rules, engine.rosters, first, day_of(newest) + 1)
+            end = until if until is not None else None if newest is None else day_of(newest) + 1
+            if end is not None:
+                self.table.add(
+                    state, self.rules, engine.rosters, start if since is None else since, end
+                )
         return self.table
 
 
 def record(
-    items: Iterable[Item], rules: Rules, wall_now: int, start: int, until: int | None = None
+    items: Iterable[Item],
+    rules: Rules,
+    wall_now: int,
+    start: int | None = None,
+    until: int | None = None,
 ) -> Table:
     """Every account's runs over `items` (Recorder)."""
     recorder = Recorder(rules, wall_now, start)

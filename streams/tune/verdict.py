@@ -10,18 +10,26 @@ from dataclasses import dataclass
 from streams.logic.state.windows import DAY_MS
 from streams.tune.interval import Lift
 
-__all__ = ["MIN_OPPORTUNITIES", "Verdict", "too_few", "verdict"]
+__all__ = ["MIN_OPPORTUNITIES", "Verdict", "outcome_counts", "too_few", "verdict"]
 
 MIN_OPPORTUNITIES = 30
 """Opportunities each period needs: fewer, and any rule looks as good as another."""
 
 
-def too_few(created: Mapping[str, Sequence[int]], split_day: int, end_day: int) -> str | None:
-    """Why the history cannot be tuned on (a count too small in either period), or None.
-    `created`: each account's opportunity creation times, sorted."""
+def outcome_counts(
+    created: Mapping[str, Sequence[int]], split_day: int, end_day: int
+) -> tuple[int, int]:
+    """Opportunities created in the training period (before the split) and the held-out
+    one; `created`: each account's creation times, sorted."""
     split, end = split_day * DAY_MS, end_day * DAY_MS
     train = sum(bisect_left(times, split) for times in created.values())
     test = sum(bisect_left(times, end) - bisect_left(times, split) for times in created.values())
+    return train, test
+
+
+def too_few(created: Mapping[str, Sequence[int]], split_day: int, end_day: int) -> str | None:
+    """Why the history cannot be tuned on (a count too small in either period), or None."""
+    train, test = outcome_counts(created, split_day, end_day)
     short = [
         f"{n} in the {name} period"
         for name, n in (("training", train), ("held-out", test))

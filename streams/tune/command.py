@@ -1,0 +1,283 @@
+"""`abm tune`: rules learned from the history's own outcomes, judged on a period the
+search never saw, and replayed for real.
+
+One pass records what every account measured, day by day (table.py); the days are split
+into a training period and a held-out one (by default its last quarter); an ICP is
+learned from the training period's outcomes (icp.py) and the search scores candidate
+rules on the training days alone (search.py). Then the current and the tuned rules are
+replayed through the real engine, and the figures of each period are read from the
+tiers that replay decided: they must equal the table's, or the report says so.
+"""
+
+import asyncio
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from schemas.common import from_ms, to_ms
+from streams.config import Settings
+from streams.logic.rules import Rules
+from streams.logic.state.windows import DAY_MS, day_of
+from streams.replay import shards
+from streams.replay.engine import Outcome
+from streams.replay.erasures import ErasurePlan
+from streams.replay.run import Window
+from streams.replay.shards import Job
+from streams.replay.sources import erasure_requests, file_items, topic_items
+from streams.tune.icp import Firmographics, learn
+from streams.tune.interval import Lift, Sums, difference, lift
+from streams.tune.replayed import replayed_tiers
+from streams.tune.score import Figures, Labelled, cut, figures_of, label, sums_of, tiers_of
+from streams.tune.search import Constraints, Found, search
+from streams.tune.table import Recorder, Run, Table
+from streams.tune.verdict import outcome_counts, too_few, verdict
+
+__all__ = ["NotTunable", "Options", "tune"]
+
+Objective = Literal["opportunity", "won"]
+OBJECTIVES: tuple[Objective, ...] = ("opportunity", "won")
+HELD_OUT = 0.25
+"""The share of the history's days held out when no split is given."""
+
+
+class NotTunable(ValueError):
+    """The history cannot be tuned on as asked (too few outcomes, a split outside it)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    objective: Objective = "opportunity"
+    horizon_days: int = 90
+    train_until: int | None = None
+    """Epoch ms the training period ends at (None: the last quarter is held out)."""
+    constraints: Constraints = field(default_factory=Constraints)
+    max_alerts_per_owner_week: int | None = None
+    candidates: int = 1000
+    seed: int = 0
+
+
+async def _record(settings: Settings, rules: Rules, input_dir: Path | None, wall_now: int) -> Table:
+    """The table of one pass over the whole history, in one process."""
+    requests = await erasure_requests(settings, input_dir)
+    plan = ErasurePlan(tuple(requests), settings.erasure_key_bytes())
+    recorder = Recorder(rules, wall_now, erasures=plan if plan else None)
+    chunks, _ = file_items(settings, input_dir) if input_dir else await topic_items(settings)
+    async for chunk in chunks:
+        for item in chunk:
+            recorder.feed(item)
+    return recorder.finish()
+
+
+def _alerts(alerts: Sequence[Mapping[str, Any]], period: tuple[int, int]) -> dict[str, Any]:
+    """The alerts sales were sent in the period (held-out ones were not), per owner and
+    week (weeks counted from the period's first day)."""
+    weeks = max(1, math.ceil((period[1] - period[0]) / 7))
+    per: Counter[tuple[str | None, int]] = Counter()
+    for alert in alerts:
+        day = day_of(to_ms(datetime.fromisoformat(alert["detected_at"])))
+        if not alert.get("holdout") and period[0] <= day < period[1]:
+            per[alert.get("owner"), (day - period[0]) // 7] += 1
+    owners = {owner for owner, _ in per}
+    return {
+        "sent": sum(per.values()),
+        "owners": len(owners),
+        "per_owner_week": round(sum(per.values()) / (len(owners) * weeks), 3) if owners else 0.0,
+        "max_per_owner_week": max(per.values(), default=0),
+    }
+
+
+def _date(day: int) -> str:
+    return from_ms(day * DAY_MS).date().isoformat()
+
+
+def _lift(value: Lift) -> dict[str, float | None]:
+    return {"value": value.value, "low": value.low, "high": value.high}
+
+
+def _figures(
+    f: Figures, lifted: Lift, alerts: dict[str, Any], period: tuple[int, int], options: Options
+) -> dict[str, Any]:
+    c = options.constraints
+    met = {
+        "max_tier1": c.max_tier1 is None or f.peak_accounts[1] <= c.max_tier1,
+        "max_tier2": c.max_tier2 is None or f.peak_accounts[2] <= c.max_tier2,
+        "max_alerts_per_owner_week": options.max_alerts_per_owner_week is None
+        or alerts["max_per_owner_week"] <= options.max_alerts_per_owner_week,
+    }
+    return {
+        "accounts_per_tier_peak": {f"tier_{t}": f.peak_accounts[t] for t in (1, 2, 3)}
+        | {"untiered": f.peak_accounts[0]},
+        "accounts_per_tier_mean": {
+            f"tier_{t}": round(f.tier_days[t] / (period[1] - period[0]), 1) for t in (1, 2, 3)
+        }
+        | {"untiered": round(f.tier_days[0] / (period[1] - period[0]), 1)},
+        "opportunity_rate_tier1": f.opportunity_rate_tier1,
+        "opportunity_rate_rest": f.opportunity_rate_rest,
+        "lift": _lift(lifted),
+        "alerts": alerts,
+        "constraints_met": met | {"all": all(met.values())},
+    }
+
+
+@dataclass(frozen=True)
+class _Periods:
+    first: int
+    split: int
+    end: int
+
+    @property
+    def train(self) -> tuple[int, int]:
+        return (self.first, self.split)
+
+    @property
+    def test(self) -> tuple[int, int]:
+        return (self.split, self.end)
+
+
+def _periods(table: Table, train_until: int | None) -> _Periods:
+    if not table.runs:
+        raise NotTunable("the history has no account-days to tune on")
+    first = min(run.first_day for run in table.runs)
+    end = max(run.first_day + run.days for run in table.runs)
+    split = first + math.ceil((end - first) * (1 - HELD_OUT))
+    if train_until is not None:
+        split = day_of(train_until - 1) + 1
+    if not first < split < end:
+        raise NotTunable(
+            f"--train-until {from_ms(split * DAY_MS).date()} leaves no days on one side: "
+            f"the history runs from {from_ms(first * DAY_MS).date()} to "
+            f"{from_ms(end * DAY_MS).date()}"
+        )
+    return _Periods(first, split, end)
+
+
+def _changes(found: Found, rules: Rules, evidence: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Each changed key: its old and new value, and what it rests on."""
+    old, new = rules.model_dump(mode="json"), found.rules.model_dump(mode="json")
+    out: list[dict[str, Any]] = []
+    for key in ("intent_min_score", "engagement_min_points", "engagement_min_contacts"):
+        if old[key] != new[key]:
+            out.append({"key": key, "was": old[key], "now": new[key]})
+    for key, value in new["icp"].items():
+        if old["icp"][key] != value:
+            out.append(
+                {"key": f"icp.{key}", "was": old["icp"][key], "now": value}
+                | ({"evidence": evidence[key]} if key in evidence else {})
+            )
+    for was, now in zip(old["tiers"], new["tiers"], strict=True):
+        for key, value in now.items():
+            if was[key] != value:
+                out.append({"key": f"tiers.{now['name']}.{key}", "was": was[key], "now": value})
+    return out
+
+
+def tune(
+    settings: Settings, rules: Rules, input_dir: Path | None, options: Options, workers: int
+) -> dict[str, Any]:
+    """The tuned rules and the report (NotTunable when the history cannot say)."""
+
+    async def run() -> dict[str, Any]:
+        started, wall_now = time.monotonic(), int(time.time() * 1000)
+        table = await _record(settings, rules, input_dir, wall_now)
+        periods = _periods(table, options.train_until)
+        created = table.created(won_only=options.objective == "won")
+        if why := too_few(created, periods.split, periods.end):
+            raise NotTunable(why if options.objective == "opportunity" else f"{why} (won)")
+        counts = outcome_counts(created, periods.split, periods.end)
+        runs = cut(table.runs, periods.split)
+        firmographics = Firmographics.of(table.profiles)
+        labelled = label(runs, created, rules, options.horizon_days, firmographics)
+        split_ms = periods.split * DAY_MS
+        hit = np.array(
+            [any(at < split_ms for at in created.get(a, ())) for a in firmographics.accounts],
+            dtype=np.bool_,
+        )
+        learned = learn(firmographics, hit, rules.icp)
+        found = search(
+            labelled,
+            rules,
+            periods.train,
+            options.candidates,
+            options.constraints,
+            learned.icp,
+            options.seed,
+        )
+        searched = time.monotonic() - started
+        if found is None:
+            raise NotTunable("no candidate met the constraints on the training period")
+        job = Job(settings, (rules, found.rules), input_dir, Window(), True, wall_now)
+        outcomes, _ = await shards.run(job, workers, show=sys.stderr.isatty())
+        sides = {"current": rules, "tuned": found.rules}
+        report: dict[str, Any] = {
+            "objective": options.objective,
+            "horizon_days": options.horizon_days,
+            "periods": {
+                "train": [_date(periods.first), _date(periods.split)],
+                "test": [_date(periods.split), _date(periods.end)],
+            },
+            "outcomes": {"train": counts[0], "test": counts[1]},
+            "accounts": len(labelled.accounts),
+            "searched": found.tried,
+        }
+        report |= _report(
+            runs, created, labelled, periods, sides, outcomes, table.profiled, options
+        )
+        report["changes"] = _changes(found, rules, learned.evidence)
+        report["rules"] = found.rules.model_dump(mode="json")
+        report["seconds"] = {
+            "record_and_search": round(searched, 3),
+            "total": round(time.monotonic() - started, 3),
+        }
+        return report
+
+    return asyncio.run(run())
+
+
+def _report(
+    runs: Sequence[Run],
+    created: Mapping[str, Sequence[int]],
+    labelled: Labelled,
+    periods: _Periods,
+    sides: Mapping[str, Rules],
+    outcomes: Sequence[Outcome],
+    applied_first: Mapping[str, Collection[int]],
+    options: Options,
+) -> dict[str, Any]:
+    """Each rule set on both periods, from the table; the verdict on the held-out gain;
+    and whether the tiers the replay decided give the same figures."""
+    out: dict[str, Any] = {"train": {}, "test": {}, "replay_matches": {}}
+    sums: dict[tuple[str, str], Sums] = {}
+    for (name, rules), outcome in zip(sides.items(), outcomes, strict=True):
+        tiers = tiers_of(labelled, rules)
+        pieces, replayed = replayed_tiers(runs, outcome.changes, applied_first)
+        again = label(pieces, created, rules, options.horizon_days)
+        matches = []
+        for period_name, period in (("train", periods.train), ("test", periods.test)):
+            scored = figures_of(labelled, tiers, period)
+            sums[period_name, name] = sums_of(labelled, tiers, period)
+            lifted = lift(sums[period_name, name], options.seed)
+            alerts = _alerts(outcome.alerts, period)
+            out[period_name][name] = _figures(scored, lifted, alerts, period, options)
+            matches.append(scored == figures_of(again, replayed, period))
+        out["replay_matches"][name] = all(matches)
+    gain = difference(sums["test", "tuned"], sums["test", "current"], options.seed)
+    said = verdict(gain, _lift_of(out["train"]["tuned"]), _lift_of(out["test"]["tuned"]))
+    out["verdict"] = {
+        "better": said.better,
+        "says": said.says,
+        "gain": _lift(gain),
+        "overfitting": said.overfit,
+    }
+    return out
+
+
+def _lift_of(figures: Mapping[str, Any]) -> Lift:
+    return Lift(**figures["lift"])
