@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -575,6 +576,148 @@ def backtest(
             write_report(result, html_file)
         except OSError as exc:
             raise click.ClickException(f"cannot write {html_file}: {exc.strerror}") from None
+
+
+@cli.command()
+@_input_dir
+@click.option(
+    "--train-until",
+    help="End of the training period (ISO-8601 date or time); after it, held out "
+    "(default: the last quarter of the history is held out).",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["opportunity", "won"]),
+    default="opportunity",
+    show_default=True,
+    help="What a tier-1 day should be followed by: an opportunity, or one later won.",
+)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(1, 365),
+    default=90,
+    show_default=True,
+    help="How soon after the day the outcome must come.",
+)
+@click.option(
+    "--max-tier1",
+    type=click.IntRange(min=1),
+    help="The most accounts in tier 1 on any day (default: a tenth of the accounts).",
+)
+@click.option("--max-tier2", type=click.IntRange(min=1), help="The most accounts in tier 2.")
+@click.option(
+    "--max-alerts-per-owner-week",
+    type=click.IntRange(min=0),
+    help="The most surge alerts one owner may get in a week (reported for both rule sets).",
+)
+@click.option(
+    "--candidates",
+    type=click.IntRange(1, 1_000_000),
+    default=1000,
+    show_default=True,
+    help="How many rule sets the search may score.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The search's seed.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the tuned rules here (TOML; only when they beat the current rules).",
+)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the whole report as JSON.",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML report with a chart (works offline).",
+)
+@_workers
+def tune(
+    input_dir: Path | None,
+    train_until: str | None,
+    objective: str,
+    horizon_days: int,
+    max_tier1: int | None,
+    max_tier2: int | None,
+    max_alerts_per_owner_week: int | None,
+    candidates: int,
+    seed: int,
+    out_file: Path | None,
+    json_file: Path | None,
+    html_file: Path | None,
+    workers: int | None,
+) -> None:
+    """Learn tier thresholds and an ICP from the history's own outcomes, starting from
+    the current rules, and judge them on a held-out period. Exits 2 when the tuned rules
+    are no better than the current ones there (and writes no rules file). Never touches
+    live state."""
+    from aiokafka.errors import KafkaError
+
+    from streams.clients.topic_read import StalledRead
+    from streams.replay.command import event_time
+    from streams.replay.shards import ShardError
+    from streams.tune.command import NotTunable, Options
+    from streams.tune.command import tune as run_tune
+    from streams.tune.report import file_header, tune_table, write_html
+    from streams.tune.rules_file import rules_toml
+    from streams.tune.search import Constraints
+
+    settings = _settings()
+    try:
+        until = event_time(train_until, "--train-until")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    options = Options(
+        objective="won" if objective == "won" else "opportunity",
+        horizon_days=horizon_days,
+        train_until=until,
+        constraints=Constraints(max_tier1, max_tier2),
+        max_alerts_per_owner_week=max_alerts_per_owner_week,
+        candidates=candidates,
+        seed=seed,
+    )
+    try:
+        result = run_tune(
+            settings, settings.rules, input_dir, options, _workers_for(settings, workers)
+        )
+    except NotTunable as exc:
+        raise click.ClickException(f"cannot tune: {exc}") from None
+    except (FileNotFoundError, KafkaError, StalledRead, ShardError, OSError) as exc:
+        raise click.ClickException(_unreachable(exc) or f"cannot tune: {exc}") from None
+    click.echo(tune_table(result))
+    better = result["verdict"]["better"]
+    writes: list[tuple[Path | None, Callable[[Path], object]]] = [
+        (
+            json_file,
+            lambda path: path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2)),
+        ),
+        (html_file, lambda path: write_html(result, path)),
+        (
+            out_file if better else None,
+            lambda path: path.write_text(
+                rules_toml(
+                    Rules.model_validate(result["rules"]), result["changes"], file_header(result)
+                )
+            ),
+        ),
+    ]
+    for path, write in writes:
+        if path is None:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+        click.echo(f"wrote {path}")
+    if out_file is not None and not better:
+        click.echo(f"{out_file} not written: the tuned rules are no better on the held-out period")
+    if not better:
+        sys.exit(2)
 
 
 @cli.command()

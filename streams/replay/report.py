@@ -1,4 +1,5 @@
-"""The backtest as one self-contained HTML file: tables and charts, readable offline.
+"""A backtest (or a tuning) as one self-contained HTML file: tables and charts, readable
+offline.
 
 Chart.js is the dashboard's vendored copy, inlined, and the backtest's JSON is embedded
 as data: the file can be mailed or archived with the rule change it justified. Text from
@@ -25,8 +26,9 @@ def embedded_json(value: object) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def write_report(result: dict[str, Any], path: Path) -> None:
+def write_report(result: dict[str, Any], path: Path, template: Path = TEMPLATE) -> None:
+    """`result` in `template` (the backtest's by default; `abm tune` has its own)."""
     chart = (STATIC / "chart.umd.min.js").read_text()
     data = embedded_json(result)
-    page = TEMPLATE.read_text().replace("__CHART__", chart).replace("__DATA__", data)
+    page = template.read_text().replace("__CHART__", chart).replace("__DATA__", data)
     path.write_text(page)

@@ -15,12 +15,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from schemas.common import from_ms, to_ms
 from streams.config import Settings
@@ -32,7 +33,7 @@ from streams.replay.erasures import ErasurePlan
 from streams.replay.run import Window
 from streams.replay.shards import Job
 from streams.replay.sources import erasure_requests, file_items, topic_items
-from streams.tune.icp import Firmographics, learn
+from streams.tune.icp import ICP_KEYS, Choices, Firmographics, choices
 from streams.tune.interval import Lift, Sums, difference, lift
 from streams.tune.replayed import replayed_tiers
 from streams.tune.score import Figures, Labelled, cut, figures_of, label, sums_of, tiers_of
@@ -159,23 +160,36 @@ def _periods(table: Table, train_until: int | None) -> _Periods:
     return _Periods(first, split, end)
 
 
-def _changes(found: Found, rules: Rules, evidence: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Each changed key: its old and new value, and what it rests on."""
+def _raw_lift(f: Figures) -> str:
+    rate1, rate0 = f.opportunity_rate_tier1, f.opportunity_rate_rest
+    return "-" if rate1 is None or not rate0 else f"{rate1 / rate0:.2f}"
+
+
+def _changes(found: Found, rules: Rules, icp: Choices) -> list[dict[str, Any]]:
+    """Each changed key: its old and new value, and what it rests on: the training lift
+    with the change undone, and for the ICP what the accounts did."""
     old, new = rules.model_dump(mode="json"), found.rules.model_dump(mode="json")
-    out: list[dict[str, Any]] = []
-    for key in ("intent_min_score", "engagement_min_points", "engagement_min_contacts"):
-        if old[key] != new[key]:
-            out.append({"key": key, "was": old[key], "now": new[key]})
-    for key, value in new["icp"].items():
-        if old["icp"][key] != value:
-            out.append(
-                {"key": f"icp.{key}", "was": old["icp"][key], "now": value}
-                | ({"evidence": evidence[key]} if key in evidence else {})
-            )
-    for was, now in zip(old["tiers"], new["tiers"], strict=True):
-        for key, value in now.items():
-            if was[key] != value:
-                out.append({"key": f"tiers.{now['name']}.{key}", "was": was[key], "now": value})
+    changed = [
+        (key, old[key], new[key])
+        for key in ("intent_min_score", "engagement_min_points", "engagement_min_contacts")
+    ]
+    changed += [(f"icp.{key}", old["icp"][key], new["icp"][key]) for key in ICP_KEYS]
+    changed += [
+        (f"tiers.{now['name']}.{key}", was[key], value)
+        for was, now in zip(old["tiers"], new["tiers"], strict=True)
+        for key, value in now.items()
+    ]
+    out = []
+    for key, was, now in changed:
+        if was == now:
+            continue
+        evidence = f"training lift {_raw_lift(found.figures)}"
+        if key in found.without:
+            evidence += f", {_raw_lift(found.without[key])} without this change"
+        if key.startswith("icp."):
+            said = icp.why[key[4:]].get(orjson.dumps(now).decode())
+            evidence += f"; {said}" if said else ""
+        out.append({"key": key, "was": was, "now": now, "evidence": evidence})
     return out
 
 
@@ -185,30 +199,35 @@ def tune(
     """The tuned rules and the report (NotTunable when the history cannot say)."""
 
     async def run() -> dict[str, Any]:
+        opts = options
         started, wall_now = time.monotonic(), int(time.time() * 1000)
         table = await _record(settings, rules, input_dir, wall_now)
-        periods = _periods(table, options.train_until)
-        created = table.created(won_only=options.objective == "won")
+        periods = _periods(table, opts.train_until)
+        created = table.created(won_only=opts.objective == "won")
         if why := too_few(created, periods.split, periods.end):
-            raise NotTunable(why if options.objective == "opportunity" else f"{why} (won)")
+            raise NotTunable(why if opts.objective == "opportunity" else f"{why} (won)")
         counts = outcome_counts(created, periods.split, periods.end)
         runs = cut(table.runs, periods.split)
         firmographics = Firmographics.of(table.profiles)
-        labelled = label(runs, created, rules, options.horizon_days, firmographics)
+        labelled = label(runs, created, rules, opts.horizon_days, firmographics)
         split_ms = periods.split * DAY_MS
         hit = np.array(
             [any(at < split_ms for at in created.get(a, ())) for a in firmographics.accounts],
             dtype=np.bool_,
         )
-        learned = learn(firmographics, hit, rules.icp)
+        icp = choices(firmographics, hit, rules.icp)
+        constraints = opts.constraints
+        if constraints.max_tier1 is None:  # tier 1 is what sales works 1:1, not everyone
+            constraints = replace(constraints, max_tier1=max(1, len(labelled.accounts) // 10))
+            opts = replace(opts, constraints=constraints)
         found = search(
             labelled,
             rules,
             periods.train,
-            options.candidates,
-            options.constraints,
-            learned.icp,
-            options.seed,
+            opts.candidates,
+            constraints,
+            icp,
+            opts.seed,
         )
         searched = time.monotonic() - started
         if found is None:
@@ -217,8 +236,8 @@ def tune(
         outcomes, _ = await shards.run(job, workers, show=sys.stderr.isatty())
         sides = {"current": rules, "tuned": found.rules}
         report: dict[str, Any] = {
-            "objective": options.objective,
-            "horizon_days": options.horizon_days,
+            "objective": opts.objective,
+            "horizon_days": opts.horizon_days,
             "periods": {
                 "train": [_date(periods.first), _date(periods.split)],
                 "test": [_date(periods.split), _date(periods.end)],
@@ -226,11 +245,14 @@ def tune(
             "outcomes": {"train": counts[0], "test": counts[1]},
             "accounts": len(labelled.accounts),
             "searched": found.tried,
+            "constraints": {
+                "max_tier1": constraints.max_tier1,
+                "max_tier2": constraints.max_tier2,
+                "max_alerts_per_owner_week": opts.max_alerts_per_owner_week,
+            },
         }
-        report |= _report(
-            runs, created, labelled, periods, sides, outcomes, table.profiled, options
-        )
-        report["changes"] = _changes(found, rules, learned.evidence)
+        report |= _report(runs, created, labelled, periods, sides, outcomes, table.profiled, opts)
+        report["changes"] = _changes(found, rules, icp)
         report["rules"] = found.rules.model_dump(mode="json")
         report["seconds"] = {
             "record_and_search": round(searched, 3),

@@ -5,28 +5,31 @@ A column per firmographic (industry, country, employees, revenue, tech stack), r
 `fit_all` as `fit.fit_score` reads one profile: the CRM's own fit_score wins; a criterion
 with no data counts as not met.
 
-`learn` keeps the industries and countries, and the lowest employee and revenue bars,
-whose accounts had the outcome clearly more often than all accounts did: each group's
-rate is shrunk toward the overall rate by SMOOTHING accounts of it, so a band of three
-accounts that happened to buy does not make the profile.
+`choices` says what the search may try for each ICP key: the industries and countries
+whose accounts had the outcome most often in the training period (each value's rate
+shrunk toward the overall rate by SMOOTHING accounts of it, so three accounts that
+happened to buy do not rank first), and employee and revenue bars at quantiles. Which
+of them, if any, make the profile is the search's to say, scored as every other change.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from schemas.inputs import AccountProfile
 from streams.logic.rules import Icp
 from streams.tune.columns import Floats
 
-__all__ = ["MARGIN", "SMOOTHING", "Firmographics", "Learned", "fit_all", "learn"]
+__all__ = ["ICP_KEYS", "SMOOTHING", "Choices", "Firmographics", "choices", "fit_all"]
 
 SMOOTHING = 20
-"""Accounts of the overall rate each group's rate is shrunk with."""
-MARGIN = 1.2
-"""How much above the overall rate a group's shrunk rate must be to join the profile."""
+"""Accounts of the overall rate each group's rate is shrunk with, to rank values."""
+TOP = 3
+"""The most industries (or countries) an ICP list is tried with."""
 BANDS = 10
 """Bars tried for employees and revenue: this many quantiles of the accounts' values."""
 
@@ -100,72 +103,86 @@ def fit_all(f: Firmographics, icp: Icp) -> Floats:
     return np.where(np.isnan(f.given), score, f.given)
 
 
+ICP_KEYS = ("industries", "countries", "min_employees", "min_annual_revenue")
+
+
 @dataclass(frozen=True, slots=True)
-class Learned:
-    icp: Icp
-    evidence: dict[str, str]
-    """Per ICP key, what the learned value rests on."""
+class Choices:
+    """What the search may set each ICP key to, learned from the training outcomes."""
+
+    options: dict[str, tuple[Any, ...]]
+    """Per key: values to try (the current one not among them)."""
+    why: dict[str, dict[str, str]]
+    """Per key, per option (as JSON text), what it rests on."""
 
 
 def _shrunk(hits: int, accounts: int, overall: float) -> float:
     return (hits + SMOOTHING * overall) / (accounts + SMOOTHING)
 
 
-def _values(
+def _said(k: int, n: int, overall: float) -> str:
+    return f"{k} of {n} accounts ({k / n:.0%}; all accounts {overall:.0%})"
+
+
+def _lists(
     f: Firmographics, column: Texts, hit: npt.NDArray[np.bool_], overall: float
-) -> tuple[list[str], str]:
-    """The values whose shrunk rate clears MARGIN x overall, and why."""
-    chosen, said = [], []
-    for value in sorted({v for v in column if v is not None and v == v.strip()}):
+) -> tuple[list[list[str]], dict[str, str]]:
+    """The TOP values by shrunk rate, as lists of the first 1..TOP; and "any" ([])."""
+    rated = []
+    for value in {v for v in column if v is not None and v == v.strip()}:
         rows = column == value
         n, k = int(rows.sum()), int(hit[rows].sum())
-        if _shrunk(k, n, overall) >= MARGIN * overall:
-            chosen.append(f.spelling.get(value, value))
-            said.append(f"{f.spelling.get(value, value)}: {k} of {n}")
-    if not chosen:
-        return [], f"none stood out (all accounts: {overall:.1%})"
-    return chosen, f"{'; '.join(said)} accounts (all accounts: {overall:.1%})"
+        rated.append((-_shrunk(k, n, overall), value, k, n))
+    rated.sort()
+    options: list[list[str]] = [[]]
+    why = {"[]": "any known value"}
+    for size in range(1, min(TOP, len(rated)) + 1):
+        chosen = [f.spelling.get(v, v) for _, v, _, _ in rated[:size]]
+        options.append(chosen)
+        why[orjson.dumps(chosen).decode()] = "; ".join(
+            f"{f.spelling.get(v, v)}: {_said(k, n, overall)}" for _, v, k, n in rated[:size]
+        )
+    return options, why
 
 
-def _bar(column: Floats, hit: npt.NDArray[np.bool_], overall: float) -> tuple[float, str]:
-    """The bar whose accounts above it have the best shrunk rate, if it clears MARGIN x
-    overall (else 0: no bar), and why. Bars are quantiles rounded to 2 digits."""
+def _bars(
+    column: Floats, hit: npt.NDArray[np.bool_], overall: float
+) -> tuple[list[float], dict[str, str]]:
+    """No bar (0), and the BANDS quantiles of the known values, rounded to 2 digits."""
     known = column[~np.isnan(column)]
-    if not len(known):
-        return 0.0, "no values"
-    best, why = 0.0, f"no bar stood out (all accounts: {overall:.1%})"
-    top = MARGIN * overall
-    for q in np.unique(np.quantile(known, np.arange(1, BANDS) / BANDS)):
-        bar = float(f"{q:.2g}")
-        above = column >= bar
-        n, k = int(above.sum()), int(hit[above].sum())
-        rate = _shrunk(k, n, overall)
-        if n and rate > top:
-            best, top = bar, rate
-            why = f">= {bar:,.0f}: {k} of {n} accounts (all accounts: {overall:.1%})"
-    return best, why
-
-
-def learn(f: Firmographics, hit: npt.NDArray[np.bool_], current: Icp) -> Learned:
-    """An ICP from `hit` (per account of `f`: had the outcome in the training period),
-    with the current weights and required tech."""
-    overall = float(hit.mean()) if len(hit) else 0.0
-    industries, why_industries = _values(f, f.industry, hit, overall)
-    countries, why_countries = _values(f, f.country, hit, overall)
-    employees, why_employees = _bar(f.employees, hit, overall)
-    revenue, why_revenue = _bar(f.revenue, hit, overall)
-    icp = current.model_copy(
-        update={
-            "industries": industries,
-            "countries": countries,
-            "min_employees": int(employees),
-            "min_annual_revenue": revenue,
-        }
+    bars = (
+        sorted({float(f"{q:.2g}") for q in np.quantile(known, np.arange(1, BANDS) / BANDS)})
+        if len(known)
+        else []
     )
-    evidence = {
-        "industries": why_industries,
-        "countries": why_countries,
-        "min_employees": why_employees,
-        "min_annual_revenue": why_revenue,
+    why = {"0": "no bar"}
+    for bar in bars:
+        above = column >= bar
+        why[orjson.dumps(bar).decode()] = (
+            f"at or above it: {_said(int(hit[above].sum()), int(above.sum()), overall)}"
+        )
+    return [0.0, *bars], why
+
+
+def choices(f: Firmographics, hit: npt.NDArray[np.bool_], current: Icp) -> Choices:
+    """ICP values worth trying, from `hit` (per account of `f`: had the outcome in the
+    training period): for industries and countries the best few by their accounts'
+    shrunk rate, for employees and revenue bars at quantiles; none the current value."""
+    overall = float(hit.mean()) if len(hit) else 0.0
+    industries = _lists(f, f.industry, hit, overall)
+    countries = _lists(f, f.country, hit, overall)
+    employees = _bars(f.employees, hit, overall)
+    revenue = _bars(f.revenue, hit, overall)
+    found: dict[str, tuple[Sequence[Any], dict[str, str]]] = {
+        "industries": industries,
+        "countries": countries,
+        "min_employees": ([int(b) for b in employees[0]], employees[1]),
+        "min_annual_revenue": revenue,
     }
-    return Learned(icp, evidence)
+    return Choices(
+        options={
+            key: tuple(v for v in values if v != getattr(current, key))
+            for key, (values, _) in found.items()
+        },
+        why={key: why for key, (_, why) in found.items()},
+    )

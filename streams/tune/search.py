@@ -11,7 +11,8 @@ while the budget lasts: the same history and seed give the same answer, and a ru
 is a few readable changes, not a model.
 
 What it maximises is tier 1's opportunity rate over the rest's, each rate shrunk toward
-the overall one by PRIOR_DAYS of it: a tier 1 of a handful of lucky accounts cannot win.
+the overall one by PRIOR_ACCOUNTS accounts' worth of days at it: days of one account are
+not independent draws, and a tier 1 of a handful of lucky accounts must not win.
 """
 
 import math
@@ -20,10 +21,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams.logic.rules import Icp, Rules
+from streams.logic.rules import Rules
+from streams.tune.icp import ICP_KEYS, Choices
 from streams.tune.score import Figures, Labelled, Period, figures
 
-__all__ = ["GRIDS", "PRIOR_DAYS", "Constraints", "Dimension", "Found", "dimensions", "search"]
+__all__ = [
+    "GRIDS",
+    "PRIOR_ACCOUNTS",
+    "Constraints",
+    "Dimension",
+    "Found",
+    "dimensions",
+    "prior_days",
+    "score",
+    "search",
+]
 
 GRIDS: dict[str, tuple[Any, ...]] = {
     "intent_min_score": (40, 50, 60, 70, 80),
@@ -38,7 +50,7 @@ GRIDS: dict[str, tuple[Any, ...]] = {
 }
 """The values each threshold is tried at, besides the rules' own."""
 
-PRIOR_DAYS = 1000
+PRIOR_ACCOUNTS = 10
 IDLE = 1000
 """Account-days of the overall rate each side's rate is shrunk with."""
 
@@ -89,9 +101,8 @@ def _icp(key: str) -> Callable[[Rules, Any], Rules]:
     )
 
 
-def dimensions(rules: Rules, learned: Icp | None = None) -> list[Dimension]:
-    """What the search may change in `rules`; each key of a `learned` ICP that differs
-    from the current one is a choice between the two."""
+def dimensions(rules: Rules, icp: Choices | None = None) -> list[Dimension]:
+    """What the search may change in `rules`, the ICP's keys among `icp`'s options."""
     out = [
         Dimension(key, _options(getattr(rules, key), GRIDS[key]), _global(key))
         for key in (
@@ -100,11 +111,11 @@ def dimensions(rules: Rules, learned: Icp | None = None) -> list[Dimension]:
             "engagement_min_contacts",
         )
     ]
-    if learned is not None:
-        for key in ("industries", "countries", "min_employees", "min_annual_revenue"):
-            now, then = getattr(rules.icp, key), getattr(learned, key)
-            if now != then:
-                out.append(Dimension(f"icp.{key}", (now, then), _icp(key)))
+    if icp is not None:
+        for key in ICP_KEYS:
+            if icp.options[key]:
+                options = (getattr(rules.icp, key), *icp.options[key])
+                out.append(Dimension(f"icp.{key}", options, _icp(key)))
     clusters = ((), *((name,) for name in rules.intent.clusters))
     for i, rule in enumerate(rules.tiers):
         grids: dict[str, Sequence[Any]] = {
@@ -121,15 +132,24 @@ def dimensions(rules: Rules, learned: Icp | None = None) -> list[Dimension]:
     return out
 
 
-def score(f: Figures) -> float:
-    """Tier 1's rate over the rest's, each shrunk toward the overall rate (module doc)."""
+def prior_days(labelled: Labelled, period: Period) -> float:
+    """PRIOR_ACCOUNTS accounts' worth of days in `period` (all the runs' days if None)."""
+    if period is None:
+        first, end = labelled.first_day.min(), (labelled.first_day + labelled.days).max()
+        period = (int(first), int(end))
+    return PRIOR_ACCOUNTS * float(period[1] - period[0])
+
+
+def score(f: Figures, prior_days: float) -> float:
+    """Tier 1's rate over the rest's, each shrunk toward the overall rate by `prior_days`
+    at it (module doc)."""
     days1, days0 = f.tier_days[1], sum(f.tier_days) - f.tier_days[1]
     hits = f.tier1_hits + f.rest_hits
     if not hits:
         return 0.0
     overall = hits / (days1 + days0)
-    rate1 = (f.tier1_hits + PRIOR_DAYS * overall) / (days1 + PRIOR_DAYS)
-    rate0 = (f.rest_hits + PRIOR_DAYS * overall) / (days0 + PRIOR_DAYS)
+    rate1 = (f.tier1_hits + prior_days * overall) / (days1 + prior_days)
+    rate0 = (f.rest_hits + prior_days * overall) / (days0 + prior_days)
     return rate1 / rate0
 
 
@@ -161,6 +181,7 @@ class _Climb:
         self.train, self.constraints = train, constraints
         self.budget: float = budget
         self.scores: dict[Point, float] = {}
+        self.prior_days = prior_days(labelled, train)
         self.best: tuple[float, Point, Figures] | None = None
 
     def rules_at(self, point: Point) -> Rules:
@@ -177,7 +198,7 @@ class _Climb:
         if len(self.scores) >= self.budget:
             return None
         scored = figures(self.labelled, self.rules_at(point), self.train)
-        value = score(scored) if self.constraints.met(scored) else -math.inf
+        value = score(scored, self.prior_days) if self.constraints.met(scored) else -math.inf
         self.scores[point] = value
         if value > -math.inf and (self.best is None or value > self.best[0]):
             self.best = (value, point, scored)
@@ -228,7 +249,7 @@ def search(
     train: Period,
     budget: int,
     constraints: Constraints = Constraints(),
-    learned: Icp | None = None,
+    icp: Choices | None = None,
     seed: int = 0,
     dims: list[Dimension] | None = None,
 ) -> Found | None:
@@ -236,7 +257,7 @@ def search(
     most `budget` tried (the earliest found among equals: the current rules win a
     tie), with every change that adds nothing undone; None if none meets them. `dims`:
     what may change (default: `dimensions`)."""
-    dims = dimensions(rules, learned) if dims is None else dims
+    dims = dimensions(rules, icp) if dims is None else dims
     climb = _Climb(labelled, rules, dims, train, budget, constraints)
     climb.ascend(tuple(0 for _ in dims))
     rng = random.Random(seed)
