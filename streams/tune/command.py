@@ -14,13 +14,14 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from schemas.common import from_ms, to_ms
@@ -41,7 +42,7 @@ from streams.tune.search import Constraints, Found, search
 from streams.tune.table import Recorder, Run, Table
 from streams.tune.verdict import outcome_counts, too_few, verdict
 
-__all__ = ["NotTunable", "Options", "tune"]
+__all__ = ["NotTunable", "Options", "Periods", "Prepared", "prepare", "tune"]
 
 Objective = Literal["opportunity", "won"]
 OBJECTIVES: tuple[Objective, ...] = ("opportunity", "won")
@@ -129,7 +130,7 @@ def _figures(
 
 
 @dataclass(frozen=True)
-class _Periods:
+class Periods:
     first: int
     split: int
     end: int
@@ -143,7 +144,7 @@ class _Periods:
         return (self.split, self.end)
 
 
-def _periods(table: Table, train_until: int | None) -> _Periods:
+def _periods(table: Table, train_until: int | None) -> Periods:
     if not table.runs:
         raise NotTunable("the history has no account-days to tune on")
     first = min(run.first_day for run in table.runs)
@@ -157,7 +158,7 @@ def _periods(table: Table, train_until: int | None) -> _Periods:
             f"the history runs from {from_ms(first * DAY_MS).date()} to "
             f"{from_ms(end * DAY_MS).date()}"
         )
-    return _Periods(first, split, end)
+    return Periods(first, split, end)
 
 
 def _raw_lift(f: Figures) -> str:
@@ -193,6 +194,47 @@ def _changes(found: Found, rules: Rules, icp: Choices) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The history recorded, split and labelled with the objective: what the search and
+    the report read."""
+
+    table: Table
+    periods: Periods
+    created: dict[str, list[int]]
+    """Each account's outcomes (creation times of its opportunities, or of its won ones)."""
+    runs: list[Run]
+    """The table's runs cut at the split."""
+    labelled: Labelled
+
+    def hit(self) -> npt.NDArray[np.bool_]:
+        """Per account of the firmographics: an outcome in the training period."""
+        split = self.periods.split * DAY_MS
+        accounts = self.labelled.firmographics.accounts if self.labelled.firmographics else ()
+        return np.array(
+            [any(at < split for at in self.created.get(a, ())) for a in accounts], dtype=np.bool_
+        )
+
+
+async def _prepare(
+    settings: Settings, rules: Rules, input_dir: Path | None, options: Options, wall_now: int
+) -> Prepared:
+    table = await _record(settings, rules, input_dir, wall_now)
+    periods = _periods(table, options.train_until)
+    created = table.created(won_only=options.objective == "won")
+    if why := too_few(created, periods.split, periods.end):
+        raise NotTunable(why if options.objective == "opportunity" else f"{why} (won)")
+    runs = cut(table.runs, periods.split)
+    firmographics = Firmographics.of(table.profiles)
+    labelled = label(runs, created, rules, options.horizon_days, firmographics)
+    return Prepared(table, periods, created, runs, labelled)
+
+
+def prepare(settings: Settings, rules: Rules, input_dir: Path | None, options: Options) -> Prepared:
+    """The history as the search sees it (what tests hold a rule set's figures to)."""
+    return asyncio.run(_prepare(settings, rules, input_dir, options, int(time.time() * 1000)))
+
+
 def tune(
     settings: Settings, rules: Rules, input_dir: Path | None, options: Options, workers: int
 ) -> dict[str, Any]:
@@ -201,40 +243,22 @@ def tune(
     async def run() -> dict[str, Any]:
         opts = options
         started, wall_now = time.monotonic(), int(time.time() * 1000)
-        table = await _record(settings, rules, input_dir, wall_now)
-        periods = _periods(table, opts.train_until)
-        created = table.created(won_only=opts.objective == "won")
-        if why := too_few(created, periods.split, periods.end):
-            raise NotTunable(why if opts.objective == "opportunity" else f"{why} (won)")
-        counts = outcome_counts(created, periods.split, periods.end)
-        runs = cut(table.runs, periods.split)
-        firmographics = Firmographics.of(table.profiles)
-        labelled = label(runs, created, rules, opts.horizon_days, firmographics)
-        split_ms = periods.split * DAY_MS
-        hit = np.array(
-            [any(at < split_ms for at in created.get(a, ())) for a in firmographics.accounts],
-            dtype=np.bool_,
-        )
-        icp = choices(firmographics, hit, rules.icp)
+        prepared = await _prepare(settings, rules, input_dir, opts, wall_now)
+        periods, labelled = prepared.periods, prepared.labelled
+        assert labelled.firmographics is not None
+        icp = choices(labelled.firmographics, prepared.hit(), rules.icp)
         constraints = opts.constraints
         if constraints.max_tier1 is None:  # tier 1 is what sales works 1:1, not everyone
             constraints = replace(constraints, max_tier1=max(1, len(labelled.accounts) // 10))
             opts = replace(opts, constraints=constraints)
-        found = search(
-            labelled,
-            rules,
-            periods.train,
-            opts.candidates,
-            constraints,
-            icp,
-            opts.seed,
-        )
+        found = search(labelled, rules, periods.train, opts.candidates, constraints, icp, opts.seed)
         searched = time.monotonic() - started
         if found is None:
             raise NotTunable("no candidate met the constraints on the training period")
         job = Job(settings, (rules, found.rules), input_dir, Window(), True, wall_now)
         outcomes, _ = await shards.run(job, workers, show=sys.stderr.isatty())
         sides = {"current": rules, "tuned": found.rules}
+        counts = outcome_counts(prepared.created, periods.split, periods.end)
         report: dict[str, Any] = {
             "objective": opts.objective,
             "horizon_days": opts.horizon_days,
@@ -251,7 +275,7 @@ def tune(
                 "max_alerts_per_owner_week": opts.max_alerts_per_owner_week,
             },
         }
-        report |= _report(runs, created, labelled, periods, sides, outcomes, table.profiled, opts)
+        report |= _report(prepared, sides, outcomes, opts)
         report["changes"] = _changes(found, rules, icp)
         report["rules"] = found.rules.model_dump(mode="json")
         report["seconds"] = {
@@ -264,23 +288,17 @@ def tune(
 
 
 def _report(
-    runs: Sequence[Run],
-    created: Mapping[str, Sequence[int]],
-    labelled: Labelled,
-    periods: _Periods,
-    sides: Mapping[str, Rules],
-    outcomes: Sequence[Outcome],
-    applied_first: Mapping[str, Collection[int]],
-    options: Options,
+    prepared: Prepared, sides: Mapping[str, Rules], outcomes: Sequence[Outcome], options: Options
 ) -> dict[str, Any]:
     """Each rule set on both periods, from the table; the verdict on the held-out gain;
     and whether the tiers the replay decided give the same figures."""
+    labelled, periods = prepared.labelled, prepared.periods
     out: dict[str, Any] = {"train": {}, "test": {}, "replay_matches": {}}
     sums: dict[tuple[str, str], Sums] = {}
     for (name, rules), outcome in zip(sides.items(), outcomes, strict=True):
         tiers = tiers_of(labelled, rules)
-        pieces, replayed = replayed_tiers(runs, outcome.changes, applied_first)
-        again = label(pieces, created, rules, options.horizon_days)
+        pieces, replayed = replayed_tiers(prepared.runs, outcome.changes, prepared.table.profiled)
+        again = label(pieces, prepared.created, rules, options.horizon_days)
         matches = []
         for period_name, period in (("train", periods.train), ("test", periods.test)):
             scored = figures_of(labelled, tiers, period)

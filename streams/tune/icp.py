@@ -24,7 +24,16 @@ from schemas.inputs import AccountProfile
 from streams.logic.rules import Icp
 from streams.tune.columns import Floats
 
-__all__ = ["ICP_KEYS", "SMOOTHING", "Choices", "Firmographics", "choices", "fit_all"]
+__all__ = [
+    "ICP_KEYS",
+    "SMOOTHING",
+    "WEIGHTS",
+    "Choices",
+    "Firmographics",
+    "choices",
+    "criteria",
+    "fit_all",
+]
 
 SMOOTHING = 20
 """Accounts of the overall rate each group's rate is shrunk with, to rank values."""
@@ -90,16 +99,35 @@ def _listed(column: Texts, allowed: list[str]) -> npt.NDArray[np.bool_]:
     return known & np.array([v in wanted for v in column], dtype=np.bool_)
 
 
+def criteria(f: Firmographics, icp: Icp, key: str, value: Any) -> npt.NDArray[np.bool_]:
+    """Which accounts meet the ICP criterion `key` set to `value`."""
+    if key == "industries":
+        return _listed(f.industry, value)
+    if key == "countries":
+        return _listed(f.country, value)
+    if key == "min_employees":
+        return np.asarray(f.employees >= value)  # NaN: not met
+    if key == "min_annual_revenue":
+        return np.asarray(f.revenue >= value)
+    required = frozenset(t.strip().casefold() for t in value)
+    return np.array([required <= stack for stack in f.tech], dtype=np.bool_)
+
+
+WEIGHTS = {
+    "industries": "weight_industry",
+    "countries": "weight_country",
+    "min_employees": "weight_employees",
+    "min_annual_revenue": "weight_revenue",
+    "required_tech": "weight_tech",
+}
+"""Each criterion's weight in the ICP."""
+
+
 def fit_all(f: Firmographics, icp: Icp) -> Floats:
     """Every account's fit under `icp` (the given fit_score where there is one)."""
     score = np.zeros(len(f.accounts))
-    score += np.where(_listed(f.industry, icp.industries), icp.weight_industry, 0.0)
-    score += np.where(_listed(f.country, icp.countries), icp.weight_country, 0.0)
-    score += np.where(f.employees >= icp.min_employees, icp.weight_employees, 0.0)  # NaN: no
-    score += np.where(f.revenue >= icp.min_annual_revenue, icp.weight_revenue, 0.0)
-    required = frozenset(t.strip().casefold() for t in icp.required_tech)
-    has_tech = np.array([required <= stack for stack in f.tech], dtype=np.bool_)
-    score += np.where(has_tech, icp.weight_tech, 0.0)
+    for key, weight in WEIGHTS.items():
+        score += np.where(criteria(f, icp, key, getattr(icp, key)), getattr(icp, weight), 0.0)
     return np.where(np.isnan(f.given), score, f.given)
 
 

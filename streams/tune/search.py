@@ -17,13 +17,18 @@ not independent draws, and a tier 1 of a handful of lucky accounts must not win.
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from streams.logic.rules import Rules
 from streams.tune.icp import ICP_KEYS, Choices
-from streams.tune.score import Figures, Labelled, Period, figures
+from streams.tune.interval import Measure, difference
+from streams.tune.score import Figures, Labelled, Period, figures, sums_of, tiers_of
+from streams.tune.segments import points
 
 __all__ = [
     "GRIDS",
@@ -63,9 +68,18 @@ class Constraints:
     max_tier2: int | None = None
 
     def met(self, f: Figures) -> bool:
-        return (self.max_tier1 is None or f.peak_accounts[1] <= self.max_tier1) and (
-            self.max_tier2 is None or f.peak_accounts[2] <= self.max_tier2
-        )
+        return self.excess(f) == 0
+
+    def excess(self, f: Figures) -> float:
+        """How far past the caps, relatively (0: within them)."""
+        over = 0.0
+        for cap, peak in (
+            (self.max_tier1, f.peak_accounts[1]),
+            (self.max_tier2, f.peak_accounts[2]),
+        ):
+            if cap is not None and peak > cap:
+                over += peak / cap - 1
+        return over
 
 
 @dataclass(frozen=True)
@@ -140,17 +154,27 @@ def prior_days(labelled: Labelled, period: Period) -> float:
     return PRIOR_ACCOUNTS * float(period[1] - period[0])
 
 
-def score(f: Figures, prior_days: float) -> float:
+def shrunk(prior_days: float) -> Measure:
     """Tier 1's rate over the rest's, each shrunk toward the overall rate by `prior_days`
-    at it (module doc)."""
+    at it (module doc), of each row of summed Sums columns (0 with no hits at all)."""
+
+    def measure(sums: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        days1, hits1, days0, hits0 = sums.T
+        days, hits = days1 + days0, hits1 + hits0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            overall = np.where(days > 0, hits / days, 0.0)
+            rate1 = (hits1 + prior_days * overall) / (days1 + prior_days)
+            rate0 = (hits0 + prior_days * overall) / (days0 + prior_days)
+            return np.where(hits > 0, rate1 / rate0, 0.0)
+
+    return measure
+
+
+def score(f: Figures, prior_days: float) -> float:
+    """The shrunk score of a candidate's figures (`shrunk`)."""
     days1, days0 = f.tier_days[1], sum(f.tier_days) - f.tier_days[1]
-    hits = f.tier1_hits + f.rest_hits
-    if not hits:
-        return 0.0
-    overall = hits / (days1 + days0)
-    rate1 = (f.tier1_hits + prior_days * overall) / (days1 + prior_days)
-    rate0 = (f.rest_hits + prior_days * overall) / (days0 + prior_days)
-    return rate1 / rate0
+    row = np.array([[days1, f.tier1_hits, days0, f.rest_hits]], dtype=np.float64)
+    return float(shrunk(prior_days)(row)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,30 +216,46 @@ class _Climb:
         return rules
 
     def value(self, point: Point) -> float | None:
-        """The point's score (-inf if it breaks a constraint); None once over budget."""
+        """The point's score (below 0 if it breaks a constraint); None once over budget."""
         if point in self.scores:
             return self.scores[point]
         if len(self.scores) >= self.budget:
             return None
         scored = figures(self.labelled, self.rules_at(point), self.train)
-        value = score(scored, self.prior_days) if self.constraints.met(scored) else -math.inf
+        # Past a cap, ranked below any candidate within them, the less past the better:
+        # a climb from there moves toward the caps rather than nowhere.
+        over = self.constraints.excess(scored)
+        value = score(scored, self.prior_days) if not over else -1 - over
         self.scores[point] = value
-        if value > -math.inf and (self.best is None or value > self.best[0]):
+        if not over and (self.best is None or value > self.best[0]):
             self.best = (value, point, scored)
         return value
 
+    def adds(self, point: Point, without: Point) -> bool:
+        """Whether `point` beats `without` (one change undone) on the training score
+        beyond the noise: the 95% interval of the difference above 0, over the same
+        resampled accounts. A change a constraint needs is kept."""
+        if (self.value(without) or 0) < 0:
+            return True
+        sums = [
+            sums_of(self.labelled, tiers_of(self.labelled, self.rules_at(p)), self.train)
+            for p in (point, without)
+        ]
+        gain = difference(sums[0], sums[1], measure=shrunk(self.prior_days))
+        return gain.low is not None and gain.low > 0
+
     def simplest(self) -> tuple[Point, Figures, dict[str, Figures]]:
-        """The best point with each change undone, in turn, that scores as well without
-        it: what the search changed by chance is not written out (a few scorings past the
-        budget). Also, for each change kept, the figures without it: its evidence."""
+        """The best point with each change undone, in turn, unless it adds to the
+        training lift beyond the noise (`adds`): what the search changed by chance, or
+        to fit noise, is not written out (a few scorings past the budget). Also, for
+        each change kept, the figures without it: its evidence."""
         assert self.best is not None
-        value, point, _ = self.best
+        _, point, _ = self.best
         self.budget = math.inf
         for d in range(len(point)):
             if point[d]:
                 there = (*point[:d], 0, *point[d + 1 :])
-                without = self.value(there)
-                if without is not None and without >= value:
+                if not self.adds(point, there):
                     point = there
         undone = {
             dim.name: figures(
@@ -252,14 +292,18 @@ def search(
     icp: Choices | None = None,
     seed: int = 0,
     dims: list[Dimension] | None = None,
+    starts: Sequence[Mapping[str, Any]] = (),
 ) -> Found | None:
     """The candidate with the best score on `train` that meets `constraints`, among at
     most `budget` tried (the earliest found among equals: the current rules win a
     tie), with every change that adds nothing undone; None if none meets them. `dims`:
-    what may change (default: `dimensions`)."""
+    what may change (default: `dimensions`); `starts`, other points to climb from (values
+    by dimension name, segments.py), before the random ones."""
     dims = dimensions(rules, icp) if dims is None else dims
     climb = _Climb(labelled, rules, dims, train, budget, constraints)
     climb.ascend(tuple(0 for _ in dims))
+    for start in points(starts, [d.name for d in dims], [d.options for d in dims]):
+        climb.ascend(start)
     rng = random.Random(seed)
     space, idle = math.prod(len(d.options) for d in dims), 0
     # A climb from a point whose neighbours were all scored costs nothing: give up

@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from streams.logic.rules import Rules
 from streams.tune.score import figures, label
-from streams.tune.search import Constraints, Dimension, dimensions, score, search
+from streams.tune.search import (
+    Constraints,
+    Dimension,
+    dimensions,
+    prior_days,
+    score,
+    search,
+)
 from tests.tune_tools import histories
 
 RULES = Rules()
@@ -38,12 +45,12 @@ def test_with_budget_for_every_point_the_best_is_found(history, max_tier1, seed)
             rules = dim.apply(rules, dim.options[option])
         f = figures(labelled, rules)
         if constraints.met(f):
-            every.append(score(f))
+            every.append(score(f, prior_days(labelled, None)))
     if not every:
         assert found is None
         return
     assert found is not None
-    assert score(found.figures) == max(every)
+    assert score(found.figures, prior_days(labelled, None)) == max(every)
     assert found.figures == figures(labelled, found.rules)
     assert found.tried >= 27
 
@@ -55,7 +62,8 @@ def test_the_search_never_does_worse_than_the_current_rules_and_repeats(history,
     labelled = label(runs, created, RULES, 30)
     found = search(labelled, RULES, None, 60, seed=seed)
     assert found is not None
-    assert score(found.figures) >= score(figures(labelled, RULES))
+    prior = prior_days(labelled, None)
+    assert score(found.figures, prior) >= score(figures(labelled, RULES), prior)
     assert found.tried <= 60 + len(dimensions(RULES)), "the budget, and undoing each change"
     again = search(labelled, RULES, None, 60, seed=seed)
     assert again is not None
