@@ -32,7 +32,7 @@ def items_of(rows):
 
 
 def test_runs_are_every_days_measurement():
-    rows = generate(7, accounts=12, days=30, end=END)
+    rows = generate(7, accounts=12, days=60, end=END)
     items = items_of(rows)
     start, last = min(it.at for it in items if it.at) // DAY, max(it.at for it in items) // DAY
     table = record(items, RULES, WALL, start, last + 3)
