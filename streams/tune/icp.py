@@ -39,7 +39,7 @@ SMOOTHING = 20
 """Accounts of the overall rate each group's rate is shrunk with, to rank values."""
 TOP = 3
 """The most industries (or countries) an ICP list is tried with."""
-BANDS = 10
+BANDS = 20
 """Bars tried for employees and revenue: this many quantiles of the accounts' values."""
 
 Texts = npt.NDArray[np.object_]

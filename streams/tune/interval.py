@@ -9,13 +9,12 @@ compared on the same resamples, so what the accounts share cancels out. Seeded: 
 gives the same interval for the same history.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DRAWS", "Lift", "Measure", "Sums", "difference", "lift"]
+__all__ = ["DRAWS", "Lift", "Sums", "difference", "lift"]
 
 DRAWS = 1000
 
@@ -61,20 +60,14 @@ def lift(sums: Sums, seed: int = 0) -> Lift:
     return _interval(value, _lifts((_weights(len(sums), seed) @ sums).astype(np.float64)))
 
 
-Measure = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
-"""A figure of each row of summed Sums columns (NaN where it has none): the lift, or the
-search's shrunk score."""
-
-
-def difference(better: Sums, than: Sums, seed: int = 0, measure: Measure | None = None) -> Lift:
-    """How much `better`'s `measure` (the lift by default) exceeds `than`'s (same accounts,
-    in the same order), with the interval of that difference over shared resamples."""
-    of = _lifts if measure is None else measure
-    one, other = (
-        float(of(sums.sum(axis=0, keepdims=True).astype(np.float64))[0]) for sums in (better, than)
-    )
-    if np.isnan(one) or np.isnan(other):
+def difference(better: Sums, than: Sums, seed: int = 0) -> Lift:
+    """How much `better`'s lift exceeds `than`'s (same accounts, in the same order), with
+    the interval of that difference over shared resamples."""
+    one, other = lift(better, seed).value, lift(than, seed).value
+    if one is None or other is None:
         return Lift(None, None, None)
     weights = _weights(len(better), seed)
-    draws = of((weights @ better).astype(np.float64)) - of((weights @ than).astype(np.float64))
+    draws = _lifts((weights @ better).astype(np.float64)) - _lifts(
+        (weights @ than).astype(np.float64)
+    )
     return _interval(one - other, draws)

@@ -21,13 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from streams.logic.rules import Rules
 from streams.tune.icp import ICP_KEYS, Choices
-from streams.tune.interval import Measure, difference
-from streams.tune.score import Figures, Labelled, Period, figures, sums_of, tiers_of
+from streams.tune.score import Figures, Labelled, Period, figures
 from streams.tune.segments import points
 
 __all__ = [
@@ -56,6 +52,8 @@ GRIDS: dict[str, tuple[Any, ...]] = {
 """The values each threshold is tried at, besides the rules' own."""
 
 PRIOR_ACCOUNTS = 10
+WORTH = 0.02
+"""How much (relatively) a change must add to the training score to be written out."""
 IDLE = 1000
 """Account-days of the overall rate each side's rate is shrunk with."""
 
@@ -78,7 +76,7 @@ class Constraints:
             (self.max_tier2, f.peak_accounts[2]),
         ):
             if cap is not None and peak > cap:
-                over += peak / cap - 1
+                over += (peak - cap) / max(cap, 1)
         return over
 
 
@@ -154,27 +152,17 @@ def prior_days(labelled: Labelled, period: Period) -> float:
     return PRIOR_ACCOUNTS * float(period[1] - period[0])
 
 
-def shrunk(prior_days: float) -> Measure:
-    """Tier 1's rate over the rest's, each shrunk toward the overall rate by `prior_days`
-    at it (module doc), of each row of summed Sums columns (0 with no hits at all)."""
-
-    def measure(sums: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        days1, hits1, days0, hits0 = sums.T
-        days, hits = days1 + days0, hits1 + hits0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            overall = np.where(days > 0, hits / days, 0.0)
-            rate1 = (hits1 + prior_days * overall) / (days1 + prior_days)
-            rate0 = (hits0 + prior_days * overall) / (days0 + prior_days)
-            return np.where(hits > 0, rate1 / rate0, 0.0)
-
-    return measure
-
-
 def score(f: Figures, prior_days: float) -> float:
-    """The shrunk score of a candidate's figures (`shrunk`)."""
+    """Tier 1's rate over the rest's, each shrunk toward the overall rate by `prior_days`
+    at it (module doc); 0 with no hits at all."""
     days1, days0 = f.tier_days[1], sum(f.tier_days) - f.tier_days[1]
-    row = np.array([[days1, f.tier1_hits, days0, f.rest_hits]], dtype=np.float64)
-    return float(shrunk(prior_days)(row)[0])
+    hits = f.tier1_hits + f.rest_hits
+    if not hits:
+        return 0.0
+    overall = hits / (days1 + days0)
+    rate1 = (f.tier1_hits + prior_days * overall) / (days1 + prior_days)
+    rate0 = (f.rest_hits + prior_days * overall) / (days0 + prior_days)
+    return rate1 / rate0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +170,8 @@ class Found:
     rules: Rules
     figures: Figures
     tried: int
+    best: float
+    """The best score found, before the changes that add nothing were undone."""
     without: dict[str, Figures]
     """Per dimension changed, the training figures with that change alone undone."""
 
@@ -232,23 +222,18 @@ class _Climb:
         return value
 
     def adds(self, point: Point, without: Point) -> bool:
-        """Whether `point` beats `without` (one change undone) on the training score
-        beyond the noise: the 95% interval of the difference above 0, over the same
-        resampled accounts. A change a constraint needs is kept."""
-        if (self.value(without) or 0) < 0:
-            return True
-        sums = [
-            sums_of(self.labelled, tiers_of(self.labelled, self.rules_at(p)), self.train)
-            for p in (point, without)
-        ]
-        gain = difference(sums[0], sums[1], measure=shrunk(self.prior_days))
-        return gain.low is not None and gain.low > 0
+        """Whether `point` scores more than WORTH better than `without` (one change
+        undone); a change a constraint needs is kept."""
+        with_it, without_it = self.value(point), self.value(without)
+        assert with_it is not None, "scored: the budget does not bind past the best"
+        assert without_it is not None
+        return without_it < 0 or with_it > without_it * (1 + WORTH)
 
     def simplest(self) -> tuple[Point, Figures, dict[str, Figures]]:
-        """The best point with each change undone, in turn, unless it adds to the
-        training lift beyond the noise (`adds`): what the search changed by chance, or
-        to fit noise, is not written out (a few scorings past the budget). Also, for
-        each change kept, the figures without it: its evidence."""
+        """The best point with each change undone, in turn, unless it adds more than
+        WORTH to the training score (`adds`): what the search changed by chance, or for a
+        sliver, is not written out (a few scorings past the budget). Also, for each
+        change kept, the figures without it: its evidence."""
         assert self.best is not None
         _, point, _ = self.best
         self.budget = math.inf
@@ -314,6 +299,7 @@ def search(
         idle = idle + 1 if len(climb.scores) == tried else 0
     if climb.best is None:
         return None
+    best = climb.best[0]
     point, scored, without = climb.simplest()
     found = Rules.model_validate(climb.rules_at(point).model_dump())
-    return Found(found, scored, len(climb.scores), without)
+    return Found(found, scored, len(climb.scores), best, without)

@@ -201,7 +201,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streams.clients",),
     ("streams.sinks",),
     ("streams.dashboard", "streams.kpi_table"),
-    ("streams.worker", "streams.view", "streams.replay", "streams.collect"),
+    ("streams.worker", "streams.view", "streams.replay", "streams.tune", "streams.collect"),
     ("streams.dev",),
     ("streams.cli", "streams.docs", "streams.__main__", "streams"),
 )
