@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help kernel demo test test-fast lint format docs schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb bench-state reliability vendor vendor-analytics bench-collect clean
+.PHONY: help kernel demo test test-fast lint format docs schemas stack worker bench bench-surges bench-replay bench-quix-env bench-soak bench-scale-out bench-rocksdb bench-state bench-tune reliability vendor vendor-analytics bench-collect clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ bench-collect: $(STAMP) ## abm collect: accepted Segment calls/s, and request la
 
 bench-state: kernel ## Size of the account state record
 	$(BIN)/python -m bench.state_size
+
+bench-tune: kernel ## abm tune on 10,000 accounts x 365 days x 1,000 candidates
+	$(BIN)/python -m bench.tune --json bench/tune.json
 
 bench: kernel $(QUIX_STAMP) ## The live worker against its peers (figures in bench/)
 	$(BIN)/python -m bench.harness

@@ -72,14 +72,16 @@ class Worker:
         return self.child.stop(sig)
 
 
-def abm(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+def abm(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, **kw
+) -> subprocess.CompletedProcess[str]:
     """`abm ARGS` as a user runs it: a subprocess, with `env` added to this environment."""
     return subprocess.run(
         [sys.executable, "-m", "streams", *args],
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         **kw,
     )
 

@@ -52,11 +52,11 @@ def tune_table(result: dict[str, Any]) -> str:
         f"{result['searched']:,} candidates scored in {searched:.1f}s; the replay's tiers "
         + ("give the same figures" if matches else "DIFFER from the table"),
         "",
-        f"{'':<32}{'training':>30}{'held out':>30}",
-        f"{'':<32}" + "".join(f"{side:>15}" for _, side in COLUMNS),
+        f"{'':<32}{'training':>36}{'held out':>36}",
+        f"{'':<32}" + "".join(f"{side:>18}" for _, side in COLUMNS),
     ]
     for name, value in LINES:
-        cells = "".join(f"{value(result[period][side]):>15}" for period, side in COLUMNS)
+        cells = "".join(f"{value(result[period][side]):>18}" for period, side in COLUMNS)
         lines.append(f"{name:<32}{cells}")
     lines.append("")
     lines.append(f"{len(result['changes'])} changes" + (":" if result["changes"] else ""))

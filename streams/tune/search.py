@@ -286,9 +286,11 @@ def search(
     by dimension name, segments.py), before the random ones."""
     dims = dimensions(rules, icp) if dims is None else dims
     climb = _Climb(labelled, rules, dims, train, budget, constraints)
-    climb.ascend(tuple(0 for _ in dims))
+    # The segments first: the most promising, and a climb from the current rules alone
+    # can spend the budget on a pass after pass of small steps.
     for start in points(starts, [d.name for d in dims], [d.options for d in dims]):
         climb.ascend(start)
+    climb.ascend(tuple(0 for _ in dims))
     rng = random.Random(seed)
     space, idle = math.prod(len(d.options) for d in dims), 0
     # A climb from a point whose neighbours were all scored costs nothing: give up
