@@ -13,6 +13,18 @@ history, and `live` keeps ramping new ones, so there are surges to alert on. Eac
 account's CRM roster names most of its contacts with a title (the buying committee).
 Sellers answer the surge alerts they are told of (`follow_up`), and an answered account
 opens an opportunity more often: the alerts pay, by as much as `Sales` says.
+
+One pattern is planted for `abm tune` to find (`Segment`): US accounts (about a quarter
+of them) with an annual revenue of at least 25M (about half of those), on a day after
+their decision maker engaged, open an opportunity with a chance of 6% whatever their
+interest: some 4.5 times the 1.34% a day of the accounts that open any elsewhere. Nothing
+else in the world ties
+firmographics or the buying committee to opportunities. "Engaged" is what the engine
+counts under the default rules: an event worth points (not an email delivered or an ad
+shown) by a contact on the account's roster whose title the default persona rules call a
+decision maker, in the 14 days (the engagement window) up to the day before. The
+opportunities the pattern adds are drawn apart, so the rest of the world is the same with
+or without it (`segment=None`).
 Deterministic for a seed.
 """
 
@@ -25,9 +37,12 @@ from typing import Any
 
 from schemas.common import to_ms
 from schemas.outputs import SurgeAlert
+from streams.logic.rules import DEFAULT_WEIGHTS, Rules
+from streams.logic.signals.committee import classify
 
 __all__ = [
     "ACTIONS",
+    "DAILY",
     "OWNERS",
     "STAGES",
     "TITLES",
@@ -35,6 +50,7 @@ __all__ = [
     "FollowUp",
     "Row",
     "Sales",
+    "Segment",
     "World",
     "draw_action",
 ]
@@ -111,6 +127,20 @@ ACTIVITIES = [("email", 4), ("call", 3), ("social", 1), ("meeting", 1)]
 """How a rep reaches out (the sales activity's `type`), and how often."""
 NEW = ("new", "core")
 """A prospect's first deal: its type and product line."""
+DECISION_MAKERS = frozenset(
+    title
+    for title, seniority, _ in TITLES
+    if classify(title, None, seniority, Rules()) == "decision_maker"
+)
+"""The titles the default persona rules call decision makers."""
+COUNTED = frozenset(action for action, points in DEFAULT_WEIGHTS.items() if points > 0)
+"""The actions worth points under the default weights: only those count a contact as
+engaged."""
+WINDOW_DAYS = Rules().engagement_window_days
+"""The default engagement window, where tier rules' personas are read."""
+DAILY = 0.012
+"""An account's chance a day of opening an opportunity of its own accord, per unit of its
+interest (`LEVELS`); only accounts of 0.8 and up open any (1.34% a day on average)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +167,29 @@ class Sales:
     opportunity: float = 0.5
     """Chance an answer opens an opportunity within three weeks, on top of those the
     account opens anyway; one at a time: not again within a month of the last."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The pattern planted for `abm tune`: accounts of `country` with an annual revenue of
+    at least `min_revenue`, on a day after their decision maker engaged (in the engagement
+    window as the engine reads it at the end of the day before, so that tier-1 day is
+    followed by the opportunity), open an opportunity of their own accord with a chance
+    of `factor` times DAILY (6% a day), whatever their interest: some 4.5 times the 1.34%
+    a day of the accounts that open any elsewhere. What the pattern adds to the chance the
+    account has anyway (up to `factor` times DAILY: 2.4% for the most interested) is drawn
+    from a generator of its own, as opportunities numbered apart (`{account}-p{n}`)."""
+
+    country: str = "US"
+    min_revenue: float = 25_000_000
+    """About the median of the accounts' revenue (e^17, ~24M): half of them are above."""
+    factor: float = 5.0
+
+    def holds(self, account: "Account", day_start: int) -> bool:
+        """Whether the pattern holds for `account` on the day starting at `day_start`:
+        in the segment, its decision maker engaged in the window ending the day before."""
+        last = account.decision_maker_day
+        return account.in_segment and last is not None and 0 < day_start - last <= WINDOW_DAYS * DAY
 
 
 def draw_action(rng: random.Random) -> tuple[str, str, int]:
@@ -169,6 +222,14 @@ class Account:
     the account's other deals are the same with or without answers)."""
     answered_at: int | None = None
     """When the last of them opened."""
+    in_segment: bool = False
+    """Its firmographics are the planted segment's (`Segment`)."""
+    decision_makers: frozenset[str] = frozenset()
+    """Its roster's contacts the default persona rules call decision makers."""
+    decision_maker_day: int | None = None
+    """The start of the last day one of them engaged (an action worth points)."""
+    planted: int = 0
+    """Opportunities opened because the planted pattern held (counted apart, as `answered`)."""
 
 
 @dataclass
@@ -179,6 +240,8 @@ class World:
     end: int = 0
     """Epoch ms the history ends at (now, for the demo)."""
     sales: Sales = field(default_factory=Sales)
+    segment: Segment | None = field(default_factory=Segment)
+    """The planted pattern (None: none)."""
     rng: random.Random = field(init=False)
     book: list[Account] = field(init=False, default_factory=list)
     pending: list[Row] = field(init=False, default_factory=list)
@@ -192,7 +255,11 @@ class World:
         of the world (engagement, intent, new deals) is the same with or without them."""
         self.answers = random.Random(self.seed * 65_537 + 11)
         """Sellers' answers to alerts draw from theirs: the same for the same alerts."""
+        self.planted = random.Random(self.seed * 92_821 + 5)
+        """The planted segment's extra opportunities draw from theirs (`Segment`)."""
         self.by_id: dict[str, Account] = {}
+        self.roster: list[list[dict[str, str]]] = []
+        """Each account's roster contacts (`_roster`), in the book's order."""
         self.start = (self.end // DAY - self.days) * DAY
 
     def _id(self, prefix: str) -> str:
@@ -222,6 +289,15 @@ class World:
             )
             self.book.append(account)
             self.by_id[account_id] = account
+            industry, country = rng.choice(INDUSTRIES), rng.choice(COUNTRIES)
+            employees = int(rng.lognormvariate(6.5, 1.3))
+            revenue = round(rng.lognormvariate(17, 1.5), -3)
+            segment = self.segment
+            account.in_segment = (
+                segment is not None
+                and country == segment.country
+                and revenue >= segment.min_revenue
+            )
             rows.append(
                 (
                     "accounts",
@@ -229,10 +305,10 @@ class World:
                         "account_id": account_id,
                         "name": f"{name} {n}",
                         "domain": f"www.{domain}",
-                        "industry": rng.choice(INDUSTRIES),
-                        "country": rng.choice(COUNTRIES),
-                        "employees": int(rng.lognormvariate(6.5, 1.3)),
-                        "annual_revenue": round(rng.lognormvariate(17, 1.5), -3),
+                        "industry": industry,
+                        "country": country,
+                        "employees": employees,
+                        "annual_revenue": revenue,
                         "expected_acv": acv,
                         "owner": owner,
                     },
@@ -245,27 +321,37 @@ class World:
                 account.renewal_at = self.start + (30 + self.tags.randrange(self.days)) * DAY
                 if self.tags.random() < 0.3:
                     account.expand_at = self.start + self.tags.randrange(self.days) * DAY
+        self.roster = self._roster()
         return rows
 
     def rosters(self) -> list[Row]:
         """Each account's roster: most of its contacts with a title (the CRM does not know
-        everyone who engages). Drawn from a generator of its own, so the rest of the world
-        is the same with or without rosters."""
+        everyone who engages)."""
+        return [
+            (
+                "contacts",
+                {"account_id": account.account_id, "contacts": contacts, "updated_at": self.start},
+            )
+            for account, contacts in zip(self.book, self.roster, strict=True)
+        ]
+
+    def _roster(self) -> list[list[dict[str, str]]]:
+        """Each account's roster contacts, drawn (when the profiles are) from a generator
+        of its own, so the rest of the world is the same with or without rosters; and
+        which of them are decision makers (`Account.decision_makers`)."""
         rng = random.Random(self.seed * 7919 + 1)
-        rows: list[Row] = []
+        rosters = []
         for account in self.book:
             contacts = []
             for contact in account.contacts:
                 if rng.random() < 0.85:
                     title, seniority, _ = rng.choices(TITLES, _TITLE_SHARES)[0]
                     contacts.append({"contact_id": contact, "title": title, "seniority": seniority})
-            payload = {
-                "account_id": account.account_id,
-                "contacts": contacts,
-                "updated_at": self.start,
-            }
-            rows.append(("contacts", payload))
-        return rows
+            account.decision_makers = frozenset(
+                c["contact_id"] for c in contacts if c["title"] in DECISION_MAKERS
+            )
+            rosters.append(contacts)
+        return rosters
 
     def history(self) -> Iterator[Row]:
         """Every day's events up to `end`, day after day (event-time order, as a live feed
@@ -281,7 +367,13 @@ class World:
         if day_start == self.start:
             rows += self._customers_before()
         rows += self._customer_deals(day_start)
+        segment = self.segment
         for account in self.book:
+            # The planted pattern's chance today, read before today's engagement: the
+            # window as it stood at the end of yesterday.
+            chance = 0.0
+            if segment is not None and segment.holds(account, day_start):
+                chance = segment.factor * DAILY
             ramping = account.ramp_from is not None and day_start + DAY > account.ramp_from
             rate = account.level * (0.3 if weekend else 1.0) * (5 if ramping else 1)
             for _ in range(_poisson(rng, rate)):
@@ -291,8 +383,11 @@ class World:
                 rows.append(self._intent(account, day_start + rng.randrange(DAY), min(score, 99)))
             elif ramping and rng.random() < 0.5:
                 rows.append(self._intent(account, day_start + rng.randrange(DAY), 80))
-            if account.level >= 0.8 and rng.random() < 0.012 * account.level:
+            own = DAILY * account.level if account.level >= 0.8 else 0.0
+            if account.level >= 0.8 and rng.random() < own:
                 self.pending += self._opportunity(account, day_start + rng.randrange(DAY))
+            if chance > own and self.planted.random() < chance - own:
+                self.pending += self._planted(account, day_start + self.planted.randrange(DAY))
         due = day_start + DAY
         rows += [r for r in self.pending if r[1]["occurred_at"] < due]
         self.pending = [r for r in self.pending if r[1]["occurred_at"] >= due]
@@ -329,6 +424,8 @@ class World:
         }
         if seconds:
             payload["duration_s"] = rng.randint(seconds // 2, seconds * 2)
+        if action in COUNTED and payload["contact_id"] in account.decision_makers:
+            account.decision_maker_day = at - at % DAY
         campaigns = CAMPAIGN_OF_CHANNEL.get(channel)
         if action in ("form_submit", "content_download"):
             campaigns = CAMPAIGN_OF_CHANNEL["ads"] if self.tags.random() < 0.5 else None
@@ -360,6 +457,18 @@ class World:
         line = self.tags.choice(PRODUCT_LINES) if deal_type == "expansion" else "core"
         return self._stages(account, opp, at, amount, deal_type, line, rng)
 
+    def _planted(self, account: Account, at: int) -> list[Row]:
+        """An opportunity the planted pattern adds (`Segment`): new business for a
+        prospect, an expansion for a customer; drawn, and its events numbered, apart from
+        the rest of the world."""
+        rng = self.planted
+        account.planted += 1
+        opp = f"{account.account_id}-p{account.planted}"
+        customer = account.renewal_at is not None
+        deal_type, line = ("expansion", rng.choice(PRODUCT_LINES)) if customer else NEW
+        amount = _amount(account, rng)
+        return self._stages(account, opp, at, amount, deal_type, line, rng, own_ids=True)
+
     def _stages(
         self,
         account: Account,
@@ -369,17 +478,22 @@ class World:
         deal_type: str,
         line: str,
         rng: random.Random,
+        own_ids: bool = False,
     ) -> list[Row]:
         """An opportunity's stage events: it advances every week or two, then closes (won
-        more often for bigger interest) unless it is still open at the end of history."""
+        more often for bigger interest) unless it is still open at the end of history.
+        With `own_ids`, the events' ids are the opportunity's and stage's, taking no
+        number from the world's events."""
         rows = []
         for stage in STAGES[: rng.randint(1, len(STAGES))]:
-            rows.append(self._stage(account, opp, stage, at, amount, deal_type, line))
+            event_id = f"{opp}-{stage}" if own_ids else None
+            rows.append(self._stage(account, opp, stage, at, amount, deal_type, line, event_id))
             at += rng.randint(5, 15) * DAY
         if rng.random() < 0.8:
             won = rng.random() < 0.35 + 0.1 * account.level
             outcome = "closed_won" if won else "closed_lost"
-            rows.append(self._stage(account, opp, outcome, at, amount, deal_type, line))
+            event_id = f"{opp}-{outcome}" if own_ids else None
+            rows.append(self._stage(account, opp, outcome, at, amount, deal_type, line, event_id))
         return rows
 
     def follow_up(self, alert: SurgeAlert) -> list[Row]:
@@ -481,11 +595,12 @@ class World:
         amount: float,
         deal_type: str,
         line: str,
+        event_id: str | None = None,
     ) -> Row:
         return (
             "deals",
             {
-                "event_id": self._id("d"),
+                "event_id": event_id or self._id("d"),
                 "account_id": account.account_id,
                 "opportunity_id": opp,
                 "stage": stage,

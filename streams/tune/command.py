@@ -39,6 +39,7 @@ from streams.tune.interval import Lift, Sums, difference, lift
 from streams.tune.replayed import replayed_tiers
 from streams.tune.score import Figures, Labelled, cut, figures_of, label, sums_of, tiers_of
 from streams.tune.search import Constraints, Found, search
+from streams.tune.segments import starts
 from streams.tune.table import Recorder, Run, Table
 from streams.tune.verdict import outcome_counts, too_few, verdict
 
@@ -209,10 +210,11 @@ class Prepared:
 
     def hit(self) -> npt.NDArray[np.bool_]:
         """Per account of the firmographics: an outcome in the training period."""
-        split = self.periods.split * DAY_MS
+        first, split = self.periods.first * DAY_MS, self.periods.split * DAY_MS
         accounts = self.labelled.firmographics.accounts if self.labelled.firmographics else ()
         return np.array(
-            [any(at < split for at in self.created.get(a, ())) for a in accounts], dtype=np.bool_
+            [any(first <= at < split for at in self.created.get(a, ())) for a in accounts],
+            dtype=np.bool_,
         )
 
 
@@ -222,7 +224,7 @@ async def _prepare(
     table = await _record(settings, rules, input_dir, wall_now)
     periods = _periods(table, options.train_until)
     created = table.created(won_only=options.objective == "won")
-    if why := too_few(created, periods.split, periods.end):
+    if why := too_few(created, periods.first, periods.split, periods.end):
         raise NotTunable(why if options.objective == "opportunity" else f"{why} (won)")
     runs = cut(table.runs, periods.split)
     firmographics = Firmographics.of(table.profiles)
@@ -251,14 +253,27 @@ def tune(
         if constraints.max_tier1 is None:  # tier 1 is what sales works 1:1, not everyone
             constraints = replace(constraints, max_tier1=max(1, len(labelled.accounts) // 10))
             opts = replace(opts, constraints=constraints)
-        found = search(labelled, rules, periods.train, opts.candidates, constraints, icp, opts.seed)
+        assert constraints.max_tier1 is not None
+        begin = starts(
+            labelled.firmographics, prepared.hit(), rules, icp, 2 * constraints.max_tier1
+        )
+        found = search(
+            labelled,
+            rules,
+            periods.train,
+            opts.candidates,
+            constraints,
+            icp,
+            opts.seed,
+            starts=begin,
+        )
         searched = time.monotonic() - started
         if found is None:
             raise NotTunable("no candidate met the constraints on the training period")
         job = Job(settings, (rules, found.rules), input_dir, Window(), True, wall_now)
         outcomes, _ = await shards.run(job, workers, show=sys.stderr.isatty())
         sides = {"current": rules, "tuned": found.rules}
-        counts = outcome_counts(prepared.created, periods.split, periods.end)
+        counts = outcome_counts(prepared.created, periods.first, periods.split, periods.end)
         report: dict[str, Any] = {
             "objective": opts.objective,
             "horizon_days": opts.horizon_days,

@@ -231,17 +231,20 @@ class _Climb:
 
     def simplest(self) -> tuple[Point, Figures, dict[str, Figures]]:
         """The best point with each change undone, in turn, unless it adds more than
-        WORTH to the training score (`adds`): what the search changed by chance, or for a
-        sliver, is not written out (a few scorings past the budget). Also, for each
+        WORTH to the training score (`adds`), until every change left does (an undone
+        change can make another worth nothing): what the search changed by chance, or for
+        a sliver, is not written out (a few scorings past the budget). Also, for each
         change kept, the figures without it: its evidence."""
         assert self.best is not None
         _, point, _ = self.best
         self.budget = math.inf
-        for d in range(len(point)):
-            if point[d]:
+        undoing = True
+        while undoing:
+            undoing = False
+            for d in range(len(point)):
                 there = (*point[:d], 0, *point[d + 1 :])
-                if not self.adds(point, there):
-                    point = there
+                if point[d] and not self.adds(point, there):
+                    point, undoing = there, True
         undone = {
             dim.name: figures(
                 self.labelled, self.rules_at((*point[:d], 0, *point[d + 1 :])), self.train

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from schemas.common import to_ms
 from schemas.inputs import AccountProfile, DealEvent
+from streams.logic.inputs.decode import InputKind
 from streams.logic.inputs.records import AccountInput
 from streams.logic.rules import Rules
 from streams.logic.signals.aggregates import aggregate
@@ -115,6 +116,26 @@ class Table:
         return {account: sorted(times) for account, times in by_account.items()}
 
 
+SIGNALS = (InputKind.ENGAGEMENT, InputKind.INTENT)
+"""What the history starts with. A CRM backfill brings deals won or lost long before
+(customers' first purchases): applied, they are the accounts' past, but days before any
+engagement or intent have nothing for a rule to read."""
+
+
+def _from(runs: list[Run], start: int) -> list[Run]:
+    """The runs from `start` on (one across it cut there)."""
+    out = []
+    for run in runs:
+        end = run.first_day + run.days
+        if end > start:
+            out.append(
+                run
+                if run.first_day >= start
+                else Run(run.account, start, end - start, run.measured)
+            )
+    return out
+
+
 def _day(item: Item) -> int | None:
     """The day of an item's event; None for what has no event time (a profile, a roster,
     a rejected record)."""
@@ -145,10 +166,11 @@ class Recorder:
         """A profile-made account as it stood before its first event, and that day: it
         holds from the history's first day, known at the end."""
         self.first_day: int | None = None
+        """The first day of any engagement or intent: where the history starts."""
 
     def feed(self, item: Item) -> None:
         owner, day, engine = item.owner, _day(item), self.engine
-        if day is not None:
+        if day is not None and item.kind in SIGNALS:
             self.first_day = day if self.first_day is None else min(self.first_day, day)
         state = engine.accounts.get(owner)
         if state is not None and day is not None:
@@ -165,9 +187,9 @@ class Recorder:
             self.since[owner] = day
 
     def finish(self, until: int | None = None) -> Table:
-        """The table, each account's runs to the day before `until`; without one, to the
-        day of its partition's newest event, where a replay's timer stops (so a replay's
-        tiers cover the same days)."""
+        """The table, each account's runs from the history's start to the day before
+        `until`; without one, to the day of its partition's newest event, where a
+        replay's timer stops (so a replay's tiers cover the same days)."""
         engine = self.engine  # not finished: its timer would prune days still to measure
         start = self.start if self.start is not None else self.first_day
         if start is None:  # no event at all: no day to record
@@ -184,6 +206,7 @@ class Recorder:
                 self.table.add(
                     state, self.rules, engine.rosters, start if since is None else since, end
                 )
+        self.table.runs = _from(self.table.runs, start)
         return self.table
 
 

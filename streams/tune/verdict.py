@@ -17,19 +17,21 @@ MIN_OPPORTUNITIES = 30
 
 
 def outcome_counts(
-    created: Mapping[str, Sequence[int]], split_day: int, end_day: int
+    created: Mapping[str, Sequence[int]], first_day: int, split_day: int, end_day: int
 ) -> tuple[int, int]:
-    """Opportunities created in the training period (before the split) and the held-out
-    one; `created`: each account's creation times, sorted."""
-    split, end = split_day * DAY_MS, end_day * DAY_MS
-    train = sum(bisect_left(times, split) for times in created.values())
+    """Opportunities created in the training period [first, split) and the held-out one
+    [split, end); `created`: each account's creation times, sorted."""
+    first, split, end = first_day * DAY_MS, split_day * DAY_MS, end_day * DAY_MS
+    train = sum(bisect_left(times, split) - bisect_left(times, first) for times in created.values())
     test = sum(bisect_left(times, end) - bisect_left(times, split) for times in created.values())
     return train, test
 
 
-def too_few(created: Mapping[str, Sequence[int]], split_day: int, end_day: int) -> str | None:
+def too_few(
+    created: Mapping[str, Sequence[int]], first_day: int, split_day: int, end_day: int
+) -> str | None:
     """Why the history cannot be tuned on (a count too small in either period), or None."""
-    train, test = outcome_counts(created, split_day, end_day)
+    train, test = outcome_counts(created, first_day, split_day, end_day)
     short = [
         f"{n} in the {name} period"
         for name, n in (("training", train), ("held-out", test))

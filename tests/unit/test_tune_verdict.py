@@ -9,12 +9,13 @@ from streams.tune.interval import Lift
 from streams.tune.verdict import MIN_OPPORTUNITIES, too_few, verdict
 
 
-@given(st.lists(st.integers(0, 99), max_size=120), st.integers(1, 99))
+@given(st.lists(st.integers(-50, 120), max_size=150), st.integers(1, 99))
 def test_too_few_opportunities_is_refused_with_the_counts(days, split):
+    """Days 0 to 100 are the history; outcomes before or after it do not count."""
     created = {"a": sorted(d * DAY_MS for d in days)}
-    train = sum(d < split for d in days)
-    test = len(days) - train
-    why = too_few(created, split, 100)
+    train = sum(0 <= d < split for d in days)
+    test = sum(split <= d < 100 for d in days)
+    why = too_few(created, 0, split, 100)
     if train >= MIN_OPPORTUNITIES and test >= MIN_OPPORTUNITIES:
         assert why is None
     else:
