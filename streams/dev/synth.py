@@ -17,16 +17,13 @@ opens an opportunity more often: the alerts pay, by as much as `Sales` says.
 One pattern is planted for `abm tune` to find (`Segment`): US accounts (about a quarter
 of them) with an annual revenue of at least 25M (about half of those), on a day after
 their decision maker engaged, open an opportunity with a chance of 6% whatever their
-interest: some 4.5 times the 1.34% a day of the accounts that open any elsewhere. Nothing
-else in the world ties
-firmographics or the buying committee to opportunities. "Engaged" is what the engine
-counts under the default rules: an event worth points (not an email delivered or an ad
-shown) by a contact on the account's roster whose title the default persona rules call a
-decision maker, in the 14 days (the engagement window) up to the day before. The
-opportunities the pattern adds are drawn apart, so the rest of the world is the same with
-or without it (`segment=None`).
-Deterministic for a seed.
-"""
+interest: some 4.5 times the 1.34% a day of the accounts that open any elsewhere.
+Nothing else in the world ties firmographics or the buying committee to opportunities.
+"Engaged" is what the engine counts under the default rules: an event worth points (not
+an email delivered or an ad shown) by a contact on the account's roster whose title the
+default persona rules call a decision maker, in the 14 days (the engagement window) up
+to the day before. The opportunities the pattern adds are drawn apart, so the rest of
+the world is the same with or without it (`segment=None`). Deterministic for a seed."""
 
 import math
 import random

@@ -162,14 +162,17 @@ def _periods(table: Table, train_until: int | None) -> Periods:
     return Periods(first, split, end)
 
 
-def _raw_lift(f: Figures) -> str:
+def _said(f: Figures, days: int) -> str:
+    """A candidate's training lift and tier-1 size: what a change is kept for."""
     rate1, rate0 = f.opportunity_rate_tier1, f.opportunity_rate_rest
-    return "-" if rate1 is None or not rate0 else f"{rate1 / rate0:.2f}"
+    lifted = "-" if rate1 is None or not rate0 else f"{rate1 / rate0:.2f}"
+    return f"lift {lifted} with {f.tier_days[1] / days:,.0f} accounts in tier 1 (mean)"
 
 
-def _changes(found: Found, rules: Rules, icp: Choices) -> list[dict[str, Any]]:
+def _changes(found: Found, rules: Rules, icp: Choices, days: int) -> list[dict[str, Any]]:
     """Each changed key: its old and new value, and what it rests on: the training lift
-    with the change undone, and for the ICP what the accounts did."""
+    and tier-1 size with the change and without it (`days`: the training period's), and
+    for the ICP what the accounts did."""
     old, new = rules.model_dump(mode="json"), found.rules.model_dump(mode="json")
     changed = [
         (key, old[key], new[key])
@@ -185,9 +188,9 @@ def _changes(found: Found, rules: Rules, icp: Choices) -> list[dict[str, Any]]:
     for key, was, now in changed:
         if was == now:
             continue
-        evidence = f"training lift {_raw_lift(found.figures)}"
+        evidence = f"training: {_said(found.figures, days)}"
         if key in found.without:
-            evidence += f", {_raw_lift(found.without[key])} without this change"
+            evidence += f"; without this change {_said(found.without[key], days)}"
         if key.startswith("icp."):
             said = icp.why[key[4:]].get(orjson.dumps(now).decode())
             evidence += f"; {said}" if said else ""
@@ -291,7 +294,7 @@ def tune(
             },
         }
         report |= _report(prepared, sides, outcomes, opts)
-        report["changes"] = _changes(found, rules, icp)
+        report["changes"] = _changes(found, rules, icp, periods.split - periods.first)
         report["rules"] = found.rules.model_dump(mode="json")
         report["seconds"] = {
             "record_and_search": round(searched, 3),

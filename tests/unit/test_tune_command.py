@@ -108,10 +108,11 @@ def test_too_few_opportunities_are_refused_with_the_count(tmp_path):
     assert "in the held-out period" in run.stderr
 
 
-def test_a_split_outside_the_history_is_refused(planted):
-    run = abm("tune", "--input-dir", str(planted), "--train-until", "2024-01-01", env=ENV)
+def test_a_split_outside_the_history_is_refused(tmp_path):
+    write_history(tmp_path, accounts=100, days=120, seed=1)
+    run = abm("tune", "--input-dir", str(tmp_path), "--train-until", "2024-01-01", env=ENV)
     assert run.returncode == 1
     assert "leaves no days on one side" in run.stderr
-    bad = abm("tune", "--input-dir", str(planted), "--train-until", "soon", env=ENV)
+    bad = abm("tune", "--input-dir", str(tmp_path), "--train-until", "soon", env=ENV)
     assert bad.returncode == 2
     assert "--train-until: 'soon' is not an ISO-8601 date or time" in bad.stderr
