@@ -60,6 +60,18 @@ class Columns:
     def __len__(self) -> int:
         return len(self.fit)
 
+    def take(self, rows: npt.NDArray[np.bool_]) -> "Columns":
+        """Only these rows."""
+        return Columns(
+            fit=self.fit[rows],
+            acv=self.acv[rows],
+            intent_max=self.intent_max[rows],
+            clusters={name: values[rows] for name, values in self.clusters.items()},
+            engagement_points=self.engagement_points[rows],
+            engaged_contacts=self.engaged_contacts[rows],
+            personas={name: values[rows] for name, values in self.personas.items()},
+        )
+
     @classmethod
     def of(cls, rows: Sequence[Measured], rules: Rules) -> "Columns":
         """Rows as columns, each topic's score filed under the clusters `rules` put it

@@ -53,6 +53,20 @@ class Labelled:
     profile: Ints | None = None
     """Each run's account as an index into `firmographics` (-1: no profile, no fit)."""
 
+    def within(self, period: "Period") -> "Labelled":
+        """Only the runs of `period`: what a search scoring one period over and over
+        reads, so no candidate pays for picking them out."""
+        rows = _inside(self, period)
+        return replace(
+            self,
+            columns=self.columns.take(rows),
+            account=self.account[rows],
+            first_day=self.first_day[rows],
+            days=self.days[rows],
+            hits=self.hits[rows],
+            profile=None if self.profile is None else self.profile[rows],
+        )
+
 
 def cut(runs: Sequence[Run], day: int) -> list[Run]:
     """The runs, those across `day` cut in two there: each then lies wholly before the
@@ -146,16 +160,18 @@ class Figures:
         return self.rest_hits / days if days else None
 
 
-def _peak(first_day: Ints, days: Ints, mask: npt.NDArray[np.bool_]) -> int:
-    """The most runs of `mask` covering one day (a run is one account's)."""
-    if not mask.any():
-        return 0
-    start, length = first_day[mask], days[mask]
-    origin = int(start.min())
-    steps = np.zeros(int((start + length).max()) - origin + 1, dtype=np.int64)
-    np.add.at(steps, start - origin, 1)
-    np.add.at(steps, start + length - origin, -1)
-    return int(np.cumsum(steps).max())
+def _peaks(first_day: Ints, days: Ints, tiers: Ints) -> tuple[int, ...]:
+    """The most runs of each tier (0 to 3) covering one day (a run is one account's): the
+    runs' starts and ends counted per tier and day (one bincount each), summed up."""
+    if not len(tiers):
+        return (0, 0, 0, 0)
+    origin = int(first_day.min())
+    span = int((first_day + days).max()) - origin + 1
+    at = tiers * span - origin
+    steps = np.bincount(at + first_day, minlength=4 * span) - np.bincount(
+        at + first_day + days, minlength=4 * span
+    )
+    return tuple(int(n) for n in np.cumsum(steps.reshape(4, span), axis=1).max(axis=1))
 
 
 Period = tuple[int, int] | None
@@ -194,13 +210,18 @@ def figures(labelled: Labelled, rules: Rules, period: Period = None) -> Figures:
 
 def figures_of(labelled: Labelled, tiers: Ints, period: Period = None) -> Figures:
     """The figures of runs in these tiers (decided by rules, or read from a replay)."""
-    days, hits = labelled.days, labelled.hits
     inside = _inside(labelled, period)
-    in_tier = [(tiers == t) & inside for t in range(4)]
-    tier1 = in_tier[1]
+    days, hits, first, tier = (
+        labelled.days[inside],
+        labelled.hits[inside],
+        labelled.first_day[inside],
+        tiers[inside],
+    )
+    tier_days = np.bincount(tier, weights=days, minlength=4)
+    tier_hits = np.bincount(tier, weights=hits, minlength=4)
     return Figures(
-        tier_days=tuple(int(days[m].sum()) for m in in_tier),
-        peak_accounts=tuple(_peak(labelled.first_day, days, m) for m in in_tier),
-        tier1_hits=int(hits[tier1].sum()),
-        rest_hits=int(hits[inside & ~tier1].sum()),
+        tier_days=tuple(int(n) for n in tier_days),
+        peak_accounts=_peaks(first, days, tier),
+        tier1_hits=int(tier_hits[1]),
+        rest_hits=int(tier_hits.sum() - tier_hits[1]),
     )

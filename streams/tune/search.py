@@ -191,8 +191,9 @@ class _Climb:
         budget: int,
         constraints: Constraints,
     ) -> None:
-        self.labelled, self.rules, self.dims = labelled, rules, dims
-        self.train, self.constraints = train, constraints
+        self.labelled = labelled.within(train)
+        """The training runs alone: every figure below is of all of them."""
+        self.rules, self.dims, self.constraints = rules, dims, constraints
         self.budget: float = budget
         self.scores: dict[Point, float] = {}
         self.prior_days = prior_days(labelled, train)
@@ -211,7 +212,7 @@ class _Climb:
             return self.scores[point]
         if len(self.scores) >= self.budget:
             return None
-        scored = figures(self.labelled, self.rules_at(point), self.train)
+        scored = figures(self.labelled, self.rules_at(point))
         # Past a cap, ranked below any candidate within them, the less past the better:
         # a climb from there moves toward the caps rather than nowhere.
         over = self.constraints.excess(scored)
@@ -246,13 +247,11 @@ class _Climb:
                 if point[d] and not self.adds(point, there):
                     point, undoing = there, True
         undone = {
-            dim.name: figures(
-                self.labelled, self.rules_at((*point[:d], 0, *point[d + 1 :])), self.train
-            )
+            dim.name: figures(self.labelled, self.rules_at((*point[:d], 0, *point[d + 1 :])))
             for d, dim in enumerate(self.dims)
             if point[d]
         }
-        return point, figures(self.labelled, self.rules_at(point), self.train), undone
+        return point, figures(self.labelled, self.rules_at(point)), undone
 
     def ascend(self, point: Point) -> None:
         """Each dimension in turn set to its best option, until a pass changes nothing."""
