@@ -149,7 +149,7 @@ def _shrunk(hits: int, accounts: int, overall: float) -> float:
 
 
 def _said(k: int, n: int, overall: float) -> str:
-    return f"{k} of {n} accounts ({k / n:.0%}; all accounts {overall:.0%})"
+    return f"{k} of {n} accounts ({k / n:.0%}, against {overall:.0%} of all accounts)"
 
 
 def _lists(

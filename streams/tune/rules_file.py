@@ -1,6 +1,6 @@
 """The tuned rules as an ordinary rules file: what `abm backtest --candidate` and
-ABM_CONFIG_FILE read, with a comment on each changed key giving its old value and the
-evidence for the new one, so a reviewer reads the change, not a model.
+ABM_CONFIG_FILE read, with comments above each changed key giving its old value and the
+evidence for the new one (a line per part), so a reviewer reads the change, not a model.
 
 Only what differs from the defaults is written, except the tables a change touched (the
 ICP, the tier table), which are written whole: a reader sees the rule a key belongs to.
@@ -38,15 +38,15 @@ def _rows(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
-def _table(values: Mapping[str, Any], path: str, notes: Mapping[str, str]) -> Table:
-    """A TOML table, keys before sub-tables (as TOML needs), a note after each noted key;
+def _table(values: Mapping[str, Any], path: str, notes: Mapping[str, list[str]]) -> Table:
+    """A TOML table, keys before sub-tables (as TOML needs), a note above each noted key;
     rows of a list are told apart in paths by their `name` where they have one."""
     table = tomlkit.table()
     for key, value in values.items():
         if not isinstance(value, dict) and not _rows(value):
+            for line in notes.get(path + key, ()):
+                table.add(tomlkit.comment(line))
             table.add(key, value)
-            if (note := notes.get(path + key)) is not None:
-                table[key].comment(note)
     for key, value in values.items():
         if isinstance(value, dict):
             table.add(key, _table(value, f"{path}{key}.", notes))
@@ -71,7 +71,8 @@ def rules_toml(rules: Rules, changes: Sequence[Mapping[str, Any]], header: Seque
         if top in written:
             written[top] = full[top]
     notes = {
-        change["key"]: f"was {_shown(change['was'])}: {change['evidence']}" for change in changes
+        change["key"]: [f"was {_shown(change['was'])}", *change["evidence"].split("; ")]
+        for change in changes
     }
     document = tomlkit.document()
     for line in header:

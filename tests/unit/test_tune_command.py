@@ -75,7 +75,7 @@ def test_the_planted_rule_is_recovered(planted, tmp_path):
     assert tuned_rules == Rules.model_validate(report["rules"])
     text = rules_file.read_text()
     for change in report["changes"]:
-        assert f"was {json.dumps(change['was'], separators=(',', ':'))}" in text, change["key"]
+        assert f"# was {json.dumps(change['was'], separators=(',', ':'))}\n" in text, change["key"]
     assert (tmp_path / "report.html").read_text().count("__DATA__") == 0
     backtest = abm(
         "backtest", "--candidate", str(rules_file), "--input-dir", str(planted), "--json",
