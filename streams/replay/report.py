@@ -16,6 +16,8 @@ from streams.dashboard.pages import STATIC
 __all__ = ["embedded_json", "write_report"]
 
 TEMPLATE = Path(__file__).with_name("report.html")
+COMMON = Path(__file__).with_name("report.js")
+"""The script every report's page starts with (its data, and a table row as text)."""
 
 
 def embedded_json(value: object) -> str:
@@ -30,5 +32,10 @@ def write_report(result: dict[str, Any], path: Path, template: Path = TEMPLATE) 
     """`result` in `template` (the backtest's by default; `abm tune` has its own)."""
     chart = (STATIC / "chart.umd.min.js").read_text()
     data = embedded_json(result)
-    page = template.read_text().replace("__CHART__", chart).replace("__DATA__", data)
+    page = (
+        template.read_text()
+        .replace("__CHART__", chart)
+        .replace("__COMMON__", COMMON.read_text())
+        .replace("__DATA__", data)
+    )
     path.write_text(page)

@@ -395,3 +395,61 @@ def test_the_alerts_panel_shows_the_lift_or_why_there_is_none(dashboard_of):
     rows, lift = dashboard_of({})
     assert rows[0] == ["Delivered", "0", "0", EMPTY, EMPTY]
     assert lift == "Lift: no holdout: no alert here was held out ([rules.outcomes] holdout)"
+
+
+def figures(lift: float) -> dict:
+    """One rule set's figures on one period, as `abm tune` reports them."""
+    tiers = {"tier_1": 40, "tier_2": 300, "tier_3": 500, "untiered": 160}
+    return {
+        "accounts_per_tier_peak": tiers,
+        "accounts_per_tier_mean": tiers,
+        "opportunity_rate_tier1": 0.3,
+        "opportunity_rate_rest": 0.3 / lift,
+        "lift": {"value": lift, "low": lift - 0.5, "high": lift + 0.5},
+        "alerts": {"sent": 10, "owners": 2, "per_owner_week": 1.5, "max_per_owner_week": 3},
+        "constraints_met": {"all": True},
+    }
+
+
+def test_the_report_pages_load_in_a_browser(browser, tmp_path):
+    """The backtest's and tune's HTML reports run their script (the shared part and their
+    own) offline and show the data they embed, text from the data as text."""
+    from streams.replay.report import write_report
+    from streams.tune.report import write_html
+    from tests.history import generate, write_jsonl
+
+    (tmp_path / "history").mkdir()
+    end = 1_767_225_600_000
+    history = write_jsonl(tmp_path / "history", generate(3, accounts=20, days=30, end=end))
+    backtest = tmp_path / "backtest.html"
+    ran = CliRunner().invoke(
+        cli,
+        ["backtest", "--candidate", "examples/candidate.toml", "--input-dir", str(history),
+         "--workers", "1", "--json"],
+        env={"ABM_CONFIG_FILE": None},
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    write_report(json.loads(ran.output), backtest)
+    tuned = {
+        "objective": "opportunity",
+        "horizon_days": 30,
+        "accounts": 1000,
+        "periods": {"train": ["2025-01-01", "2025-10-01"], "test": ["2025-10-01", "2026-01-01"]},
+        "outcomes": {"train": 300, "test": 100},
+        "searched": 1000,
+        "train": {"current": figures(1.5), "tuned": figures(3.0)},
+        "test": {"current": figures(1.4), "tuned": figures(2.8)},
+        "verdict": {"says": "better than the current rules", "overfitting": 0.2},
+        "changes": [{"key": "icp.countries", "was": ["US"], "now": ["<b>DE</b>"], "evidence": "e"}],
+    }
+    page = tmp_path / "tune.html"
+    write_html(tuned, page)
+    loaded = "return document.body.dataset.loaded === 'true'"
+    for path, table in ((backtest, "kpis"), (page, "changes")):
+        browser.get(path.as_uri())
+        wait_until(lambda: browser.execute_script(loaded), 30, f"{path.name}", step=0.2)
+        rows = browser.execute_script(
+            f"return [...document.querySelectorAll('#{table} tbody tr')].map(r => r.textContent)"
+        )
+        assert rows, path.name
+    assert any("<b>DE</b>" in row for row in rows)  # shown as text, not as markup
