@@ -198,10 +198,10 @@ def _changes(found: Found, rules: Rules, icp: Choices, days: int) -> list[dict[s
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Prepared:
     """The history recorded, split and labelled with the objective: what the search and
-    the report read."""
+    the report read. No generated repr (see Table)."""
 
     table: Table
     periods: Periods

@@ -62,9 +62,12 @@ class Run:
     measured: Measured
 
 
-@dataclass
+@dataclass(repr=False)
 class Table:
-    """Every account's runs, and what the objective and the ICP read beside them."""
+    """Every account's runs, and what the objective and the ICP read beside them.
+
+    No generated repr: asyncio's runner (Python 3.11) formats the main task's result
+    while it restores the Ctrl-C handler, and a repr of a million runs takes seconds."""
 
     runs: list[Run] = field(default_factory=list)
     profiles: dict[str, AccountProfile] = field(default_factory=dict)
