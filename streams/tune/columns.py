@@ -9,7 +9,7 @@ account's `Signals`, first matching rule first, in a handful of numpy operations
 rule, and gives the same tier and rule for every row (a property test holds it to that).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ from streams.logic.rules import IMPLICIT_CLUSTER, Rules, TierRule
 from streams.logic.signals.catalogue import catalogue
 from streams.logic.signals.committee import UNKNOWN
 
-__all__ = ["UNTIERED", "Columns", "Measured", "decide_all"]
+__all__ = ["UNTIERED", "Columns", "Measured", "Memo", "decide_all"]
 
 UNTIERED = -1
 """The rule index of a row no rule matched (tier 0)."""
@@ -101,6 +101,28 @@ class Columns:
         )
 
 
+Bools = npt.NDArray[np.bool_]
+
+
+class Memo:
+    """Row masks a search computes over and over, kept: a candidate differs from the last
+    in one threshold, so most of its comparisons were made before. Bounded (a mask is a
+    byte a row): when full, it starts again."""
+
+    LIMIT = 128
+
+    def __init__(self) -> None:
+        self.masks: dict[Hashable, Bools] = {}
+
+    def get(self, key: Hashable, make: Callable[[], Bools]) -> Bools:
+        mask = self.masks.get(key)
+        if mask is None:
+            if len(self.masks) >= self.LIMIT:
+                self.masks.clear()
+            mask = self.masks[key] = make()
+        return mask
+
+
 def _recent_intent(rule: TierRule, c: Columns, threshold: float) -> npt.NDArray[np.bool_]:
     """A topic that counts at or above the threshold: any, or with `intent_clusters`, one
     in those clusters (a topic's score is its cluster's maximum or below it)."""
@@ -121,27 +143,46 @@ def _committee(rule: TierRule, c: Columns) -> npt.NDArray[np.bool_]:
     return ok & (known >= rule.min_personas)
 
 
-def decide_all(c: Columns, rules: Rules) -> tuple[Ints, Ints]:
-    """(tier, index in `rules.tiers` or UNTIERED) of every row: `tiering.decide` on each."""
+def _rows(
+    rule: TierRule, rules: Rules, c: Columns, kept: Memo, fit: Hashable, engaged: Bools
+) -> Bools:
+    """The rows `rule` matches (as `tiering._matches` reads one account)."""
+    match = kept.get(("fit", fit, rule.min_fit), lambda: c.fit >= rule.min_fit)  # NaN: no
+    match = match & kept.get(("acv", rule.min_acv), lambda: c.acv >= rule.min_acv)
+    if rule.needs_personas:
+        key = ("committee", tuple(rule.require_personas), rule.min_personas)
+        match &= kept.get(key, lambda: _committee(rule, c))
+    if rule.signals:
+        threshold = rules.intent_min_score
+        intent = ("intent", tuple(rule.intent_clusters), threshold)
+        wanted = [
+            kept.get(intent, lambda: _recent_intent(rule, c, threshold))
+            if name == "intent"
+            else engaged
+            for name in rule.signals
+        ]
+        joined = np.logical_and if rule.match == "all" else np.logical_or
+        match &= joined.reduce(wanted)
+    return match
+
+
+def decide_all(
+    c: Columns, rules: Rules, memo: Memo | None = None, fit: Hashable = None
+) -> tuple[Ints, Ints]:
+    """(tier, index in `rules.tiers` or UNTIERED) of every row: `tiering.decide` on each.
+    With a `memo`, masks are kept and reused across calls on the same columns; `fit`
+    names the fit column (it changes with the ICP)."""
+    kept = memo if memo is not None else Memo()
     tiers = np.zeros(len(c), dtype=np.int64)
     chosen = np.full(len(c), UNTIERED, dtype=np.int64)
     open_rows = np.ones(len(c), dtype=np.bool_)
-    recent_engagement = (c.engagement_points >= rules.engagement_min_points) | (
-        c.engaged_contacts >= rules.engagement_min_contacts
+    points, contacts = rules.engagement_min_points, rules.engagement_min_contacts
+    engaged = kept.get(
+        ("engagement", points, contacts),
+        lambda: (c.engagement_points >= points) | (c.engaged_contacts >= contacts),
     )
     for index, rule in enumerate(rules.tiers):
-        match = (c.fit >= rule.min_fit) & (c.acv >= rule.min_acv)  # NaN fit: False
-        if rule.needs_personas:
-            match &= _committee(rule, c)
-        if rule.signals:
-            wanted = [
-                _recent_intent(rule, c, rules.intent_min_score)
-                if name == "intent"
-                else recent_engagement
-                for name in rule.signals
-            ]
-            joined = np.logical_and if rule.match == "all" else np.logical_or
-            match &= joined.reduce(wanted)
+        match = _rows(rule, rules, c, kept, fit, engaged)
         hit = open_rows & match
         tiers[hit] = rule.tier
         chosen[hit] = index

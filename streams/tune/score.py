@@ -9,14 +9,14 @@ of its days are followed by an opportunity; a candidate only decides each run's 
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from streams.logic.rules import Icp, Rules
 from streams.logic.state.windows import DAY_MS
-from streams.tune.columns import Columns, Ints, decide_all
+from streams.tune.columns import Columns, Floats, Ints, Memo, decide_all
 from streams.tune.icp import Firmographics, fit_all
 from streams.tune.interval import Lift, Sums, lift
 from streams.tune.table import Run
@@ -52,6 +52,10 @@ class Labelled:
     """The accounts' profiles, to measure fit under another ICP (None: fit as measured)."""
     profile: Ints | None = None
     """Each run's account as an index into `firmographics` (-1: no profile, no fit)."""
+    memo: Memo = field(default_factory=Memo, compare=False)
+    """Masks and fit columns kept across candidates (columns.Memo)."""
+    fits: dict[str, Floats] = field(default_factory=dict, compare=False)
+    """The fit column under each ICP tried (by its JSON), a few at a time."""
 
     def within(self, period: "Period") -> "Labelled":
         """Only the runs of `period`: what a search scoring one period over and over
@@ -65,6 +69,8 @@ class Labelled:
             days=self.days[rows],
             hits=self.hits[rows],
             profile=None if self.profile is None else self.profile[rows],
+            memo=Memo(),
+            fits={},
         )
 
 
@@ -125,17 +131,32 @@ def label(
     )
 
 
-def tiers_of(labelled: Labelled, rules: Rules) -> Ints:
-    """Each run's tier under `rules`, its fit measured anew where `rules` has another ICP."""
-    columns = labelled.columns
-    if rules.icp != labelled.icp:
+FITS = 16
+"""Fit columns kept (one per ICP tried; the search changes the ICP rarely)."""
+
+
+def _fit(labelled: Labelled, icp: Icp, key: str) -> Floats:
+    """The fit column under `icp`, from the profiles."""
+    fit = labelled.fits.get(key)
+    if fit is None:
         if labelled.firmographics is None or labelled.profile is None:
             raise ValueError("another ICP needs the accounts' firmographics")
-        fits = fit_all(labelled.firmographics, rules.icp)
+        fits = fit_all(labelled.firmographics, icp)
         has = labelled.profile >= 0
         fit = np.where(has, fits[np.where(has, labelled.profile, 0)], np.nan)
-        columns = replace(columns, fit=fit)
-    return decide_all(columns, rules)[0]
+        if len(labelled.fits) >= FITS:
+            labelled.fits.clear()
+        labelled.fits[key] = fit
+    return fit
+
+
+def tiers_of(labelled: Labelled, rules: Rules) -> Ints:
+    """Each run's tier under `rules`, its fit measured anew where `rules` has another ICP."""
+    if rules.icp == labelled.icp:
+        return decide_all(labelled.columns, rules, labelled.memo)[0]
+    key = rules.icp.model_dump_json()
+    columns = replace(labelled.columns, fit=_fit(labelled, rules.icp, key))
+    return decide_all(columns, rules, labelled.memo, key)[0]
 
 
 @dataclass(frozen=True, slots=True)
