@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 import orjson
@@ -23,6 +23,7 @@ from streams.config import (
 from streams.logic.inputs.decode import InputKind
 from streams.logic.routes import Route
 from streams.logic.rules import Rules
+from streams.tune.objective import OBJECTIVES, Objective
 
 __all__ = ["main"]
 
@@ -587,7 +588,7 @@ def backtest(
 )
 @click.option(
     "--objective",
-    type=click.Choice(["opportunity", "won"]),
+    type=click.Choice(OBJECTIVES),
     default="opportunity",
     show_default=True,
     help="What a tier-1 day should be followed by: an opportunity, or one later won.",
@@ -673,7 +674,7 @@ def tune(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     options = Options(
-        objective="won" if objective == "won" else "opportunity",
+        objective=cast(Objective, objective),
         horizon_days=horizon_days,
         train_until=until,
         constraints=Constraints(max_tier1, max_tier2),

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +36,8 @@ from streams.replay.shards import Job
 from streams.replay.sources import erasure_requests, file_items, topic_items
 from streams.tune.icp import ICP_KEYS, Choices, Firmographics, choices
 from streams.tune.interval import Lift, Sums, difference, lift
-from streams.tune.replayed import replayed_tiers
+from streams.tune.objective import Objective
+from streams.tune.replayed import Disagreement, replayed_tiers
 from streams.tune.score import Figures, Labelled, cut, figures_of, label, sums_of, tiers_of
 from streams.tune.search import Constraints, Found, search
 from streams.tune.segments import starts
@@ -45,8 +46,6 @@ from streams.tune.verdict import outcome_counts, too_few, verdict
 
 __all__ = ["NotTunable", "Options", "Periods", "Prepared", "prepare", "tune"]
 
-Objective = Literal["opportunity", "won"]
-OBJECTIVES: tuple[Objective, ...] = ("opportunity", "won")
 HELD_OUT = 0.25
 """The share of the history's days held out when no split is given."""
 
@@ -315,7 +314,12 @@ def _report(
     sums: dict[tuple[str, str], Sums] = {}
     for (name, rules), outcome in zip(sides.items(), outcomes, strict=True):
         tiers = tiers_of(labelled, rules)
-        pieces, replayed = replayed_tiers(prepared.runs, outcome.changes, prepared.table.profiled)
+        try:
+            pieces, replayed = replayed_tiers(
+                prepared.runs, outcome.changes, prepared.table.profiled
+            )
+        except Disagreement:  # no timeline to read: the figures cannot agree
+            pieces, replayed = [], np.zeros(0, dtype=np.int64)
         again = label(pieces, prepared.created, rules, options.horizon_days)
         matches = []
         for period_name, period in (("train", periods.train), ("test", periods.test)):
