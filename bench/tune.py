@@ -19,6 +19,7 @@ from streams.compiled import mode
 from streams.config import Settings
 from streams.dev.planted import write_history
 from streams.logic.rules import Rules
+from streams.replay.shards import default_workers, processes
 from streams.tune.command import Options, prepare
 from streams.tune.icp import choices
 from streams.tune.search import Constraints, search
@@ -28,12 +29,12 @@ GOAL_S = 120.0
 """10,000 accounts x 365 days x 1,000 candidates: the recording pass and the search."""
 
 
-def run(accounts: int, days: int, candidates: int, directory: Path) -> dict[str, Any]:
+def run(accounts: int, days: int, candidates: int, workers: int, directory: Path) -> dict[str, Any]:
     began = time.monotonic()
     history = write_history(directory, accounts=accounts, days=days, base_rate=0.002)
     written = time.monotonic()
     rules = Rules()
-    prepared = prepare(Settings(), rules, directory, Options())
+    prepared = prepare(Settings(), rules, directory, Options(), workers)
     recorded = time.monotonic()
     labelled = prepared.labelled
     assert labelled.firmographics is not None
@@ -51,6 +52,7 @@ def run(accounts: int, days: int, candidates: int, directory: Path) -> dict[str,
         "logic": mode(),
         "accounts": accounts,
         "days": days,
+        "workers": workers,
         "events": sum(history.records.values()),
         "runs": len(prepared.runs),
         "candidates": found.tried,
@@ -71,14 +73,18 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--candidates", type=int, default=1000)
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(Settings()), help="recording processes"
+    )
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as directory:
-        result = run(args.accounts, args.days, args.candidates, Path(directory))
+        result = run(args.accounts, args.days, args.candidates, args.workers, Path(directory))
     s = result["seconds"]
     print(
         f"abm tune ({result['logic']}): {result['accounts']:,} accounts x {result['days']} days "
         f"({result['events']:,} events, {result['runs']:,} runs), "
+        f"recorded in {processes(result['workers'])}, "
         f"{result['candidates']:,} candidates"
     )
     print(

@@ -13,8 +13,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, MutableSequence
+from collections.abc import Callable, Coroutine, MutableSequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -30,9 +31,20 @@ from streams.logic.rules import Rules
 from streams.replay.engine import Outcome, Replay
 from streams.replay.erasures import ErasurePlan
 from streams.replay.run import Counts, Window, drive
-from streams.replay.sources import Shard, erasure_requests, file_items, topic_items
+from streams.replay.sources import Chunks, Shard, erasure_requests, file_items, topic_items
 
-__all__ = ["Job", "ShardError", "default_workers", "processes", "run", "start_method"]
+__all__ = [
+    "Job",
+    "ShardError",
+    "Slots",
+    "Work",
+    "default_workers",
+    "in_shards",
+    "processes",
+    "run",
+    "shard_items",
+    "start_method",
+]
 
 WATCH_S = 0.2
 Slots = MutableSequence[int]
@@ -81,6 +93,28 @@ def default_workers(settings: Settings) -> int:
 ShardResult = tuple[list[Outcome], int, int]
 """An outcome per rule set, items read, items outside the window."""
 
+Work = Callable[[Shard, Slots, Callable[[Any], None]], Coroutine[Any, Any, None]]
+"""One shard's pass: it reads the shard's items, counts them in its slots, and hands its
+result to the callable (picklable when processes are spawned: a partial of a function)."""
+
+
+async def shard_items(
+    settings: Settings, input_dir: Path | None, shard: Shard, slots: Slots
+) -> tuple[Chunks, Callable[[int], None]]:
+    """The shard's items (from files, or the topics), and what to tell of how many of them
+    were read so far (the progress bar reads it)."""
+    if input_dir is not None:
+        chunks, total = file_items(settings, input_dir, shard)
+    else:
+        chunks, total = await topic_items(settings, shard)
+    read_slot = 2 * shard.index
+    slots[read_slot + 1] = total
+
+    def progress(read: int) -> None:
+        slots[read_slot] = read
+
+    return chunks, progress
+
 
 async def _pass(
     job: Job, shard: Shard, slots: Slots, deliver: Callable[[ShardResult], None]
@@ -88,16 +122,7 @@ async def _pass(
     """One shard's pass, its result handed to `deliver` while the account states it built
     still exist: freeing them takes as long as sending the result (~0.15 s for 10,000
     accounts), so a shard's process sends first and its parent need not wait for that."""
-    if job.input_dir is not None:
-        chunks, total = file_items(job.settings, job.input_dir, shard)
-    else:
-        chunks, total = await topic_items(job.settings, shard)
-    read_slot = 2 * shard.index
-    slots[read_slot + 1] = total
-
-    def progress(read: int) -> None:
-        slots[read_slot] = read
-
+    chunks, progress = await shard_items(job.settings, job.input_dir, shard, slots)
     plan = ErasurePlan(job.erasures, job.settings.erasure_key_bytes())
     erasures = plan if plan else None
     replays = [
@@ -113,14 +138,14 @@ class ShardError(RuntimeError):
     failed with an error that could not be sent back as it was."""
 
 
-def _shard(job: Job, shard: Shard, slots: Slots, results: Connection) -> None:
+def _shard(work: Work, shard: Shard, slots: Slots, results: Connection) -> None:
     """A shard's process: its outcome, or its error, goes back through `results`. It must
     not outlive a parent killed without the chance to stop it. Ctrl-C is the parent's to
     handle (it stops its shards): a forked shard would otherwise run the parent's handler."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        asyncio.run(_pass(job, shard, slots, lambda result: results.send((True, result))))
+        asyncio.run(work(shard, slots, lambda result: results.send((True, result))))
     except Exception as exc:
         try:
             results.send((False, exc))
@@ -128,17 +153,17 @@ def _shard(job: Job, shard: Shard, slots: Slots, results: Connection) -> None:
             results.send((False, ShardError(f"{type(exc).__name__}: {exc}")))
 
 
-async def _in_processes(job: Job, workers: int, slots: Slots) -> list[ShardResult]:
+async def _in_processes(work: Work, workers: int, slots: Slots) -> list[Any]:
     """One process per shard (not a Pool: a Pool replaces a worker that dies and waits
     for its task forever); the first error or death stops them all."""
     # Typed as the base context, which mypy's stubs give no Process.
     context: Any = multiprocessing.get_context(start_method())
     running: list[tuple[BaseProcess, Connection]] = []
-    done: dict[int, ShardResult] = {}
+    done: dict[int, Any] = {}
     try:
         for n in range(workers):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_shard, args=(job, Shard(n, workers), slots, send))
+            process = context.Process(target=_shard, args=(work, Shard(n, workers), slots, send))
             process.start()
             send.close()
             running.append((process, receive))
@@ -187,25 +212,32 @@ async def _watch(slots: Slots, started: float) -> None:
             await asyncio.sleep(WATCH_S)
 
 
+async def in_shards(work: Work, workers: int, show: bool) -> list[Any]:
+    """Each shard's result of `work`, in shard order, using `workers` processes (1: this
+    one), with a progress bar when `show`."""
+    started = time.monotonic()
+    one = workers == 1
+    slots: Slots = [0, 0] if one else multiprocessing.Array("q", 2 * workers, lock=False)
+    watcher = asyncio.create_task(_watch(slots, started)) if show else None
+    try:
+        if not one:
+            return await _in_processes(work, workers, slots)
+        results: list[Any] = []
+        await work(Shard(0, 1), slots, results.append)
+        return results
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+
 async def run(job: Job, workers: int, show: bool) -> tuple[list[Outcome], Counts]:
     """Every rule set's outcome over the whole history, using `workers` processes (1: this
     one), and what was read in how long."""
     started = time.monotonic()
     # Read once, here: every shard applies all of them (an account's requests are few).
     job = replace(job, erasures=tuple(await erasure_requests(job.settings, job.input_dir)))
-    one = workers == 1
-    slots: Slots = [0, 0] if one else multiprocessing.Array("q", 2 * workers, lock=False)
-    watcher = asyncio.create_task(_watch(slots, started)) if show else None
-    try:
-        shards: list[ShardResult] = []
-        if one:
-            await _pass(job, Shard(0, 1), slots, shards.append)
-        else:
-            shards = await _in_processes(job, workers, slots)
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+    shards: list[ShardResult] = await in_shards(partial(_pass, job), workers, show)
     outcomes = [Outcome.combine([s[0][n] for s in shards]) for n in range(len(job.rules))]
     counts = Counts(
         read=sum(s[1] for s in shards),

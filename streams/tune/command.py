@@ -30,18 +30,17 @@ from streams.logic.rules import Rules
 from streams.logic.state.windows import DAY_MS, day_of
 from streams.replay import shards
 from streams.replay.engine import Outcome
-from streams.replay.erasures import ErasurePlan
 from streams.replay.run import Window
 from streams.replay.shards import Job
-from streams.replay.sources import erasure_requests, file_items, topic_items
 from streams.tune.icp import ICP_KEYS, Choices, Firmographics, choices
 from streams.tune.interval import Lift, Sums, difference, lift
 from streams.tune.objective import Objective
+from streams.tune.recording import record
 from streams.tune.replayed import Disagreement, replayed_tiers
 from streams.tune.score import Figures, Labelled, cut, figures_of, label, sums_of, tiers_of
 from streams.tune.search import Constraints, Found, search
 from streams.tune.segments import starts
-from streams.tune.table import Recorder, Run, Table
+from streams.tune.table import Run, Table
 from streams.tune.verdict import outcome_counts, too_few, verdict
 
 __all__ = ["NotTunable", "Options", "Periods", "Prepared", "prepare", "tune"]
@@ -64,18 +63,6 @@ class Options:
     max_alerts_per_owner_week: int | None = None
     candidates: int = 1000
     seed: int = 0
-
-
-async def _record(settings: Settings, rules: Rules, input_dir: Path | None, wall_now: int) -> Table:
-    """The table of one pass over the whole history, in one process."""
-    requests = await erasure_requests(settings, input_dir)
-    plan = ErasurePlan(tuple(requests), settings.erasure_key_bytes())
-    recorder = Recorder(rules, wall_now, erasures=plan if plan else None)
-    chunks, _ = file_items(settings, input_dir) if input_dir else await topic_items(settings)
-    async for chunk in chunks:
-        for item in chunk:
-            recorder.feed(item)
-    return recorder.finish()
 
 
 def _alerts(alerts: Sequence[Mapping[str, Any]], period: tuple[int, int]) -> dict[str, Any]:
@@ -221,9 +208,14 @@ class Prepared:
 
 
 async def _prepare(
-    settings: Settings, rules: Rules, input_dir: Path | None, options: Options, wall_now: int
+    settings: Settings,
+    rules: Rules,
+    input_dir: Path | None,
+    options: Options,
+    wall_now: int,
+    workers: int,
 ) -> Prepared:
-    table = await _record(settings, rules, input_dir, wall_now)
+    table = await record(settings, rules, input_dir, wall_now, workers, sys.stderr.isatty())
     periods = _periods(table, options.train_until)
     created = table.created(won_only=options.objective == "won")
     if why := too_few(created, periods.first, periods.split, periods.end):
@@ -234,9 +226,12 @@ async def _prepare(
     return Prepared(table, periods, created, runs, labelled)
 
 
-def prepare(settings: Settings, rules: Rules, input_dir: Path | None, options: Options) -> Prepared:
+def prepare(
+    settings: Settings, rules: Rules, input_dir: Path | None, options: Options, workers: int = 1
+) -> Prepared:
     """The history as the search sees it (what tests hold a rule set's figures to)."""
-    return asyncio.run(_prepare(settings, rules, input_dir, options, int(time.time() * 1000)))
+    wall_now = int(time.time() * 1000)
+    return asyncio.run(_prepare(settings, rules, input_dir, options, wall_now, workers))
 
 
 def tune(
@@ -247,7 +242,7 @@ def tune(
     async def run() -> dict[str, Any]:
         opts = options
         started, wall_now = time.monotonic(), int(time.time() * 1000)
-        prepared = await _prepare(settings, rules, input_dir, opts, wall_now)
+        prepared = await _prepare(settings, rules, input_dir, opts, wall_now, workers)
         periods, labelled = prepared.periods, prepared.labelled
         assert labelled.firmographics is not None
         icp = choices(labelled.firmographics, prepared.hit(), rules.icp)

@@ -4,16 +4,22 @@ The reference replays the history up to each day's end, from scratch, and measur
 account there: no runs, no skipped days. The history is sent in event-time order (profiles
 and rosters first), as the runs measure what had arrived by each day's end."""
 
+import asyncio
+
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.clients.produce_tail import owner_key
+from streams.config import Settings
 from streams.logic.inputs.decode import Coords, InputKind
 from streams.logic.inputs.records import AccountInput, decode_record
 from streams.logic.rules import Rules
 from streams.replay.engine import Item, Replay
+from streams.tune import recording
 from streams.tune.table import measured_at, record
 from tests.factories import WALL
-from tests.history import DAY, generate
+from tests.history import DAY, generate, write_jsonl
 
 RULES = Rules()
 END = WALL - 30 * DAY
@@ -67,3 +73,28 @@ def test_runs_are_every_days_measurement():
         a: sorted(at for (b, _), at in opened.items() if b == a) for a, _ in opened
     }
     assert set(table.profiles) == {p["account_id"] for kind, p in rows if kind == "accounts"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(5, 12))
+def test_shards_record_what_one_process_records(tmp_path_factory, seed, accounts):
+    """Two processes, each recording its partitions' accounts, give one process's table:
+    the same runs (a profile-made account's from the history's start, which one shard
+    alone does not know), profiles and opportunities."""
+    directory = write_jsonl(tmp_path_factory.mktemp("history"), generate(seed, accounts, 45, END))
+    one, two = (
+        asyncio.run(recording.record(Settings(), RULES, directory, WALL, workers))
+        for workers in (1, 2)
+    )
+    assert one.runs, "a history with days to compare"
+    assert sorted(two.runs, key=_at) == sorted(one.runs, key=_at)
+    assert (two.profiles, two.opened, two.latest, two.profiled) == (
+        one.profiles,
+        one.opened,
+        one.latest,
+        one.profiled,
+    )
+
+
+def _at(run):
+    return run.account, run.first_day
