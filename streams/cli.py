@@ -591,7 +591,9 @@ def backtest(
     type=click.Choice(OBJECTIVES),
     default="opportunity",
     show_default=True,
-    help="What a tier-1 day should be followed by: an opportunity, or one later won.",
+    help="What to tune for: a tier-1 day followed by an opportunity, or by one later won "
+    "(the tier table and the ICP are tuned); or a surge alert followed by an opportunity "
+    "(the surge thresholds are tuned).",
 )
 @click.option(
     "--horizon-days",
@@ -609,7 +611,8 @@ def backtest(
 @click.option(
     "--max-alerts-per-owner-week",
     type=click.IntRange(min=0),
-    help="The most surge alerts one owner may get in a week (reported for both rule sets).",
+    help="The most surge alerts one owner may hear in a week: the surge thresholds are "
+    "tuned to meet it when the rules break it.",
 )
 @click.option(
     "--candidates",

@@ -13,18 +13,15 @@ import asyncio
 import math
 import sys
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
-from schemas.common import from_ms, to_ms
+from schemas.common import from_ms
 from streams.config import Settings
 from streams.logic.rules import Rules
 from streams.logic.state.windows import DAY_MS, day_of
@@ -32,14 +29,17 @@ from streams.replay import shards
 from streams.replay.engine import Outcome
 from streams.replay.run import Window
 from streams.replay.shards import Job
-from streams.tune.icp import ICP_KEYS, Choices, Firmographics, choices
+from streams.tune.alerts import Tally, alert_sums, tally
+from streams.tune.evidence import as_json, changes, figures, surge_evidence, tier_evidence
+from streams.tune.icp import Choices, Firmographics, choices
 from streams.tune.interval import Lift, Sums, difference, lift
 from streams.tune.objective import Objective
 from streams.tune.recording import record
 from streams.tune.replayed import Disagreement, replayed_tiers
-from streams.tune.score import Figures, Labelled, cut, figures_of, label, sums_of, tiers_of
+from streams.tune.score import Labelled, cut, figures_of, label, sums_of, tiers_of
 from streams.tune.search import Constraints, Found, search
 from streams.tune.segments import starts
+from streams.tune.surges import SurgeFound, changed_keys, reverted, search_surges, simplest
 from streams.tune.table import Run, Table
 from streams.tune.verdict import outcome_counts, too_few, verdict
 
@@ -65,55 +65,8 @@ class Options:
     seed: int = 0
 
 
-def _alerts(alerts: Sequence[Mapping[str, Any]], period: tuple[int, int]) -> dict[str, Any]:
-    """The alerts sales were sent in the period (held-out ones were not), per owner and
-    week (weeks counted from the period's first day)."""
-    weeks = max(1, math.ceil((period[1] - period[0]) / 7))
-    per: Counter[tuple[str | None, int]] = Counter()
-    for alert in alerts:
-        day = day_of(to_ms(datetime.fromisoformat(alert["detected_at"])))
-        if not alert.get("holdout") and period[0] <= day < period[1]:
-            per[alert.get("owner"), (day - period[0]) // 7] += 1
-    owners = {owner for owner, _ in per}
-    return {
-        "sent": sum(per.values()),
-        "owners": len(owners),
-        "per_owner_week": round(sum(per.values()) / (len(owners) * weeks), 3) if owners else 0.0,
-        "max_per_owner_week": max(per.values(), default=0),
-    }
-
-
 def _date(day: int) -> str:
     return from_ms(day * DAY_MS).date().isoformat()
-
-
-def _lift(value: Lift) -> dict[str, float | None]:
-    return {"value": value.value, "low": value.low, "high": value.high}
-
-
-def _figures(
-    f: Figures, lifted: Lift, alerts: dict[str, Any], period: tuple[int, int], options: Options
-) -> dict[str, Any]:
-    c = options.constraints
-    met = {
-        "max_tier1": c.max_tier1 is None or f.peak_accounts[1] <= c.max_tier1,
-        "max_tier2": c.max_tier2 is None or f.peak_accounts[2] <= c.max_tier2,
-        "max_alerts_per_owner_week": options.max_alerts_per_owner_week is None
-        or alerts["max_per_owner_week"] <= options.max_alerts_per_owner_week,
-    }
-    return {
-        "accounts_per_tier_peak": {f"tier_{t}": f.peak_accounts[t] for t in (1, 2, 3)}
-        | {"untiered": f.peak_accounts[0]},
-        "accounts_per_tier_mean": {
-            f"tier_{t}": round(f.tier_days[t] / (period[1] - period[0]), 1) for t in (1, 2, 3)
-        }
-        | {"untiered": round(f.tier_days[0] / (period[1] - period[0]), 1)},
-        "opportunity_rate_tier1": f.opportunity_rate_tier1,
-        "opportunity_rate_rest": f.opportunity_rate_rest,
-        "lift": _lift(lifted),
-        "alerts": alerts,
-        "constraints_met": met | {"all": all(met.values())},
-    }
 
 
 @dataclass(frozen=True)
@@ -146,42 +99,6 @@ def _periods(table: Table, train_until: int | None) -> Periods:
             f"{from_ms(end * DAY_MS).date()}"
         )
     return Periods(first, split, end)
-
-
-def _said(f: Figures, days: int) -> str:
-    """A candidate's training lift and tier-1 size: what a change is kept for."""
-    rate1, rate0 = f.opportunity_rate_tier1, f.opportunity_rate_rest
-    lifted = "-" if rate1 is None or not rate0 else f"{rate1 / rate0:.2f}"
-    return f"lift {lifted} with {f.tier_days[1] / days:,.0f} accounts in tier 1 (mean)"
-
-
-def _changes(found: Found, rules: Rules, icp: Choices, days: int) -> list[dict[str, Any]]:
-    """Each changed key: its old and new value, and what it rests on: the training lift
-    and tier-1 size with the change and without it (`days`: the training period's), and
-    for the ICP what the accounts did."""
-    old, new = rules.model_dump(mode="json"), found.rules.model_dump(mode="json")
-    changed = [
-        (key, old[key], new[key])
-        for key in ("intent_min_score", "engagement_min_points", "engagement_min_contacts")
-    ]
-    changed += [(f"icp.{key}", old["icp"][key], new["icp"][key]) for key in ICP_KEYS]
-    changed += [
-        (f"tiers.{now['name']}.{key}", was[key], value)
-        for was, now in zip(old["tiers"], new["tiers"], strict=True)
-        for key, value in now.items()
-    ]
-    out = []
-    for key, was, now in changed:
-        if was == now:
-            continue
-        evidence = f"training: {_said(found.figures, days)}"
-        if key in found.without:
-            evidence += f"; without this change {_said(found.without[key], days)}"
-        if key.startswith("icp."):
-            said = icp.why[key[4:]].get(orjson.dumps(now).decode())
-            evidence += f"; {said}" if said else ""
-        out.append({"key": key, "was": was, "now": now, "evidence": evidence})
-    return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -234,42 +151,114 @@ def prepare(
     return asyncio.run(_prepare(settings, rules, input_dir, options, wall_now, workers))
 
 
+PER_PASS = 12
+"""The most rule sets one replay pass decides over: each holds every account's state."""
+
+
+async def _tiers(prepared: Prepared, rules: Rules, options: Options) -> tuple[Found, Choices]:
+    """The tier table and ICP searched on the training period (the tier cap defaulted)."""
+    labelled, periods = prepared.labelled, prepared.periods
+    assert labelled.firmographics is not None
+    icp = choices(labelled.firmographics, prepared.hit(), rules.icp)
+    constraints = options.constraints
+    assert constraints.max_tier1 is not None
+    begin = starts(labelled.firmographics, prepared.hit(), rules, icp, 2 * constraints.max_tier1)
+    found = search(
+        labelled,
+        rules,
+        periods.train,
+        options.candidates,
+        constraints,
+        icp,
+        options.seed,
+        starts=begin,
+    )
+    if found is None:
+        raise NotTunable("no candidate met the constraints on the training period")
+    return found, icp
+
+
+def _day_sums(prepared: Prepared, period: tuple[int, int]) -> Sums:
+    """Per account, its days in the period and those followed (every tier together)."""
+    labelled = prepared.labelled
+    return sums_of(labelled, np.zeros(len(labelled.days), dtype=np.int64), period)
+
+
+def _base_rate(prepared: Prepared) -> float:
+    """The share of the training account-days followed by an opportunity: what an alert
+    is worth more than."""
+    days = _day_sums(prepared, prepared.periods.train)
+    every = int(days[:, 2].sum())
+    return int(days[:, 3].sum()) / every if every else 0.0
+
+
+@dataclass(frozen=True)
+class _Replays:
+    """Rule sets replayed through the real engine, a pass at a time."""
+
+    settings: Settings
+    input_dir: Path | None
+    wall_now: int
+    workers: int
+
+    async def outcomes(self, rule_sets: Sequence[Rules]) -> list[Outcome]:
+        out: list[Outcome] = []
+        for i in range(0, len(rule_sets), PER_PASS):
+            chunk = tuple(rule_sets[i : i + PER_PASS])
+            job = Job(self.settings, chunk, self.input_dir, Window(), True, self.wall_now)
+            outcomes, _ = await shards.run(job, self.workers, show=sys.stderr.isatty())
+            out += outcomes
+        return out
+
+
+async def _surges(
+    prepared: Prepared, rules: Rules, options: Options, replays: _Replays
+) -> SurgeFound | None:
+    """The surge thresholds searched on the training period's alerts: for the alerts
+    objective, and to meet the owner-week cap (None: neither was asked for)."""
+    cap = options.max_alerts_per_owner_week
+    if options.objective != "alerts" and cap is None:
+        return None
+    opened = prepared.table.created()  # an alert's outcome is an opportunity, won or not
+
+    async def evaluate(rule_sets: Sequence[Rules]) -> list[Tally]:
+        return [
+            tally(o.alerts, opened, prepared.periods.train, options.horizon_days)
+            for o in await replays.outcomes(rule_sets)
+        ]
+
+    keep = options.objective != "alerts"  # only to meet the cap
+    base_rate = _base_rate(prepared)
+    found = await search_surges(rules, evaluate, base_rate, cap, keep)
+    return await simplest(rules, found, evaluate, base_rate, cap)
+
+
 def tune(
     settings: Settings, rules: Rules, input_dir: Path | None, options: Options, workers: int
 ) -> dict[str, Any]:
     """The tuned rules and the report (NotTunable when the history cannot say)."""
 
     async def run() -> dict[str, Any]:
-        opts = options
         started, wall_now = time.monotonic(), int(time.time() * 1000)
-        prepared = await _prepare(settings, rules, input_dir, opts, wall_now, workers)
+        prepared = await _prepare(settings, rules, input_dir, options, wall_now, workers)
         periods, labelled = prepared.periods, prepared.labelled
-        assert labelled.firmographics is not None
-        icp = choices(labelled.firmographics, prepared.hit(), rules.icp)
-        constraints = opts.constraints
-        if constraints.max_tier1 is None:  # tier 1 is what sales works 1:1, not everyone
-            constraints = replace(constraints, max_tier1=max(1, len(labelled.accounts) // 10))
-            opts = replace(opts, constraints=constraints)
-        assert constraints.max_tier1 is not None
-        begin = starts(
-            labelled.firmographics, prepared.hit(), rules, icp, 2 * constraints.max_tier1
-        )
-        found = search(
-            labelled,
-            rules,
-            periods.train,
-            opts.candidates,
-            constraints,
-            icp,
-            opts.seed,
-            starts=begin,
-        )
-        searched = time.monotonic() - started
-        if found is None:
-            raise NotTunable("no candidate met the constraints on the training period")
-        job = Job(settings, (rules, found.rules), input_dir, Window(), True, wall_now)
-        outcomes, _ = await shards.run(job, workers, show=sys.stderr.isatty())
-        sides = {"current": rules, "tuned": found.rules}
+        opts = options
+        if opts.constraints.max_tier1 is None:  # tier 1 is what sales works 1:1, not everyone
+            cap = max(1, len(labelled.accounts) // 10)
+            opts = replace(opts, constraints=replace(opts.constraints, max_tier1=cap))
+        tuned, evidence, searched = rules, {}, 0
+        if opts.objective != "alerts":
+            found, icp = await _tiers(prepared, rules, opts)
+            tuned, searched = found.rules, found.tried
+            evidence["tiers"] = tier_evidence(found, icp, periods.split - periods.first)
+        replays = _Replays(settings, input_dir, wall_now, workers)
+        surged = await _surges(prepared, tuned, opts, replays)
+        tuned = tuned if surged is None else surged.rules
+        keys = changed_keys(rules, tuned)
+        searched_s = time.monotonic() - started
+        without = [reverted(rules, tuned, key) for key in keys]
+        outcomes = await replays.outcomes([rules, tuned, *without])
+        sides = {"current": rules, "tuned": tuned}
         counts = outcome_counts(prepared.created, periods.first, periods.split, periods.end)
         report: dict[str, Any] = {
             "objective": opts.objective,
@@ -280,18 +269,23 @@ def tune(
             },
             "outcomes": {"train": counts[0], "test": counts[1]},
             "accounts": len(labelled.accounts),
-            "searched": found.tried,
+            "searched": searched,
+            "surge_rules_replayed": 0 if surged is None else surged.tried,
             "constraints": {
-                "max_tier1": constraints.max_tier1,
-                "max_tier2": constraints.max_tier2,
+                "max_tier1": opts.constraints.max_tier1,
+                "max_tier2": opts.constraints.max_tier2,
                 "max_alerts_per_owner_week": opts.max_alerts_per_owner_week,
             },
         }
-        report |= _report(prepared, sides, outcomes, opts)
-        report["changes"] = _changes(found, rules, icp, periods.split - periods.first)
-        report["rules"] = found.rules.model_dump(mode="json")
+        report |= _report(prepared, sides, outcomes[:2], opts)
+        opened = prepared.table.created()
+        alerts = [tally(o.alerts, opened, periods.train, opts.horizon_days) for o in outcomes]
+        alone = dict(zip(keys, alerts[2:], strict=True))
+        evidence["surge"] = surge_evidence(alerts[1], alone, _base_rate(prepared))
+        report["changes"] = changes(rules, tuned, evidence)
+        report["rules"] = tuned.model_dump(mode="json")
         report["seconds"] = {
-            "record_and_search": round(searched, 3),
+            "record_and_search": round(searched_s, 3),
             "total": round(time.monotonic() - started, 3),
         }
         return report
@@ -302,9 +296,11 @@ def tune(
 def _report(
     prepared: Prepared, sides: Mapping[str, Rules], outcomes: Sequence[Outcome], options: Options
 ) -> dict[str, Any]:
-    """Each rule set on both periods, from the table; the verdict on the held-out gain;
-    and whether the tiers the replay decided give the same figures."""
+    """Each rule set on both periods: its tiers from the table, its alerts from the
+    replay; the verdict on the held-out gain in the objective's lift; and whether the
+    tiers the replay decided give the table's figures."""
     labelled, periods = prepared.labelled, prepared.periods
+    opened = prepared.table.created()
     out: dict[str, Any] = {"train": {}, "test": {}, "replay_matches": {}}
     sums: dict[tuple[str, str], Sums] = {}
     for (name, rules), outcome in zip(sides.items(), outcomes, strict=True):
@@ -319,22 +315,32 @@ def _report(
         matches = []
         for period_name, period in (("train", periods.train), ("test", periods.test)):
             scored = figures_of(labelled, tiers, period)
-            sums[period_name, name] = sums_of(labelled, tiers, period)
-            lifted = lift(sums[period_name, name], options.seed)
-            alerts = _alerts(outcome.alerts, period)
-            out[period_name][name] = _figures(scored, lifted, alerts, period, options)
+            alerts = tally(outcome.alerts, opened, period, options.horizon_days)
+            alerted = alert_sums(alerts, labelled.accounts, _day_sums(prepared, period))
+            tiered = sums_of(labelled, tiers, period)
+            sums[period_name, name] = alerted if options.objective == "alerts" else tiered
+            out[period_name][name] = figures(
+                scored,
+                lift(tiered, options.seed),
+                alerts,
+                lift(alerted, options.seed),
+                period,
+                options.constraints,
+                options.max_alerts_per_owner_week,
+            )
             matches.append(scored == figures_of(again, replayed, period))
         out["replay_matches"][name] = all(matches)
     gain = difference(sums["test", "tuned"], sums["test", "current"], options.seed)
-    said = verdict(gain, _lift_of(out["train"]["tuned"]), _lift_of(out["test"]["tuned"]))
+    said = verdict(gain, *(_lift_of(out[p]["tuned"], options.objective) for p in ("train", "test")))
     out["verdict"] = {
         "better": said.better,
         "says": said.says,
-        "gain": _lift(gain),
+        "gain": as_json(gain),
         "overfitting": said.overfit,
     }
     return out
 
 
-def _lift_of(figures: Mapping[str, Any]) -> Lift:
-    return Lift(**figures["lift"])
+def _lift_of(figures: Mapping[str, Any], objective: str) -> Lift:
+    """The objective's lift: the alerts' for alerts, tier 1's otherwise."""
+    return Lift(**(figures["alerts"]["lift"] if objective == "alerts" else figures["lift"]))

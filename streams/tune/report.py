@@ -35,7 +35,11 @@ LINES = (
     ("opportunity rate, tier 1", lambda f: _rate(f["opportunity_rate_tier1"])),
     ("opportunity rate, the rest", lambda f: _rate(f["opportunity_rate_rest"])),
     ("lift (95% interval)", lambda f: _lift(f["lift"])),
+    ("alerts raised", lambda f: f"{f['alerts']['raised']:,}"),
+    ("alerts followed by an opportunity", lambda f: _rate(f["alerts"]["rate"])),
+    ("alert lift (95% interval)", lambda f: _lift(f["alerts"]["lift"])),
     ("alerts per owner-week", lambda f: str(f["alerts"]["per_owner_week"])),
+    ("alerts per owner-week, most", lambda f: str(f["alerts"]["max_per_owner_week"])),
     ("constraints met", lambda f: "yes" if f["constraints_met"]["all"] else "no"),
 )
 
@@ -49,7 +53,13 @@ def tune_table(result: dict[str, Any]) -> str:
         f"{result['horizon_days']} days",
         f"training {train[0]} to {train[1]} ({result['outcomes']['train']:,} outcomes), "
         f"held out {test[0]} to {test[1]} ({result['outcomes']['test']:,})",
-        f"{result['searched']:,} candidates scored in {searched:.1f}s; the replay's tiers "
+        f"{result['searched']:,} candidates scored"
+        + (
+            f" and {result['surge_rules_replayed']:,} surge rule sets replayed"
+            if result["surge_rules_replayed"]
+            else ""
+        )
+        + f" in {searched:.1f}s; the replay's tiers "
         + ("give the same figures" if matches else "DIFFER from the table"),
         "",
         f"{'':<32}{'training':>36}{'held out':>36}",
@@ -78,7 +88,8 @@ def file_header(result: dict[str, Any]) -> list[str]:
     train, test = result["periods"]["train"], result["periods"]["test"]
     return [
         "Rules tuned by `abm tune` on the history's own outcomes.",
-        f"Objective: {result['objective']} within {result['horizon_days']} days of a tier-1 day.",
+        f"Objective: {result['objective']} within {result['horizon_days']} days of "
+        + ("an alert." if result["objective"] == "alerts" else "a tier-1 day."),
         f"Trained on {train[0]} to {train[1]}, judged on {test[0]} to {test[1]}:",
         f"  {result['verdict']['says']}.",
         "Each changed key says its old value and its evidence. Check it before rolling out:",

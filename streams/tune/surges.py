@@ -1,0 +1,193 @@
+"""The surge thresholds' search: when a surge should alert, judged by what followed the
+alerts of the training period, under a cap on what one owner hears in a week.
+
+An alert depends on the order of events within a day and on each episode's history
+(hysteresis, cool-down), which a table of day-end measurements does not hold. So every
+candidate is replayed for real, several in one pass over the history (`evaluate`), in
+two blocks:
+
+1. The intent and the engagement thresholds. The two kinds are episodes of their own, so
+   one pass pairs the intent options with the engagement options (rule set j has the
+   j-th of each), and any intent option's alerts add to any engagement option's: every
+   combination is scored, and the cap checked, from that one pass.
+2. The cool-down and the tiers that alert, with the thresholds chosen.
+
+A block moves away from the current values only for a gain above WORTH (or to meet the
+cap). An enter threshold's exit threshold moves with it, in proportion, so the
+hysteresis keeps its shape.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import product
+from typing import Any
+
+from streams.logic.rules import Rules, SurgeRules
+from streams.tune.alerts import Tally, alert_score
+
+__all__ = [
+    "BLOCKS",
+    "EXITS",
+    "SURGE_KEYS",
+    "SurgeFound",
+    "changed_keys",
+    "reverted",
+    "search_surges",
+    "simplest",
+    "with_values",
+]
+
+BLOCKS: tuple[dict[str, tuple[Any, ...]], ...] = (
+    {
+        "intent_enter_score": (45.0, 60.0, 75.0, 90.0),
+        "intent_enter_ratio": (1.25, 1.5, 2.0, 3.0),
+    },
+    {
+        "engagement_enter_ratio": (1.5, 2.0, 3.0, 4.0),
+        "engagement_min_points": (5.0, 10.0, 20.0, 40.0),
+    },
+    {
+        "cooldown_days": (7.0, 14.0, 30.0),
+        "alert_tiers": ((0, 1, 2, 3), (1, 2, 3), (1,)),
+    },
+)
+"""The values each key is tried at, besides the rules' own: the intent block, the
+engagement block (searched together, in one pass), then the shared block."""
+SURGE_KEYS = tuple(key for block in BLOCKS for key in block)
+WORTH = 0.02
+"""How much (relatively) a block's change must add to the training score."""
+
+EXITS = {
+    "intent_enter_score": ("intent_exit_score", False),
+    "intent_enter_ratio": ("intent_exit_ratio", True),
+    "engagement_enter_ratio": ("engagement_exit_ratio", True),
+    "engagement_min_points": ("engagement_exit_min_points", False),
+}
+"""Each enter threshold's exit threshold, and whether it is a ratio (moved above 1)."""
+
+Evaluate = Callable[[Sequence[Rules]], Awaitable[list[Tally]]]
+"""Replays rule sets (one pass) and tallies each one's training alerts."""
+
+
+def with_values(surge: SurgeRules, values: Mapping[str, Any]) -> SurgeRules:
+    """`surge` with these keys set, and the exit threshold of each enter threshold set
+    moved in proportion (for a ratio, its part above 1)."""
+    update: dict[str, Any] = {}
+    for key, value in values.items():
+        update[key] = list(value) if isinstance(value, tuple) else value
+        if key not in EXITS:
+            continue
+        exit_key, ratio = EXITS[key]
+        old, exit_now = getattr(surge, key), getattr(surge, exit_key)
+        moved = 1 + (exit_now - 1) * (value - 1) / (old - 1) if ratio else exit_now * value / old
+        update[exit_key] = min(round(moved, 2), value)
+    return surge.model_copy(update=update)
+
+
+def _current(surge: SurgeRules, keys: Sequence[str]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v := getattr(surge, k), list) else v for k in keys}
+
+
+def _options(surge: SurgeRules, block: Mapping[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Every combination of the block's values, the current one first."""
+    now = _current(surge, list(block))
+    grids = [(now[k], *(v for v in grid if v != now[k])) for k, grid in block.items()]
+    return [dict(zip(block, values, strict=True)) for values in product(*grids)]
+
+
+def _rules(rules: Rules, values: Mapping[str, Any]) -> Rules:
+    return rules.model_copy(update={"surge": with_values(rules.surge, values)})
+
+
+@dataclass(frozen=True)
+class SurgeFound:
+    rules: Rules
+    tally: Tally
+    """The training alerts of the rules the search chose (before `simplest`)."""
+    current: Tally
+    """The current rules' training alerts."""
+    tried: int
+    """Rule sets replayed."""
+
+
+def _rank(t: Tally, base_rate: float, cap: int | None) -> tuple[bool, float, float]:
+    """Within the cap first, then less past it, then the better score."""
+    over = 0.0 if cap is None else max(0, t.most_per_owner_week() - cap) / max(cap, 1)
+    return (over == 0, -over, alert_score(t, base_rate))
+
+
+def _better(candidate: Tally, current: Tally, base_rate: float, cap: int | None) -> bool:
+    one, other = _rank(candidate, base_rate, cap), _rank(current, base_rate, cap)
+    if one[:2] != other[:2]:
+        return one[:2] > other[:2]
+    return one[2] > other[2] * (1 + WORTH)
+
+
+async def search_surges(
+    rules: Rules, evaluate: Evaluate, base_rate: float, cap: int | None, keep: bool = False
+) -> SurgeFound:
+    """The surge rules (of `rules`) whose training alerts score best within the cap;
+    `base_rate`: the share of all training account-days followed by an opportunity. With
+    `keep`, the current rules stay when they are within the cap (the alerts are not what
+    is tuned for, only held to the cap)."""
+    if keep:  # one rule set replayed first: most rules are within a cap that was met
+        (now,) = await evaluate([rules])
+        if _rank(now, base_rate, cap)[0]:
+            return SurgeFound(rules, now, now, 1)
+    intent, engagement, shared = (_options(rules.surge, block) for block in BLOCKS)
+    pairs = max(len(intent), len(engagement))
+    paired = [intent[j % len(intent)] | engagement[j % len(engagement)] for j in range(pairs)]
+    tallies = await evaluate([_rules(rules, values) for values in paired])
+    tried = len(paired) + keep
+    current = tallies[0]
+    by_intent = {i: tallies[i].only({"intent"}) for i in range(len(intent))}
+    by_engagement = {e: tallies[e].only({"engagement"}) for e in range(len(engagement))}
+    best, chosen = current, paired[0]
+    for i, e in product(range(len(intent)), range(len(engagement))):
+        combined = by_intent[i] + by_engagement[e]
+        if _rank(combined, base_rate, cap) > _rank(best, base_rate, cap):
+            best, chosen = combined, intent[i] | engagement[e]
+    if not _better(best, current, base_rate, cap):
+        best, chosen = current, paired[0]
+    options = [chosen | values for values in shared]
+    tallies = await evaluate([_rules(rules, values) for values in options[1:]])
+    tried += len(options) - 1
+    kept = best
+    for values, t in zip(options[1:], tallies, strict=True):
+        if _rank(t, base_rate, cap) > _rank(best, base_rate, cap):
+            best, chosen = t, values
+    if not _better(best, kept, base_rate, cap):
+        best, chosen = kept, options[0]
+    return SurgeFound(_rules(rules, chosen), best, current, tried)
+
+
+def changed_keys(rules: Rules, tuned: Rules) -> list[str]:
+    """The surge keys `tuned` sets otherwise than `rules` (exit thresholds aside)."""
+    return [k for k in SURGE_KEYS if getattr(tuned.surge, k) != getattr(rules.surge, k)]
+
+
+async def simplest(
+    rules: Rules, found: SurgeFound, evaluate: Evaluate, base_rate: float, cap: int | None
+) -> SurgeFound:
+    """`found` without the changes that add no more than WORTH to the training score and
+    that the cap does not need: each changed key undone in turn, in one pass, and those
+    not worth keeping undone together. A block's values move together, and not every one
+    of them pulls its weight."""
+    keys = changed_keys(rules, found.rules)
+    if len(keys) < 2:  # a lone change beat the current rules by WORTH already
+        return found
+    alone = await evaluate([reverted(rules, found.rules, key) for key in keys])
+    kept = found.rules
+    for key, without in zip(keys, alone, strict=True):
+        if not _better(found.tally, without, base_rate, cap):
+            kept = reverted(rules, kept, key)
+    return replace(found, rules=kept, tried=found.tried + len(keys))
+
+
+def reverted(rules: Rules, found: Rules, key: str) -> Rules:
+    """`found` with one surge key (and its exit threshold) as in `rules`."""
+    surge = found.surge.model_copy(update={key: getattr(rules.surge, key)})
+    if key in EXITS:
+        exit_key = EXITS[key][0]
+        surge = surge.model_copy(update={exit_key: getattr(rules.surge, exit_key)})
+    return found.model_copy(update={"surge": surge})
