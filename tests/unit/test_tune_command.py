@@ -5,7 +5,10 @@ and one with none, where it must refuse to recommend anything.
 The planted rule: accounts in Germany with revenue of at least 50M whose decision maker
 engaged in the engagement window open opportunities at five times the base rate
 (streams/dev/planted.py). Written as rules, it is an ICP of those two criteria (the other
-criteria met by every profile) and a tier 1 needing full fit and the decision maker."""
+criteria met by every profile) and a tier 1 needing full fit and the decision maker.
+
+And the surge thresholds: tuned for the alerts objective, and to hold the alerts one owner
+hears in a week to a cap the rules break."""
 
 import json
 from pathlib import Path
@@ -116,3 +119,62 @@ def test_a_split_outside_the_history_is_refused(tmp_path):
     bad = abm("tune", "--input-dir", str(tmp_path), "--train-until", "soon", env=ENV)
     assert bad.returncode == 2
     assert "--train-until: 'soon' is not an ISO-8601 date or time" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def alerting(tmp_path_factory):
+    """A history whose owners hear more surge alerts in a week than CAP."""
+    directory = tmp_path_factory.mktemp("alerting")
+    write_history(directory, accounts=400, days=240, seed=4, base_rate=0.004)
+    return directory
+
+
+CAP = 3
+
+
+def _tiers(figures: dict) -> dict:
+    return {k: v for k, v in figures.items() if k not in ("alerts", "constraints_met")}
+
+
+def _said(change: dict) -> str:
+    """The training figures a surge change's evidence quotes, for the tuned rules."""
+    return change["evidence"].split(": ", 1)[1].split(";")[0]
+
+
+@pytest.mark.timeout(900)
+def test_the_alerts_objective_tunes_the_surges_within_the_cap(alerting, tmp_path):
+    run, report, rules_file = tuned(alerting, tmp_path, "--objective", "alerts",
+                                    "--max-alerts-per-owner-week", str(CAP))  # fmt: skip
+    assert run.returncode in (0, 2), run.stdout + run.stderr
+    train, test = report["train"], report["test"]
+    assert train["current"]["alerts"]["max_per_owner_week"] > CAP, "a cap the rules break"
+    assert train["tuned"]["alerts"]["max_per_owner_week"] <= CAP
+    assert report["surge_rules_replayed"] > 0
+    assert report["changes"], "the surge thresholds changed to meet the cap"
+    assert all(change["key"].startswith("surge.") for change in report["changes"])
+    for period in (train, test):  # the tier table is not what the alerts objective tunes
+        assert _tiers(period["current"]) == _tiers(period["tuned"])
+    alerts = train["tuned"]["alerts"]
+    quoted = f"{alerts['followed']:,} of {alerts['raised']:,} alerts followed"
+    for change in report["changes"]:
+        if "moved with" not in change["evidence"]:  # the tuned rules' own training alerts
+            assert quoted in _said(change), change
+    gain = report["verdict"]["gain"]
+    assert report["verdict"]["better"] == (gain["low"] is not None and gain["low"] > 0)
+    if report["verdict"]["better"]:
+        assert load_rules(rules_file) == Rules.model_validate(report["rules"])
+    else:
+        assert run.returncode == 2
+        assert not rules_file.exists()
+
+
+@pytest.mark.timeout(900)
+def test_a_cap_the_rules_break_tunes_the_surges_beside_the_tiers(alerting, tmp_path):
+    run, report, _ = tuned(alerting, tmp_path, "--max-alerts-per-owner-week", str(CAP))
+    assert run.returncode in (0, 2), run.stdout + run.stderr
+    assert report["objective"] == "opportunity"
+    tuned_alerts = report["train"]["tuned"]["alerts"]
+    assert tuned_alerts["max_per_owner_week"] <= CAP
+    assert report["train"]["tuned"]["constraints_met"]["all"]
+    assert any(change["key"].startswith("surge.") for change in report["changes"])
+    assert report["replay_matches"] == {"current": True, "tuned": True}
