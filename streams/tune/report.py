@@ -44,6 +44,16 @@ LINES = (
 )
 
 
+def _searched(result: dict[str, Any]) -> str:
+    """What the searches tried: tier candidates scored, surge rule sets replayed."""
+    said = []
+    if result["searched"]:
+        said.append(f"{result['searched']:,} candidates scored")
+    if result["surge_rules_replayed"]:
+        said.append(f"{result['surge_rules_replayed']:,} surge rule sets replayed")
+    return " and ".join(said) or "nothing searched"
+
+
 def tune_table(result: dict[str, Any]) -> str:
     train, test = result["periods"]["train"], result["periods"]["test"]
     matches = all(result["replay_matches"].values())
@@ -53,13 +63,7 @@ def tune_table(result: dict[str, Any]) -> str:
         f"{result['horizon_days']} days",
         f"training {train[0]} to {train[1]} ({result['outcomes']['train']:,} outcomes), "
         f"held out {test[0]} to {test[1]} ({result['outcomes']['test']:,})",
-        f"{result['searched']:,} candidates scored"
-        + (
-            f" and {result['surge_rules_replayed']:,} surge rule sets replayed"
-            if result["surge_rules_replayed"]
-            else ""
-        )
-        + f" in {searched:.1f}s; the replay's tiers "
+        f"{_searched(result)} in {searched:.1f}s; the replay's tiers "
         + ("give the same figures" if matches else "DIFFER from the table"),
         "",
         f"{'':<32}{'training':>36}{'held out':>36}",

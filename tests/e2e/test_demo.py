@@ -406,7 +406,16 @@ def figures(lift: float) -> dict:
         "opportunity_rate_tier1": 0.3,
         "opportunity_rate_rest": 0.3 / lift,
         "lift": {"value": lift, "low": lift - 0.5, "high": lift + 0.5},
-        "alerts": {"sent": 10, "owners": 2, "per_owner_week": 1.5, "max_per_owner_week": 3},
+        "alerts": {
+            "raised": 12,
+            "followed": 4,
+            "rate": 0.3333,
+            "heard": 10,
+            "owners": 2,
+            "per_owner_week": 1.5,
+            "max_per_owner_week": 3,
+            "lift": {"value": lift / 2, "low": None, "high": None},
+        },
         "constraints_met": {"all": True},
     }
 
@@ -431,16 +440,17 @@ def test_the_report_pages_load_in_a_browser(browser, tmp_path):
     assert ran.exit_code == 0, ran.output
     write_report(json.loads(ran.output), backtest)
     tuned = {
-        "objective": "opportunity",
+        "objective": "alerts",
         "horizon_days": 30,
         "accounts": 1000,
         "periods": {"train": ["2025-01-01", "2025-10-01"], "test": ["2025-10-01", "2026-01-01"]},
         "outcomes": {"train": 300, "test": 100},
-        "searched": 1000,
+        "searched": 0,
+        "surge_rules_replayed": 30,
         "train": {"current": figures(1.5), "tuned": figures(3.0)},
         "test": {"current": figures(1.4), "tuned": figures(2.8)},
         "verdict": {"says": "better than the current rules", "overfitting": 0.2},
-        "changes": [{"key": "icp.countries", "was": ["US"], "now": ["<b>DE</b>"], "evidence": "e"}],
+        "changes": [{"key": "surge.alert_tiers", "was": [1], "now": ["<b>2</b>"], "evidence": "e"}],
     }
     page = tmp_path / "tune.html"
     write_html(tuned, page)
@@ -452,4 +462,6 @@ def test_the_report_pages_load_in_a_browser(browser, tmp_path):
             f"return [...document.querySelectorAll('#{table} tbody tr')].map(r => r.textContent)"
         )
         assert rows, path.name
-    assert any("<b>DE</b>" in row for row in rows)  # shown as text, not as markup
+    assert any("<b>2</b>" in row for row in rows)  # shown as text, not as markup
+    title = browser.execute_script("return document.getElementById('chart-title').textContent")
+    assert title.startswith("Alerts followed by an opportunity"), title
