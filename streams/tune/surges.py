@@ -56,6 +56,8 @@ engagement block (searched together, in one pass), then the shared block."""
 SURGE_KEYS = tuple(key for block in BLOCKS for key in block)
 WORTH = 0.02
 """How much (relatively) a block's change must add to the training score."""
+ROUNDS = 3
+"""The most rounds of both blocks."""
 
 EXITS = {
     "intent_enter_score": ("intent_exit_score", False),
@@ -123,41 +125,80 @@ def _better(candidate: Tally, current: Tally, base_rate: float, cap: int | None)
     return one[2] > other[2] * (1 + WORTH)
 
 
+async def _thresholds(
+    rules: Rules, chosen: dict[str, Any], evaluate: Evaluate, base_rate: float, cap: int | None
+) -> tuple[Tally, dict[str, Any], int, Tally]:
+    """Block 1 around the values `chosen` so far, in one paired pass: the best
+    combination's alerts and values (the incumbent's unless one beats it), how many rule
+    sets were replayed, and the incumbent's alerts (the pass's first rule set)."""
+    now = with_values(rules.surge, chosen)
+    intent, engagement = _options(now, BLOCKS[0]), _options(now, BLOCKS[1])
+    pairs = max(len(intent), len(engagement))
+    paired = [
+        chosen | intent[j % len(intent)] | engagement[j % len(engagement)] for j in range(pairs)
+    ]
+    tallies = await evaluate([_rules(rules, values) for values in paired])
+    incumbent = tallies[0]
+    by_intent = [tallies[i].only({"intent"}) for i in range(len(intent))]
+    by_engagement = [tallies[e].only({"engagement"}) for e in range(len(engagement))]
+    best, values = incumbent, paired[0]
+    for i, e in product(range(len(intent)), range(len(engagement))):
+        combined = by_intent[i] + by_engagement[e]
+        if _rank(combined, base_rate, cap) > _rank(best, base_rate, cap):
+            best, values = combined, chosen | intent[i] | engagement[e]
+    if not _better(best, incumbent, base_rate, cap):
+        best, values = incumbent, paired[0]
+    return best, values, len(paired), incumbent
+
+
+async def _shared(
+    rules: Rules,
+    chosen: dict[str, Any],
+    incumbent: Tally,
+    evaluate: Evaluate,
+    base_rate: float,
+    cap: int | None,
+) -> tuple[Tally, dict[str, Any], int]:
+    """Block 2 (cool-down, tiers that alert) with the thresholds `chosen`."""
+    options = [chosen | v for v in _options(with_values(rules.surge, chosen), BLOCKS[2])]
+    tallies = await evaluate([_rules(rules, values) for values in options[1:]])
+    best, values = incumbent, options[0]
+    for option, t in zip(options[1:], tallies, strict=True):
+        if _rank(t, base_rate, cap) > _rank(best, base_rate, cap):
+            best, values = t, option
+    if not _better(best, incumbent, base_rate, cap):
+        best, values = incumbent, options[0]
+    return best, values, len(options) - 1
+
+
 async def search_surges(
     rules: Rules, evaluate: Evaluate, base_rate: float, cap: int | None, keep: bool = False
 ) -> SurgeFound:
     """The surge rules (of `rules`) whose training alerts score best within the cap;
-    `base_rate`: the share of all training account-days followed by an opportunity. With
-    `keep`, the current rules stay when they are within the cap (the alerts are not what
-    is tuned for, only held to the cap)."""
+    `base_rate`: the share of all training account-days followed by an opportunity. The
+    blocks take turns, a round at a time, until a round changes nothing (at most
+    ROUNDS): what one block chose can open a better choice in the other (fewer tiers
+    alerting leave room under the cap for lower thresholds). With `keep`, the current
+    rules stay when they are within the cap (the alerts are not what is tuned for, only
+    held to the cap)."""
+    tried = 0
     if keep:  # one rule set replayed first: most rules are within a cap that was met
         (now,) = await evaluate([rules])
         if _rank(now, base_rate, cap)[0]:
             return SurgeFound(rules, now, now, 1)
-    intent, engagement, shared = (_options(rules.surge, block) for block in BLOCKS)
-    pairs = max(len(intent), len(engagement))
-    paired = [intent[j % len(intent)] | engagement[j % len(engagement)] for j in range(pairs)]
-    tallies = await evaluate([_rules(rules, values) for values in paired])
-    tried = len(paired) + keep
-    current = tallies[0]
-    by_intent = {i: tallies[i].only({"intent"}) for i in range(len(intent))}
-    by_engagement = {e: tallies[e].only({"engagement"}) for e in range(len(engagement))}
-    best, chosen = current, paired[0]
-    for i, e in product(range(len(intent)), range(len(engagement))):
-        combined = by_intent[i] + by_engagement[e]
-        if _rank(combined, base_rate, cap) > _rank(best, base_rate, cap):
-            best, chosen = combined, intent[i] | engagement[e]
-    if not _better(best, current, base_rate, cap):
-        best, chosen = current, paired[0]
-    options = [chosen | values for values in shared]
-    tallies = await evaluate([_rules(rules, values) for values in options[1:]])
-    tried += len(options) - 1
-    kept = best
-    for values, t in zip(options[1:], tallies, strict=True):
-        if _rank(t, base_rate, cap) > _rank(best, base_rate, cap):
-            best, chosen = t, values
-    if not _better(best, kept, base_rate, cap):
-        best, chosen = kept, options[0]
+        tried = 1
+    chosen: dict[str, Any] = {}
+    current: Tally | None = None
+    for _ in range(ROUNDS):
+        was = _rules(rules, chosen)
+        best, chosen, n, incumbent = await _thresholds(rules, chosen, evaluate, base_rate, cap)
+        current = incumbent if current is None else current  # the first: the current rules
+        tried += n
+        best, chosen, n = await _shared(rules, chosen, best, evaluate, base_rate, cap)
+        tried += n
+        if _rules(rules, chosen) == was:
+            break
+    assert current is not None
     return SurgeFound(_rules(rules, chosen), best, current, tried)
 
 

@@ -178,3 +178,15 @@ def test_a_cap_the_rules_break_tunes_the_surges_beside_the_tiers(alerting, tmp_p
     assert report["train"]["tuned"]["constraints_met"]["all"]
     assert any(change["key"].startswith("surge.") for change in report["changes"])
     assert report["replay_matches"] == {"current": True, "tuned": True}
+
+
+@pytest.mark.timeout(900)
+def test_a_cap_no_surge_thresholds_meet_is_refused(alerting, tmp_path):
+    rules_file = tmp_path / "tuned.toml"
+    run = abm(
+        "tune", "--input-dir", str(alerting), "--workers", "2", "--objective", "alerts",
+        "--max-alerts-per-owner-week", "0", "--out", str(rules_file), env=ENV, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "no surge thresholds tried keep every owner within 0 alerts a week" in run.stderr
+    assert not rules_file.exists()
