@@ -280,10 +280,10 @@ def tune(
         report |= _report(prepared, sides, outcomes[:2], opts)
         opened = prepared.table.created()
         alerts = [tally(o.alerts, opened, periods.train, opts.horizon_days) for o in outcomes]
-        cap = opts.max_alerts_per_owner_week
-        if cap is not None and (most := alerts[1].most_per_owner_week()) > cap:
+        heard = opts.max_alerts_per_owner_week
+        if heard is not None and (most := alerts[1].most_per_owner_week()) > heard:
             raise NotTunable(
-                f"no surge thresholds tried keep every owner within {cap} alerts a week on "
+                f"no surge thresholds tried keep every owner within {heard} alerts a week on "
                 f"the training period (the fewest found: {most})"
             )
         alone = dict(zip(keys, alerts[2:], strict=True))
