@@ -195,9 +195,9 @@ async def _in_processes(work: Work, workers: int, slots: Slots) -> list[Any]:
             receive.close()
 
 
-async def _watch(slots: Slots, started: float) -> None:
+async def _watch(slots: Slots, started: float, doing: str) -> None:
     columns = (
-        TextColumn("replaying"),
+        TextColumn(doing),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>8,.0f} ev/s"),
@@ -212,13 +212,13 @@ async def _watch(slots: Slots, started: float) -> None:
             await asyncio.sleep(WATCH_S)
 
 
-async def in_shards(work: Work, workers: int, show: bool) -> list[Any]:
+async def in_shards(work: Work, workers: int, show: bool, doing: str = "replaying") -> list[Any]:
     """Each shard's result of `work`, in shard order, using `workers` processes (1: this
-    one), with a progress bar when `show`."""
+    one), with a progress bar saying what it is `doing` when `show`."""
     started = time.monotonic()
     one = workers == 1
     slots: Slots = [0, 0] if one else multiprocessing.Array("q", 2 * workers, lock=False)
-    watcher = asyncio.create_task(_watch(slots, started)) if show else None
+    watcher = asyncio.create_task(_watch(slots, started, doing)) if show else None
     try:
         if not one:
             return await _in_processes(work, workers, slots)

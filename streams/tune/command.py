@@ -113,6 +113,9 @@ class Prepared:
     runs: list[Run]
     """The table's runs cut at the split."""
     labelled: Labelled
+    opened: Labelled
+    """The same runs labelled with any opportunity, won or not: the days an alert's rate
+    is compared with (an alert's outcome is an opportunity, whatever the objective)."""
 
     def hit(self) -> npt.NDArray[np.bool_]:
         """Per account of the firmographics: an outcome in the training period."""
@@ -140,7 +143,10 @@ async def _prepare(
     runs = cut(table.runs, periods.split)
     firmographics = Firmographics.of(table.profiles)
     labelled = label(runs, created, rules, options.horizon_days, firmographics)
-    return Prepared(table, periods, created, runs, labelled)
+    opened = labelled
+    if options.objective == "won":  # the objective's days are the won ones alone
+        opened = label(runs, table.created(), rules, options.horizon_days)
+    return Prepared(table, periods, created, runs, labelled, opened)
 
 
 def prepare(
@@ -179,8 +185,9 @@ async def _tiers(prepared: Prepared, rules: Rules, options: Options) -> tuple[Fo
 
 
 def _day_sums(prepared: Prepared, period: tuple[int, int]) -> Sums:
-    """Per account, its days in the period and those followed (every tier together)."""
-    labelled = prepared.labelled
+    """Per account, its days in the period and those followed by an opportunity (every
+    tier together)."""
+    labelled = prepared.opened
     return sums_of(labelled, np.zeros(len(labelled.days), dtype=np.int64), period)
 
 
@@ -284,7 +291,7 @@ def tune(
         if heard is not None and (most := alerts[1].most_per_owner_week()) > heard:
             raise NotTunable(
                 f"no surge thresholds tried keep every owner within {heard} alerts a week on "
-                f"the training period (the fewest found: {most})"
+                f"the training period (the closest found: {most} in an owner's busiest week)"
             )
         alone = dict(zip(keys, alerts[2:], strict=True))
         evidence["surge"] = surge_evidence(alerts[1], alone, _base_rate(prepared))

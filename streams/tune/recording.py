@@ -57,5 +57,5 @@ async def record(
     requests = tuple(await erasure_requests(settings, input_dir))
     work = partial(_shard, settings, rules, input_dir, wall_now, requests)
     with collector_off():  # the shards' runs arrive as many objects again
-        parts: list[Part] = await shards.in_shards(work, workers, show)
+        parts: list[Part] = await shards.in_shards(work, workers, show, "recording")
         return assemble(parts)

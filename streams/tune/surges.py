@@ -77,7 +77,7 @@ def with_values(surge: SurgeRules, values: Mapping[str, Any]) -> SurgeRules:
     update: dict[str, Any] = {}
     for key, value in values.items():
         update[key] = list(value) if isinstance(value, tuple) else value
-        if key not in EXITS:
+        if key not in EXITS or value == getattr(surge, key):
             continue
         exit_key, ratio = EXITS[key]
         old, exit_now = getattr(surge, key), getattr(surge, exit_key)
@@ -105,7 +105,7 @@ def _rules(rules: Rules, values: Mapping[str, Any]) -> Rules:
 class SurgeFound:
     rules: Rules
     tally: Tally
-    """The training alerts of the rules the search chose (before `simplest`)."""
+    """The chosen rules' training alerts."""
     current: Tally
     """The current rules' training alerts."""
     tried: int
@@ -130,7 +130,12 @@ async def _thresholds(
 ) -> tuple[Tally, dict[str, Any], int, Tally]:
     """Block 1 around the values `chosen` so far, in one paired pass: the best
     combination's alerts and values (the incumbent's unless one beats it), how many rule
-    sets were replayed, and the incumbent's alerts (the pass's first rule set)."""
+    sets were replayed, and the incumbent's alerts (the pass's first rule set).
+
+    A combination's alerts are added up from the pass: an estimate, since the kinds are
+    not wholly apart (an open episode of one kind books a re-check that evaluates every
+    kind). So the combination chosen is replayed on its own, unless the pass replayed it,
+    and kept only if its own alerts beat the incumbent's."""
     now = with_values(rules.surge, chosen)
     intent, engagement = _options(now, BLOCKS[0]), _options(now, BLOCKS[1])
     pairs = max(len(intent), len(engagement))
@@ -146,9 +151,15 @@ async def _thresholds(
         combined = by_intent[i] + by_engagement[e]
         if _rank(combined, base_rate, cap) > _rank(best, base_rate, cap):
             best, values = combined, chosen | intent[i] | engagement[e]
+    tried = len(paired)
+    if values in paired:
+        best = tallies[paired.index(values)]
+    else:
+        (best,) = await evaluate([_rules(rules, values)])
+        tried += 1
     if not _better(best, incumbent, base_rate, cap):
         best, values = incumbent, paired[0]
-    return best, values, len(paired), incumbent
+    return best, values, tried, incumbent
 
 
 async def _shared(
@@ -222,7 +233,15 @@ async def simplest(
     for key, without in zip(keys, alone, strict=True):
         if not _better(found.tally, without, base_rate, cap):
             kept = reverted(rules, kept, key)
-    return replace(found, rules=kept, tried=found.tried + len(keys))
+    tried = found.tried + len(keys)
+    if kept == found.rules:
+        return replace(found, tried=tried)
+    # Undone together, they were judged one at a time: what is left is replayed, and
+    # kept only if it is no worse, by WORTH, than the whole and within the cap as it was.
+    (simpler,) = await evaluate([kept])
+    if _better(found.tally, simpler, base_rate, cap):
+        return replace(found, tried=tried + 1)
+    return replace(found, rules=kept, tally=simpler, tried=tried + 1)
 
 
 def reverted(rules: Rules, found: Rules, key: str) -> Rules:
