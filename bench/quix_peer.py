@@ -3,7 +3,8 @@ pick instead of Faust. Run by the harness with the interpreter of its own virtua
 (`make bench-quix-env`): Quix Streams pins pydantic below the version this project pins,
 so it cannot share our environment. It imports nothing of ours; the harness passes the
 broker, group and topics in the environment. Reports like bench/peers.py: events seen,
-first and latest arrival, to a JSON file twice a second (off the event path).
+first and latest arrival, and its CPU time, to a JSON file twice a second (off the event
+path).
 
     BENCH_BROKER=host:port BENCH_GROUP=g BENCH_TOPICS=a,b BENCH_REPORT=file python quix_peer.py
 """
@@ -29,7 +30,7 @@ def count(_value: bytes) -> None:
 
 def report() -> None:
     while True:
-        REPORT.write_text(json.dumps(seen))
+        REPORT.write_text(json.dumps({**seen, "cpu": time.process_time()}))
         time.sleep(0.5)
 
 

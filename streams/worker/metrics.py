@@ -7,7 +7,7 @@ increment), so the live path pays one `inc()` per outcome.
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -17,7 +17,7 @@ from streams.logic.rules import Limits
 from streams.logic.state.bounds import SHEDDABLE, UNSTORED
 from streams.sinks.webhook import DeliveryStats
 
-__all__ = ["Live", "Metrics"]
+__all__ = ["InputSpan", "Live", "Metrics"]
 
 OUTCOMES = ("applied", "duplicate", "dead_letter")
 IDENTITY_OUTCOMES = (
@@ -43,6 +43,23 @@ class Live:
     """Per route: its delivery counts and how many alerts wait in its queue."""
     ready: bool = False
     """What /ready answers: partitions assigned, recovery done, not rebalancing."""
+
+
+class InputSpan:
+    """When the worker began its first input record and finished its latest (perf_counter).
+
+    A benchmark rates the worker on its own clock, from its first event to its last, as
+    the contenders it is compared with time themselves: a rate timed from outside would
+    also hold the scraper's polling interval and whatever follows the last event."""
+
+    __slots__ = ("first", "last")
+
+    def __init__(self) -> None:
+        self.first = 0.0
+        self.last = 0.0
+
+    def seconds(self) -> float:
+        return max(0.0, self.last - self.first)  # 0 until the first record is done
 
 
 class _LiveCollector(Collector):
@@ -153,6 +170,12 @@ class Metrics:
             registry=self.registry,
         )
         self.dead_letters = {r: dead.labels(r.value) for r in DeadLetterReason}
+        self.ticks = Counter(
+            "abm_ticks",
+            "Ticks applied: accounts re-tiered because time passed (a window dropped data), "
+            "not because an event came; work abm_events_total does not count",
+            registry=self.registry,
+        )
         self.task_errors = Counter(
             "abm_task_errors",
             "Rounds of a worker's timer that failed (logged; the timer runs again): "
@@ -203,6 +226,14 @@ class Metrics:
             registry=self.registry,
         )
         self.identity = {outcome: identity.labels(outcome) for outcome in IDENTITY_OUTCOMES}
+        self.input_span = InputSpan()
+        Gauge(
+            "abm_input_span_seconds",
+            "Seconds from the start of the first input record this worker handled to the end "
+            "of its latest (stored or held for the next state flush): with abm_events_total, "
+            "its rate over the records it has had",
+            registry=self.registry,
+        ).set_function(self.input_span.seconds)
 
     def shed(self, parts: list[str]) -> None:
         for part in parts:

@@ -44,7 +44,10 @@ def rows() -> list[tuple[str, dict]]:
 
 
 def test_metrics_match_what_went_in_and_out(stack):
-    settings, env = pipeline_settings(stack, clock="event", watchdog_interval_s=0.5)
+    settings, env = pipeline_settings(
+        stack, clock="event", watchdog_interval_s=0.5, tick_interval_s=0.5
+    )
+    started = time.perf_counter()
     worker = launch(settings, env, "metrics")
     try:
         sent = rows()
@@ -71,6 +74,10 @@ def test_metrics_match_what_went_in_and_out(stack):
         assert metric_sum(metrics, "abm_outputs_total", output="stage_change") == len(moved)
         assert {m["account_id"] for m in moved if m["stage"] == "engaged"} == set(ACCOUNTS)
         assert metric_sum(metrics, "abm_redis_write_errors_total") == 0
+        # the worker's own span over the records it handled, within the test's
+        assert 0 < metric_sum(metrics, "abm_input_span_seconds") < time.perf_counter() - started
+        ticks = read_all(settings, settings.topics.clock)  # each applied once, as it came
+        assert metric_sum(read_metrics(settings), "abm_ticks_total") == len(ticks)
         # what /ready says, as a gauge Prometheus can alert on
         assert [v for (n, _), v in metrics.items() if n == "abm_worker_ready"] == [1]
 

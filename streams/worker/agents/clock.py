@@ -57,6 +57,8 @@ def register_clock(worker: WorkerContext) -> None:
                 key=account_id.encode(), value=orjson.dumps({"now": at}), partition=partition
             )
 
+    ticks = worker.metrics.ticks
+
     @app.agent(clock_topic, name="retier-on-tick")
     async def retier_on_tick(stream) -> None:  # noqa: ANN001 - faust stream
         async for event in stream.noack().events():  # acked once stored: write_behind
@@ -67,4 +69,5 @@ def register_clock(worker: WorkerContext) -> None:
                 await store_and_send(
                     worker, apply_tick(state, worker.rules, now, worker.store.rosters)
                 )
+                ticks.inc()
             await worker.states.hold(event)

@@ -32,13 +32,19 @@ def _ingest_agent(worker: WorkerContext, kind: InputKind) -> Agent:
     evicted_n = worker.metrics.ids_evicted
     limited_n = worker.metrics.limited
     processing = worker.metrics.processing
+    span = worker.metrics.input_span
     indexed = kind in (InputKind.ACCOUNTS, InputKind.CONTACTS)  # the directory hears of them
 
     async def ingest(stream: StreamT[Any]) -> None:
         # Acknowledged once the state this event made is stored (see write_behind).
         async for event in stream.noack().events():  # type: ignore[attr-defined]
+            if not span.first:
+                span.first = time.perf_counter()
             await handle(event)
             await worker.states.hold(event)
+            # Here, not in handle: its early returns (dead letters) end a record too, and
+            # hold can wait for a state flush, which is the record's work as well.
+            span.last = time.perf_counter()
 
     async def handle(event: EventT) -> None:
         coords = coords_of(event)
