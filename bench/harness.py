@@ -443,21 +443,23 @@ def produce(settings: Settings, rows: list) -> int:
     return len(rows)
 
 
-def prefixed_topics(tag: str) -> Topics:
-    """Every topic's name with `tag.` in front: a workload or a run of its own."""
-    return Topics(**{k: f"{tag}.{v}" for k, v in Topics().model_dump().items()})
+def prefixed_topics(
+    tag: str, topics: Topics | None = None, keep: frozenset[str] = frozenset()
+) -> Topics:
+    """Every topic's name (of `topics`, or the defaults) with `tag.` in front, but those
+    in `keep`: a workload, or a run, of its own."""
+    names = (topics or Topics()).model_dump()
+    return Topics(**{k: v if v in keep else f"{tag}.{v}" for k, v in names.items()})
 
 
 def run_topics(workload_on: Topics, tag: str) -> Topics:
-    """The workload's inputs and erasure requests (none), and every other topic (outputs,
-    dead letters, the clock, matching's) with `tag.` in front. What no contender writes
-    is only read, each run from the start with a group of its own, so it is produced once
-    and shared; what a run writes is its own, so no later run reads an earlier one's
-    ticks or outputs."""
-    shared = {*workload_on.inputs(), workload_on.erasure}
-    return Topics(
-        **{k: v if v in shared else f"{tag}.{v}" for k, v in workload_on.model_dump().items()}
-    )
+    """The workload's inputs and erasure requests (none) as they are, and every other
+    topic (outputs, dead letters, the clock, matching's) prefixed with `tag`. What no
+    contender writes is only read, each run from the start with a group of its own, so
+    it is produced once and shared; what a run writes is its own, so no later run reads
+    an earlier one's ticks or outputs."""
+    shared = frozenset({*workload_on.inputs(), workload_on.erasure})
+    return prefixed_topics(tag, workload_on, shared)
 
 
 def _goal(name: str, value: float | None, target: float, above: bool = True) -> dict[str, Any]:

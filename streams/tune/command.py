@@ -39,7 +39,7 @@ from streams.tune.replayed import Disagreement, replayed_tiers
 from streams.tune.score import Labelled, cut, figures_of, label, sums_of, tiers_of
 from streams.tune.search import Constraints, Found, search
 from streams.tune.segments import starts
-from streams.tune.surges import SurgeFound, changed_keys, reverted, search_surges, simplest
+from streams.tune.surges import SurgeFound, search_surges, simplest
 from streams.tune.table import Run, Table
 from streams.tune.verdict import outcome_counts, too_few, verdict
 
@@ -113,9 +113,11 @@ class Prepared:
     runs: list[Run]
     """The table's runs cut at the split."""
     labelled: Labelled
-    opened: Labelled
-    """The same runs labelled with any opportunity, won or not: the days an alert's rate
-    is compared with (an alert's outcome is an opportunity, whatever the objective)."""
+    opened: dict[str, list[int]]
+    """Each account's opportunities' creation times, won or not: what an alert's outcome
+    is, whatever the objective."""
+    opened_days: Labelled
+    """The same runs labelled with those: the days an alert's rate is compared with."""
 
     def hit(self) -> npt.NDArray[np.bool_]:
         """Per account of the firmographics: an outcome in the training period."""
@@ -125,6 +127,19 @@ class Prepared:
             [any(first <= at < split for at in self.created.get(a, ())) for a in accounts],
             dtype=np.bool_,
         )
+
+    def day_sums(self, period: tuple[int, int]) -> Sums:
+        """Per account, its days in the period and those followed by an opportunity
+        (every tier together)."""
+        days = self.opened_days
+        return sums_of(days, np.zeros(len(days.days), dtype=np.int64), period)
+
+    def base_rate(self) -> float:
+        """The share of the training account-days followed by an opportunity: what an
+        alert is worth more than."""
+        days = self.day_sums(self.periods.train)
+        every = int(days[:, 2].sum())
+        return int(days[:, 3].sum()) / every if every else 0.0
 
 
 async def _prepare(
@@ -137,16 +152,17 @@ async def _prepare(
 ) -> Prepared:
     table = await record(settings, rules, input_dir, wall_now, workers, sys.stderr.isatty())
     periods = _periods(table, options.train_until)
-    created = table.created(won_only=options.objective == "won")
+    won = options.objective == "won"
+    opened = table.created()
+    created = table.created(won_only=True) if won else opened
     if why := too_few(created, periods.first, periods.split, periods.end):
-        raise NotTunable(why if options.objective == "opportunity" else f"{why} (won)")
+        raise NotTunable(f"{why} (won)" if won else why)
     runs = cut(table.runs, periods.split)
     firmographics = Firmographics.of(table.profiles)
     labelled = label(runs, created, rules, options.horizon_days, firmographics)
-    opened = labelled
-    if options.objective == "won":  # the objective's days are the won ones alone
-        opened = label(runs, table.created(), rules, options.horizon_days)
-    return Prepared(table, periods, created, runs, labelled, opened)
+    # With the won objective, the objective's days are the won ones alone.
+    opened_days = label(runs, opened, rules, options.horizon_days) if won else labelled
+    return Prepared(table, periods, created, runs, labelled, opened, opened_days)
 
 
 def prepare(
@@ -165,10 +181,11 @@ async def _tiers(prepared: Prepared, rules: Rules, options: Options) -> tuple[Fo
     """The tier table and ICP searched on the training period (the tier cap defaulted)."""
     labelled, periods = prepared.labelled, prepared.periods
     assert labelled.firmographics is not None
-    icp = choices(labelled.firmographics, prepared.hit(), rules.icp)
+    hit = prepared.hit()
+    icp = choices(labelled.firmographics, hit, rules.icp)
     constraints = options.constraints
     assert constraints.max_tier1 is not None
-    begin = starts(labelled.firmographics, prepared.hit(), rules, icp, 2 * constraints.max_tier1)
+    begin = starts(labelled.firmographics, hit, rules, icp, 2 * constraints.max_tier1)
     found = search(
         labelled,
         rules,
@@ -182,21 +199,6 @@ async def _tiers(prepared: Prepared, rules: Rules, options: Options) -> tuple[Fo
     if found is None:
         raise NotTunable("no candidate met the constraints on the training period")
     return found, icp
-
-
-def _day_sums(prepared: Prepared, period: tuple[int, int]) -> Sums:
-    """Per account, its days in the period and those followed by an opportunity (every
-    tier together)."""
-    labelled = prepared.opened
-    return sums_of(labelled, np.zeros(len(labelled.days), dtype=np.int64), period)
-
-
-def _base_rate(prepared: Prepared) -> float:
-    """The share of the training account-days followed by an opportunity: what an alert
-    is worth more than."""
-    days = _day_sums(prepared, prepared.periods.train)
-    every = int(days[:, 2].sum())
-    return int(days[:, 3].sum()) / every if every else 0.0
 
 
 @dataclass(frozen=True)
@@ -222,22 +224,28 @@ async def _surges(
     prepared: Prepared, rules: Rules, options: Options, replays: _Replays
 ) -> SurgeFound | None:
     """The surge thresholds searched on the training period's alerts: for the alerts
-    objective, and to meet the owner-week cap (None: neither was asked for)."""
+    objective, and to meet the owner-week cap (None: neither was asked for). A cap no
+    thresholds tried meet is refused."""
     cap = options.max_alerts_per_owner_week
     if options.objective != "alerts" and cap is None:
         return None
-    opened = prepared.table.created()  # an alert's outcome is an opportunity, won or not
 
     async def evaluate(rule_sets: Sequence[Rules]) -> list[Tally]:
         return [
-            tally(o.alerts, opened, prepared.periods.train, options.horizon_days)
+            tally(o.alerts, prepared.opened, prepared.periods.train, options.horizon_days)
             for o in await replays.outcomes(rule_sets)
         ]
 
     keep = options.objective != "alerts"  # only to meet the cap
-    base_rate = _base_rate(prepared)
+    base_rate = prepared.base_rate()
     found = await search_surges(rules, evaluate, base_rate, cap, keep)
-    return await simplest(rules, found, evaluate, base_rate, cap)
+    found = await simplest(rules, found, evaluate, base_rate, cap)
+    if cap is not None and (most := found.tally.most_per_owner_week()) > cap:
+        raise NotTunable(
+            f"no surge thresholds tried keep every owner within {cap} alerts a week on "
+            f"the training period (the closest found: {most} in an owner's busiest week)"
+        )
+    return found
 
 
 def tune(
@@ -260,11 +268,11 @@ def tune(
             evidence["tiers"] = tier_evidence(found, icp, periods.split - periods.first)
         replays = _Replays(settings, input_dir, wall_now, workers)
         surged = await _surges(prepared, tuned, opts, replays)
-        tuned = tuned if surged is None else surged.rules
-        keys = changed_keys(rules, tuned)
+        if surged is not None:
+            tuned = surged.rules
+            evidence["surge"] = surge_evidence(surged.tally, surged.without, prepared.base_rate())
         searched_s = time.monotonic() - started
-        without = [reverted(rules, tuned, key) for key in keys]
-        outcomes = await replays.outcomes([rules, tuned, *without])
+        outcomes = await replays.outcomes([rules, tuned])
         sides = {"current": rules, "tuned": tuned}
         counts = outcome_counts(prepared.created, periods.first, periods.split, periods.end)
         report: dict[str, Any] = {
@@ -284,17 +292,7 @@ def tune(
                 "max_alerts_per_owner_week": opts.max_alerts_per_owner_week,
             },
         }
-        report |= _report(prepared, sides, outcomes[:2], opts)
-        opened = prepared.table.created()
-        alerts = [tally(o.alerts, opened, periods.train, opts.horizon_days) for o in outcomes]
-        heard = opts.max_alerts_per_owner_week
-        if heard is not None and (most := alerts[1].most_per_owner_week()) > heard:
-            raise NotTunable(
-                f"no surge thresholds tried keep every owner within {heard} alerts a week on "
-                f"the training period (the closest found: {most} in an owner's busiest week)"
-            )
-        alone = dict(zip(keys, alerts[2:], strict=True))
-        evidence["surge"] = surge_evidence(alerts[1], alone, _base_rate(prepared))
+        report |= _report(prepared, sides, outcomes, opts)
         report["changes"] = changes(rules, tuned, evidence)
         report["rules"] = tuned.model_dump(mode="json")
         report["seconds"] = {
@@ -313,7 +311,6 @@ def _report(
     replay; the verdict on the held-out gain in the objective's lift; and whether the
     tiers the replay decided give the table's figures."""
     labelled, periods = prepared.labelled, prepared.periods
-    opened = prepared.table.created()
     out: dict[str, Any] = {"train": {}, "test": {}, "replay_matches": {}}
     sums: dict[tuple[str, str], Sums] = {}
     for (name, rules), outcome in zip(sides.items(), outcomes, strict=True):
@@ -328,8 +325,8 @@ def _report(
         matches = []
         for period_name, period in (("train", periods.train), ("test", periods.test)):
             scored = figures_of(labelled, tiers, period)
-            alerts = tally(outcome.alerts, opened, period, options.horizon_days)
-            alerted = alert_sums(alerts, labelled.accounts, _day_sums(prepared, period))
+            alerts = tally(outcome.alerts, prepared.opened, period, options.horizon_days)
+            alerted = alert_sums(alerts, labelled.accounts, prepared.day_sums(period))
             tiered = sums_of(labelled, tiers, period)
             sums[period_name, name] = alerted if options.objective == "alerts" else tiered
             out[period_name][name] = figures(

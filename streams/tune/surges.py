@@ -18,7 +18,7 @@ hysteresis keeps its shape.
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any
 
@@ -110,6 +110,9 @@ class SurgeFound:
     """The current rules' training alerts."""
     tried: int
     """Rule sets replayed."""
+    without: Mapping[str, Tally] = field(default_factory=dict)
+    """Each changed key's evidence: the training alerts of `rules` with that key (and its
+    exit threshold) as it was (filled by `simplest`)."""
 
 
 def _rank(t: Tally, base_rate: float, cap: int | None) -> tuple[bool, float, float]:
@@ -227,21 +230,26 @@ async def simplest(
     of them pulls its weight."""
     keys = changed_keys(rules, found.rules)
     if len(keys) < 2:  # a lone change beat the current rules by WORTH already
-        return found
+        return replace(found, without={key: found.current for key in keys})
     alone = await evaluate([reverted(rules, found.rules, key) for key in keys])
     kept = found.rules
     for key, without in zip(keys, alone, strict=True):
         if not _better(found.tally, without, base_rate, cap):
             kept = reverted(rules, kept, key)
-    tried = found.tried + len(keys)
+    whole = replace(
+        found, tried=found.tried + len(keys), without=dict(zip(keys, alone, strict=True))
+    )
     if kept == found.rules:
-        return replace(found, tried=tried)
-    # Undone together, they were judged one at a time: what is left is replayed, and
-    # kept only if it is no worse, by WORTH, than the whole and within the cap as it was.
-    (simpler,) = await evaluate([kept])
+        return whole
+    # Undone together, they were judged one at a time: what is left is replayed (with
+    # each of its changes undone, for the evidence), and kept only if it is no worse, by
+    # WORTH, than the whole and within the cap as it was.
+    left = changed_keys(rules, kept)
+    simpler, *undone = await evaluate([kept, *(reverted(rules, kept, key) for key in left)])
+    whole = replace(whole, tried=whole.tried + 1 + len(left))
     if _better(found.tally, simpler, base_rate, cap):
-        return replace(found, tried=tried + 1)
-    return replace(found, rules=kept, tally=simpler, tried=tried + 1)
+        return whole
+    return replace(whole, rules=kept, tally=simpler, without=dict(zip(left, undone, strict=True)))
 
 
 def reverted(rules: Rules, found: Rules, key: str) -> Rules:

@@ -10,8 +10,9 @@ stood in that day (windows are whole days, so any moment of the day after its la
 reads the same), which is what the live worker decided then.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from operator import attrgetter
 from typing import Any
 
 from schemas.common import to_ms
@@ -236,22 +237,13 @@ class Part:
         )
 
 
-Flat = tuple[str, int, int, float | None, float, Mapping[str, float], float, int, Mapping[str, int]]
+Flat = tuple[Any, ...]
+"""A run as a plain tuple: account, first day, days, then the measurement's fields."""
+_MEASURED = attrgetter(*(f.name for f in fields(Measured)))
 
 
 def _flat(run: Run) -> Flat:
-    m = run.measured
-    return (
-        run.account,
-        run.first_day,
-        run.days,
-        m.fit,
-        m.acv,
-        m.topic_scores,
-        m.engagement_points,
-        m.engaged_contacts,
-        m.personas,
-    )
+    return (run.account, run.first_day, run.days, *_MEASURED(run.measured))
 
 
 def _unpickled(
